@@ -1,0 +1,12 @@
+//! The functional core: pure data and pure functions. Nothing here touches the file system,
+//! the network, the terminal, the clock or a random source.
+
+pub mod answers;
+pub mod certspec;
+pub mod facts;
+pub mod plan;
+pub mod planner;
+pub mod render;
+pub mod settings;
+pub mod tier;
+pub mod yaml_edit;
