@@ -1,1 +1,911 @@
-//! Placeholder: filled in by its owner.
+//! Answers: what the operator wants, first as written (raw, from an answers file or the
+//! wizard), then parsed once into typed [`Answers`] that later code never re-checks.
+//!
+//! The answers file (version 1) is strict: an unknown key or a bad value is an error with line
+//! and column. Secrets never appear inline; they are references (`generate`, `env:NAME`,
+//! `file:PATH`). This module parses text and checks consistency; it must not read the
+//! environment or files (a reference is resolved by the shell when a plan is applied).
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+use crate::domain::certspec::KeyType;
+use crate::domain::tier::Tier;
+
+/// The built-in users whose passwords es-secure sets, in the order it sets them (elastic last,
+/// as Elastic's setup-passwords tool does, so a failure part-way never locks out the admin).
+pub const BUILTIN_USERS: [&str; 6] = [
+    "kibana_system",
+    "logstash_system",
+    "beats_system",
+    "apm_system",
+    "remote_monitoring_user",
+    "elastic",
+];
+
+/// Passwords shorter than this are refused (ES's own minimum is 6; 12 is a saner floor for a
+/// production node, and generated ones are much longer).
+pub const MIN_PASSWORD_LEN: usize = 12;
+
+/// Length of generated passwords.
+pub const GENERATED_PASSWORD_LEN: usize = 24;
+
+// ---------------------------------------------------------------------------------------------
+// Raw answers: the file format.
+// ---------------------------------------------------------------------------------------------
+
+/// The answers file as written. Every field that can be omitted is optional here; defaults are
+/// applied in [`Answers::from_raw`].
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAnswers {
+    pub version: u32,
+    pub tier: Tier,
+    #[serde(default, skip_serializing_if = "RawElasticsearch::is_empty")]
+    pub elasticsearch: RawElasticsearch,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<RawNode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub this_node: Option<String>,
+    #[serde(default)]
+    pub certificates: RawCertificates,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kibana: Option<RawKibana>,
+    #[serde(default)]
+    pub passwords: RawPasswords,
+    #[serde(default)]
+    pub auth: RawAuth,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawElasticsearch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_dir: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<PathBuf>,
+    /// Where the REST API is reached after the restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The unprivileged account Elasticsearch runs as (package default `elasticsearch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<RestartMode>,
+    /// With `restart: command`: a shell command that restarts this node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_command: Option<String>,
+    /// Transport TLS verification: `full` (default: hostname/IP checked against SANs) or
+    /// `certificate` (chain only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport_verification: Option<VerificationMode>,
+    /// Seconds to wait for the cluster to turn yellow or green after a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_timeout_secs: Option<u64>,
+}
+
+impl RawElasticsearch {
+    fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub dns: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub ip: Vec<IpAddr>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertificates {
+    #[serde(default)]
+    pub ca: RawCaSource,
+    #[serde(default)]
+    pub key_type: KeyType,
+    #[serde(default = "default_validity")]
+    pub validity_days: u32,
+}
+
+fn default_validity() -> u32 {
+    1095
+}
+
+impl Default for RawCertificates {
+    fn default() -> Self {
+        Self {
+            ca: RawCaSource::default(),
+            key_type: KeyType::default(),
+            validity_days: default_validity(),
+        }
+    }
+}
+
+/// `generate`, `existing` or `{cert: PATH, key: PATH}`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum RawCaSource {
+    Keyword(CaKeyword),
+    Files { cert: PathBuf, key: PathBuf },
+    #[default]
+    #[serde(skip)]
+    Unset,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaKeyword {
+    Generate,
+    Existing,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKibana {
+    pub config_dir: PathBuf,
+    /// The URL browsers use; its scheme decides browser HTTPS in the https tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// DNS names for Kibana's server certificate (default: the public URL's host).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip: Vec<IpAddr>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPasswords {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elastic: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kibana_system: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logstash_system: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beats_system: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apm_system: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_monitoring_user: Option<Spanned<String>>,
+    /// Where generated passwords are written (mode 0600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_file: Option<PathBuf>,
+    /// Print generated passwords once at the end of apply.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub show: bool,
+    /// Set the passwords again even if an earlier apply already set them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rotate: bool,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    #[serde(default)]
+    pub method: AuthMethodKind,
+    /// With `method: elastic-password`: where the current elastic password is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elastic_password: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMethodKind {
+    /// A temporary file-realm superuser, as `elasticsearch-reset-password` does.
+    #[default]
+    TemporarySuperuser,
+    /// The current elastic password, from `env:` or `file:`.
+    ElasticPassword,
+    /// `bootstrap.password` in the keystore before the first secured start.
+    BootstrapPassword,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestartMode {
+    /// Stop before the REST steps and print what to run; a re-run continues.
+    #[default]
+    Manual,
+    /// `systemctl restart elasticsearch` (with the operator's consent, which this answer is).
+    Systemd,
+    /// Run `elasticsearch.restart_command`.
+    Command,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerificationMode {
+    #[default]
+    Full,
+    Certificate,
+}
+
+impl VerificationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Certificate => "certificate",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed answers.
+// ---------------------------------------------------------------------------------------------
+
+/// A reference to a secret. Never holds the secret itself.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub enum SecretRef {
+    Generate,
+    Env(String),
+    File(PathBuf),
+    /// Leave this user's password alone.
+    Keep,
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Generate => f.write_str("generate"),
+            Self::Env(name) => write!(f, "env:{name}"),
+            Self::File(path) => write!(f, "file:{}", path.display()),
+            Self::Keep => f.write_str("keep"),
+        }
+    }
+}
+
+impl SecretRef {
+    /// Parse `generate`, `keep`, `env:NAME` or `file:PATH`. Anything else is refused, because an
+    /// inline password in an answers file ends up in backups, shell history and tickets.
+    pub fn parse(key: &str, text: &str) -> Result<Self, String> {
+        if text == "generate" {
+            return Ok(Self::Generate);
+        }
+        if text == "keep" {
+            return Ok(Self::Keep);
+        }
+        if let Some(name) = text.strip_prefix("env:") {
+            let ok = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit());
+            if !ok {
+                return Err(format!(
+                    "`{key}`: `env:` must name an environment variable (letters, digits, _)"
+                ));
+            }
+            return Ok(Self::Env(name.to_string()));
+        }
+        if let Some(path) = text.strip_prefix("file:") {
+            if !path.starts_with('/') {
+                return Err(format!(
+                    "`{key}`: `file:` needs an absolute path, e.g. file:/root/elastic.pw"
+                ));
+            }
+            return Ok(Self::File(PathBuf::from(path)));
+        }
+        // Deliberately does not echo the value: it may be a password.
+        Err(format!(
+            "`{key}`: inline passwords are not allowed in answers files; use generate, keep, env:NAME or file:/PATH"
+        ))
+    }
+}
+
+/// A cluster node as the operator described it.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct Node {
+    pub name: String,
+    pub dns: Vec<String>,
+    pub ip: Vec<IpAddr>,
+}
+
+/// Where the CA comes from.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub enum CaSource {
+    /// Reuse the CA from an earlier run when there is one, otherwise create one.
+    Generate,
+    /// Require the CA from an earlier run.
+    Existing,
+    /// The operator's own CA.
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct CertAnswers {
+    pub ca: CaSource,
+    pub key_type: KeyType,
+    pub validity_days: u32,
+}
+
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct KibanaAnswers {
+    pub config_dir: PathBuf,
+    pub public_url: Option<String>,
+    /// Whether browsers reach Kibana over HTTPS (https tier and an https public URL).
+    pub server_https: bool,
+    pub dns: Vec<String>,
+    pub ip: Vec<IpAddr>,
+}
+
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub enum Restart {
+    Manual,
+    Systemd,
+    Command(String),
+}
+
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub enum AuthMethod {
+    TemporarySuperuser,
+    ElasticPassword(SecretRef),
+    BootstrapPassword,
+}
+
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct PasswordAnswers {
+    /// One entry per built-in user, in [`BUILTIN_USERS`] order.
+    pub users: Vec<(String, SecretRef)>,
+    pub output_file: Option<PathBuf>,
+    pub show: bool,
+    pub rotate: bool,
+}
+
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct EsAnswers {
+    pub config_dir: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+    pub url: Option<String>,
+    pub service_user: Option<String>,
+    pub restart: Restart,
+    pub verification: VerificationMode,
+    pub health_timeout_secs: u64,
+}
+
+/// Validated answers. Built only through [`Answers::from_raw`].
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct Answers {
+    pub tier: Tier,
+    pub es: EsAnswers,
+    /// Every node of the cluster (empty for a minimal-tier single node).
+    pub nodes: Vec<Node>,
+    /// Index into `nodes` of the node configured on this host.
+    pub this_node: Option<usize>,
+    pub certs: CertAnswers,
+    pub kibana: Option<KibanaAnswers>,
+    pub passwords: PasswordAnswers,
+    pub auth: AuthMethod,
+}
+
+impl Answers {
+    /// The node configured on this host, if the answers name one.
+    pub fn local_node(&self) -> Option<&Node> {
+        self.this_node.and_then(|i| self.nodes.get(i))
+    }
+}
+
+/// A problem with the answers, naming the key and (when known) the line.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct AnswerError {
+    pub key: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for AnswerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: `{}`: {}", self.key, self.message),
+            None => write!(f, "`{}`: {}", self.key, self.message),
+        }
+    }
+}
+
+fn err(key: impl Into<String>, line: Option<usize>, message: impl Into<String>) -> AnswerError {
+    AnswerError {
+        key: key.into(),
+        line,
+        message: message.into(),
+    }
+}
+
+fn line_of<T>(s: &Spanned<T>) -> Option<usize> {
+    let line = s.referenced.line();
+    (line > 0).then_some(line as usize)
+}
+
+/// Parse answers-file text into raw answers. The error text has line, column and a snippet.
+pub fn parse_raw(text: &str) -> Result<RawAnswers, String> {
+    serde_saphyr::from_str::<RawAnswers>(text).map_err(|e| e.to_string())
+}
+
+/// Whether `name` is a valid DNS name for a certificate SAN (RFC 1123 labels; a leading `*.`
+/// wildcard label is refused because Elasticsearch's `verification_mode: full` does not need
+/// it and it widens what a stolen key can impersonate).
+pub fn valid_dns_name(name: &str) -> bool {
+    if name.is_empty() || name.len() > 253 {
+        return false;
+    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    name.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    })
+}
+
+/// Whether `name` is a valid node name (what `node.name` and file names will use).
+pub fn valid_node_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.')
+}
+
+fn parse_url(key: &str, url: &str) -> Result<String, AnswerError> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let Some(rest) = rest else {
+        return Err(err(
+            key,
+            None,
+            format!("`{url}` is not an http:// or https:// URL"),
+        ));
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || rest.contains('@') {
+        return Err(err(
+            key,
+            None,
+            "the URL needs a host and must not carry credentials (use the passwords section)",
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+impl Answers {
+    /// Turn raw answers into typed ones, checking everything that can be checked without
+    /// looking at the machine. Returns every problem found, not just the first.
+    pub fn from_raw(raw: &RawAnswers) -> Result<Self, Vec<AnswerError>> {
+        let mut errors = Vec::new();
+        if raw.version != 1 {
+            errors.push(err(
+                "version",
+                None,
+                format!(
+                    "unsupported answers version {}; this es-secure reads version 1",
+                    raw.version
+                ),
+            ));
+        }
+        if raw.tier == Tier::None {
+            errors.push(err(
+                "tier",
+                None,
+                "`none` is not a target; choose minimal, basic or https (es-secure never turns security off)",
+            ));
+        }
+
+        let nodes = parse_nodes(raw, &mut errors);
+        let this_node = match &raw.this_node {
+            Some(name) => match nodes.iter().position(|n| &n.name == name) {
+                Some(i) => Some(i),
+                None => {
+                    let known: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+                    errors.push(err(
+                        "this_node",
+                        None,
+                        format!(
+                            "`{name}` is not one of the nodes ({}); add it to `nodes` or fix the name",
+                            known.join(", ")
+                        ),
+                    ));
+                    None
+                }
+            },
+            None if nodes.len() == 1 => Some(0),
+            None if nodes.is_empty() => None,
+            None => {
+                errors.push(err(
+                    "this_node",
+                    None,
+                    "several nodes are listed: say which one is on this host",
+                ));
+                None
+            }
+        };
+        if raw.tier >= Tier::Basic && nodes.is_empty() {
+            errors.push(err(
+                "nodes",
+                None,
+                "the basic and https tiers issue a certificate per node: list every node with its DNS names and IPs",
+            ));
+        }
+
+        let ca = match &raw.certificates.ca {
+            RawCaSource::Keyword(CaKeyword::Generate) | RawCaSource::Unset => CaSource::Generate,
+            RawCaSource::Keyword(CaKeyword::Existing) => CaSource::Existing,
+            RawCaSource::Files { cert, key } => {
+                for (k, p) in [("certificates.ca.cert", cert), ("certificates.ca.key", key)] {
+                    if !p.is_absolute() {
+                        errors.push(err(k, None, "needs an absolute path"));
+                    }
+                }
+                CaSource::Files {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }
+            }
+        };
+        let validity_days = raw.certificates.validity_days;
+        if !(1..=3650).contains(&validity_days) {
+            errors.push(err(
+                "certificates.validity_days",
+                None,
+                format!("{validity_days} is out of range; use 1 to 3650 days"),
+            ));
+        }
+
+        let url = match &raw.elasticsearch.url {
+            Some(u) => match parse_url("elasticsearch.url", u) {
+                Ok(u) => {
+                    if raw.tier == Tier::Https && u.starts_with("http://") {
+                        errors.push(err(
+                            "elasticsearch.url",
+                            None,
+                            "the https tier serves HTTPS: use an https:// URL",
+                        ));
+                    }
+                    if raw.tier < Tier::Https && u.starts_with("https://") {
+                        errors.push(err(
+                            "elasticsearch.url",
+                            None,
+                            "only the https tier turns on HTTPS: use an http:// URL or choose tier https",
+                        ));
+                    }
+                    Some(u)
+                }
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+            },
+            None => None,
+        };
+        let restart = match (raw.elasticsearch.restart, &raw.elasticsearch.restart_command) {
+            (Some(RestartMode::Command), Some(cmd)) if !cmd.trim().is_empty() => {
+                Restart::Command(cmd.clone())
+            }
+            (Some(RestartMode::Command), _) => {
+                errors.push(err(
+                    "elasticsearch.restart_command",
+                    None,
+                    "`restart: command` needs the command that restarts this node",
+                ));
+                Restart::Manual
+            }
+            (_, Some(_)) => {
+                errors.push(err(
+                    "elasticsearch.restart_command",
+                    None,
+                    "only used with `restart: command`",
+                ));
+                Restart::Manual
+            }
+            (Some(RestartMode::Systemd), None) => Restart::Systemd,
+            (Some(RestartMode::Manual) | None, None) => Restart::Manual,
+        };
+        if let Some(user) = &raw.elasticsearch.service_user {
+            if user == "root" || user.is_empty() {
+                errors.push(err(
+                    "elasticsearch.service_user",
+                    None,
+                    "Elasticsearch must run as a dedicated unprivileged user, never root",
+                ));
+            }
+        }
+
+        let kibana = raw.kibana.as_ref().map(|k| {
+            let public_url = k.public_url.as_ref().and_then(|u| {
+                parse_url("kibana.public_url", u)
+                    .map_err(|e| errors.push(e))
+                    .ok()
+            });
+            let server_https = raw.tier == Tier::Https
+                && public_url
+                    .as_deref()
+                    .is_none_or(|u| u.starts_with("https://"));
+            for d in &k.dns {
+                if !valid_dns_name(d) {
+                    errors.push(err("kibana.dns", None, format!("`{d}` is not a valid DNS name")));
+                }
+            }
+            let mut dns = k.dns.clone();
+            if dns.is_empty() {
+                if let Some(host) = public_url.as_deref().and_then(url_host) {
+                    if host.parse::<IpAddr>().is_err() {
+                        dns.push(host);
+                    }
+                }
+            }
+            KibanaAnswers {
+                config_dir: k.config_dir.clone(),
+                public_url,
+                server_https,
+                dns,
+                ip: k.ip.clone(),
+            }
+        });
+
+        let passwords = parse_passwords(&raw.passwords, &mut errors);
+        let auth = match raw.auth.method {
+            AuthMethodKind::TemporarySuperuser => AuthMethod::TemporarySuperuser,
+            AuthMethodKind::BootstrapPassword => AuthMethod::BootstrapPassword,
+            AuthMethodKind::ElasticPassword => match &raw.auth.elastic_password {
+                Some(s) => match SecretRef::parse("auth.elastic_password", &s.value) {
+                    Ok(r @ (SecretRef::Env(_) | SecretRef::File(_))) => AuthMethod::ElasticPassword(r),
+                    Ok(_) => {
+                        errors.push(err(
+                            "auth.elastic_password",
+                            line_of(s),
+                            "must be env:NAME or file:/PATH holding the current elastic password",
+                        ));
+                        AuthMethod::TemporarySuperuser
+                    }
+                    Err(m) => {
+                        errors.push(err("auth.elastic_password", line_of(s), m));
+                        AuthMethod::TemporarySuperuser
+                    }
+                },
+                None => {
+                    errors.push(err(
+                        "auth.elastic_password",
+                        None,
+                        "`method: elastic-password` needs `elastic_password: env:NAME` or `file:/PATH`",
+                    ));
+                    AuthMethod::TemporarySuperuser
+                }
+            },
+        };
+        if raw.auth.method != AuthMethodKind::ElasticPassword && raw.auth.elastic_password.is_some()
+        {
+            errors.push(err(
+                "auth.elastic_password",
+                raw.auth.elastic_password.as_ref().and_then(line_of),
+                "only used with `method: elastic-password`",
+            ));
+        }
+
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Self {
+            tier: raw.tier,
+            es: EsAnswers {
+                config_dir: raw.elasticsearch.config_dir.clone(),
+                home: raw.elasticsearch.home.clone(),
+                url,
+                service_user: raw.elasticsearch.service_user.clone(),
+                restart,
+                verification: raw.elasticsearch.transport_verification.unwrap_or_default(),
+                health_timeout_secs: raw.elasticsearch.health_timeout_secs.unwrap_or(180),
+            },
+            nodes,
+            this_node,
+            certs: CertAnswers {
+                ca,
+                key_type: raw.certificates.key_type,
+                validity_days,
+            },
+            kibana,
+            passwords,
+            auth,
+        })
+    }
+}
+
+/// The host part of an http(s) URL (without port or brackets).
+pub fn url_host(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split('/').next()?;
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().map(str::to_string);
+    }
+    authority.split(':').next().map(str::to_string)
+}
+
+fn parse_nodes(raw: &RawAnswers, errors: &mut Vec<AnswerError>) -> Vec<Node> {
+    let mut seen = BTreeSet::new();
+    let mut nodes = Vec::new();
+    for (i, n) in raw.nodes.iter().enumerate() {
+        let key = format!("nodes[{i}]");
+        let name = n.name.value.trim().to_string();
+        if !valid_node_name(&name) {
+            errors.push(err(
+                format!("{key}.name"),
+                line_of(&n.name),
+                format!("`{name}` is not a valid node name (letters, digits, `-`, `_`, `.`)"),
+            ));
+        } else if !seen.insert(name.clone()) {
+            errors.push(err(
+                format!("{key}.name"),
+                line_of(&n.name),
+                format!("node `{name}` is listed twice; node names must be unique"),
+            ));
+        }
+        let mut dns = Vec::new();
+        for d in &n.dns {
+            if valid_dns_name(&d.value) {
+                dns.push(d.value.to_ascii_lowercase());
+            } else {
+                errors.push(err(
+                    format!("{key}.dns"),
+                    line_of(d),
+                    format!("`{}` is not a valid DNS name", d.value),
+                ));
+            }
+        }
+        if raw.tier >= Tier::Basic && n.dns.is_empty() && n.ip.is_empty() {
+            errors.push(err(
+                key.clone(),
+                line_of(&n.name),
+                format!("node `{name}` needs at least one DNS name or IP for its certificate"),
+            ));
+        }
+        nodes.push(Node {
+            name,
+            dns,
+            ip: n.ip.clone(),
+        });
+    }
+    nodes
+}
+
+fn parse_passwords(raw: &RawPasswords, errors: &mut Vec<AnswerError>) -> PasswordAnswers {
+    let fields: [(&str, &Option<Spanned<String>>); 6] = [
+        ("kibana_system", &raw.kibana_system),
+        ("logstash_system", &raw.logstash_system),
+        ("beats_system", &raw.beats_system),
+        ("apm_system", &raw.apm_system),
+        ("remote_monitoring_user", &raw.remote_monitoring_user),
+        ("elastic", &raw.elastic),
+    ];
+    let mut users = Vec::new();
+    for (user, value) in fields {
+        let key = format!("passwords.{user}");
+        let secret = match value {
+            None => SecretRef::Generate,
+            Some(s) => match SecretRef::parse(&key, &s.value) {
+                Ok(r) => r,
+                Err(m) => {
+                    errors.push(err(key, line_of(s), m));
+                    continue;
+                }
+            },
+        };
+        users.push((user.to_string(), secret));
+    }
+    if let Some(p) = &raw.output_file {
+        if !p.is_absolute() {
+            errors.push(err("passwords.output_file", None, "needs an absolute path"));
+        }
+    }
+    PasswordAnswers {
+        users,
+        output_file: raw.output_file.clone(),
+        show: raw.show,
+        rotate: raw.rotate,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Answers, String> {
+        let raw = parse_raw(text)?;
+        Answers::from_raw(&raw).map_err(|errs| {
+            errs.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    }
+
+    #[test]
+    fn minimal_defaults() {
+        let a = parse("version: 1\ntier: minimal\n").unwrap();
+        assert_eq!(a.tier, Tier::Minimal);
+        assert_eq!(a.passwords.users.len(), 6);
+        assert_eq!(a.passwords.users[5].0, "elastic");
+        assert!(a.passwords.users.iter().all(|(_, s)| *s == SecretRef::Generate));
+        assert_eq!(a.es.restart, Restart::Manual);
+        assert_eq!(a.this_node, None);
+    }
+
+    #[test]
+    fn unknown_key_has_line_and_column() {
+        let e = parse("version: 1\ntier: minimal\npaswords: {}\n").unwrap_err();
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("paswords"), "{e}");
+    }
+
+    #[test]
+    fn inline_password_refused_without_echo() {
+        let e = parse("version: 1\ntier: minimal\npasswords:\n  elastic: hunter2hunter2\n")
+            .unwrap_err();
+        assert!(e.contains("line 4"), "{e}");
+        assert!(e.contains("inline passwords are not allowed"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn this_node_must_exist() {
+        let e = parse(
+            "version: 1\ntier: basic\nnodes:\n  - {name: a, ip: [127.0.0.1]}\n  - {name: b, ip: [127.0.0.2]}\nthis_node: c\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("`c` is not one of the nodes (a, b)"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_node_and_bad_dns() {
+        let e = parse(
+            "version: 1\ntier: basic\nnodes:\n  - {name: a, dns: [ok.example]}\n  - {name: a, dns: [bad_name]}\nthis_node: a\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("listed twice"), "{e}");
+        assert!(e.contains("line 5"), "{e}");
+        assert!(e.contains("`bad_name` is not a valid DNS name"), "{e}");
+    }
+
+    #[test]
+    fn bad_ip_is_a_parse_error_with_line() {
+        let e = parse("version: 1\ntier: basic\nnodes:\n  - name: a\n    ip: [10.0.0.300]\n")
+            .unwrap_err();
+        assert!(e.contains("line 5"), "{e}");
+    }
+
+    #[test]
+    fn secret_refs() {
+        assert_eq!(SecretRef::parse("k", "env:ES_PW"), Ok(SecretRef::Env("ES_PW".into())));
+        assert!(SecretRef::parse("k", "env:1X").is_err());
+        assert!(SecretRef::parse("k", "file:relative").is_err());
+        assert_eq!(
+            SecretRef::parse("k", "file:/x/y"),
+            Ok(SecretRef::File("/x/y".into()))
+        );
+    }
+
+    #[test]
+    fn dns_names() {
+        assert!(valid_dns_name("node-1.example.internal"));
+        assert!(valid_dns_name("localhost"));
+        assert!(!valid_dns_name("-bad.example"));
+        assert!(!valid_dns_name("*.example"));
+        assert!(!valid_dns_name("a..b"));
+    }
+
+    #[test]
+    fn url_host_forms() {
+        assert_eq!(url_host("https://k.example:5601/x").as_deref(), Some("k.example"));
+        assert_eq!(url_host("https://[::1]:9200").as_deref(), Some("::1"));
+    }
+}

@@ -1,1 +1,184 @@
-//! Placeholder: filled in by its owner.
+//! Install facts: what detection found on this host, as plain data. The shell fills it in
+//! (`shell::detect`); the planner and the UIs only read it. Holds no secrets.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::domain::certspec::KeyType;
+use crate::domain::settings::ParsedFile;
+use crate::domain::tier::TierReport;
+
+/// How Elasticsearch was installed.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize)]
+pub enum Layout {
+    /// deb/rpm: `/etc/elasticsearch`, `/usr/share/elasticsearch`.
+    Package,
+    /// tar.gz/zip: `$ES_HOME/config`.
+    Archive,
+    /// Paths given on the command line or in the answers file.
+    Explicit,
+    /// es-secure's bundled sample install, copied to a scratch directory for trying it out.
+    Sandbox,
+}
+
+/// An Elasticsearch version, read from `lib/elasticsearch-<version>.jar`.
+#[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd, Serialize)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+impl Version {
+    /// Parse `8.19.21` (a `-SNAPSHOT` style suffix is ignored).
+    pub fn parse(text: &str) -> Option<Self> {
+        let core = text.split('-').next()?;
+        let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
+        Some(Self {
+            major: parts.next()??,
+            minor: parts.next()??,
+            patch: parts.next().flatten().unwrap_or(0),
+        })
+    }
+}
+
+/// A certificate file found on disk, as far as the planner needs to know it.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct ExistingCert {
+    pub dns: Vec<String>,
+    pub ip: Vec<IpAddr>,
+    /// Unix seconds.
+    pub not_after: i64,
+    pub key_type: Option<KeyType>,
+    /// The key file next to it exists and matches the certificate.
+    pub key_matches: bool,
+    /// Signed by the CA es-secure uses (the one in `Facts::ca`).
+    pub signed_by_ca: bool,
+    /// Whether the file also carries the CA certificate after the leaf.
+    pub has_chain: bool,
+}
+
+/// The CA es-secure manages (in its state directory), if one exists.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct CaFacts {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    /// SHA-256 of the DER certificate, uppercase hex with colons.
+    pub fingerprint: String,
+    pub not_after: i64,
+    pub subject: String,
+    /// The PEM text of the CA certificate (public), to compare with installed copies.
+    pub cert_pem: String,
+}
+
+/// A keystore file and the entry names in it (never the values).
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct KeystoreFacts {
+    pub path: PathBuf,
+    pub exists: bool,
+    /// Entry names; `None` when the keystore could not be read (e.g. password-protected).
+    pub entries: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EsFacts {
+    pub layout: Layout,
+    pub home: Option<PathBuf>,
+    pub config_dir: PathBuf,
+    pub version: Option<Version>,
+    pub yml_path: PathBuf,
+    /// The file's text exactly as read (used for diffs and byte-exact edits).
+    #[serde(skip)]
+    pub yml_text: String,
+    #[serde(skip)]
+    pub parsed: ParsedFile,
+    pub tier: TierReport,
+    pub keystore: KeystoreFacts,
+    /// Certificate files under `<config>/certs/`, by file name.
+    pub certs: BTreeMap<String, ExistingCert>,
+    /// Installed copies of CA certificates under `<config>/certs/`, by file name → PEM text.
+    #[serde(skip)]
+    pub ca_copies: BTreeMap<String, String>,
+    /// The group that owns the config directory (what ES reads files through).
+    pub config_group: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KibanaFacts {
+    pub config_dir: PathBuf,
+    pub yml_path: PathBuf,
+    #[serde(skip)]
+    pub yml_text: String,
+    #[serde(skip)]
+    pub parsed: ParsedFile,
+    pub keystore: KeystoreFacts,
+    pub certs: BTreeMap<String, ExistingCert>,
+    #[serde(skip)]
+    pub ca_copies: BTreeMap<String, String>,
+    pub config_group: Option<String>,
+}
+
+/// What earlier applies recorded (es-secure's state directory).
+#[derive(Clone, Debug, Default, Eq, PartialEq, Serialize)]
+pub struct StateFacts {
+    pub state_dir: PathBuf,
+    /// Built-in users whose password es-secure already set to what the answers ask for.
+    pub passwords_current: BTreeMap<String, bool>,
+    /// An earlier apply changed the config but Elasticsearch has not been restarted since.
+    pub restart_pending: bool,
+}
+
+/// A finding about the host, e.g. "Elasticsearch is running as root".
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub text: String,
+    /// What to do about it.
+    pub fix: Option<String>,
+    /// For overridable findings: the flag that overrides it.
+    pub override_flag: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd, Serialize)]
+pub enum Severity {
+    Info,
+    Warning,
+    /// Stops `apply` unless overridden with the named flag.
+    Overridable,
+    /// Stops `apply`.
+    Blocking,
+}
+
+#[derive(Clone, Debug, Default, Eq, PartialEq, Serialize)]
+pub struct HostFacts {
+    pub hostname: Option<String>,
+    /// The account Elasticsearch runs as, and whether it exists.
+    pub service_user: Option<String>,
+    pub service_user_exists: bool,
+    /// The group files must be readable by (the service user's primary group).
+    pub service_group: Option<String>,
+    pub running_as_root: bool,
+    pub systemd: bool,
+    pub findings: Vec<Finding>,
+}
+
+/// Everything the planner needs to know about this host.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Facts {
+    pub es: EsFacts,
+    pub kibana: Option<KibanaFacts>,
+    pub ca: Option<CaFacts>,
+    pub state: StateFacts,
+    pub host: HostFacts,
+    /// Unix seconds at detection (the planner never reads the clock itself).
+    pub now: i64,
+}

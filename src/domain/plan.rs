@@ -1,1 +1,168 @@
-//! Placeholder: filled in by its owner.
+//! The Plan: every change es-secure will make, as data. The review screen, `plan`,
+//! `apply --dry-run` and the executor all consume the same value, so what the operator
+//! approved is exactly what runs. Steps carry no secrets: a password is a [`SecretSource`]
+//! that the executor resolves at the last moment.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::domain::answers::{Restart, SecretRef};
+use crate::domain::certspec::CertSpec;
+use crate::domain::tier::Tier;
+
+/// Who should own a file the plan creates. Names, not ids: the shell resolves them.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct Owner {
+    /// `None` keeps the current user (root when run as root).
+    pub user: Option<String>,
+    /// The group that must be able to read the file (the Elasticsearch/Kibana service group).
+    pub group: Option<String>,
+}
+
+impl Owner {
+    /// Owned by the user running es-secure, no group change.
+    pub fn current() -> Self {
+        Self {
+            user: None,
+            group: None,
+        }
+    }
+}
+
+/// Which program reads a settings file or keystore.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize)]
+pub enum Product {
+    Elasticsearch,
+    Kibana,
+}
+
+impl Product {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Elasticsearch => "Elasticsearch",
+            Self::Kibana => "Kibana",
+        }
+    }
+}
+
+/// Where the value of a keystore entry comes from at apply time.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub enum SecretSource {
+    /// The password this apply sets (or set earlier) for a built-in user.
+    UserPassword(String),
+    /// A new random string of this many characters (Kibana's encryption keys).
+    Random(usize),
+    /// An operator-provided reference.
+    Ref(SecretRef),
+}
+
+/// One change. Ordered in the plan so that file changes come first (inside one transaction),
+/// then the restart and health wait, then REST calls, then verification.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub enum Step {
+    /// Create a directory (and its parents) with this mode.
+    CreateDir { path: PathBuf, mode: u32, owner: Owner },
+    /// Generate a new CA; its key stays in es-secure's state directory (0600, root only).
+    CreateCa {
+        spec: CertSpec,
+        cert_path: PathBuf,
+        key_path: PathBuf,
+    },
+    /// Check and import the operator's own CA into the state directory.
+    ImportCa {
+        from_cert: PathBuf,
+        from_key: PathBuf,
+        cert_path: PathBuf,
+        key_path: PathBuf,
+    },
+    /// Issue a certificate signed by the CA and write it with its key. The certificate file
+    /// holds the leaf followed by the CA, so clients can pin the CA fingerprint.
+    IssueCert {
+        spec: CertSpec,
+        cert_path: PathBuf,
+        key_path: PathBuf,
+        owner: Owner,
+        reason: String,
+    },
+    /// Copy the CA certificate (public) to where a product reads it.
+    InstallCaCert { path: PathBuf, owner: Owner },
+    /// Rewrite a settings file. `before`/`after` are the whole texts (no secrets in them).
+    EditSettings {
+        product: Product,
+        path: PathBuf,
+        before: String,
+        after: String,
+    },
+    /// Add or replace a keystore entry (name only in plans; the value is resolved at apply).
+    KeystoreSet {
+        product: Product,
+        path: PathBuf,
+        entry: String,
+        value: SecretSource,
+        owner: Owner,
+    },
+    /// Write a bundle for another node: its certificates, `ca.crt` and an answers file.
+    WriteBundle { node: String, path: PathBuf },
+    /// Restart Elasticsearch so the new settings take effect.
+    Restart { how: Restart, reason: String },
+    /// Wait until the cluster answers with status yellow or green.
+    WaitHealthy { url: String, timeout_secs: u64 },
+    /// `POST /_security/user/<user>/_password`.
+    ResetPassword { user: String, secret: SecretRef },
+    /// Live checks: TLS, anonymous 401, every reset user authenticates, certificates, health.
+    Verify { url: String },
+}
+
+impl Step {
+    /// Whether the step changes files (and so belongs to the file transaction).
+    pub fn is_file_step(&self) -> bool {
+        matches!(
+            self,
+            Self::CreateDir { .. }
+                | Self::CreateCa { .. }
+                | Self::ImportCa { .. }
+                | Self::IssueCert { .. }
+                | Self::InstallCaCert { .. }
+                | Self::EditSettings { .. }
+                | Self::KeystoreSet { .. }
+                | Self::WriteBundle { .. }
+        )
+    }
+}
+
+/// A note for the operator that is not a step (e.g. "transport TLS needs a full-cluster
+/// restart").
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct Note {
+    pub text: String,
+}
+
+/// Everything es-secure will do for one apply.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct Plan {
+    pub from: Tier,
+    pub to: Tier,
+    pub steps: Vec<Step>,
+    pub notes: Vec<Note>,
+}
+
+impl Plan {
+    /// True when the install already matches the answers.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The settings-file edits in the plan.
+    pub fn edits(&self) -> impl Iterator<Item = (&PathBuf, &str, &str)> {
+        self.steps.iter().filter_map(|s| match s {
+            Step::EditSettings {
+                path,
+                before,
+                after,
+                ..
+            } => Some((path, before.as_str(), after.as_str())),
+            _ => None,
+        })
+    }
+}

@@ -1,1 +1,149 @@
-//! Placeholder: filled in by its owner.
+//! Turn a [`Plan`] into text an operator reads: one line per step and a unified diff per
+//! changed file. Shared by `plan`, `apply`'s review, `--dry-run` and the TUI's review screen,
+//! so they can never disagree. Pure; adds no colour (frontends style the lines).
+
+use std::fmt::Write as _;
+
+use similar::TextDiff;
+
+use crate::domain::answers::Restart;
+use crate::domain::plan::{Plan, SecretSource, Step};
+
+/// A short, one-line description of a step. Never contains a secret: keystore values and
+/// passwords are named by where they come from, not what they are.
+pub fn step_line(step: &Step) -> String {
+    match step {
+        Step::CreateDir { path, mode, .. } => {
+            format!("create directory {} (mode {mode:04o})", path.display())
+        }
+        Step::CreateCa {
+            spec,
+            cert_path,
+            key_path,
+        } => format!(
+            "create CA \"{}\" ({}, {} days) -> {} (key {}, 0600)",
+            spec.common_name,
+            spec.key_type.as_str(),
+            spec.validity_days,
+            cert_path.display(),
+            key_path.display()
+        ),
+        Step::ImportCa {
+            from_cert,
+            from_key,
+            cert_path,
+            ..
+        } => format!(
+            "check and import your CA {} + {} -> {}",
+            from_cert.display(),
+            from_key.display(),
+            cert_path.display()
+        ),
+        Step::IssueCert {
+            spec,
+            cert_path,
+            reason,
+            ..
+        } => {
+            let mut sans: Vec<String> = spec.dns.iter().map(|d| format!("DNS:{d}")).collect();
+            sans.extend(spec.ip.iter().map(|i| format!("IP:{i}")));
+            let purpose = match spec.purpose {
+                Some(p) => format!("{p:?}").to_lowercase(),
+                None => "ca".to_string(),
+            };
+            format!(
+                "issue {purpose} certificate CN={} [{}] ({}, {} days) -> {} ({reason})",
+                spec.common_name,
+                sans.join(", "),
+                spec.key_type.as_str(),
+                spec.validity_days,
+                cert_path.display()
+            )
+        }
+        Step::InstallCaCert { path, .. } => format!("install CA certificate {}", path.display()),
+        Step::EditSettings { product, path, .. } => {
+            format!("edit {} settings {}", product.as_str(), path.display())
+        }
+        Step::KeystoreSet {
+            product,
+            path,
+            entry,
+            value,
+            ..
+        } => {
+            let source = match value {
+                SecretSource::UserPassword(u) => format!("{u}'s password"),
+                SecretSource::Random(n) => format!("new random {n}-character key"),
+                SecretSource::Ref(r) => r.to_string(),
+            };
+            format!(
+                "set {} keystore entry `{entry}` in {} (value: {source})",
+                product.as_str(),
+                path.display()
+            )
+        }
+        Step::WriteBundle { node, path } => {
+            format!("write bundle for node {node} -> {}", path.display())
+        }
+        Step::Restart { how, reason } => match how {
+            Restart::Manual => format!("STOP: restart Elasticsearch yourself ({reason})"),
+            Restart::Systemd => format!("systemctl restart elasticsearch ({reason})"),
+            Restart::Command(cmd) => format!("run restart command `{cmd}` ({reason})"),
+        },
+        Step::WaitHealthy { url, timeout_secs } => {
+            format!("wait for {url} to report yellow or green (up to {timeout_secs}s)")
+        }
+        Step::ResetPassword { user, secret } => {
+            format!("POST /_security/user/{user}/_password (password: {secret})")
+        }
+        Step::Verify { url } => format!(
+            "verify {url}: TLS, anonymous 401, each reset user authenticates, certificates, health"
+        ),
+    }
+}
+
+/// A unified diff of one file, with `a/` and `b/` headers naming the path.
+pub fn unified_diff(path: &str, before: &str, after: &str) -> String {
+    TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a{path}"), &format!("b{path}"))
+        .to_string()
+}
+
+/// The whole plan as text: header, numbered steps, notes, then one diff per edited file.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    if plan.is_empty() {
+        let _ = writeln!(
+            out,
+            "Nothing to do: this node is already at tier {} as the answers ask.",
+            plan.to
+        );
+        for note in &plan.notes {
+            let _ = writeln!(out, "note: {}", note.text);
+        }
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "Plan: tier {} -> {} ({} steps)",
+        plan.from,
+        plan.to,
+        plan.steps.len()
+    );
+    for (i, step) in plan.steps.iter().enumerate() {
+        let _ = writeln!(out, "{:>3}. {}", i + 1, step_line(step));
+    }
+    if !plan.notes.is_empty() {
+        out.push('\n');
+        for note in &plan.notes {
+            let _ = writeln!(out, "note: {}", note.text);
+        }
+    }
+    for (path, before, after) in plan.edits() {
+        out.push('\n');
+        out.push_str(&unified_diff(&path.display().to_string(), before, after));
+    }
+    out
+}

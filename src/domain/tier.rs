@@ -8,10 +8,13 @@ use serde::{Deserialize, Serialize};
 use crate::domain::settings::Settings;
 
 /// A security tier. Ordered: `None < Minimal < Basic < Https`, so "upgrade only" is `>=`.
-#[derive(Clone, Copy, Debug, Deserialize, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     /// Security is off (or not configured at all).
+    #[default]
     None,
     /// Security on, built-in users have passwords, Kibana authenticates as kibana_system.
     Minimal,
