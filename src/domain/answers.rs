@@ -131,14 +131,17 @@ impl Default for RawCertificates {
 }
 
 /// `generate`, `existing` or `{cert: PATH, key: PATH}`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum RawCaSource {
     Keyword(CaKeyword),
     Files { cert: PathBuf, key: PathBuf },
-    #[default]
-    #[serde(skip)]
-    Unset,
+}
+
+impl Default for RawCaSource {
+    fn default() -> Self {
+        Self::Keyword(CaKeyword::Generate)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq, Serialize)]
@@ -538,7 +541,7 @@ impl Answers {
         }
 
         let ca = match &raw.certificates.ca {
-            RawCaSource::Keyword(CaKeyword::Generate) | RawCaSource::Unset => CaSource::Generate,
+            RawCaSource::Keyword(CaKeyword::Generate) => CaSource::Generate,
             RawCaSource::Keyword(CaKeyword::Existing) => CaSource::Existing,
             RawCaSource::Files { cert, key } => {
                 for (k, p) in [("certificates.ca.cert", cert), ("certificates.ca.key", key)] {
@@ -881,6 +884,17 @@ mod tests {
         let e = parse("version: 1\ntier: basic\nnodes:\n  - name: a\n    ip: [10.0.0.300]\n")
             .unwrap_err();
         assert!(e.contains("line 5"), "{e}");
+    }
+
+    #[test]
+    fn raw_answers_round_trip_through_yaml() {
+        let text = "version: 1\ntier: https\nnodes:\n  - {name: n1, dns: [n1.example], ip: [10.0.0.1]}\nthis_node: n1\ncertificates: {ca: {cert: /x/ca.crt, key: /x/ca.key}}\nkibana: {config_dir: /etc/kibana, public_url: \"https://k.example:5601\"}\npasswords: {elastic: env:PW, output_file: /root/pw.txt}\n";
+        let raw = parse_raw(text).unwrap();
+        let again = parse_raw(&crate::ui::answers_yaml(&raw).unwrap()).unwrap();
+        assert_eq!(
+            Answers::from_raw(&raw).unwrap(),
+            Answers::from_raw(&again).unwrap()
+        );
     }
 
     #[test]

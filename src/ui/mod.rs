@@ -1,5 +1,124 @@
 //! Frontends: they collect answers and show plans and progress. They never write system
-//! files; applying a plan is the shell's job.
+//! files; applying a plan is the shell's job, reached only through the [`ApplyFn`] the app
+//! hands in.
+//!
+//! Both frontends (the ratatui TUI and the plain inquire prompts) take a [`WizardInput`] and
+//! return a [`WizardOutcome`]; the answers they collect are the same [`RawAnswers`] an answers
+//! file holds, turned into typed [`Answers`] by the same [`Answers::from_raw`].
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use anyhow::Context;
+use zeroize::Zeroizing;
+
+use crate::domain::answers::{Answers, RawAnswers};
+use crate::domain::facts::Facts;
+use crate::domain::plan::Plan;
 
 pub mod plain;
 pub mod tui;
+
+/// Builds the plan for typed answers (the pure planner, bound to this host's facts).
+pub type PlanFn<'a> = &'a dyn Fn(&Answers) -> Result<Plan, String>;
+
+/// Runs a plan, reporting progress on the channel; returns what the Done screen shows.
+pub type ApplyFn = Box<dyn FnOnce(Plan, Sender<ApplyEvent>) -> anyhow::Result<ApplySummary> + Send>;
+
+/// What a frontend starts from.
+pub struct WizardInput<'a> {
+    pub facts: &'a Facts,
+    /// Prefilled answers: from detection, or from `--answers FILE` when given.
+    pub initial: RawAnswers,
+    pub planner: PlanFn<'a>,
+    /// Where "Save answers" writes by default.
+    pub default_answers_path: PathBuf,
+}
+
+/// How a wizard run ended.
+#[derive(Debug)]
+pub enum WizardOutcome {
+    /// The operator cancelled; nothing was written.
+    Cancelled,
+    /// The plan was applied (the TUI runs the apply itself through the [`ApplyFn`]) or, for
+    /// the plain frontend, the operator chose Proceed and the app applies it.
+    Proceed {
+        raw: RawAnswers,
+        answers: Box<Answers>,
+        plan: Plan,
+    },
+    /// The TUI applied the plan; this is its summary (or the error after rollback).
+    Applied(Result<ApplySummary, String>),
+}
+
+/// Progress of an apply, one event at a time.
+#[derive(Debug)]
+pub enum ApplyEvent {
+    StepStarted { index: usize, line: String },
+    /// A live line for a long step (health wait, restart), e.g. "waiting 12s: 503 not ready".
+    StepProgress { index: usize, text: String },
+    StepDone { index: usize, elapsed: Duration },
+    StepFailed { index: usize, error: String },
+    /// What the rollback restored, in words.
+    RolledBack { report: String },
+    /// Something the operator must do (e.g. restart Elasticsearch now, then re-run).
+    Notice { text: String },
+}
+
+/// What the Done screen shows. Passwords are shown once and then dropped (zeroized).
+#[derive(Debug, Default)]
+pub struct ApplySummary {
+    /// Generated passwords, only when the operator asked to see them.
+    pub shown_passwords: Vec<(String, RedactedSecret)>,
+    pub password_file: Option<PathBuf>,
+    pub ca_fingerprint: Option<String>,
+    pub next_steps: Vec<String>,
+    pub verify_table: Vec<(String, bool, String)>,
+    /// Where the run's answers were saved, if they were.
+    pub answers_saved: Option<PathBuf>,
+    /// The transaction id, for `es-secure rollback ID`.
+    pub transaction: Option<String>,
+}
+
+/// A secret that prints as `[redacted]` in Debug output; `expose()` for the one place that
+/// shows it on purpose.
+pub struct RedactedSecret(pub Zeroizing<String>);
+
+impl RedactedSecret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RedactedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Serialize answers as an answers file (they hold no secrets by construction: passwords are
+/// references).
+pub fn answers_yaml(raw: &RawAnswers) -> anyhow::Result<String> {
+    let body = serde_saphyr::to_string(raw).context("serializing answers")?;
+    Ok(format!(
+        "# es-secure answers file (version 1). Replay with: es-secure apply --answers FILE\n# It holds no secrets: passwords are generate / env:NAME / file:PATH references.\n{body}"
+    ))
+}
+
+/// Write an answers file (mode 0600: it names paths and hosts an attacker would like).
+pub fn save_answers(raw: &RawAnswers, path: &Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let text = answers_yaml(raw)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing answers file {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("writing answers file {}", path.display()))?;
+    Ok(())
+}
