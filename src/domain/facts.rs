@@ -103,6 +103,7 @@ pub struct EsFacts {
     pub parsed: ParsedFile,
     pub tier: TierReport,
     pub keystore: KeystoreFacts,
+    pub certs_dir_exists: bool,
     /// Certificate files under `<config>/certs/`, by file name.
     pub certs: BTreeMap<String, ExistingCert>,
     /// Installed copies of CA certificates under `<config>/certs/`, by file name → PEM text.
@@ -121,6 +122,7 @@ pub struct KibanaFacts {
     #[serde(skip)]
     pub parsed: ParsedFile,
     pub keystore: KeystoreFacts,
+    pub certs_dir_exists: bool,
     pub certs: BTreeMap<String, ExistingCert>,
     #[serde(skip)]
     pub ca_copies: BTreeMap<String, String>,
@@ -177,6 +179,8 @@ pub struct Facts {
     pub es: EsFacts,
     pub kibana: Option<KibanaFacts>,
     pub ca: Option<CaFacts>,
+    /// The operator's own CA named in the answers (`certificates.ca: {cert, key}`), as read.
+    pub byo_ca: Option<CaFacts>,
     pub state: StateFacts,
     pub host: HostFacts,
     /// Unix seconds at detection (the planner never reads the clock itself).

@@ -102,6 +102,12 @@ pub enum Step {
         value: SecretSource,
         owner: Owner,
     },
+    /// Remove a keystore entry (e.g. the PKCS#12 passwords Elastic's auto-configuration left).
+    KeystoreRemove {
+        product: Product,
+        path: PathBuf,
+        entry: String,
+    },
     /// Write a bundle for another node: its certificates, `ca.crt` and an answers file.
     WriteBundle { node: String, path: PathBuf },
     /// Restart Elasticsearch so the new settings take effect.
@@ -126,6 +132,7 @@ impl Step {
                 | Self::InstallCaCert { .. }
                 | Self::EditSettings { .. }
                 | Self::KeystoreSet { .. }
+                | Self::KeystoreRemove { .. }
                 | Self::WriteBundle { .. }
         )
     }

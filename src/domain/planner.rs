@@ -1,1 +1,840 @@
-//! Placeholder: filled in by its owner.
+//! The planner: a pure function of install facts and typed answers that returns the [`Plan`].
+//!
+//! It plans only the difference between what the host has and what the answers ask for, so
+//! re-running with the same answers on an applied install yields an empty plan. It refuses to
+//! go down a tier. It must not touch the file system, the network, the clock or randomness:
+//! everything it needs is in [`Facts`].
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use crate::domain::answers::{
+    Answers, AuthMethod, CaSource, Node, Restart, SecretRef, VerificationMode,
+};
+use crate::domain::certspec::{CertPurpose, CertSpec};
+use crate::domain::facts::{ExistingCert, Facts, KeystoreFacts};
+use crate::domain::plan::{Note, Owner, Plan, Product, SecretSource, Step};
+use crate::domain::settings::{SettingValue, Settings};
+use crate::domain::tier::Tier;
+use crate::domain::yaml_edit::{self, Edit, EditError, EditOptions};
+
+/// Certificates expiring within this many days are re-issued.
+pub const RENEW_WITHIN_DAYS: i64 = 30;
+
+/// Names of the files es-secure writes under `<config>/certs/`.
+pub mod files {
+    pub const CA_CERT: &str = "ca.crt";
+    pub const TRANSPORT_CERT: &str = "transport.crt";
+    pub const TRANSPORT_KEY: &str = "transport.key";
+    pub const HTTP_CERT: &str = "http.crt";
+    pub const HTTP_KEY: &str = "http.key";
+    pub const KIBANA_CERT: &str = "kibana-server.crt";
+    pub const KIBANA_KEY: &str = "kibana-server.key";
+}
+
+/// Keystore entries Elastic's auto-configuration writes for its PKCS#12 files; they must go
+/// when we replace those files with PEM ones.
+const AUTOCONFIG_KEYSTORE_ENTRIES: [&str; 3] = [
+    "xpack.security.transport.ssl.keystore.secure_password",
+    "xpack.security.transport.ssl.truststore.secure_password",
+    "xpack.security.http.ssl.keystore.secure_password",
+];
+
+/// Kibana's three encryption keys (32+ characters each; generated once, kept across re-runs).
+pub const KIBANA_ENCRYPTION_KEYS: [&str; 3] = [
+    "xpack.security.encryptionKey",
+    "xpack.encryptedSavedObjects.encryptionKey",
+    "xpack.reporting.encryptionKey",
+];
+
+/// Why no plan can be made. Callers branch on this for the exit code.
+#[derive(Debug, Error, PartialEq)]
+pub enum PlanError {
+    #[error(
+        "this node is at tier {current}, and the answers ask for {requested}: es-secure only raises the security tier\n{evidence}\nhelp: set `tier: {current}` (or higher) in the answers"
+    )]
+    Downgrade {
+        current: Tier,
+        requested: Tier,
+        evidence: String,
+    },
+    #[error(
+        "`certificates.ca: existing` but there is no CA from an earlier run in {dir}\nhelp: use `ca: generate` to create one, or `ca: {{cert: PATH, key: PATH}}` to bring your own"
+    )]
+    NoExistingCa { dir: String },
+    #[error(
+        "the minimal tier cannot work on this node: it binds to {bind} (production mode) without `discovery.type: single-node`, and Elasticsearch then refuses to start with security on but transport TLS off\nhelp: choose tier basic (transport TLS), or bind to loopback for a development node"
+    )]
+    MinimalInProductionMode { bind: String },
+    #[error(
+        "the answers do not say which node this host is (`this_node`), which the {tier} tier needs to pick this node's certificates\nhelp: add `this_node: <name>` naming one of `nodes`"
+    )]
+    NoLocalNode { tier: Tier },
+    #[error(
+        "the answers name node `{answers}` for this host, but {file} says `node.name: {configured}`\nhelp: fix `this_node` in the answers, or node.name in the file"
+    )]
+    NodeNameMismatch {
+        answers: String,
+        configured: String,
+        file: String,
+    },
+    #[error("`kibana` is in the answers, but no Kibana configuration was found at {dir}\nhelp: fix `kibana.config_dir`, or remove the `kibana` section to leave Kibana alone")]
+    KibanaNotFound { dir: String },
+    #[error(transparent)]
+    Edit(#[from] EditError),
+}
+
+/// Build the plan. See the module documentation for the rules.
+pub fn build_plan(facts: &Facts, answers: &Answers) -> Result<Plan, PlanError> {
+    let current = facts.es.tier.tier;
+    if answers.tier < current {
+        return Err(PlanError::Downgrade {
+            current,
+            requested: answers.tier,
+            evidence: facts
+                .es
+                .tier
+                .evidence
+                .iter()
+                .map(|e| format!("  - {e}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        });
+    }
+    let mut p = Planner {
+        facts,
+        answers,
+        steps: Vec::new(),
+        notes: Vec::new(),
+    };
+    p.plan()?;
+    Ok(Plan {
+        from: current,
+        to: answers.tier,
+        steps: p.steps,
+        notes: p.notes,
+    })
+}
+
+/// The URL es-secure uses to reach this node's REST API after the apply.
+pub fn es_url(facts: &Facts, answers: &Answers) -> String {
+    if let Some(url) = &answers.es.url {
+        return url.clone();
+    }
+    let scheme = if answers.tier == Tier::Https {
+        "https"
+    } else {
+        "http"
+    };
+    let settings = &facts.es.parsed.settings;
+    let host = ["http.publish_host", "http.host", "network.host"]
+        .iter()
+        .find_map(|k| settings.value(k).and_then(first_concrete_host))
+        .unwrap_or_else(|| "localhost".to_string());
+    let port = settings
+        .value("http.port")
+        .map(SettingValue::as_plain)
+        .and_then(|p| p.split('-').next().map(str::to_string))
+        .filter(|p| p.parse::<u16>().is_ok())
+        .unwrap_or_else(|| "9200".to_string());
+    let host = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
+        _ => host,
+    };
+    format!("{scheme}://{host}:{port}")
+}
+
+/// A host a client can connect to, from a bind setting: special values (`_local_`,
+/// `0.0.0.0`, `_site_`) mean "use localhost".
+fn first_concrete_host(value: &SettingValue) -> Option<String> {
+    let first = match value {
+        SettingValue::List(items) => items.first()?.as_plain(),
+        other => other.as_plain(),
+    };
+    let first = first.trim().to_string();
+    if first.is_empty()
+        || first.starts_with('_')
+        || first.starts_with("${")
+        || first == "0.0.0.0"
+        || first == "::"
+    {
+        return None;
+    }
+    Some(first)
+}
+
+struct Planner<'a> {
+    facts: &'a Facts,
+    answers: &'a Answers,
+    steps: Vec<Step>,
+    notes: Vec<Note>,
+}
+
+impl<'a> Planner<'a> {
+    fn note(&mut self, text: impl Into<String>) {
+        self.notes.push(Note { text: text.into() });
+    }
+
+    fn es_owner(&self) -> Owner {
+        Owner {
+            user: None,
+            group: self
+                .facts
+                .host
+                .service_group
+                .clone()
+                .or_else(|| self.facts.es.config_group.clone()),
+        }
+    }
+
+    fn plan(&mut self) -> Result<(), PlanError> {
+        let tier = self.answers.tier;
+        self.check_mode()?;
+        let local = self.local_node()?;
+
+        // Certificates first: settings point at files that must exist before the restart.
+        let ca_new = if tier >= Tier::Basic {
+            self.plan_ca()?
+        } else {
+            false
+        };
+        let es_before = self.steps.len();
+        if let Some(node) = local {
+            if tier >= Tier::Basic {
+                self.plan_es_certs(node, ca_new);
+            }
+        }
+        self.plan_es_keystore();
+        let edits = self.es_edits();
+        let es_text = &self.facts.es.yml_text;
+        let opts = EditOptions {
+            replace_autoconfig: self.facts.es.parsed.autoconfig.is_some() && tier >= Tier::Basic,
+        };
+        let after = yaml_edit::apply_edits(
+            &self.facts.es.yml_path.display().to_string(),
+            es_text,
+            &edits,
+            &opts,
+        )?;
+        if &after != es_text {
+            self.steps.push(Step::EditSettings {
+                product: Product::Elasticsearch,
+                path: self.facts.es.yml_path.clone(),
+                before: es_text.clone(),
+                after,
+            });
+        }
+        let es_changed = self.steps.len() > es_before || (ca_new && tier >= Tier::Basic);
+
+        self.plan_kibana(ca_new)?;
+        if tier >= Tier::Basic {
+            self.plan_bundles(local);
+        }
+
+        let resets: Vec<Step> = self.password_resets();
+        let url = es_url(self.facts, self.answers);
+        if es_changed {
+            if self.facts.es.tier.tier < Tier::Basic && tier >= Tier::Basic {
+                self.note(
+                    "Turning on transport TLS needs a full-cluster restart: stop every node, apply on each (bundles are written for the other nodes), then start them all. TLS and plaintext nodes cannot talk, so a rolling restart is not possible.",
+                );
+            }
+            self.steps.push(Step::Restart {
+                how: self.answers.es.restart.clone(),
+                reason: "new security settings take effect on restart".to_string(),
+            });
+        }
+        let wait = es_changed || !resets.is_empty() || self.facts.state.restart_pending;
+        if wait {
+            self.steps.push(Step::WaitHealthy {
+                url: url.clone(),
+                timeout_secs: self.answers.es.health_timeout_secs,
+            });
+        }
+        let any_reset = !resets.is_empty();
+        self.steps.extend(resets);
+        if es_changed || any_reset {
+            self.steps.push(Step::Verify { url });
+        }
+        if self.answers.es.restart == Restart::Manual && es_changed {
+            self.note("Restart is manual: apply stops after writing the files and tells you what to run; run the same apply again afterwards to finish (passwords, verification).");
+        }
+        Ok(())
+    }
+
+    /// Refuse the minimal tier where Elasticsearch would not start with it.
+    fn check_mode(&self) -> Result<(), PlanError> {
+        if self.answers.tier != Tier::Minimal {
+            return Ok(());
+        }
+        let s = &self.facts.es.parsed.settings;
+        if s.value("discovery.type")
+            .is_some_and(|v| v.as_plain() == "single-node")
+        {
+            return Ok(());
+        }
+        for key in ["transport.host", "transport.bind_host", "network.host", "network.bind_host"] {
+            if let Some(v) = s.value(key) {
+                let hosts = match v {
+                    SettingValue::List(items) => items.iter().map(SettingValue::as_plain).collect(),
+                    other => vec![other.as_plain()],
+                };
+                if let Some(bind) = hosts.iter().find(|h| !is_loopback_bind(h)) {
+                    return Err(PlanError::MinimalInProductionMode { bind: bind.clone() });
+                }
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    fn local_node(&self) -> Result<Option<&'a Node>, PlanError> {
+        let answers: &'a Answers = self.answers;
+        let node = answers.local_node();
+        if node.is_none() && self.answers.tier >= Tier::Basic {
+            return Err(PlanError::NoLocalNode {
+                tier: self.answers.tier,
+            });
+        }
+        if let (Some(node), Some(configured)) =
+            (node, self.facts.es.parsed.settings.value("node.name"))
+        {
+            let configured = configured.as_plain();
+            if !configured.starts_with("${") && configured != node.name {
+                return Err(PlanError::NodeNameMismatch {
+                    answers: node.name.clone(),
+                    configured,
+                    file: self.facts.es.yml_path.display().to_string(),
+                });
+            }
+        }
+        Ok(node)
+    }
+
+    fn ca_paths(&self) -> (PathBuf, PathBuf) {
+        let dir = self.facts.state.state_dir.join("ca");
+        (dir.join("ca.crt"), dir.join("ca.key"))
+    }
+
+    /// Plan the CA. Returns true when this plan creates or replaces it (so every certificate
+    /// must be issued again).
+    fn plan_ca(&mut self) -> Result<bool, PlanError> {
+        let (cert_path, key_path) = self.ca_paths();
+        match (&self.answers.certs.ca, &self.facts.ca) {
+            (CaSource::Generate | CaSource::Existing, Some(_)) => Ok(false),
+            (CaSource::Existing, None) => Err(PlanError::NoExistingCa {
+                dir: self.facts.state.state_dir.join("ca").display().to_string(),
+            }),
+            (CaSource::Generate, None) => {
+                self.steps.push(Step::CreateCa {
+                    spec: CertSpec {
+                        common_name: "es-secure CA".to_string(),
+                        purpose: None,
+                        dns: Vec::new(),
+                        ip: Vec::new(),
+                        key_type: self.answers.certs.key_type,
+                        // A CA outlives the leaves it signs: three leaf lifetimes, at most 10 years.
+                        validity_days: (self.answers.certs.validity_days.saturating_mul(3))
+                            .clamp(365, 3650),
+                    },
+                    cert_path,
+                    key_path,
+                });
+                Ok(true)
+            }
+            (CaSource::Files { cert, key }, existing) => {
+                // Already imported when the state directory holds the same certificate.
+                let same = match (existing, &self.facts.byo_ca) {
+                    (Some(ca), Some(byo)) => ca.fingerprint == byo.fingerprint,
+                    _ => false,
+                };
+                if same {
+                    return Ok(false);
+                }
+                self.steps.push(Step::ImportCa {
+                    from_cert: cert.clone(),
+                    from_key: key.clone(),
+                    cert_path,
+                    key_path,
+                });
+                Ok(true)
+            }
+        }
+    }
+
+    fn ca_pem_changed(&self, copies: &std::collections::BTreeMap<String, String>, ca_new: bool) -> bool {
+        if ca_new {
+            return true;
+        }
+        match (&self.facts.ca, copies.get(files::CA_CERT)) {
+            (Some(ca), Some(copy)) => copy.trim() != ca.cert_pem.trim(),
+            _ => true,
+        }
+    }
+
+    fn plan_es_certs(&mut self, node: &Node, ca_new: bool) {
+        let certs_dir = self.facts.es.config_dir.join("certs");
+        let owner = self.es_owner();
+        let mut planned = Vec::new();
+        if self.ca_pem_changed(&self.facts.es.ca_copies, ca_new) {
+            planned.push(Step::InstallCaCert {
+                path: certs_dir.join(files::CA_CERT),
+                owner: owner.clone(),
+            });
+        }
+        let mut specs = vec![(
+            transport_spec(node, self.answers),
+            files::TRANSPORT_CERT,
+            files::TRANSPORT_KEY,
+        )];
+        if self.answers.tier == Tier::Https {
+            specs.push((
+                http_spec(node, self.answers),
+                files::HTTP_CERT,
+                files::HTTP_KEY,
+            ));
+        }
+        for (spec, cert, key) in specs {
+            if let Some(reason) =
+                reissue_reason(self.facts.es.certs.get(cert), &spec, ca_new, self.facts.now)
+            {
+                planned.push(Step::IssueCert {
+                    spec,
+                    cert_path: certs_dir.join(cert),
+                    key_path: certs_dir.join(key),
+                    owner: owner.clone(),
+                    reason,
+                });
+            }
+        }
+        if !planned.is_empty() && !self.facts.es.certs_dir_exists {
+            self.steps.push(Step::CreateDir {
+                path: certs_dir,
+                mode: 0o750,
+                owner,
+            });
+        }
+        self.steps.extend(planned);
+    }
+
+    fn plan_es_keystore(&mut self) {
+        let ks = &self.facts.es.keystore;
+        let owner = self.es_owner();
+        if self.facts.es.parsed.autoconfig.is_some() && self.answers.tier >= Tier::Basic {
+            for entry in AUTOCONFIG_KEYSTORE_ENTRIES {
+                if keystore_has(ks, entry) {
+                    self.steps.push(Step::KeystoreRemove {
+                        product: Product::Elasticsearch,
+                        path: ks.path.clone(),
+                        entry: entry.to_string(),
+                    });
+                }
+            }
+        }
+        if self.answers.auth == AuthMethod::BootstrapPassword
+            && !keystore_has(ks, "bootstrap.password")
+            && !self.password_current("elastic")
+        {
+            self.steps.push(Step::KeystoreSet {
+                product: Product::Elasticsearch,
+                path: ks.path.clone(),
+                entry: "bootstrap.password".to_string(),
+                value: SecretSource::UserPassword("elastic".to_string()),
+                owner,
+            });
+        }
+    }
+
+    /// The settings this tier needs in elasticsearch.yml, and the ones that must go.
+    fn es_edits(&self) -> Vec<Edit> {
+        let tier = self.answers.tier;
+        let settings = &self.facts.es.parsed.settings;
+        let mut edits = vec![set("xpack.security.enabled", SettingValue::Bool(true))];
+        if tier >= Tier::Basic {
+            let p = "xpack.security.transport.ssl";
+            edits.push(set(&format!("{p}.enabled"), SettingValue::Bool(true)));
+            edits.push(set(
+                &format!("{p}.verification_mode"),
+                SettingValue::str(match self.answers.es.verification {
+                    VerificationMode::Full => "full",
+                    VerificationMode::Certificate => "certificate",
+                }),
+            ));
+            edits.push(set(
+                &format!("{p}.client_authentication"),
+                SettingValue::str("required"),
+            ));
+            edits.extend(pem_settings(p, files::TRANSPORT_KEY, files::TRANSPORT_CERT));
+            edits.extend(conflicting_removals(settings, p));
+        }
+        if tier == Tier::Https {
+            let p = "xpack.security.http.ssl";
+            edits.push(set(&format!("{p}.enabled"), SettingValue::Bool(true)));
+            edits.extend(pem_settings(p, files::HTTP_KEY, files::HTTP_CERT));
+            edits.extend(conflicting_removals(settings, p));
+        }
+        edits
+    }
+
+    fn password_current(&self, user: &str) -> bool {
+        !self.answers.passwords.rotate
+            && self
+                .facts
+                .state
+                .passwords_current
+                .get(user)
+                .copied()
+                .unwrap_or(false)
+    }
+
+    fn password_resets(&self) -> Vec<Step> {
+        self.answers
+            .passwords
+            .users
+            .iter()
+            .filter(|(user, secret)| *secret != SecretRef::Keep && !self.password_current(user))
+            .map(|(user, secret)| Step::ResetPassword {
+                user: user.clone(),
+                secret: secret.clone(),
+            })
+            .collect()
+    }
+
+    fn plan_kibana(&mut self, ca_new: bool) -> Result<(), PlanError> {
+        let Some(kanswers) = &self.answers.kibana else {
+            return Ok(());
+        };
+        let Some(kfacts) = &self.facts.kibana else {
+            return Err(PlanError::KibanaNotFound {
+                dir: kanswers.config_dir.display().to_string(),
+            });
+        };
+        let tier = self.answers.tier;
+        let certs_dir = kfacts.config_dir.join("certs");
+        let owner = Owner {
+            user: None,
+            group: kfacts.config_group.clone(),
+        };
+        let mut file_steps = Vec::new();
+        if tier == Tier::Https && self.ca_pem_changed(&kfacts.ca_copies, ca_new) {
+            file_steps.push(Step::InstallCaCert {
+                path: certs_dir.join(files::CA_CERT),
+                owner: owner.clone(),
+            });
+        }
+        if kanswers.server_https {
+            let spec = kibana_spec(kanswers, self.answers);
+            if let Some(reason) =
+                reissue_reason(kfacts.certs.get(files::KIBANA_CERT), &spec, ca_new, self.facts.now)
+            {
+                file_steps.push(Step::IssueCert {
+                    spec,
+                    cert_path: certs_dir.join(files::KIBANA_CERT),
+                    key_path: certs_dir.join(files::KIBANA_KEY),
+                    owner: owner.clone(),
+                    reason,
+                });
+            }
+        }
+        if !file_steps.is_empty() && !kfacts.certs_dir_exists {
+            self.steps.push(Step::CreateDir {
+                path: certs_dir.clone(),
+                mode: 0o750,
+                owner: owner.clone(),
+            });
+        }
+        self.steps.extend(file_steps);
+
+        // kibana_system's password goes to the keystore whenever this apply sets it.
+        let kibana_reset = self.answers.passwords.users.iter().any(|(u, s)| {
+            u == "kibana_system" && *s != SecretRef::Keep && !self.password_current(u)
+        });
+        if kibana_reset {
+            self.steps.push(Step::KeystoreSet {
+                product: Product::Kibana,
+                path: kfacts.keystore.path.clone(),
+                entry: "elasticsearch.password".to_string(),
+                value: SecretSource::UserPassword("kibana_system".to_string()),
+                owner: owner.clone(),
+            });
+        } else if !keystore_has(&kfacts.keystore, "elasticsearch.password")
+            && kfacts.parsed.settings.get("elasticsearch.password").is_none()
+        {
+            self.note("Kibana has no elasticsearch.password and es-secure cannot recover the current kibana_system password: set `passwords.rotate: true` (or `passwords.kibana_system: env:NAME`) to set a new one.");
+        }
+        for key in KIBANA_ENCRYPTION_KEYS {
+            if !keystore_has(&kfacts.keystore, key) && kfacts.parsed.settings.get(key).is_none() {
+                self.steps.push(Step::KeystoreSet {
+                    product: Product::Kibana,
+                    path: kfacts.keystore.path.clone(),
+                    entry: key.to_string(),
+                    value: SecretSource::Random(32),
+                    owner: owner.clone(),
+                });
+            }
+        }
+
+        let edits = self.kibana_edits(kfacts, kanswers, &certs_dir);
+        let after = yaml_edit::apply_edits(
+            &kfacts.yml_path.display().to_string(),
+            &kfacts.yml_text,
+            &edits,
+            &EditOptions::default(),
+        )?;
+        if after != kfacts.yml_text {
+            self.steps.push(Step::EditSettings {
+                product: Product::Kibana,
+                path: kfacts.yml_path.clone(),
+                before: kfacts.yml_text.clone(),
+                after,
+            });
+        }
+        if self.steps.iter().any(|s| match s {
+            Step::EditSettings { product, .. } | Step::KeystoreSet { product, .. } => {
+                *product == Product::Kibana
+            }
+            Step::IssueCert { cert_path, .. } | Step::InstallCaCert { path: cert_path, .. } => {
+                cert_path.starts_with(&kfacts.config_dir)
+            }
+            _ => false,
+        }) {
+            self.note("Restart Kibana after the apply so it picks up its new settings and keystore (e.g. `systemctl restart kibana`).");
+        }
+        Ok(())
+    }
+
+    fn kibana_edits(
+        &self,
+        kfacts: &crate::domain::facts::KibanaFacts,
+        kanswers: &crate::domain::answers::KibanaAnswers,
+        certs_dir: &Path,
+    ) -> Vec<Edit> {
+        let tier = self.answers.tier;
+        let s = &kfacts.parsed.settings;
+        let scheme = if tier == Tier::Https { "https" } else { "http" };
+        let hosts = match s.value("elasticsearch.hosts") {
+            Some(v) => {
+                let list = match v {
+                    SettingValue::List(items) => items.iter().map(SettingValue::as_plain).collect(),
+                    other => vec![other.as_plain()],
+                };
+                list.into_iter()
+                    .map(|h| with_scheme(&h, scheme))
+                    .collect::<Vec<_>>()
+            }
+            None => vec![es_url(self.facts, self.answers)],
+        };
+        let mut edits = vec![
+            set("elasticsearch.hosts", SettingValue::list(hosts)),
+            set("elasticsearch.username", SettingValue::str("kibana_system")),
+        ];
+        // Secrets belong in kibana.keystore, and a service token cannot be combined with a
+        // username.
+        for key in ["elasticsearch.password", "elasticsearch.serviceAccountToken"] {
+            if s.get(key).is_some() {
+                edits.push(Edit::Remove { key: key.to_string() });
+            }
+        }
+        if tier == Tier::Https {
+            let ca = certs_dir.join(files::CA_CERT).display().to_string();
+            edits.push(set(
+                "elasticsearch.ssl.certificateAuthorities",
+                SettingValue::list([ca]),
+            ));
+            edits.push(set("elasticsearch.ssl.verificationMode", SettingValue::str("full")));
+        }
+        if kanswers.server_https {
+            edits.push(set("server.ssl.enabled", SettingValue::Bool(true)));
+            edits.push(set(
+                "server.ssl.certificate",
+                SettingValue::str(certs_dir.join(files::KIBANA_CERT).display().to_string()),
+            ));
+            edits.push(set(
+                "server.ssl.key",
+                SettingValue::str(certs_dir.join(files::KIBANA_KEY).display().to_string()),
+            ));
+        }
+        if let Some(url) = &kanswers.public_url {
+            edits.push(set("server.publicBaseUrl", SettingValue::str(url.clone())));
+        }
+        edits
+    }
+
+    fn plan_bundles(&mut self, local: Option<&Node>) {
+        let dir = self.facts.state.state_dir.join("bundles");
+        let local_name = local.map(|n| n.name.as_str());
+        for node in &self.answers.nodes {
+            if Some(node.name.as_str()) == local_name {
+                continue;
+            }
+            let path = dir.join(format!("{}.bundle.yml", node.name));
+            // A bundle is re-written only when the CA or the node's certificates would change;
+            // we cannot see the remote node, so write it when this plan changes anything here.
+            self.steps.push(Step::WriteBundle {
+                node: node.name.clone(),
+                path,
+            });
+        }
+        let only_bundles = self
+            .steps
+            .iter()
+            .all(|s| matches!(s, Step::WriteBundle { .. }));
+        if only_bundles {
+            // Nothing changes on this host: the bundles from the last run are still valid.
+            self.steps.clear();
+        }
+    }
+}
+
+fn set(key: &str, value: SettingValue) -> Edit {
+    Edit::Set {
+        key: key.to_string(),
+        value,
+    }
+}
+
+fn pem_settings(prefix: &str, key: &str, cert: &str) -> Vec<Edit> {
+    vec![
+        set(&format!("{prefix}.key"), SettingValue::str(format!("certs/{key}"))),
+        set(
+            &format!("{prefix}.certificate"),
+            SettingValue::str(format!("certs/{cert}")),
+        ),
+        set(
+            &format!("{prefix}.certificate_authorities"),
+            SettingValue::list([format!("certs/{}", files::CA_CERT)]),
+        ),
+    ]
+}
+
+/// Settings that cannot be combined with PEM key/certificate settings in the same context
+/// (ES refuses to start), or that hold plaintext passwords.
+fn conflicting_removals(settings: &Settings, prefix: &str) -> Vec<Edit> {
+    [
+        "keystore.path",
+        "keystore.type",
+        "keystore.password",
+        "keystore.key_password",
+        "truststore.path",
+        "truststore.type",
+        "truststore.password",
+        "key_passphrase",
+    ]
+    .iter()
+    .map(|k| format!("{prefix}.{k}"))
+    .filter(|k| settings.get(k).is_some())
+    .map(|key| Edit::Remove { key })
+    .collect()
+}
+
+fn keystore_has(ks: &KeystoreFacts, entry: &str) -> bool {
+    ks.entries
+        .as_ref()
+        .is_some_and(|e| e.iter().any(|n| n == entry))
+}
+
+fn is_loopback_bind(host: &str) -> bool {
+    let h = host.trim();
+    h == "localhost"
+        || h == "_local_"
+        || h.starts_with("_local")
+        || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn with_scheme(host: &str, scheme: &str) -> String {
+    let rest = host
+        .strip_prefix("https://")
+        .or_else(|| host.strip_prefix("http://"))
+        .unwrap_or(host);
+    format!("{scheme}://{rest}")
+}
+
+fn transport_spec(node: &Node, answers: &Answers) -> CertSpec {
+    CertSpec {
+        common_name: node.name.clone(),
+        purpose: Some(CertPurpose::Transport),
+        dns: node.dns.clone(),
+        ip: node.ip.clone(),
+        key_type: answers.certs.key_type,
+        validity_days: answers.certs.validity_days,
+    }
+}
+
+/// The HTTP certificate also names `localhost` and `127.0.0.1`, because es-secure itself and
+/// local clients reach the node that way with hostname verification on.
+fn http_spec(node: &Node, answers: &Answers) -> CertSpec {
+    let mut dns = node.dns.clone();
+    if !dns.iter().any(|d| d == "localhost") {
+        dns.push("localhost".to_string());
+    }
+    let mut ip = node.ip.clone();
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    if !ip.contains(&lo) {
+        ip.push(lo);
+    }
+    CertSpec {
+        common_name: node.name.clone(),
+        purpose: Some(CertPurpose::Http),
+        dns,
+        ip,
+        key_type: answers.certs.key_type,
+        validity_days: answers.certs.validity_days,
+    }
+}
+
+fn kibana_spec(k: &crate::domain::answers::KibanaAnswers, answers: &Answers) -> CertSpec {
+    let mut dns = k.dns.clone();
+    if !dns.iter().any(|d| d == "localhost") {
+        dns.push("localhost".to_string());
+    }
+    let mut ip = k.ip.clone();
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    if !ip.contains(&lo) {
+        ip.push(lo);
+    }
+    CertSpec {
+        common_name: dns.first().cloned().unwrap_or_else(|| "kibana".to_string()),
+        purpose: Some(CertPurpose::KibanaServer),
+        dns,
+        ip,
+        key_type: answers.certs.key_type,
+        validity_days: answers.certs.validity_days,
+    }
+}
+
+/// Why an existing certificate must be issued again, or `None` when it is good.
+fn reissue_reason(
+    existing: Option<&ExistingCert>,
+    spec: &CertSpec,
+    ca_new: bool,
+    now: i64,
+) -> Option<String> {
+    let Some(c) = existing else {
+        return Some("new".to_string());
+    };
+    if ca_new || !c.signed_by_ca {
+        return Some("not signed by the current CA".to_string());
+    }
+    if !c.key_matches {
+        return Some("key file missing or does not match".to_string());
+    }
+    let missing_dns: Vec<&String> = spec.dns.iter().filter(|d| !c.dns.contains(d)).collect();
+    let missing_ip: Vec<&IpAddr> = spec.ip.iter().filter(|i| !c.ip.contains(i)).collect();
+    if !missing_dns.is_empty() || !missing_ip.is_empty() {
+        let mut names: Vec<String> = missing_dns.iter().map(|d| d.to_string()).collect();
+        names.extend(missing_ip.iter().map(|i| i.to_string()));
+        return Some(format!("SANs missing {}", names.join(", ")));
+    }
+    if c.key_type != Some(spec.key_type) {
+        return Some(format!("key type is not {}", spec.key_type.as_str()));
+    }
+    if c.not_after - now < RENEW_WITHIN_DAYS * 86_400 {
+        return Some(format!("expires within {RENEW_WITHIN_DAYS} days"));
+    }
+    if !c.has_chain {
+        return Some("file lacks the CA certificate after the leaf".to_string());
+    }
+    None
+}

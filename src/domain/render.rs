@@ -82,6 +82,15 @@ pub fn step_line(step: &Step) -> String {
                 path.display()
             )
         }
+        Step::KeystoreRemove {
+            product,
+            path,
+            entry,
+        } => format!(
+            "remove {} keystore entry `{entry}` from {}",
+            product.as_str(),
+            path.display()
+        ),
         Step::WriteBundle { node, path } => {
             format!("write bundle for node {node} -> {}", path.display())
         }
