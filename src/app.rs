@@ -1,1 +1,475 @@
-//! Placeholder: filled in by its owner.
+//! The one place that wires domain, shell and UI together for each command: detect, plan,
+//! review, apply, report. Printing happens here (stdout for results, stderr for progress);
+//! no secret is ever printed except generated passwords the operator asked to see once.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+
+use crate::cli::{Cli, Command, Global};
+use crate::domain::answers::{self, Answers, RawAnswers, RestartMode};
+use crate::domain::facts::{Facts, Layout, Severity};
+use crate::domain::planner::{self, PlanError};
+use crate::domain::plan::Plan;
+use crate::domain::render;
+use crate::domain::settings::SettingsError;
+use crate::error::{Exit, Failure, fail};
+use crate::shell::apply::{self, ApplyError, ApplyOptions};
+use crate::shell::detect::{self, Locate, NotFound};
+use crate::shell::state::DEFAULT_STATE_DIR;
+use crate::ui::{self, ApplyEvent, ApplySummary, WizardInput, WizardOutcome};
+
+/// Run the parsed command line; the error carries the exit code.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        None => wizard(&cli.global),
+        Some(Command::Plan { answers, json }) => plan_cmd(&cli.global, &answers, json),
+        Some(Command::Apply {
+            answers,
+            bundle,
+            yes,
+            dry_run,
+        }) => apply_cmd(&cli.global, answers.as_deref(), bundle.as_deref(), yes, dry_run),
+        Some(Command::Status { json, answers }) => status_cmd(&cli.global, answers.as_deref(), json),
+        Some(Command::Verify { answers }) => verify_cmd(&cli.global, &answers),
+        Some(Command::Rollback { list, id }) => rollback_cmd(&cli.global, list, id.as_deref()),
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Map an error from detection/reading to an exit code: unreadable or malformed input is a
+/// configuration error, anything else internal.
+fn classify(e: anyhow::Error) -> Failure {
+    let exit = if e.downcast_ref::<SettingsError>().is_some()
+        || e.downcast_ref::<NotFound>().is_some()
+        || e.downcast_ref::<std::io::Error>().is_some()
+        || e.chain().any(|c| c.to_string().contains("help:"))
+    {
+        Exit::Config
+    } else {
+        Exit::Internal
+    };
+    Failure::new(exit, e)
+}
+
+/// Read and parse an answers file: errors name the file and line.
+pub fn load_answers(path: &Path) -> Result<(RawAnswers, Answers), Failure> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read answers file {}", path.display()))
+        .map_err(|e| Failure::new(Exit::Config, e))?;
+    parse_answers(&path.display().to_string(), &text)
+}
+
+fn parse_answers(file: &str, text: &str) -> Result<(RawAnswers, Answers), Failure> {
+    let raw = answers::parse_raw(text)
+        .map_err(|e| Failure::new(Exit::Config, anyhow::anyhow!("{file}: {e}")))?;
+    let typed = Answers::from_raw(&raw).map_err(|errs| {
+        let lines: Vec<String> = errs.iter().map(|e| format!("{file}: {e}")).collect();
+        Failure::new(Exit::Config, anyhow::anyhow!("{}", lines.join("\n")))
+    })?;
+    Ok((raw, typed))
+}
+
+fn state_dir(global: &Global, sandbox: Option<&Path>) -> PathBuf {
+    if let Some(dir) = &global.state_dir {
+        return dir.clone();
+    }
+    if let Some(sb) = sandbox {
+        return sb.join("state");
+    }
+    PathBuf::from(DEFAULT_STATE_DIR)
+}
+
+fn locate(global: &Global, sandbox: Option<&Path>) -> Locate {
+    let mut loc = Locate {
+        es_home: global.es_home.clone(),
+        es_config: global.es_config.clone(),
+        kibana_config: global.kibana_config.clone(),
+        es_user: global.es_user.clone(),
+        state_dir: state_dir(global, sandbox),
+        sandbox: sandbox.is_some(),
+    };
+    if let Some(sb) = sandbox {
+        loc.es_home = Some(sb.join("elasticsearch"));
+        loc.es_config = Some(sb.join("elasticsearch/config"));
+        loc.kibana_config = Some(sb.join("kibana/config"));
+    }
+    loc
+}
+
+/// Detect with answers; errors classified.
+fn detect_with(loc: &Locate, answers: Option<&Answers>) -> Result<Facts, Failure> {
+    let loc = match answers {
+        Some(a) => loc.clone().with_answers(a),
+        None => loc.clone(),
+    };
+    detect::detect(&loc, answers, now()).map_err(classify)
+}
+
+fn plan_error(e: PlanError) -> Failure {
+    let exit = match e {
+        PlanError::Edit(_) => Exit::Config,
+        _ => Exit::Refused,
+    };
+    Failure::new(exit, e)
+}
+
+fn plan_cmd(global: &Global, answers_path: &Path, json: bool) -> Result<(), Failure> {
+    let (_, answers) = load_answers(answers_path)?;
+    let sandbox = sandbox_if_requested(global)?;
+    let facts = detect_with(&locate(global, sandbox.as_deref()), Some(&answers))?;
+    let plan = planner::build_plan(&facts, &answers).map_err(plan_error)?;
+    let mut out = std::io::stdout().lock();
+    let text = if json {
+        serde_json::to_string_pretty(&plan).map_err(|e| Failure::new(Exit::Internal, e))?
+    } else {
+        render::plan_text(&plan)
+    };
+    let _ = writeln!(out, "{}", text.trim_end());
+    Ok(())
+}
+
+/// The sandbox directory when `--sandbox` was given.
+fn sandbox_if_requested(global: &Global) -> Result<Option<PathBuf>, Failure> {
+    if global.sandbox {
+        Ok(Some(crate::shell::sandbox::ensure().map_err(classify)?))
+    } else {
+        Ok(None)
+    }
+}
+
+fn print_findings(facts: &Facts) {
+    for f in &facts.host.findings {
+        let label = match f.severity {
+            Severity::Blocking => "BLOCKING",
+            Severity::Overridable => "blocking (overridable)",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        };
+        eprintln!("{label}: {}", f.text);
+        if let Some(fix) = &f.fix {
+            eprintln!("  fix: {fix}");
+        }
+    }
+}
+
+fn apply_cmd(
+    global: &Global,
+    answers_path: Option<&Path>,
+    bundle_path: Option<&Path>,
+    yes: bool,
+    dry_run: bool,
+) -> Result<(), Failure> {
+    let sandbox = sandbox_if_requested(global)?;
+    let mut loc = locate(global, sandbox.as_deref());
+    let (answers, facts) = match (answers_path, bundle_path) {
+        (Some(path), _) => {
+            let (_, answers) = load_answers(path)?;
+            let facts = detect_with(&loc, Some(&answers))?;
+            (answers, facts)
+        }
+        (None, Some(path)) => {
+            let (answers, prepared) = crate::shell::bundle::prepare(path, &loc.state_dir)
+                .map_err(|e| Failure::new(Exit::Config, e))?;
+            loc.state_dir = prepared;
+            let facts = detect_with(&loc, Some(&answers))?;
+            (answers, facts)
+        }
+        (None, None) => return fail(Exit::Config, "apply needs --answers FILE or --bundle FILE"),
+    };
+    let plan = planner::build_plan(&facts, &answers).map_err(plan_error)?;
+    print_findings(&facts);
+    let text = render::plan_text(&plan);
+    if dry_run || plan.is_empty() {
+        println!("{}", text.trim_end());
+        return Ok(());
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return fail(
+                Exit::Refused,
+                "apply needs confirmation, and there is no terminal to ask on\nhelp: review the plan with `es-secure plan --answers FILE`, then run apply with --yes",
+            );
+        }
+        println!("{}", text.trim_end());
+        let proceed = inquire::Confirm::new("Apply this plan?")
+            .with_default(false)
+            .prompt()
+            .unwrap_or(false);
+        if !proceed {
+            return fail(Exit::Refused, "cancelled; nothing was changed");
+        }
+    } else {
+        eprintln!("{}", text.trim_end());
+    }
+    let opts = ApplyOptions {
+        answers_path: answers_path.map(Path::to_path_buf),
+        overrides: Vec::new(),
+    };
+    let summary = apply::apply(&facts, &answers, &plan, &opts, &print_event);
+    finish_apply(summary, &plan)
+}
+
+/// Print an apply event on stderr (progress is not the program's output).
+fn print_event(e: ApplyEvent) {
+    match e {
+        ApplyEvent::StepStarted { index, line } => eprintln!("[{:>2}] {line}", index + 1),
+        ApplyEvent::StepProgress { text, .. } => eprintln!("     ... {text}"),
+        ApplyEvent::StepDone { elapsed, .. } => {
+            eprintln!("     done ({:.1}s)", elapsed.as_secs_f64());
+        }
+        ApplyEvent::StepFailed { error, .. } => eprintln!("     FAILED: {error}"),
+        ApplyEvent::RolledBack { report } => eprintln!("Rolled back:\n{report}"),
+        ApplyEvent::Notice { text } => eprintln!("\n{text}"),
+    }
+}
+
+fn finish_apply(result: Result<ApplySummary, ApplyError>, plan: &Plan) -> Result<(), Failure> {
+    match result {
+        Ok(summary) => {
+            print_summary(&summary);
+            let pending = plan
+                .steps
+                .iter()
+                .any(|s| matches!(s, crate::domain::plan::Step::Restart { how: answers::Restart::Manual, .. }));
+            if pending {
+                return Err(Failure::new(
+                    Exit::RestartPending,
+                    anyhow::anyhow!("restart Elasticsearch, then run the same apply again to finish"),
+                ));
+            }
+            Ok(())
+        }
+        Err(ApplyError::Refused(e)) => Err(Failure::new(Exit::Refused, e)),
+        Err(e @ ApplyError::RolledBack { .. }) => Err(Failure::new(Exit::RolledBack, e)),
+        Err(ApplyError::Partial(e)) => Err(Failure::new(Exit::Partial, e)),
+    }
+}
+
+fn print_summary(s: &ApplySummary) {
+    let mut out = std::io::stdout().lock();
+    if !s.verify_table.is_empty() {
+        let _ = writeln!(out, "\nVerification:");
+        for (check, ok, detail) in &s.verify_table {
+            let _ = writeln!(out, "  [{}] {check}: {detail}", if *ok { "PASS" } else { "FAIL" });
+        }
+    }
+    if let Some(fp) = &s.ca_fingerprint {
+        let _ = writeln!(out, "CA SHA-256 fingerprint: {fp}");
+    }
+    if !s.shown_passwords.is_empty() {
+        let _ = writeln!(out, "\nPasswords (shown once, as you asked):");
+        for (user, pw) in &s.shown_passwords {
+            let _ = writeln!(out, "  {user}: {}", pw.expose());
+        }
+    }
+    if let Some(p) = &s.password_file {
+        let _ = writeln!(out, "Generated passwords were written to {} (mode 0600).", p.display());
+    }
+    if let Some(id) = &s.transaction {
+        let _ = writeln!(out, "Transaction {id} (undo with `es-secure rollback {id}`).");
+    }
+    for step in &s.next_steps {
+        let _ = writeln!(out, "next: {step}");
+    }
+}
+
+fn status_cmd(global: &Global, answers_path: Option<&Path>, json: bool) -> Result<(), Failure> {
+    let answers = match answers_path {
+        Some(p) => Some(load_answers(p)?.1),
+        None => None,
+    };
+    let sandbox = sandbox_if_requested(global)?;
+    let facts = detect_with(&locate(global, sandbox.as_deref()), answers.as_ref())?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let text =
+            serde_json::to_string_pretty(&facts).map_err(|e| Failure::new(Exit::Internal, e))?;
+        let _ = writeln!(out, "{text}");
+        return Ok(());
+    }
+    let _ = writeln!(out, "{}", crate::shell::report::status_text(&facts));
+    Ok(())
+}
+
+fn verify_cmd(global: &Global, answers_path: &Path) -> Result<(), Failure> {
+    let (_, answers) = load_answers(answers_path)?;
+    let sandbox = sandbox_if_requested(global)?;
+    let facts = detect_with(&locate(global, sandbox.as_deref()), Some(&answers))?;
+    let table = crate::shell::verify::verify(&facts, &answers).map_err(classify)?;
+    let mut out = std::io::stdout().lock();
+    let mut failed = 0;
+    for (check, ok, detail) in &table {
+        if !ok {
+            failed += 1;
+        }
+        let _ = writeln!(out, "[{}] {check}: {detail}", if *ok { "PASS" } else { "FAIL" });
+    }
+    if failed > 0 {
+        return fail(Exit::VerifyFailed, format!("{failed} check(s) failed"));
+    }
+    Ok(())
+}
+
+fn rollback_cmd(global: &Global, list: bool, id: Option<&str>) -> Result<(), Failure> {
+    use crate::shell::txn;
+    let sandbox = sandbox_if_requested(global)?;
+    let dir = state_dir(global, sandbox.as_deref());
+    let state = txn::StateDir::open(&dir).map_err(|e| Failure::new(Exit::Config, e))?;
+    let all = txn::list(&state).map_err(|e| Failure::new(Exit::Config, e))?;
+    let mut out = std::io::stdout().lock();
+    if list {
+        if all.is_empty() {
+            let _ = writeln!(out, "No applies recorded in {}.", dir.display());
+        }
+        for t in &all {
+            let _ = writeln!(out, "{}  {:?}  {}  ({} files)", t.id, t.status, t.label, t.paths.len());
+        }
+        return Ok(());
+    }
+    let target = match id {
+        Some(id) => id.to_string(),
+        None => match all
+            .iter()
+            .find(|t| t.status == txn::TxnStatus::Committed)
+        {
+            Some(t) => t.id.clone(),
+            None => return fail(Exit::Refused, format!("no committed apply to roll back in {}", dir.display())),
+        },
+    };
+    let _lock = state
+        .lock("rollback")
+        .map_err(|e| Failure::new(Exit::Refused, anyhow::anyhow!(e)))?;
+    let report = txn::rollback_committed(&state, &target).map_err(|e| Failure::new(Exit::Refused, e))?;
+    let _ = writeln!(out, "Rolled back {target}:\n{report}");
+    let _ = writeln!(
+        out,
+        "Restart Elasticsearch (and Kibana) so the restored files take effect."
+    );
+    Ok(())
+}
+
+/// The interactive wizard: TUI on a terminal, plain prompts with `--plain`.
+fn wizard(global: &Global) -> Result<(), Failure> {
+    let mut sandbox = sandbox_if_requested(global)?;
+    let mut loc = locate(global, sandbox.as_deref());
+    let facts = match detect::detect(&loc, None, now()) {
+        Ok(f) => f,
+        Err(e) if e.downcast_ref::<NotFound>().is_some() && global.es_config.is_none() => {
+            let dir = crate::shell::sandbox::ensure().map_err(classify)?;
+            eprintln!(
+                "{e}\n\nNo Elasticsearch here, so the wizard runs on a sandbox copy of a sample install:\n  {}\nNothing outside that directory is changed.\n",
+                dir.display()
+            );
+            sandbox = Some(dir);
+            loc = locate(global, sandbox.as_deref());
+            detect::detect(&loc, None, now()).map_err(classify)?
+        }
+        Err(e) => return Err(classify(e)),
+    };
+    let initial = initial_answers(&facts);
+    let loc_for_plan = loc.clone();
+    let planner_fn = move |a: &Answers| -> Result<Plan, String> {
+        let f = detect::detect(&loc_for_plan.clone().with_answers(a), Some(a), now())
+            .map_err(|e| format!("{e:#}"))?;
+        planner::build_plan(&f, a).map_err(|e| e.to_string())
+    };
+    let input = WizardInput {
+        facts: &facts,
+        initial,
+        planner: &planner_fn,
+        default_answers_path: loc.state_dir.join("answers.yml"),
+    };
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let outcome = if global.plain || !tty {
+        ui::plain::run(input)
+    } else {
+        let loc_apply = loc.clone();
+        let apply_fn: ui::ApplyFn = Box::new(move |answers, plan, tx| {
+            let facts = detect::detect(&loc_apply.with_answers(&answers), Some(&answers), now())?;
+            apply::apply(&facts, &answers, &plan, &ApplyOptions::default(), &|e| {
+                let _ = tx.send(e);
+            })
+            .map_err(|e| anyhow::anyhow!("{e}"))
+        });
+        ui::tui::run(input, apply_fn)
+    }
+    .map_err(|e| Failure::new(Exit::Internal, e))?;
+    match outcome {
+        WizardOutcome::Cancelled => fail(Exit::Refused, "cancelled; nothing was changed"),
+        WizardOutcome::Applied(Ok(summary)) => {
+            print_summary(&summary);
+            Ok(())
+        }
+        WizardOutcome::Applied(Err(e)) => Err(Failure::new(Exit::RolledBack, anyhow::anyhow!(e))),
+        WizardOutcome::Proceed { answers, plan, .. } => {
+            let facts = detect_with(&loc, Some(&answers))?;
+            let result = apply::apply(&facts, &answers, &plan, &ApplyOptions::default(), &print_event);
+            finish_apply(result, &plan)
+        }
+    }
+}
+
+/// Answers prefilled from detection: the current node from node.name and network.host.
+pub fn initial_answers(facts: &Facts) -> RawAnswers {
+    use crate::domain::answers::RawNode;
+    use crate::domain::tier::Tier;
+    let s = &facts.es.parsed.settings;
+    let mut raw = RawAnswers {
+        version: 1,
+        tier: facts.es.tier.tier.max(Tier::Minimal),
+        ..RawAnswers::default()
+    };
+    let name = s
+        .value("node.name")
+        .map(|v| v.as_plain())
+        .filter(|n| answers::valid_node_name(n))
+        .or_else(|| facts.host.hostname.clone().filter(|h| answers::valid_node_name(h)))
+        .unwrap_or_else(|| "node-1".to_string());
+    let mut dns = vec!["localhost".to_string()];
+    if let Some(h) = &facts.host.hostname {
+        if answers::valid_dns_name(h) && h != "localhost" {
+            dns.insert(0, h.clone());
+        }
+    }
+    let mut ip = vec![std::net::IpAddr::from([127, 0, 0, 1])];
+    if let Some(v) = s.value("network.host") {
+        if let Ok(addr) = v.as_plain().parse::<std::net::IpAddr>() {
+            if !ip.contains(&addr) && !addr.is_unspecified() {
+                ip.insert(0, addr);
+            }
+        }
+    }
+    raw.nodes = vec![RawNode {
+        name: spanned(name.clone()),
+        dns: dns.into_iter().map(spanned).collect(),
+        ip,
+    }];
+    raw.this_node = Some(name);
+    if facts.es.layout == Layout::Sandbox {
+        raw.elasticsearch.restart = Some(RestartMode::Manual);
+    }
+    if let Some(k) = &facts.kibana {
+        raw.kibana = Some(answers::RawKibana {
+            config_dir: k.config_dir.clone(),
+            ..answers::RawKibana::default()
+        });
+    }
+    raw
+}
+
+fn spanned<T>(value: T) -> serde_saphyr::Spanned<T> {
+    serde_saphyr::Spanned::new(
+        value,
+        serde_saphyr::Location::UNKNOWN,
+        serde_saphyr::Location::UNKNOWN,
+    )
+}

@@ -751,7 +751,7 @@ fn with_scheme(host: &str, scheme: &str) -> String {
     format!("{scheme}://{rest}")
 }
 
-fn transport_spec(node: &Node, answers: &Answers) -> CertSpec {
+pub fn transport_spec(node: &Node, answers: &Answers) -> CertSpec {
     CertSpec {
         common_name: node.name.clone(),
         purpose: Some(CertPurpose::Transport),
@@ -764,7 +764,7 @@ fn transport_spec(node: &Node, answers: &Answers) -> CertSpec {
 
 /// The HTTP certificate also names `localhost` and `127.0.0.1`, because es-secure itself and
 /// local clients reach the node that way with hostname verification on.
-fn http_spec(node: &Node, answers: &Answers) -> CertSpec {
+pub fn http_spec(node: &Node, answers: &Answers) -> CertSpec {
     let mut dns = node.dns.clone();
     if !dns.iter().any(|d| d == "localhost") {
         dns.push("localhost".to_string());

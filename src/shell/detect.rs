@@ -1,1 +1,507 @@
-//! Placeholder: filled in by its owner.
+//! Detection: find Elasticsearch and Kibana on this host and read what the planner needs into
+//! [`Facts`]. It only reads (files, the process table, users and groups); it never changes
+//! anything. Each failure names the path and says what to do.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use crate::domain::answers::{Answers, CaSource};
+use crate::domain::facts::{
+    CaFacts, EsFacts, ExistingCert, Facts, Finding, HostFacts, KeystoreFacts, KibanaFacts, Layout,
+    Severity, StateFacts, Version,
+};
+use crate::domain::planner::files;
+use crate::domain::settings;
+use crate::domain::tier;
+use crate::shell::state::State;
+
+/// Where to look, from the command line (highest precedence) and the answers.
+#[derive(Clone, Debug, Default)]
+pub struct Locate {
+    pub es_home: Option<PathBuf>,
+    pub es_config: Option<PathBuf>,
+    pub kibana_config: Option<PathBuf>,
+    pub es_user: Option<String>,
+    pub state_dir: PathBuf,
+    /// Set when the install is es-secure's sandbox copy.
+    pub sandbox: bool,
+}
+
+impl Locate {
+    /// Fill unset locations from the answers (command-line values win).
+    pub fn with_answers(mut self, answers: &Answers) -> Self {
+        if self.es_config.is_none() {
+            self.es_config = answers.es.config_dir.clone();
+        }
+        if self.es_home.is_none() {
+            self.es_home = answers.es.home.clone();
+        }
+        if self.kibana_config.is_none() {
+            self.kibana_config = answers.kibana.as_ref().map(|k| k.config_dir.clone());
+        }
+        if self.es_user.is_none() {
+            self.es_user = answers.es.service_user.clone();
+        }
+        self
+    }
+}
+
+/// No Elasticsearch configuration was found; the app may offer the sandbox.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no Elasticsearch configuration found (looked at: {looked})\nhelp: pass --es-config DIR (the directory holding elasticsearch.yml), or set ES_PATH_CONF"
+)]
+pub struct NotFound {
+    pub looked: String,
+}
+
+/// Find the Elasticsearch config directory and home, and the layout.
+pub fn locate_es(loc: &Locate) -> Result<(PathBuf, Option<PathBuf>, Layout), NotFound> {
+    let mut looked = Vec::new();
+    let home_env = std::env::var_os("ES_HOME").map(PathBuf::from);
+    if let Some(dir) = &loc.es_config {
+        let home = loc.es_home.clone().or_else(|| archive_home_of(dir));
+        let layout = if loc.sandbox {
+            Layout::Sandbox
+        } else {
+            Layout::Explicit
+        };
+        return Ok((dir.clone(), home, layout));
+    }
+    if let Some(home) = loc.es_home.clone().or(home_env) {
+        let dir = home.join("config");
+        if dir.join("elasticsearch.yml").exists() {
+            return Ok((dir, Some(home), Layout::Archive));
+        }
+        looked.push(dir.display().to_string());
+    }
+    if let Some(dir) = std::env::var_os("ES_PATH_CONF").map(PathBuf::from) {
+        if dir.join("elasticsearch.yml").exists() {
+            return Ok((dir, package_home(), Layout::Package));
+        }
+        looked.push(format!("$ES_PATH_CONF={}", dir.display()));
+    }
+    for defaults in ["/etc/default/elasticsearch", "/etc/sysconfig/elasticsearch"] {
+        if let Some(dir) = path_conf_from_defaults(Path::new(defaults)) {
+            if dir.join("elasticsearch.yml").exists() {
+                return Ok((dir, package_home(), Layout::Package));
+            }
+            looked.push(format!("ES_PATH_CONF in {defaults}"));
+        }
+    }
+    let etc = PathBuf::from("/etc/elasticsearch");
+    if etc.join("elasticsearch.yml").exists() {
+        return Ok((etc, package_home(), Layout::Package));
+    }
+    looked.push("/etc/elasticsearch".to_string());
+    Err(NotFound {
+        looked: looked.join(", "),
+    })
+}
+
+fn package_home() -> Option<PathBuf> {
+    let home = PathBuf::from("/usr/share/elasticsearch");
+    home.join("lib").is_dir().then_some(home)
+}
+
+fn archive_home_of(config_dir: &Path) -> Option<PathBuf> {
+    let parent = config_dir.parent()?;
+    parent.join("lib").is_dir().then(|| parent.to_path_buf())
+}
+
+/// `ES_PATH_CONF=/etc/elasticsearch` from a package defaults file.
+fn path_conf_from_defaults(path: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let value = line.trim().strip_prefix("ES_PATH_CONF=")?;
+        let value = value.trim_matches(|c| c == '"' || c == '\'');
+        (!value.is_empty()).then(|| PathBuf::from(value))
+    })
+}
+
+/// The version from `lib/elasticsearch-<version>.jar`.
+pub fn es_version(home: &Path) -> Option<Version> {
+    let entries = std::fs::read_dir(home.join("lib")).ok()?;
+    entries.flatten().find_map(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let v = name.strip_prefix("elasticsearch-")?.strip_suffix(".jar")?;
+        Version::parse(v)
+    })
+}
+
+/// Read a settings file, refusing directories, dangling links and non-UTF-8 text with a clear
+/// message.
+pub fn read_settings_file(path: &Path) -> anyhow::Result<String> {
+    let meta = std::fs::metadata(path).with_context(|| {
+        if std::fs::symlink_metadata(path).is_ok() {
+            format!(
+                "{} is a symbolic link to a file that does not exist\nhelp: point it at the real file or replace it with one",
+                path.display()
+            )
+        } else {
+            format!("{} does not exist\nhelp: check the path (nothing was changed)", path.display())
+        }
+    })?;
+    if meta.is_dir() {
+        bail!(
+            "{} is a directory, not a settings file\nhelp: it must be a YAML file",
+            path.display()
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| {
+        format!(
+            "cannot read {}\nhelp: run es-secure as root (e.g. `sudo es-secure ...`) or as the owner of the file",
+            path.display()
+        )
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not UTF-8 text (first bad byte at offset {})\nhelp: convert it to UTF-8",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn group_of(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let gid = std::fs::metadata(path).ok()?.gid();
+    nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map(|g| g.name)
+}
+
+/// Inspect our certificate files in `certs_dir` against the CA (if any).
+fn existing_certs(
+    certs_dir: &Path,
+    pairs: &[(&str, &str)],
+    ca: Option<&CaFacts>,
+) -> BTreeMap<String, ExistingCert> {
+    let mut out = BTreeMap::new();
+    for (cert, key) in pairs {
+        let Ok(cert_pem) = std::fs::read_to_string(certs_dir.join(cert)) else {
+            continue;
+        };
+        let key_pem = std::fs::read_to_string(certs_dir.join(key)).ok();
+        if let Some(found) = crate::shell::inspect::existing_cert(
+            &cert_pem,
+            key_pem.as_deref(),
+            ca.map(|c| c.cert_pem.as_str()),
+        ) {
+            out.insert((*cert).to_string(), found);
+        }
+    }
+    out
+}
+
+fn ca_copies(certs_dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Ok(text) = std::fs::read_to_string(certs_dir.join(files::CA_CERT)) {
+        out.insert(files::CA_CERT.to_string(), text);
+    }
+    out
+}
+
+/// Read a CA certificate (and check its key file exists) into facts.
+pub fn read_ca(cert_path: &Path, key_path: &Path) -> anyhow::Result<Option<CaFacts>> {
+    let Ok(cert_pem) = std::fs::read_to_string(cert_path) else {
+        return Ok(None);
+    };
+    if !key_path.exists() {
+        bail!(
+            "{} exists but its key {} is missing\nhelp: restore the key from a backup, or move the certificate away to create a new CA",
+            cert_path.display(),
+            key_path.display()
+        );
+    }
+    let summary = crate::shell::inspect::ca_summary(&cert_pem)
+        .with_context(|| format!("reading CA certificate {}", cert_path.display()))?;
+    Ok(Some(CaFacts {
+        cert_path: cert_path.to_path_buf(),
+        key_path: key_path.to_path_buf(),
+        fingerprint: summary.0,
+        not_after: summary.1,
+        subject: summary.2,
+        cert_pem,
+    }))
+}
+
+/// Gather everything about this host. `answers` are used to know where to look and to check
+/// whether stored password hashes still match; they are not otherwise interpreted here.
+pub fn detect(loc: &Locate, answers: Option<&Answers>, now: i64) -> anyhow::Result<Facts> {
+    let (config_dir, home, layout) = locate_es(loc)?;
+    let yml_path = config_dir.join("elasticsearch.yml");
+    let yml_text = read_settings_file(&yml_path)?;
+    let parsed = settings::parse(&yml_path.display().to_string(), &yml_text)?;
+    let tier = tier::detect(&parsed.settings, parsed.autoconfig.is_some());
+    let version = home.as_deref().and_then(es_version);
+
+    let ca_dir = loc.state_dir.join("ca");
+    let ca = read_ca(&ca_dir.join("ca.crt"), &ca_dir.join("ca.key"))?;
+    let byo_ca = match answers.map(|a| &a.certs.ca) {
+        Some(CaSource::Files { cert, key }) => read_ca(cert, key)?,
+        _ => None,
+    };
+
+    let es_certs_dir = config_dir.join("certs");
+    let es = EsFacts {
+        layout,
+        home,
+        version,
+        yml_path,
+        keystore: keystore_facts(&config_dir.join("elasticsearch.keystore"), false),
+        certs_dir_exists: es_certs_dir.is_dir(),
+        certs: existing_certs(
+            &es_certs_dir,
+            &[
+                (files::TRANSPORT_CERT, files::TRANSPORT_KEY),
+                (files::HTTP_CERT, files::HTTP_KEY),
+            ],
+            ca.as_ref(),
+        ),
+        ca_copies: ca_copies(&es_certs_dir),
+        config_group: group_of(&config_dir),
+        config_dir,
+        yml_text,
+        parsed,
+        tier,
+    };
+
+    let kibana = match kibana_dir(loc) {
+        Some(dir) => Some(detect_kibana(&dir, ca.as_ref())?),
+        None => None,
+    };
+
+    let state = State::load(&loc.state_dir)?;
+    let passwords_current = answers
+        .map(|a| crate::shell::secrets::passwords_current(a, &state))
+        .unwrap_or_default();
+    let host = host_facts(loc, &es);
+    Ok(Facts {
+        es,
+        kibana,
+        ca,
+        byo_ca,
+        state: StateFacts {
+            state_dir: loc.state_dir.clone(),
+            passwords_current,
+            restart_pending: state.restart_pending,
+        },
+        host,
+        now,
+    })
+}
+
+fn kibana_dir(loc: &Locate) -> Option<PathBuf> {
+    if let Some(dir) = &loc.kibana_config {
+        return Some(dir.clone());
+    }
+    if loc.sandbox {
+        return None;
+    }
+    if let Some(dir) = std::env::var_os("KBN_PATH_CONF").map(PathBuf::from) {
+        if dir.join("kibana.yml").exists() {
+            return Some(dir);
+        }
+    }
+    let etc = PathBuf::from("/etc/kibana");
+    etc.join("kibana.yml").exists().then_some(etc)
+}
+
+fn detect_kibana(dir: &Path, ca: Option<&CaFacts>) -> anyhow::Result<KibanaFacts> {
+    let yml_path = dir.join("kibana.yml");
+    let yml_text = read_settings_file(&yml_path)?;
+    let parsed = settings::parse(&yml_path.display().to_string(), &yml_text)?;
+    let certs_dir = dir.join("certs");
+    Ok(KibanaFacts {
+        config_dir: dir.to_path_buf(),
+        yml_path,
+        keystore: keystore_facts(&dir.join("kibana.keystore"), true),
+        certs_dir_exists: certs_dir.is_dir(),
+        certs: existing_certs(&certs_dir, &[(files::KIBANA_CERT, files::KIBANA_KEY)], ca),
+        ca_copies: ca_copies(&certs_dir),
+        config_group: group_of(dir),
+        yml_text,
+        parsed,
+    })
+}
+
+fn keystore_facts(path: &Path, kibana: bool) -> KeystoreFacts {
+    let exists = path.exists();
+    let entries = if exists {
+        crate::shell::inspect::keystore_entry_names(path, kibana)
+    } else {
+        Some(Vec::new())
+    };
+    KeystoreFacts {
+        path: path.to_path_buf(),
+        exists,
+        entries,
+    }
+}
+
+/// Preflight findings about the host: the service user, root processes, ownership.
+fn host_facts(loc: &Locate, es: &EsFacts) -> HostFacts {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut findings = Vec::new();
+    let hostname = nix::unistd::gethostname()
+        .ok()
+        .map(|h| h.to_string_lossy().into_owned());
+    let running_as_root = nix::unistd::geteuid().is_root();
+    let systemd = Path::new("/run/systemd/system").is_dir();
+
+    // Archive installs have no package user: the owner of the config dir is the best guess.
+    let owner_name = std::fs::metadata(&es.config_dir).ok().and_then(|m| {
+        nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(m.uid()))
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+    });
+    let service_user = loc.es_user.clone().or(match es.layout {
+        Layout::Package => Some("elasticsearch".to_string()),
+        _ => owner_name.filter(|n| n != "root"),
+    });
+    let user = service_user
+        .as_deref()
+        .and_then(|u| nix::unistd::User::from_name(u).ok().flatten());
+    let service_group = user.as_ref().and_then(|u| {
+        nix::unistd::Group::from_gid(u.gid)
+            .ok()
+            .flatten()
+            .map(|g| g.name)
+    });
+    match (&service_user, &user) {
+        (Some(name), None) if es.layout != Layout::Sandbox => findings.push(Finding {
+            severity: Severity::Blocking,
+            text: format!("the service user `{name}` does not exist"),
+            fix: Some(format!(
+                "useradd --system --no-create-home --shell /usr/sbin/nologin --user-group {name}"
+            )),
+            override_flag: None,
+        }),
+        (None, _) if es.layout != Layout::Sandbox => findings.push(Finding {
+            severity: Severity::Overridable,
+            text: "cannot tell which user Elasticsearch runs as (the config directory is owned by root)".to_string(),
+            fix: Some("pass --es-user NAME (or set elasticsearch.service_user in the answers)".to_string()),
+            override_flag: Some("--es-user".to_string()),
+        }),
+        _ => {}
+    }
+    if let Some(u) = &user {
+        if u.uid.is_root() {
+            findings.push(Finding {
+                severity: Severity::Blocking,
+                text: "the Elasticsearch service user is root".to_string(),
+                fix: Some("run Elasticsearch as a dedicated unprivileged user (the packages use `elasticsearch`)".to_string()),
+                override_flag: None,
+            });
+        }
+    }
+    for pid in root_es_processes() {
+        findings.push(Finding {
+            severity: Severity::Blocking,
+            text: format!("an Elasticsearch process (pid {pid}) is running as root"),
+            fix: Some("stop it and start Elasticsearch as its service user (never as root)".to_string()),
+            override_flag: None,
+        });
+    }
+    if let Some(unit_user) = systemd_unit_user() {
+        if unit_user == "root" {
+            findings.push(Finding {
+                severity: Severity::Blocking,
+                text: "the elasticsearch systemd unit sets User=root".to_string(),
+                fix: Some("remove the User=root override (systemctl edit elasticsearch) so the unit runs as `elasticsearch`".to_string()),
+                override_flag: None,
+            });
+        }
+    }
+    if let Some(group) = &service_group {
+        if let Ok(meta) = std::fs::metadata(&es.config_dir) {
+            let readable = meta.mode() & 0o050 == 0o050
+                && es.config_group.as_deref() == Some(group.as_str())
+                || user.as_ref().is_some_and(|u| u.uid.as_raw() == meta.uid());
+            if !readable {
+                findings.push(Finding {
+                    severity: Severity::Warning,
+                    text: format!(
+                        "{} is not readable by the service group `{group}`",
+                        es.config_dir.display()
+                    ),
+                    fix: Some(format!(
+                        "chgrp {group} {dir} && chmod 2750 {dir}",
+                        dir = es.config_dir.display()
+                    )),
+                    override_flag: None,
+                });
+            }
+        }
+    }
+    if !running_as_root && es.layout != Layout::Sandbox {
+        let writable = nix::unistd::access(&es.yml_path, nix::unistd::AccessFlags::W_OK).is_ok();
+        if !writable {
+            findings.push(Finding {
+                severity: Severity::Blocking,
+                text: format!("{} is not writable by this user", es.yml_path.display()),
+                fix: Some("run es-secure as root: sudo es-secure ...".to_string()),
+                override_flag: None,
+            });
+        }
+    }
+    HostFacts {
+        hostname,
+        service_user,
+        service_user_exists: user.is_some(),
+        service_group,
+        running_as_root,
+        systemd,
+        findings,
+    }
+}
+
+/// Pids of Elasticsearch JVMs owned by root, from /proc.
+fn root_es_processes() -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let is_es = cmdline
+                .split(|b| *b == 0)
+                .any(|arg| arg == b"org.elasticsearch.bootstrap.Elasticsearch");
+            let uid = std::fs::metadata(e.path()).ok()?.uid();
+            (is_es && uid == 0).then_some(pid)
+        })
+        .collect()
+}
+
+/// `User=` of the elasticsearch systemd unit, drop-ins last (they win).
+fn systemd_unit_user() -> Option<String> {
+    let mut files = vec![
+        PathBuf::from("/usr/lib/systemd/system/elasticsearch.service"),
+        PathBuf::from("/lib/systemd/system/elasticsearch.service"),
+        PathBuf::from("/etc/systemd/system/elasticsearch.service"),
+    ];
+    if let Ok(dropins) = std::fs::read_dir("/etc/systemd/system/elasticsearch.service.d") {
+        let mut d: Vec<PathBuf> = dropins.flatten().map(|e| e.path()).collect();
+        d.sort();
+        files.extend(d);
+    }
+    let mut user = None;
+    for f in files {
+        if let Ok(text) = std::fs::read_to_string(&f) {
+            for line in text.lines() {
+                if let Some(u) = line.trim().strip_prefix("User=") {
+                    user = Some(u.trim().to_string());
+                }
+            }
+        }
+    }
+    user
+}

@@ -1,11 +1,17 @@
 //! The imperative shell: every side effect of es-secure lives below this module.
 
 pub mod apply;
+pub mod bundle;
 pub mod certgen;
 pub mod certinfo;
 pub mod detect;
 pub mod es_client;
 pub mod file_realm;
+pub mod inspect;
+pub mod report;
+pub mod sandbox;
 pub mod keystore;
 pub mod secrets;
+pub mod state;
 pub mod txn;
+pub mod verify;

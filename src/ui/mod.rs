@@ -24,7 +24,8 @@ pub mod tui;
 pub type PlanFn<'a> = &'a dyn Fn(&Answers) -> Result<Plan, String>;
 
 /// Runs a plan, reporting progress on the channel; returns what the Done screen shows.
-pub type ApplyFn = Box<dyn FnOnce(Plan, Sender<ApplyEvent>) -> anyhow::Result<ApplySummary> + Send>;
+pub type ApplyFn =
+    Box<dyn FnOnce(Answers, Plan, Sender<ApplyEvent>) -> anyhow::Result<ApplySummary> + Send>;
 
 /// What a frontend starts from.
 pub struct WizardInput<'a> {

@@ -1,0 +1,99 @@
+//! The human-readable `status` report. Read-only; prints nothing itself.
+
+use std::fmt::Write as _;
+
+use crate::domain::facts::{Facts, Severity};
+
+/// Render the detected installation: paths, version, tier with evidence, certificates,
+/// keystores and findings.
+pub fn status_text(facts: &Facts) -> String {
+    let mut out = String::new();
+    let es = &facts.es;
+    let _ = writeln!(out, "Elasticsearch");
+    let _ = writeln!(out, "  layout:      {:?}", es.layout);
+    let _ = writeln!(out, "  config:      {}", es.config_dir.display());
+    if let Some(home) = &es.home {
+        let _ = writeln!(out, "  home:        {}", home.display());
+    }
+    let _ = writeln!(
+        out,
+        "  version:     {}",
+        es.version.map_or("unknown".to_string(), |v| v.to_string())
+    );
+    let _ = writeln!(out, "  tier:        {}", es.tier.tier);
+    for e in &es.tier.evidence {
+        let _ = writeln!(out, "    - {e}");
+    }
+    if let Some(block) = &es.parsed.autoconfig {
+        let _ = writeln!(
+            out,
+            "  Elastic's security auto-configuration block: lines {}-{}",
+            block.start_line, block.end_line
+        );
+    }
+    match &es.keystore.entries {
+        Some(entries) if es.keystore.exists => {
+            let _ = writeln!(out, "  keystore:    {} ({} entries: {})", es.keystore.path.display(), entries.len(), entries.join(", "));
+        }
+        Some(_) => {
+            let _ = writeln!(out, "  keystore:    none");
+        }
+        None => {
+            let _ = writeln!(out, "  keystore:    {} (password-protected or unreadable)", es.keystore.path.display());
+        }
+    }
+    for (name, c) in &es.certs {
+        let days = (c.not_after - facts.now) / 86_400;
+        let _ = writeln!(
+            out,
+            "  cert {name}: expires in {days} days, SANs {}{}",
+            c.dns.iter().map(String::as_str).chain(c.ip.iter().map(|_| "")).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", "),
+            if c.signed_by_ca { "" } else { " (NOT signed by es-secure's CA)" }
+        );
+    }
+    if let Some(ca) = &facts.ca {
+        let days = (ca.not_after - facts.now) / 86_400;
+        let _ = writeln!(out, "CA ({})", ca.cert_path.display());
+        let _ = writeln!(out, "  subject:     {}", ca.subject);
+        let _ = writeln!(out, "  SHA-256:     {}", ca.fingerprint);
+        let _ = writeln!(out, "  expires in:  {days} days");
+    }
+    match &facts.kibana {
+        Some(k) => {
+            let _ = writeln!(out, "Kibana");
+            let _ = writeln!(out, "  config:      {}", k.config_dir.display());
+            let user = k.parsed.settings.value("elasticsearch.username").map(|v| v.as_plain());
+            let _ = writeln!(out, "  username:    {}", user.unwrap_or_else(|| "(not set)".to_string()));
+            if let Some(entries) = &k.keystore.entries {
+                let _ = writeln!(out, "  keystore:    {} entries: {}", entries.len(), entries.join(", "));
+            }
+        }
+        None => {
+            let _ = writeln!(out, "Kibana: not found");
+        }
+    }
+    let host = &facts.host;
+    let _ = writeln!(out, "Host");
+    let _ = writeln!(out, "  service user: {}{}", host.service_user.as_deref().unwrap_or("(unknown)"), if host.service_user_exists { "" } else { " (does not exist)" });
+    if facts.state.restart_pending {
+        let _ = writeln!(out, "  a restart of Elasticsearch is pending from the last apply");
+    }
+    if host.findings.is_empty() {
+        let _ = writeln!(out, "Findings: none");
+    } else {
+        let _ = writeln!(out, "Findings");
+        for f in &host.findings {
+            let sev = match f.severity {
+                Severity::Blocking => "BLOCKING",
+                Severity::Overridable => "blocking, overridable",
+                Severity::Warning => "warning",
+                Severity::Info => "info",
+            };
+            let _ = writeln!(out, "  [{sev}] {}", f.text);
+            if let Some(fix) = &f.fix {
+                let _ = writeln!(out, "      fix: {fix}");
+            }
+        }
+    }
+    out
+}

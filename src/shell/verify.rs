@@ -1,0 +1,180 @@
+//! Live verification of a node, shared by `apply` (at the end) and `es-secure verify`: the
+//! HTTPS handshake against our CA with hostname checking, an anonymous request refused with
+//! 401, each user authenticating, cluster health and the certificates the node reports.
+//! Read-only towards Elasticsearch except for the temporary superuser `verify` may create.
+
+use anyhow::Context;
+use zeroize::Zeroizing;
+
+use crate::domain::answers::{Answers, AuthMethod, SecretRef};
+use crate::domain::facts::Facts;
+use crate::domain::planner::{self, files};
+use crate::domain::tier::Tier;
+use crate::shell::es_client::{Credentials, EsClient, Trust};
+use crate::shell::file_realm::TempSuperuser;
+
+/// One row: check name, passed, detail.
+pub type Row = (String, bool, String);
+
+/// Run the checks against `url`. `admin` authenticates health and certificate queries;
+/// `users` are checked one by one with their passwords.
+pub fn checks(
+    url: &str,
+    trust: &Trust,
+    admin: Option<Credentials>,
+    users: &[(String, Zeroizing<String>)],
+    tier: Tier,
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let client = match EsClient::new(url, trust.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            rows.push(("client".to_string(), false, format!("{e:#}")));
+            return rows;
+        }
+    };
+    match client.status_anonymous() {
+        Ok(status) => {
+            if url.starts_with("https://") {
+                rows.push((
+                    "HTTPS handshake (our CA, hostname checked)".to_string(),
+                    true,
+                    url.to_string(),
+                ));
+            }
+            rows.push((
+                "anonymous request refused".to_string(),
+                status == 401,
+                format!("HTTP {status}"),
+            ));
+        }
+        Err(e) => {
+            rows.push(("connect".to_string(), false, e.to_string()));
+            return rows;
+        }
+    }
+    for (user, pw) in users {
+        let result = client
+            .with_credentials(Credentials {
+                username: user.clone(),
+                password: pw.clone(),
+            })
+            .authenticate();
+        rows.push(match result {
+            Ok(info) => (format!("{user} authenticates"), true, format!("as {}", info.username)),
+            Err(e) => (format!("{user} authenticates"), false, e.to_string()),
+        });
+    }
+    if let Some(admin) = admin {
+        let c = client.with_credentials(admin);
+        match c.health() {
+            Ok(h) => rows.push((
+                "cluster health".to_string(),
+                h.status != "red",
+                format!("{} ({} nodes)", h.status, h.number_of_nodes),
+            )),
+            Err(e) => rows.push(("cluster health".to_string(), false, e.to_string())),
+        }
+        if tier >= Tier::Basic {
+            match c.ssl_certificates() {
+                Ok(certs) => {
+                    let ours = certs.iter().any(|c| {
+                        c.path.ends_with(files::TRANSPORT_CERT) || c.path.ends_with(files::HTTP_CERT)
+                    });
+                    rows.push((
+                        "node uses es-secure certificates".to_string(),
+                        ours,
+                        format!("{} certificates reported by /_ssl/certificates", certs.len()),
+                    ));
+                }
+                Err(e) => rows.push((
+                    "node uses es-secure certificates".to_string(),
+                    false,
+                    e.to_string(),
+                )),
+            }
+        }
+    }
+    rows
+}
+
+/// Trust for a URL: our CA for https, plain HTTP otherwise.
+pub fn trust_for(url: &str, ca_pem: Option<&str>) -> anyhow::Result<Trust> {
+    if url.starts_with("https://") {
+        let ca = ca_pem.context("the URL is https but es-secure has no CA for it (no CA in the state directory)")?;
+        Ok(Trust::Ca {
+            ca_pem: ca.to_string(),
+            pin_sha256: None,
+        })
+    } else {
+        Ok(Trust::PlainHttp)
+    }
+}
+
+/// `es-secure verify`: check the node as the answers describe it. Users whose passwords the
+/// answers reference (env:/file:) are authenticated; generated ones are read from the
+/// password file when it exists. Admin checks use a temporary superuser (or elastic's
+/// password with `auth.method: elastic-password`).
+pub fn verify(facts: &Facts, answers: &Answers) -> anyhow::Result<Vec<Row>> {
+    let url = planner::es_url(facts, answers);
+    let trust = trust_for(&url, facts.ca.as_ref().map(|c| c.cert_pem.as_str()))?;
+    let generated = read_password_file(facts, answers);
+    let mut users = Vec::new();
+    for (user, secret) in &answers.passwords.users {
+        let pw = match secret {
+            SecretRef::Env(_) | SecretRef::File(_) => {
+                crate::shell::secrets::resolve(&format!("passwords.{user}"), secret).ok()
+            }
+            SecretRef::Generate => generated.iter().find(|(u, _)| u == user).map(|(_, p)| p.clone()),
+            SecretRef::Keep => None,
+        };
+        if let Some(pw) = pw {
+            users.push((user.clone(), pw));
+        }
+    }
+    let mut temp = None;
+    let admin = match &answers.auth {
+        AuthMethod::ElasticPassword(r) => Some(Credentials {
+            username: "elastic".to_string(),
+            password: crate::shell::secrets::resolve("auth.elastic_password", r)?,
+        }),
+        _ => match users.iter().find(|(u, _)| u == "elastic") {
+            Some((_, pw)) => Some(Credentials {
+                username: "elastic".to_string(),
+                password: pw.clone(),
+            }),
+            None => {
+                let t = TempSuperuser::create(&facts.es.config_dir)?;
+                let c = t.credentials();
+                temp = Some(t);
+                // The file realm reloads every 5 s; give it the time before using the user.
+                std::thread::sleep(std::time::Duration::from_secs(6));
+                Some(c)
+            }
+        },
+    };
+    let rows = checks(&url, &trust, admin, &users, answers.tier);
+    if let Some(t) = temp {
+        t.remove()?;
+    }
+    Ok(rows)
+}
+
+fn read_password_file(facts: &Facts, answers: &Answers) -> Vec<(String, Zeroizing<String>)> {
+    let path = answers
+        .passwords
+        .output_file
+        .clone()
+        .unwrap_or_else(|| facts.state.state_dir.join("passwords.txt"));
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let text = Zeroizing::new(text);
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (u, p) = l.split_once(": ")?;
+            Some((u.to_string(), Zeroizing::new(p.to_string())))
+        })
+        .collect()
+}
