@@ -11,8 +11,8 @@ use anyhow::Context;
 use crate::cli::{Cli, Command, Global};
 use crate::domain::answers::{self, Answers, RawAnswers, RestartMode};
 use crate::domain::facts::{Facts, Layout, Severity};
-use crate::domain::planner::{self, PlanError};
 use crate::domain::plan::Plan;
+use crate::domain::planner::{self, PlanError};
 use crate::domain::render;
 use crate::domain::settings::SettingsError;
 use crate::error::{Exit, Failure, fail};
@@ -31,8 +31,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             bundle,
             yes,
             dry_run,
-        }) => apply_cmd(&cli.global, answers.as_deref(), bundle.as_deref(), yes, dry_run),
-        Some(Command::Status { json, answers }) => status_cmd(&cli.global, answers.as_deref(), json),
+        }) => apply_cmd(
+            &cli.global,
+            answers.as_deref(),
+            bundle.as_deref(),
+            yes,
+            dry_run,
+        ),
+        Some(Command::Status { json, answers }) => {
+            status_cmd(&cli.global, answers.as_deref(), json)
+        }
         Some(Command::Verify { answers }) => verify_cmd(&cli.global, &answers),
         Some(Command::Rollback { list, id }) => rollback_cmd(&cli.global, list, id.as_deref()),
     }
@@ -236,14 +244,21 @@ fn finish_apply(result: Result<ApplySummary, ApplyError>, plan: &Plan) -> Result
     match result {
         Ok(summary) => {
             print_summary(&summary);
-            let pending = plan
-                .steps
-                .iter()
-                .any(|s| matches!(s, crate::domain::plan::Step::Restart { how: answers::Restart::Manual, .. }));
+            let pending = plan.steps.iter().any(|s| {
+                matches!(
+                    s,
+                    crate::domain::plan::Step::Restart {
+                        how: answers::Restart::Manual,
+                        ..
+                    }
+                )
+            });
             if pending {
                 return Err(Failure::new(
                     Exit::RestartPending,
-                    anyhow::anyhow!("restart Elasticsearch, then run the same apply again to finish"),
+                    anyhow::anyhow!(
+                        "restart Elasticsearch, then run the same apply again to finish"
+                    ),
                 ));
             }
             Ok(())
@@ -259,7 +274,11 @@ fn print_summary(s: &ApplySummary) {
     if !s.verify_table.is_empty() {
         let _ = writeln!(out, "\nVerification:");
         for (check, ok, detail) in &s.verify_table {
-            let _ = writeln!(out, "  [{}] {check}: {detail}", if *ok { "PASS" } else { "FAIL" });
+            let _ = writeln!(
+                out,
+                "  [{}] {check}: {detail}",
+                if *ok { "PASS" } else { "FAIL" }
+            );
         }
     }
     if let Some(fp) = &s.ca_fingerprint {
@@ -272,10 +291,17 @@ fn print_summary(s: &ApplySummary) {
         }
     }
     if let Some(p) = &s.password_file {
-        let _ = writeln!(out, "Generated passwords were written to {} (mode 0600).", p.display());
+        let _ = writeln!(
+            out,
+            "Generated passwords were written to {} (mode 0600).",
+            p.display()
+        );
     }
     if let Some(id) = &s.transaction {
-        let _ = writeln!(out, "Transaction {id} (undo with `es-secure rollback {id}`).");
+        let _ = writeln!(
+            out,
+            "Transaction {id} (undo with `es-secure rollback {id}`)."
+        );
     }
     for step in &s.next_steps {
         let _ = writeln!(out, "next: {step}");
@@ -311,7 +337,11 @@ fn verify_cmd(global: &Global, answers_path: &Path) -> Result<(), Failure> {
         if !ok {
             failed += 1;
         }
-        let _ = writeln!(out, "[{}] {check}: {detail}", if *ok { "PASS" } else { "FAIL" });
+        let _ = writeln!(
+            out,
+            "[{}] {check}: {detail}",
+            if *ok { "PASS" } else { "FAIL" }
+        );
     }
     if failed > 0 {
         return fail(Exit::VerifyFailed, format!("{failed} check(s) failed"));
@@ -331,24 +361,34 @@ fn rollback_cmd(global: &Global, list: bool, id: Option<&str>) -> Result<(), Fai
             let _ = writeln!(out, "No applies recorded in {}.", dir.display());
         }
         for t in &all {
-            let _ = writeln!(out, "{}  {:?}  {}  ({} files)", t.id, t.status, t.label, t.paths.len());
+            let _ = writeln!(
+                out,
+                "{}  {:?}  {}  ({} files)",
+                t.id,
+                t.status,
+                t.label,
+                t.paths.len()
+            );
         }
         return Ok(());
     }
     let target = match id {
         Some(id) => id.to_string(),
-        None => match all
-            .iter()
-            .find(|t| t.status == txn::TxnStatus::Committed)
-        {
+        None => match all.iter().find(|t| t.status == txn::TxnStatus::Committed) {
             Some(t) => t.id.clone(),
-            None => return fail(Exit::Refused, format!("no committed apply to roll back in {}", dir.display())),
+            None => {
+                return fail(
+                    Exit::Refused,
+                    format!("no committed apply to roll back in {}", dir.display()),
+                );
+            }
         },
     };
     let _lock = state
         .lock("rollback")
         .map_err(|e| Failure::new(Exit::Refused, anyhow::anyhow!(e)))?;
-    let report = txn::rollback_committed(&state, &target).map_err(|e| Failure::new(Exit::Refused, e))?;
+    let report =
+        txn::rollback_committed(&state, &target).map_err(|e| Failure::new(Exit::Refused, e))?;
     let _ = writeln!(out, "Rolled back {target}:\n{report}");
     let _ = writeln!(
         out,
@@ -412,7 +452,13 @@ fn wizard(global: &Global) -> Result<(), Failure> {
         WizardOutcome::Applied(Err(e)) => Err(Failure::new(Exit::RolledBack, anyhow::anyhow!(e))),
         WizardOutcome::Proceed { answers, plan, .. } => {
             let facts = detect_with(&loc, Some(&answers))?;
-            let result = apply::apply(&facts, &answers, &plan, &ApplyOptions::default(), &print_event);
+            let result = apply::apply(
+                &facts,
+                &answers,
+                &plan,
+                &ApplyOptions::default(),
+                &print_event,
+            );
             finish_apply(result, &plan)
         }
     }
@@ -432,7 +478,13 @@ pub fn initial_answers(facts: &Facts) -> RawAnswers {
         .value("node.name")
         .map(|v| v.as_plain())
         .filter(|n| answers::valid_node_name(n))
-        .or_else(|| facts.host.hostname.clone().filter(|h| answers::valid_node_name(h)))
+        .or_else(|| {
+            facts
+                .host
+                .hostname
+                .clone()
+                .filter(|h| answers::valid_node_name(h))
+        })
         .unwrap_or_else(|| "node-1".to_string());
     let mut dns = vec!["localhost".to_string()];
     if let Some(h) = &facts.host.hostname {

@@ -53,7 +53,12 @@ pub enum Command {
     },
     /// Apply an answers file (or a node bundle): show the plan, confirm, apply, verify.
     Apply {
-        #[arg(long, value_name = "FILE", required_unless_present = "bundle", conflicts_with = "bundle")]
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "bundle",
+            conflicts_with = "bundle"
+        )]
         answers: Option<PathBuf>,
         /// A node bundle written by an apply on another node of the cluster.
         #[arg(long, value_name = "FILE")]

@@ -279,9 +279,7 @@ impl SecretRef {
         }
         if let Some(name) = text.strip_prefix("env:") {
             let ok = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 && !name.starts_with(|c: char| c.is_ascii_digit());
             if !ok {
                 return Err(format!(
@@ -590,7 +588,10 @@ impl Answers {
             },
             None => None,
         };
-        let restart = match (raw.elasticsearch.restart, &raw.elasticsearch.restart_command) {
+        let restart = match (
+            raw.elasticsearch.restart,
+            &raw.elasticsearch.restart_command,
+        ) {
             (Some(RestartMode::Command), Some(cmd)) if !cmd.trim().is_empty() => {
                 Restart::Command(cmd.clone())
             }
@@ -635,7 +636,11 @@ impl Answers {
                     .is_none_or(|u| u.starts_with("https://"));
             for d in &k.dns {
                 if !valid_dns_name(d) {
-                    errors.push(err("kibana.dns", None, format!("`{d}` is not a valid DNS name")));
+                    errors.push(err(
+                        "kibana.dns",
+                        None,
+                        format!("`{d}` is not a valid DNS name"),
+                    ));
                 }
             }
             let mut dns = k.dns.clone();
@@ -661,7 +666,9 @@ impl Answers {
             AuthMethodKind::BootstrapPassword => AuthMethod::BootstrapPassword,
             AuthMethodKind::ElasticPassword => match &raw.auth.elastic_password {
                 Some(s) => match SecretRef::parse("auth.elastic_password", &s.value) {
-                    Ok(r @ (SecretRef::Env(_) | SecretRef::File(_))) => AuthMethod::ElasticPassword(r),
+                    Ok(r @ (SecretRef::Env(_) | SecretRef::File(_))) => {
+                        AuthMethod::ElasticPassword(r)
+                    }
                     Ok(_) => {
                         errors.push(err(
                             "auth.elastic_password",
@@ -838,7 +845,12 @@ mod tests {
         assert_eq!(a.tier, Tier::Minimal);
         assert_eq!(a.passwords.users.len(), 6);
         assert_eq!(a.passwords.users[5].0, "elastic");
-        assert!(a.passwords.users.iter().all(|(_, s)| *s == SecretRef::Generate));
+        assert!(
+            a.passwords
+                .users
+                .iter()
+                .all(|(_, s)| *s == SecretRef::Generate)
+        );
         assert_eq!(a.es.restart, Restart::Manual);
         assert_eq!(a.this_node, None);
     }
@@ -899,7 +911,10 @@ mod tests {
 
     #[test]
     fn secret_refs() {
-        assert_eq!(SecretRef::parse("k", "env:ES_PW"), Ok(SecretRef::Env("ES_PW".into())));
+        assert_eq!(
+            SecretRef::parse("k", "env:ES_PW"),
+            Ok(SecretRef::Env("ES_PW".into()))
+        );
         assert!(SecretRef::parse("k", "env:1X").is_err());
         assert!(SecretRef::parse("k", "file:relative").is_err());
         assert_eq!(
@@ -919,7 +934,10 @@ mod tests {
 
     #[test]
     fn url_host_forms() {
-        assert_eq!(url_host("https://k.example:5601/x").as_deref(), Some("k.example"));
+        assert_eq!(
+            url_host("https://k.example:5601/x").as_deref(),
+            Some("k.example")
+        );
         assert_eq!(url_host("https://[::1]:9200").as_deref(), Some("::1"));
     }
 }

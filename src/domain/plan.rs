@@ -62,7 +62,11 @@ pub enum SecretSource {
 #[derive(Clone, Debug, Eq, PartialEq, Serialize)]
 pub enum Step {
     /// Create a directory (and its parents) with this mode.
-    CreateDir { path: PathBuf, mode: u32, owner: Owner },
+    CreateDir {
+        path: PathBuf,
+        mode: u32,
+        owner: Owner,
+    },
     /// Generate a new CA; its key stays in es-secure's state directory (0600, root only).
     CreateCa {
         spec: CertSpec,

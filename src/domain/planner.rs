@@ -80,7 +80,9 @@ pub enum PlanError {
         configured: String,
         file: String,
     },
-    #[error("`kibana` is in the answers, but no Kibana configuration was found at {dir}\nhelp: fix `kibana.config_dir`, or remove the `kibana` section to leave Kibana alone")]
+    #[error(
+        "`kibana` is in the answers, but no Kibana configuration was found at {dir}\nhelp: fix `kibana.config_dir`, or remove the `kibana` section to leave Kibana alone"
+    )]
     KibanaNotFound { dir: String },
     #[error(transparent)]
     Edit(#[from] EditError),
@@ -275,7 +277,12 @@ impl<'a> Planner<'a> {
         {
             return Ok(());
         }
-        for key in ["transport.host", "transport.bind_host", "network.host", "network.bind_host"] {
+        for key in [
+            "transport.host",
+            "transport.bind_host",
+            "network.host",
+            "network.bind_host",
+        ] {
             if let Some(v) = s.value(key) {
                 let hosts = match v {
                     SettingValue::List(items) => items.iter().map(SettingValue::as_plain).collect(),
@@ -364,7 +371,11 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn ca_pem_changed(&self, copies: &std::collections::BTreeMap<String, String>, ca_new: bool) -> bool {
+    fn ca_pem_changed(
+        &self,
+        copies: &std::collections::BTreeMap<String, String>,
+        ca_new: bool,
+    ) -> bool {
         if ca_new {
             return true;
         }
@@ -526,9 +537,12 @@ impl<'a> Planner<'a> {
         }
         if kanswers.server_https {
             let spec = kibana_spec(kanswers, self.answers);
-            if let Some(reason) =
-                reissue_reason(kfacts.certs.get(files::KIBANA_CERT), &spec, ca_new, self.facts.now)
-            {
+            if let Some(reason) = reissue_reason(
+                kfacts.certs.get(files::KIBANA_CERT),
+                &spec,
+                ca_new,
+                self.facts.now,
+            ) {
                 file_steps.push(Step::IssueCert {
                     spec,
                     cert_path: certs_dir.join(files::KIBANA_CERT),
@@ -560,7 +574,11 @@ impl<'a> Planner<'a> {
                 owner: owner.clone(),
             });
         } else if !keystore_has(&kfacts.keystore, "elasticsearch.password")
-            && kfacts.parsed.settings.get("elasticsearch.password").is_none()
+            && kfacts
+                .parsed
+                .settings
+                .get("elasticsearch.password")
+                .is_none()
         {
             self.note("Kibana has no elasticsearch.password and es-secure cannot recover the current kibana_system password: set `passwords.rotate: true` (or `passwords.kibana_system: env:NAME`) to set a new one.");
         }
@@ -595,9 +613,10 @@ impl<'a> Planner<'a> {
             Step::EditSettings { product, .. } | Step::KeystoreSet { product, .. } => {
                 *product == Product::Kibana
             }
-            Step::IssueCert { cert_path, .. } | Step::InstallCaCert { path: cert_path, .. } => {
-                cert_path.starts_with(&kfacts.config_dir)
-            }
+            Step::IssueCert { cert_path, .. }
+            | Step::InstallCaCert {
+                path: cert_path, ..
+            } => cert_path.starts_with(&kfacts.config_dir),
             _ => false,
         }) {
             self.note("Restart Kibana after the apply so it picks up its new settings and keystore (e.g. `systemctl restart kibana`).");
@@ -632,9 +651,14 @@ impl<'a> Planner<'a> {
         ];
         // Secrets belong in kibana.keystore, and a service token cannot be combined with a
         // username.
-        for key in ["elasticsearch.password", "elasticsearch.serviceAccountToken"] {
+        for key in [
+            "elasticsearch.password",
+            "elasticsearch.serviceAccountToken",
+        ] {
             if s.get(key).is_some() {
-                edits.push(Edit::Remove { key: key.to_string() });
+                edits.push(Edit::Remove {
+                    key: key.to_string(),
+                });
             }
         }
         if tier == Tier::Https {
@@ -643,7 +667,10 @@ impl<'a> Planner<'a> {
                 "elasticsearch.ssl.certificateAuthorities",
                 SettingValue::list([ca]),
             ));
-            edits.push(set("elasticsearch.ssl.verificationMode", SettingValue::str("full")));
+            edits.push(set(
+                "elasticsearch.ssl.verificationMode",
+                SettingValue::str("full"),
+            ));
         }
         if kanswers.server_https {
             edits.push(set("server.ssl.enabled", SettingValue::Bool(true)));
@@ -697,7 +724,10 @@ fn set(key: &str, value: SettingValue) -> Edit {
 
 fn pem_settings(prefix: &str, key: &str, cert: &str) -> Vec<Edit> {
     vec![
-        set(&format!("{prefix}.key"), SettingValue::str(format!("certs/{key}"))),
+        set(
+            &format!("{prefix}.key"),
+            SettingValue::str(format!("certs/{key}")),
+        ),
         set(
             &format!("{prefix}.certificate"),
             SettingValue::str(format!("certs/{cert}")),

@@ -222,8 +222,16 @@ pub fn parse(file: &str, text: &str) -> Result<ParsedFile, SettingsError> {
     }
     Ok(ParsedFile {
         settings,
-        autoconfig: find_block(text, "BEGIN SECURITY AUTO CONFIGURATION", "END SECURITY AUTO CONFIGURATION"),
-        managed: find_block(text, "BEGIN es-secure managed settings", "END es-secure managed settings"),
+        autoconfig: find_block(
+            text,
+            "BEGIN SECURITY AUTO CONFIGURATION",
+            "END SECURITY AUTO CONFIGURATION",
+        ),
+        managed: find_block(
+            text,
+            "BEGIN es-secure managed settings",
+            "END es-secure managed settings",
+        ),
     })
 }
 
@@ -269,7 +277,9 @@ fn convert(value: serde_json::Value) -> SettingValue {
         serde_json::Value::Bool(b) => SettingValue::Bool(b),
         serde_json::Value::Number(n) => SettingValue::Number(n.to_string()),
         serde_json::Value::String(s) => SettingValue::String(s),
-        serde_json::Value::Array(items) => SettingValue::List(items.into_iter().map(convert).collect()),
+        serde_json::Value::Array(items) => {
+            SettingValue::List(items.into_iter().map(convert).collect())
+        }
         serde_json::Value::Object(_) => SettingValue::Null,
     }
 }

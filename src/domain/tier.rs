@@ -41,7 +41,9 @@ impl Tier {
     /// Two or three lines an operator reads before choosing this tier (from Elastic's docs).
     pub fn explanation(self) -> &'static str {
         match self {
-            Self::None => "Security is off: anyone who can reach port 9200 can read, change or delete all data.",
+            Self::None => {
+                "Security is off: anyone who can reach port 9200 can read, change or delete all data."
+            }
             Self::Minimal => {
                 "Turns security on and sets passwords for the built-in users; Kibana logs in as \
                  kibana_system. Protects against anonymous access. Not enough for a multi-node \
@@ -85,7 +87,10 @@ pub fn detect(settings: &Settings, has_autoconfig_block: bool) -> TierReport {
     let mut evidence = Vec::new();
     let security = match settings.get("xpack.security.enabled") {
         Some(s) => {
-            evidence.push(format!("xpack.security.enabled: {} (line {})", s.value, s.line));
+            evidence.push(format!(
+                "xpack.security.enabled: {} (line {})",
+                s.value, s.line
+            ));
             s.value.is_true()
         }
         None if has_autoconfig_block => {
@@ -123,7 +128,9 @@ fn tls_layer(settings: &Settings, layer: &str, evidence: &mut Vec<String>) -> bo
     let prefix = format!("xpack.security.{layer}.ssl");
     let enabled = settings.get(&format!("{prefix}.enabled"));
     let Some(enabled) = enabled else {
-        evidence.push(format!("{prefix}.enabled is not set ({layer} traffic is plaintext)"));
+        evidence.push(format!(
+            "{prefix}.enabled is not set ({layer} traffic is plaintext)"
+        ));
         return false;
     };
     if !enabled.value.is_true() {

@@ -50,11 +50,7 @@ pub fn apply_edits(
     let mut out = original.to_string();
     for edit in edits {
         if let Edit::Set { key, value } = edit {
-            if parsed
-                .settings
-                .value(key)
-                .is_some_and(|v| v.same_as(value))
-            {
+            if parsed.settings.value(key).is_some_and(|v| v.same_as(value)) {
                 continue;
             }
             if !out.is_empty() && !out.ends_with('\n') {

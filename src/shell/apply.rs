@@ -25,7 +25,6 @@ use zeroize::Zeroizing;
 use crate::domain::answers::{Answers, AuthMethod, Restart, SecretRef};
 use crate::domain::facts::Facts;
 use crate::domain::plan::{Owner, Plan, Product, SecretSource, Step};
-use crate::domain::planner::files;
 use crate::domain::tier::Tier;
 use crate::shell::certgen::{self, CaSigner};
 use crate::shell::es_client::{Credentials, EsClient, Trust};
@@ -43,7 +42,10 @@ pub enum ApplyError {
     Refused(anyhow::Error),
     /// A step failed and every file was restored.
     #[error("{cause:#}\n\nRolled back: {report}")]
-    RolledBack { cause: anyhow::Error, report: String },
+    RolledBack {
+        cause: anyhow::Error,
+        report: String,
+    },
     /// The configuration is in place and committed, but a later step (password reset,
     /// verification) failed; re-running the same apply finishes the rest.
     #[error("{0:#}")]
@@ -90,12 +92,13 @@ pub fn apply(
         .map_err(|e| ApplyError::Refused(anyhow!(e)))?;
     for report in crate::shell::txn::recover_incomplete(&state_dir).map_err(ApplyError::Refused)? {
         events(ApplyEvent::Notice {
-            text: format!("an earlier apply was interrupted; its changes were rolled back: {report}"),
+            text: format!(
+                "an earlier apply was interrupted; its changes were rolled back: {report}"
+            ),
         });
     }
     check_findings(facts, opts).map_err(ApplyError::Refused)?;
-    let interrupted =
-        crate::shell::txn::install_interrupt_flag().map_err(ApplyError::Refused)?;
+    let interrupted = crate::shell::txn::install_interrupt_flag().map_err(ApplyError::Refused)?;
     let mut run = Run {
         facts,
         answers,
@@ -179,21 +182,24 @@ impl Run<'_> {
         for step in &plan.steps {
             match step {
                 Step::ResetPassword { user, secret } => {
-                    let value = crate::shell::secrets::resolve(&format!("passwords.{user}"), secret)?;
+                    let value =
+                        crate::shell::secrets::resolve(&format!("passwords.{user}"), secret)?;
                     self.passwords.insert(user.clone(), value);
                 }
                 Step::ImportCa {
-                    from_cert, from_key, ..
+                    from_cert,
+                    from_key,
+                    ..
                 } => {
-                    let cert = std::fs::read_to_string(from_cert)
-                        .with_context(|| format!("reading CA certificate {}", from_cert.display()))?;
+                    let cert = std::fs::read_to_string(from_cert).with_context(|| {
+                        format!("reading CA certificate {}", from_cert.display())
+                    })?;
                     let key = Zeroizing::new(
                         std::fs::read_to_string(from_key)
                             .with_context(|| format!("reading CA key {}", from_key.display()))?,
                     );
-                    crate::shell::certinfo::validate_ca(&cert, &key, self.facts.now).map_err(
-                        |e| anyhow!("{}: {e}", from_cert.display()),
-                    )?;
+                    crate::shell::certinfo::validate_ca(&cert, &key, self.facts.now)
+                        .map_err(|e| anyhow!("{}: {e}", from_cert.display()))?;
                     self.ca = Some(certgen::load_ca(&cert, &key)?);
                 }
                 _ => {}
@@ -217,13 +223,16 @@ impl Run<'_> {
         }
         if let AuthMethod::ElasticPassword(secret) = &self.answers.auth {
             let value = crate::shell::secrets::resolve("auth.elastic_password", secret)?;
-            self.passwords.entry("__auth_elastic".to_string()).or_insert(value);
+            self.passwords
+                .entry("__auth_elastic".to_string())
+                .or_insert(value);
         }
         if self.ca.is_none() {
             if let Some(ca) = &self.facts.ca {
-                let key = Zeroizing::new(std::fs::read_to_string(&ca.key_path).with_context(
-                    || format!("reading the CA key {}", ca.key_path.display()),
-                )?);
+                let key =
+                    Zeroizing::new(std::fs::read_to_string(&ca.key_path).with_context(|| {
+                        format!("reading the CA key {}", ca.key_path.display())
+                    })?);
                 self.ca = Some(certgen::load_ca(&ca.cert_pem, &key)?);
             }
         }
@@ -321,7 +330,9 @@ impl Run<'_> {
             }
         };
 
-        let id = txn.commit().map_err(|e| ApplyError::Partial(e.context("committing")))?;
+        let id = txn
+            .commit()
+            .map_err(|e| ApplyError::Partial(e.context("committing")))?;
         summary.transaction = Some(id);
         summary.ca_fingerprint = self.ca.as_ref().map(CaSigner::fingerprint_sha256);
         if stopped_for_restart {
@@ -462,8 +473,16 @@ impl Run<'_> {
             } => {
                 let (signer, key_pem) = certgen::generate_ca(spec)?;
                 self.ensure_state_subdir(txn, cert_path)?;
-                txn.write_file(cert_path, signer.cert_pem().as_bytes(), perms(0o644, &Owner::current())?)?;
-                txn.write_file(key_path, key_pem.as_bytes(), perms(0o600, &Owner::current())?)?;
+                txn.write_file(
+                    cert_path,
+                    signer.cert_pem().as_bytes(),
+                    perms(0o644, &Owner::current())?,
+                )?;
+                txn.write_file(
+                    key_path,
+                    key_pem.as_bytes(),
+                    perms(0o600, &Owner::current())?,
+                )?;
                 self.ca = Some(signer);
             }
             Step::ImportCa {
@@ -475,7 +494,8 @@ impl Run<'_> {
                 let cert = std::fs::read(from_cert)
                     .with_context(|| format!("reading {}", from_cert.display()))?;
                 let key = Zeroizing::new(
-                    std::fs::read(from_key).with_context(|| format!("reading {}", from_key.display()))?,
+                    std::fs::read(from_key)
+                        .with_context(|| format!("reading {}", from_key.display()))?,
                 );
                 self.ensure_state_subdir(txn, cert_path)?;
                 txn.write_file(cert_path, &cert, perms(0o644, &Owner::current())?)?;
@@ -502,7 +522,10 @@ impl Run<'_> {
                 txn.write_file(path, pem.as_bytes(), perms(0o644, owner)?)?;
             }
             Step::EditSettings {
-                path, before, after, ..
+                path,
+                before,
+                after,
+                ..
             } => {
                 let now = crate::shell::detect::read_settings_file(path)?;
                 if now != *before {
@@ -511,7 +534,14 @@ impl Run<'_> {
                         path.display()
                     );
                 }
-                txn.write_file(path, after.as_bytes(), Perms { mode: None, owner: None })?;
+                txn.write_file(
+                    path,
+                    after.as_bytes(),
+                    Perms {
+                        mode: None,
+                        owner: None,
+                    },
+                )?;
             }
             Step::KeystoreSet {
                 product,
@@ -592,8 +622,7 @@ impl Run<'_> {
         };
         let mut ks = match (product, &existing) {
             (Product::Elasticsearch, Some(bytes)) => AnyKeystore::Es(
-                EsKeystore::parse(bytes, "")
-                    .map_err(|e| anyhow!("{}: {e}", path.display()))?,
+                EsKeystore::parse(bytes, "").map_err(|e| anyhow!("{}: {e}", path.display()))?,
             ),
             (Product::Elasticsearch, None) => {
                 let v = self.facts.es.version;
@@ -641,9 +670,15 @@ impl Run<'_> {
             .with_context(|| format!("node {node_name} is not in the answers"))?;
         let signer = self.signer()?;
         let mut certs = BTreeMap::new();
-        let mut specs = vec![("transport", crate::domain::planner::transport_spec(node, self.answers))];
+        let mut specs = vec![(
+            "transport",
+            crate::domain::planner::transport_spec(node, self.answers),
+        )];
         if self.answers.tier == Tier::Https {
-            specs.push(("http", crate::domain::planner::http_spec(node, self.answers)));
+            specs.push((
+                "http",
+                crate::domain::planner::http_spec(node, self.answers),
+            ));
         }
         for (name, spec) in specs {
             let issued = signer.issue(&spec)?;
@@ -762,7 +797,11 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn write_password_file(&self, summary: &mut ApplySummary, users: &[String]) -> anyhow::Result<()> {
+    fn write_password_file(
+        &self,
+        summary: &mut ApplySummary,
+        users: &[String],
+    ) -> anyhow::Result<()> {
         let generated: Vec<&String> = users
             .iter()
             .filter(|u| {
@@ -776,9 +815,12 @@ impl Run<'_> {
         if generated.is_empty() {
             return Ok(());
         }
-        let path = self.answers.passwords.output_file.clone().unwrap_or_else(|| {
-            self.facts.state.state_dir.join("passwords.txt")
-        });
+        let path = self
+            .answers
+            .passwords
+            .output_file
+            .clone()
+            .unwrap_or_else(|| self.facts.state.state_dir.join("passwords.txt"));
         let mut text = Zeroizing::new(String::from(
             "# Built-in user passwords set by es-secure. Keep this file secret (mode 0600).\n",
         ));

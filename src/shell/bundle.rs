@@ -20,7 +20,9 @@ pub struct BundleCert {
 
 impl std::fmt::Debug for BundleCert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BundleCert").field("key", &"[redacted]").finish()
+        f.debug_struct("BundleCert")
+            .field("key", &"[redacted]")
+            .finish()
     }
 }
 
@@ -91,7 +93,10 @@ fn spanned<T>(value: T) -> serde_saphyr::Spanned<T> {
 
 /// Read a bundle for `apply --bundle`. Returns the typed answers and the state directory to
 /// use for this node.
-pub fn prepare(path: &std::path::Path, state_dir: &std::path::Path) -> anyhow::Result<(Answers, std::path::PathBuf)> {
+pub fn prepare(
+    path: &std::path::Path,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<(Answers, std::path::PathBuf)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading bundle {}", path.display()))?;
     let bundle = Bundle::parse(&path.display().to_string(), &text)?;
@@ -99,7 +104,10 @@ pub fn prepare(path: &std::path::Path, state_dir: &std::path::Path) -> anyhow::R
         anyhow::anyhow!(
             "{}: the answers inside the bundle are invalid: {}",
             path.display(),
-            errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            errs.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
         )
     })?;
     let _ = state_dir;

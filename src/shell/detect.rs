@@ -404,7 +404,9 @@ fn host_facts(loc: &Locate, es: &EsFacts) -> HostFacts {
         findings.push(Finding {
             severity: Severity::Blocking,
             text: format!("an Elasticsearch process (pid {pid}) is running as root"),
-            fix: Some("stop it and start Elasticsearch as its service user (never as root)".to_string()),
+            fix: Some(
+                "stop it and start Elasticsearch as its service user (never as root)".to_string(),
+            ),
             override_flag: None,
         });
     }

@@ -33,13 +33,23 @@ pub fn status_text(facts: &Facts) -> String {
     }
     match &es.keystore.entries {
         Some(entries) if es.keystore.exists => {
-            let _ = writeln!(out, "  keystore:    {} ({} entries: {})", es.keystore.path.display(), entries.len(), entries.join(", "));
+            let _ = writeln!(
+                out,
+                "  keystore:    {} ({} entries: {})",
+                es.keystore.path.display(),
+                entries.len(),
+                entries.join(", ")
+            );
         }
         Some(_) => {
             let _ = writeln!(out, "  keystore:    none");
         }
         None => {
-            let _ = writeln!(out, "  keystore:    {} (password-protected or unreadable)", es.keystore.path.display());
+            let _ = writeln!(
+                out,
+                "  keystore:    {} (password-protected or unreadable)",
+                es.keystore.path.display()
+            );
         }
     }
     for (name, c) in &es.certs {
@@ -47,8 +57,18 @@ pub fn status_text(facts: &Facts) -> String {
         let _ = writeln!(
             out,
             "  cert {name}: expires in {days} days, SANs {}{}",
-            c.dns.iter().map(String::as_str).chain(c.ip.iter().map(|_| "")).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", "),
-            if c.signed_by_ca { "" } else { " (NOT signed by es-secure's CA)" }
+            c.dns
+                .iter()
+                .map(String::as_str)
+                .chain(c.ip.iter().map(|_| ""))
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if c.signed_by_ca {
+                ""
+            } else {
+                " (NOT signed by es-secure's CA)"
+            }
         );
     }
     if let Some(ca) = &facts.ca {
@@ -62,10 +82,23 @@ pub fn status_text(facts: &Facts) -> String {
         Some(k) => {
             let _ = writeln!(out, "Kibana");
             let _ = writeln!(out, "  config:      {}", k.config_dir.display());
-            let user = k.parsed.settings.value("elasticsearch.username").map(|v| v.as_plain());
-            let _ = writeln!(out, "  username:    {}", user.unwrap_or_else(|| "(not set)".to_string()));
+            let user = k
+                .parsed
+                .settings
+                .value("elasticsearch.username")
+                .map(|v| v.as_plain());
+            let _ = writeln!(
+                out,
+                "  username:    {}",
+                user.unwrap_or_else(|| "(not set)".to_string())
+            );
             if let Some(entries) = &k.keystore.entries {
-                let _ = writeln!(out, "  keystore:    {} entries: {}", entries.len(), entries.join(", "));
+                let _ = writeln!(
+                    out,
+                    "  keystore:    {} entries: {}",
+                    entries.len(),
+                    entries.join(", ")
+                );
             }
         }
         None => {
@@ -74,9 +107,21 @@ pub fn status_text(facts: &Facts) -> String {
     }
     let host = &facts.host;
     let _ = writeln!(out, "Host");
-    let _ = writeln!(out, "  service user: {}{}", host.service_user.as_deref().unwrap_or("(unknown)"), if host.service_user_exists { "" } else { " (does not exist)" });
+    let _ = writeln!(
+        out,
+        "  service user: {}{}",
+        host.service_user.as_deref().unwrap_or("(unknown)"),
+        if host.service_user_exists {
+            ""
+        } else {
+            " (does not exist)"
+        }
+    );
     if facts.state.restart_pending {
-        let _ = writeln!(out, "  a restart of Elasticsearch is pending from the last apply");
+        let _ = writeln!(
+            out,
+            "  a restart of Elasticsearch is pending from the last apply"
+        );
     }
     if host.findings.is_empty() {
         let _ = writeln!(out, "Findings: none");

@@ -38,8 +38,12 @@ pub fn ensure() -> anyhow::Result<PathBuf> {
         .with_context(|| format!("writing the sandbox in {}", root.display()))?;
     // The version is read from the name of the server jar, as on a real install; the file
     // itself is empty.
-    std::fs::write(es.join("lib").join(format!("elasticsearch-{SANDBOX_VERSION}.jar")), b"")
-        .context("writing the sandbox")?;
+    std::fs::write(
+        es.join("lib")
+            .join(format!("elasticsearch-{SANDBOX_VERSION}.jar")),
+        b"",
+    )
+    .context("writing the sandbox")?;
     for f in ["users", "users_roles"] {
         std::fs::write(config.join(f), b"").context("writing the sandbox")?;
     }

@@ -104,9 +104,12 @@ mod tests {
 
     #[test]
     fn missing_env_names_the_variable_not_a_value() {
-        let e = resolve("passwords.elastic", &SecretRef::Env("ES_SECURE_NOPE_XYZ".into()))
-            .unwrap_err()
-            .to_string();
+        let e = resolve(
+            "passwords.elastic",
+            &SecretRef::Env("ES_SECURE_NOPE_XYZ".into()),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("ES_SECURE_NOPE_XYZ is not set"), "{e}");
     }
 
@@ -115,7 +118,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("pw");
         std::fs::write(&p, "short\n").unwrap();
-        let e = format!("{:#}", resolve("passwords.elastic", &SecretRef::File(p)).unwrap_err());
+        let e = format!(
+            "{:#}",
+            resolve("passwords.elastic", &SecretRef::File(p)).unwrap_err()
+        );
         assert!(e.contains("shorter than 12"), "{e}");
         assert!(!e.contains("short\n"), "{e}");
     }

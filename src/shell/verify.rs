@@ -61,7 +61,11 @@ pub fn checks(
             })
             .authenticate();
         rows.push(match result {
-            Ok(info) => (format!("{user} authenticates"), true, format!("as {}", info.username)),
+            Ok(info) => (
+                format!("{user} authenticates"),
+                true,
+                format!("as {}", info.username),
+            ),
             Err(e) => (format!("{user} authenticates"), false, e.to_string()),
         });
     }
@@ -79,12 +83,16 @@ pub fn checks(
             match c.ssl_certificates() {
                 Ok(certs) => {
                     let ours = certs.iter().any(|c| {
-                        c.path.ends_with(files::TRANSPORT_CERT) || c.path.ends_with(files::HTTP_CERT)
+                        c.path.ends_with(files::TRANSPORT_CERT)
+                            || c.path.ends_with(files::HTTP_CERT)
                     });
                     rows.push((
                         "node uses es-secure certificates".to_string(),
                         ours,
-                        format!("{} certificates reported by /_ssl/certificates", certs.len()),
+                        format!(
+                            "{} certificates reported by /_ssl/certificates",
+                            certs.len()
+                        ),
                     ));
                 }
                 Err(e) => rows.push((
@@ -101,7 +109,9 @@ pub fn checks(
 /// Trust for a URL: our CA for https, plain HTTP otherwise.
 pub fn trust_for(url: &str, ca_pem: Option<&str>) -> anyhow::Result<Trust> {
     if url.starts_with("https://") {
-        let ca = ca_pem.context("the URL is https but es-secure has no CA for it (no CA in the state directory)")?;
+        let ca = ca_pem.context(
+            "the URL is https but es-secure has no CA for it (no CA in the state directory)",
+        )?;
         Ok(Trust::Ca {
             ca_pem: ca.to_string(),
             pin_sha256: None,
@@ -125,7 +135,10 @@ pub fn verify(facts: &Facts, answers: &Answers) -> anyhow::Result<Vec<Row>> {
             SecretRef::Env(_) | SecretRef::File(_) => {
                 crate::shell::secrets::resolve(&format!("passwords.{user}"), secret).ok()
             }
-            SecretRef::Generate => generated.iter().find(|(u, _)| u == user).map(|(_, p)| p.clone()),
+            SecretRef::Generate => generated
+                .iter()
+                .find(|(u, _)| u == user)
+                .map(|(_, p)| p.clone()),
             SecretRef::Keep => None,
         };
         if let Some(pw) = pw {

@@ -56,15 +56,31 @@ pub enum WizardOutcome {
 /// Progress of an apply, one event at a time.
 #[derive(Debug)]
 pub enum ApplyEvent {
-    StepStarted { index: usize, line: String },
+    StepStarted {
+        index: usize,
+        line: String,
+    },
     /// A live line for a long step (health wait, restart), e.g. "waiting 12s: 503 not ready".
-    StepProgress { index: usize, text: String },
-    StepDone { index: usize, elapsed: Duration },
-    StepFailed { index: usize, error: String },
+    StepProgress {
+        index: usize,
+        text: String,
+    },
+    StepDone {
+        index: usize,
+        elapsed: Duration,
+    },
+    StepFailed {
+        index: usize,
+        error: String,
+    },
     /// What the rollback restored, in words.
-    RolledBack { report: String },
+    RolledBack {
+        report: String,
+    },
     /// Something the operator must do (e.g. restart Elasticsearch now, then re-run).
-    Notice { text: String },
+    Notice {
+        text: String,
+    },
 }
 
 /// What the Done screen shows. Passwords are shown once and then dropped (zeroized).
