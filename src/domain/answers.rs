@@ -614,14 +614,14 @@ impl Answers {
             (Some(RestartMode::Systemd), None) => Restart::Systemd,
             (Some(RestartMode::Manual) | None, None) => Restart::Manual,
         };
-        if let Some(user) = &raw.elasticsearch.service_user {
-            if user == "root" || user.is_empty() {
-                errors.push(err(
-                    "elasticsearch.service_user",
-                    None,
-                    "Elasticsearch must run as a dedicated unprivileged user, never root",
-                ));
-            }
+        if let Some(user) = &raw.elasticsearch.service_user
+            && (user == "root" || user.is_empty())
+        {
+            errors.push(err(
+                "elasticsearch.service_user",
+                None,
+                "Elasticsearch must run as a dedicated unprivileged user, never root",
+            ));
         }
 
         let kibana = raw.kibana.as_ref().map(|k| {
@@ -644,12 +644,11 @@ impl Answers {
                 }
             }
             let mut dns = k.dns.clone();
-            if dns.is_empty() {
-                if let Some(host) = public_url.as_deref().and_then(url_host) {
-                    if host.parse::<IpAddr>().is_err() {
-                        dns.push(host);
-                    }
-                }
+            if dns.is_empty()
+                && let Some(host) = public_url.as_deref().and_then(url_host)
+                && host.parse::<IpAddr>().is_err()
+            {
+                dns.push(host);
             }
             KibanaAnswers {
                 config_dir: k.config_dir.clone(),
@@ -812,10 +811,10 @@ fn parse_passwords(raw: &RawPasswords, errors: &mut Vec<AnswerError>) -> Passwor
         };
         users.push((user.to_string(), secret));
     }
-    if let Some(p) = &raw.output_file {
-        if !p.is_absolute() {
-            errors.push(err("passwords.output_file", None, "needs an absolute path"));
-        }
+    if let Some(p) = &raw.output_file
+        && !p.is_absolute()
+    {
+        errors.push(err("passwords.output_file", None, "needs an absolute path"));
     }
     PasswordAnswers {
         users,
