@@ -1187,3 +1187,217 @@ pub fn install_interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
     }
     Ok(flag)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn private_tmp() -> (tempfile::TempDir, StateDir) {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&tmp.path().join("state")).unwrap();
+        (tmp, state)
+    }
+
+    #[test]
+    fn fault_plan_parses_and_rejects_typos() {
+        assert_eq!(
+            FaultPlan::parse(None, None, None).unwrap(),
+            FaultPlan::default()
+        );
+        let p = FaultPlan::parse(Some("3"), Some("2"), Some("after-write")).unwrap();
+        assert_eq!(p.fail_at, Some(3));
+        assert_eq!(p.kill_at, Some((2, Phase::AfterWrite)));
+        assert_eq!(
+            FaultPlan::parse(None, Some("1"), None).unwrap().kill_at,
+            Some((1, Phase::Before))
+        );
+        assert!(FaultPlan::parse(Some("0"), None, None).is_err());
+        assert!(FaultPlan::parse(Some("x"), None, None).is_err());
+        assert!(FaultPlan::parse(None, Some("1"), Some("afterwrite")).is_err());
+    }
+
+    #[test]
+    fn ids_are_safe_directory_names() {
+        let id = new_id().unwrap();
+        assert!(valid_id(&id), "{id}");
+        for bad in ["", "../x", "a/b", ".", "a b"] {
+            assert!(!valid_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn temp_file_is_a_hidden_sibling() {
+        assert_eq!(
+            temp_path(Path::new("/etc/es/elasticsearch.yml")).unwrap(),
+            PathBuf::from("/etc/es/.elasticsearch.yml.es-secure.tmp")
+        );
+    }
+
+    #[test]
+    fn journal_round_trips_through_json() {
+        let j = Journal {
+            version: JOURNAL_VERSION,
+            id: "20260101-000000-abcdef".into(),
+            label: "tier 0 -> 1".into(),
+            started_ns: 7,
+            pid: 1,
+            status: JournalStatus::RollingBack,
+            last_checkpoint: Some("step 2".into()),
+            entries: vec![
+                Entry::Dir { path: "/a".into() },
+                Entry::File {
+                    path: "/a/b".into(),
+                    original: Some(Original {
+                        backup: "0001".into(),
+                        stamp: Stamp {
+                            sha256: "00".into(),
+                            mode: 0o640,
+                            uid: 1,
+                            gid: 2,
+                        },
+                    }),
+                    after: None,
+                },
+            ],
+        };
+        let text = serde_json::to_string(&j).unwrap();
+        assert_eq!(serde_json::from_str::<Journal>(&text).unwrap(), j);
+        assert!(text.contains("\"rolling-back\""), "{text}");
+    }
+
+    #[test]
+    fn report_names_every_path_and_action() {
+        let r = RollbackReport {
+            id: "X".into(),
+            label: "L".into(),
+            recovered: false,
+            last_checkpoint: None,
+            items: vec![
+                RollbackItem {
+                    path: "/f".into(),
+                    action: RollbackAction::Restored,
+                },
+                RollbackItem {
+                    path: "/n".into(),
+                    action: RollbackAction::Removed,
+                },
+            ],
+        };
+        let s = r.to_string();
+        assert!(s.starts_with("transaction X (L):"), "{s}");
+        assert!(s.contains("restored: /f") && s.contains("removed (did not exist before): /n"));
+    }
+
+    #[test]
+    fn state_dir_must_be_absolute_and_is_created_private() {
+        assert!(StateDir::open(Path::new("rel/state")).is_err());
+        let (tmp, _state) = private_tmp();
+        let mode = fs::metadata(tmp.path().join("state")).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn changing_operations_need_the_lock() {
+        let (_tmp, state) = private_tmp();
+        let err = Txn::begin(&state, "x").err().unwrap().to_string();
+        assert!(err.contains("needs the lock"), "{err}");
+        assert!(recover_incomplete(&state).is_err());
+        let lock = state.lock("test").unwrap();
+        assert!(Txn::begin(&state, "x").is_ok());
+        drop(lock);
+        assert!(Txn::begin(&state, "y").is_err());
+    }
+
+    #[test]
+    fn second_locker_is_told_who_holds_it() {
+        let (_tmp, state) = private_tmp();
+        let other = StateDir::open(state.path()).unwrap();
+        let held = state.lock("apply").unwrap();
+        match other.lock("rollback") {
+            Err(LockError::Held { path, holder }) => {
+                assert_eq!(path, state.path().join("lock"));
+                assert!(
+                    holder.contains(&format!("pid {}", std::process::id())),
+                    "{holder}"
+                );
+                assert!(holder.contains("for apply"), "{holder}");
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("locked twice"),
+        }
+        drop(held);
+        assert!(other.lock("rollback").is_ok());
+    }
+
+    #[test]
+    fn write_through_a_symlink_keeps_the_link() {
+        let (tmp, state) = private_tmp();
+        let _lock = state.lock("test").unwrap();
+        let real = tmp.path().join("real.yml");
+        let link = tmp.path().join("link.yml");
+        fs::write(&real, b"old\n").unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let mut t = Txn::begin(&state, "t").unwrap();
+        t.write_file(&link, b"new\n", Perms::default()).unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read(&real).unwrap(), b"new\n");
+        let report = t.rollback().unwrap();
+        assert_eq!(fs::read(&real).unwrap(), b"old\n");
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(report.items[0].path, fs::canonicalize(&real).unwrap());
+    }
+
+    #[test]
+    fn created_dirs_are_removed_only_when_empty() {
+        let (tmp, state) = private_tmp();
+        let _lock = state.lock("test").unwrap();
+        let top = tmp.path().join("a");
+        let mut t = Txn::begin(&state, "t").unwrap();
+        t.create_dir_all(
+            &top.join("b/c"),
+            Perms {
+                mode: Some(0o750),
+                owner: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(fs::metadata(top.join("b/c")).unwrap().mode() & 0o777, 0o750);
+        // Someone else's file appears in a directory the apply created.
+        fs::write(top.join("foreign"), b"x").unwrap();
+        let report = t.rollback().unwrap();
+        assert!(!top.join("b").exists());
+        assert!(top.join("foreign").exists());
+        assert_eq!(
+            report.items.last().unwrap().action,
+            RollbackAction::KeptDirNotEmpty
+        );
+    }
+
+    #[test]
+    fn refuses_non_regular_targets_and_missing_parents() {
+        let (tmp, state) = private_tmp();
+        let _lock = state.lock("test").unwrap();
+        let mut t = Txn::begin(&state, "t").unwrap();
+        assert!(t.write_file(tmp.path(), b"x", Perms::default()).is_err());
+        assert!(
+            t.write_file(&tmp.path().join("nope/f"), b"x", Perms::default())
+                .is_err()
+        );
+        assert!(
+            t.write_file(Path::new("rel"), b"x", Perms::default())
+                .is_err()
+        );
+        assert!(t.rollback().unwrap().items.is_empty());
+    }
+}
