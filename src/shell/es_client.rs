@@ -454,6 +454,7 @@ impl EsClient {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
+            let attempt_started = Instant::now();
             let remaining = timeout.saturating_sub(started.elapsed());
             let wait = HEALTH_WAIT.min(remaining).max(Duration::from_secs(1));
             let wait_param = format!("{}s", wait.as_secs());
@@ -480,20 +481,16 @@ impl EsClient {
                 attempt,
                 last: last.clone(),
             });
-            if let Some(e) = err {
-                if !e.is_transient() {
-                    return Err(e);
+            match err {
+                // TLS problems, 403, garbage: waiting cannot fix them, and the error says why.
+                Some(e) if !e.is_transient() => return Err(e),
+                err if elapsed + RETRY_PAUSE >= timeout => {
+                    return Err(self.not_healthy(elapsed, attempt, err.as_ref(), last));
                 }
-                if elapsed + RETRY_PAUSE >= timeout {
-                    return Err(self.not_healthy(elapsed, attempt, Some(&e), last));
-                }
-                // Fast failures would spin; slow ones (a 5 s server-side wait) need no pause.
-                if !matches!(&e, EsError::Status { code: 408, .. }) {
-                    std::thread::sleep(RETRY_PAUSE);
-                }
-            } else if elapsed + RETRY_PAUSE >= timeout {
-                return Err(self.not_healthy(elapsed, attempt, None, last));
+                _ => {}
             }
+            // Fast failures (refused, 401) would spin; a 5 s server-side wait needs no pause.
+            std::thread::sleep(RETRY_PAUSE.saturating_sub(attempt_started.elapsed()));
         }
     }
 
@@ -635,6 +632,16 @@ impl EsClient {
                     "no answer in time (connect {} s, request {} s): {text}",
                     CONNECT_TIMEOUT.as_secs(),
                     REQUEST_TIMEOUT.as_secs()
+                ),
+            };
+        }
+        if self.https && text.contains("tls handshake eof") {
+            return EsError::Tls {
+                url,
+                reason: format!(
+                    "the server hung up during the TLS handshake ({text}); it probably serves \
+                     plain HTTP (xpack.security.http.ssl is off). Use an http:// URL, or enable \
+                     TLS on the node"
                 ),
             };
         }
