@@ -211,12 +211,9 @@ pub fn generate_ca(spec: &CertSpec) -> Result<(CaSigner, Zeroizing<String>)> {
 /// Load an existing CA (ours or another tool's) to sign with. The key may be PKCS#8, PKCS#1
 /// (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`), unencrypted.
 pub fn load_ca(cert_pem: &str, key_pem: &str) -> Result<CaSigner> {
-    if key_pem.contains("ENCRYPTED") {
-        bail!(
-            "the CA key is encrypted with a passphrase; decrypt it first (`openssl pkey -in ca.key -out ca-plain.key`) and keep the copy mode 0600"
-        );
-    }
-    let key = KeyPair::from_pem(key_pem)
+    // Also refuses encrypted keys, with a message saying how to decrypt a copy.
+    let block = certinfo::private_key_block(key_pem).context("reading the CA private key")?;
+    let key = KeyPair::from_pem(block)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("reading the CA private key (expected an unencrypted PEM key)")?;
     let info = certinfo::inspect_pem(cert_pem).context("reading the CA certificate")?;

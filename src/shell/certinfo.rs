@@ -312,8 +312,8 @@ fn key_kind(cert: &X509Certificate<'_>) -> (Option<KeyType>, String) {
 }
 
 /// The first private-key PEM block in `key_pem` (skipping e.g. `EC PARAMETERS`, which
-/// `openssl ecparam -genkey` writes first).
-fn private_key_block(key_pem: &str) -> Result<&str, CertError> {
+/// `openssl ecparam -genkey` writes first). Refuses encrypted keys with [`CertError::EncryptedKey`].
+pub fn private_key_block(key_pem: &str) -> Result<&str, CertError> {
     if key_pem.contains("ENCRYPTED PRIVATE KEY") || key_pem.contains("Proc-Type: 4,ENCRYPTED") {
         return Err(CertError::EncryptedKey);
     }
