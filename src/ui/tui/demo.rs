@@ -22,8 +22,11 @@ use crate::domain::settings::{self, ParsedFile};
 use crate::domain::tier::{self, Tier};
 use crate::ui::{ApplyEvent, ApplySummary, RedactedSecret};
 
+use super::model::{Command, Model, Msg};
+
 /// The sample node's `elasticsearch.yml` (security never configured).
-pub const ES_YML: &str = "# ======================== Elasticsearch Configuration =========================
+pub const ES_YML: &str =
+    "# ======================== Elasticsearch Configuration =========================
 cluster.name: prod-logs
 node.name: node-1
 path.data: /var/lib/elasticsearch
@@ -195,4 +198,164 @@ pub fn summary() -> ApplySummary {
         answers_saved: Some(PathBuf::from("/var/lib/es-secure/answers.yml")),
         transaction: Some("20261123-142501".to_string()),
     }
+}
+
+/// A key press message.
+pub fn key(code: crossterm::event::KeyCode) -> Msg {
+    Msg::Key(crossterm::event::KeyEvent::new(
+        code,
+        crossterm::event::KeyModifiers::NONE,
+    ))
+}
+
+/// Typed text, one key message per character.
+pub fn typed(text: &str) -> Vec<Msg> {
+    text.chars()
+        .map(|c| key(crossterm::event::KeyCode::Char(c)))
+        .collect()
+}
+
+/// A fresh model for the sample host.
+pub fn model() -> Model {
+    Model::new(
+        &facts(),
+        &answers(),
+        PathBuf::from("/var/lib/es-secure/answers.yml"),
+    )
+}
+
+/// Feed a message and carry out a resulting plan request with the real (pure) planner on the
+/// sample facts, as the run loop would. Other commands are returned for the caller to check.
+pub fn send(model: &mut Model, msg: Msg) -> Command {
+    match model.update(msg) {
+        Command::BuildPlan(answers) => {
+            let plan =
+                crate::domain::planner::build_plan(&facts(), &answers).map_err(|e| e.to_string());
+            model.update(Msg::Planned(plan))
+        }
+        other => other,
+    }
+}
+
+/// Feed several messages; returns the last command.
+pub fn send_all(model: &mut Model, msgs: Vec<Msg>) -> Command {
+    let mut last = Command::None;
+    for m in msgs {
+        last = send(model, m);
+    }
+    last
+}
+
+/// The model on each screen worth a screenshot, by file name, reached by real key presses.
+pub fn screens() -> Vec<(&'static str, Model)> {
+    use crossterm::event::KeyCode::{Char, Down, Enter};
+    let enter = || key(Enter);
+    let mut out = Vec::new();
+    let at = |keys: Vec<Msg>| {
+        let mut m = model();
+        send_all(&mut m, keys);
+        m
+    };
+    out.push(("01-welcome", at(vec![])));
+    out.push(("02-tier", at(vec![enter()])));
+    out.push(("03-nodes", at(vec![enter(), enter()])));
+    let mut keys = vec![enter(), enter()];
+    keys.extend((0..5).map(|_| key(Down)));
+    keys.extend(typed(", 10.0.0.300"));
+    keys.push(enter());
+    out.push(("03-nodes-invalid-ip", at(keys)));
+    out.push(("04-certificates", at(vec![enter(), enter(), enter()])));
+    out.push(("05-kibana", at(vec![enter(), enter(), enter(), enter()])));
+    out.push(("06-passwords", at((0..5).map(|_| enter()).collect())));
+    let review = || (0..6).map(|_| enter()).collect::<Vec<_>>();
+    out.push(("07-review", at(review())));
+    let mut keys = review();
+    keys.push(key(Char(']')));
+    out.push(("07-review-diff", at(keys)));
+    let mut keys = review();
+    keys.push(key(Char('s')));
+    out.push(("07-review-save", at(keys)));
+    let applying = || {
+        let mut m = at(review());
+        send(&mut m, key(Char('p')));
+        for e in apply_events(6) {
+            send(&mut m, Msg::Apply(e));
+        }
+        send(&mut m, Msg::Tick(Duration::from_secs(3)));
+        send(
+            &mut m,
+            Msg::Apply(ApplyEvent::StepStarted {
+                index: 6,
+                line: String::new(),
+            }),
+        );
+        send(&mut m, Msg::Tick(Duration::from_millis(7400)));
+        m
+    };
+    out.push(("08-apply", applying()));
+    let mut m = applying();
+    send(
+        &mut m,
+        Msg::Apply(ApplyEvent::StepFailed {
+            index: 6,
+            error: "permission denied creating /etc/kibana/certs".to_string(),
+        }),
+    );
+    send(
+        &mut m,
+        Msg::Apply(ApplyEvent::RolledBack {
+            report: "restored /etc/elasticsearch/elasticsearch.yml\nremoved /etc/elasticsearch/certs (created by this run)".to_string(),
+        }),
+    );
+    send(
+        &mut m,
+        Msg::ApplyFinished(Err(
+            "step 7 failed; every change was rolled back (transaction 20261123-142501)".to_string(),
+        )),
+    );
+    out.push(("08-apply-failed", m));
+    let mut m = applying();
+    send(&mut m, Msg::ApplyFinished(Ok(summary())));
+    out.push(("09-done", m));
+    out.push(("help-tier", at(vec![enter(), key(Char('?'))])));
+    out.push(("quit-confirm", at(vec![key(Char('q'))])));
+    out
+}
+
+/// Render a model on a `width`×`height` test terminal and return the screen as text (one
+/// line per row, trailing spaces trimmed).
+pub fn render_text(model: &Model, width: u16, height: u16) -> anyhow::Result<String> {
+    let buffer = render_buffer(model, width, height)?;
+    Ok(buffer_text(&buffer))
+}
+
+/// Render a model on a test terminal and return the buffer (cells with their styles).
+pub fn render_buffer(
+    model: &Model,
+    width: u16,
+    height: u16,
+) -> anyhow::Result<ratatui::buffer::Buffer> {
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height))
+        .map_err(|e| anyhow::anyhow!("test terminal: {e}"))?;
+    terminal
+        .draw(|f| super::view(model, f))
+        .map_err(|e| anyhow::anyhow!("drawing: {e}"))?;
+    Ok(terminal.backend().buffer().clone())
+}
+
+/// A buffer as plain text.
+pub fn buffer_text(buffer: &ratatui::buffer::Buffer) -> String {
+    let area = buffer.area;
+    let mut out = String::new();
+    for y in area.top()..area.bottom() {
+        let mut line = String::new();
+        for x in area.left()..area.right() {
+            if let Some(cell) = buffer.cell((x, y)) {
+                line.push_str(cell.symbol());
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }

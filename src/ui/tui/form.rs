@@ -126,7 +126,9 @@ fn spanned(value: String) -> Spanned<String> {
 }
 
 fn list(text: &str) -> impl Iterator<Item = &str> {
-    text.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty())
+    text.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 fn error(key: impl Into<String>, message: impl Into<String>) -> AnswerError {
@@ -310,10 +312,7 @@ impl Form {
             let base = self.base.kibana.clone().unwrap_or_default();
             let url = self.kibana_url.trim();
             if self.kibana_dir.trim().is_empty() {
-                errors.push(error(
-                    "kibana.config_dir",
-                    "give Kibana's config directory",
-                ));
+                errors.push(error("kibana.config_dir", "give Kibana's config directory"));
             }
             Some(RawKibana {
                 config_dir: self.kibana_dir.trim().into(),

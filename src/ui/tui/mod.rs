@@ -43,8 +43,8 @@ pub fn run(input: WizardInput<'_>, apply: ApplyFn) -> anyhow::Result<WizardOutco
     let mut model = Model::new(input.facts, &input.initial, input.default_answers_path);
     model.color = color_wanted();
     let guard = TerminalGuard::enter()?;
-    let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))
-        .context("starting the terminal UI")?;
+    let mut terminal =
+        Terminal::new(CrosstermBackend::new(io::stdout())).context("starting the terminal UI")?;
     let result = event_loop(&mut terminal, &mut model, input.planner, apply);
     drop(guard);
     let exit = result?;

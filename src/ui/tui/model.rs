@@ -81,7 +81,7 @@ impl Screen {
     }
 
     /// The answer keys whose errors this screen shows (prefixes of [`AnswerError::key`]).
-    fn owns(self, key: &str) -> bool {
+    pub fn owns(self, key: &str) -> bool {
         let prefixes: &[&str] = match self {
             Self::Tier => &["tier", "version", "elasticsearch"],
             Self::Nodes => &["nodes", "this_node"],
@@ -719,7 +719,11 @@ impl Model {
             }
             Field::Password(i) => {
                 if let Some(p) = f.passwords.get_mut(i) {
-                    p.mode = if delta < 0 { p.mode.prev() } else { p.mode.next() };
+                    p.mode = if delta < 0 {
+                        p.mode.prev()
+                    } else {
+                        p.mode.next()
+                    };
                 }
             }
             Field::PwShow => f.pw_show = !f.pw_show,
@@ -780,9 +784,8 @@ impl Model {
             self.focus[screen.index()] = i;
         }
         if screen == Screen::Nodes {
-            self.focus[screen.index()] = self
-                .focus[screen.index()]
-                .min(self.fields(screen).len().saturating_sub(1));
+            self.focus[screen.index()] =
+                self.focus[screen.index()].min(self.fields(screen).len().saturating_sub(1));
         }
     }
 
@@ -953,8 +956,7 @@ impl Model {
                 Command::None
             }
             Button::Save => {
-                self.overlay =
-                    Overlay::SavePrompt(self.default_answers_path.display().to_string());
+                self.overlay = Overlay::SavePrompt(self.default_answers_path.display().to_string());
                 Command::None
             }
             Button::Cancel => {
@@ -1028,7 +1030,7 @@ fn line_at(a: &mut ApplyState, index: usize) -> Option<&mut ApplyLine> {
 }
 
 /// The Welcome screen's lines.
-fn welcome_lines(facts: &Facts) -> Vec<InfoLine> {
+pub fn welcome_lines(facts: &Facts) -> Vec<InfoLine> {
     let mut v = Vec::new();
     let mut push = |kind, text: String| v.push(InfoLine { kind, text });
     let es = &facts.es;
@@ -1060,10 +1062,7 @@ fn welcome_lines(facts: &Facts) -> Vec<InfoLine> {
         None => "unknown".to_string(),
     };
     push(InfoKind::Normal, format!("  runs as   {user}"));
-    push(
-        InfoKind::Heading,
-        format!("Current tier: {}", es.tier.tier),
-    );
+    push(InfoKind::Heading, format!("Current tier: {}", es.tier.tier));
     for e in &es.tier.evidence {
         push(InfoKind::Dim, format!("  {e}"));
     }
@@ -1071,7 +1070,10 @@ fn welcome_lines(facts: &Facts) -> Vec<InfoLine> {
     match &facts.kibana {
         Some(k) => push(
             InfoKind::Normal,
-            format!("  settings  {} (version not detected)", k.yml_path.display()),
+            format!(
+                "  settings  {} (version not detected)",
+                k.yml_path.display()
+            ),
         ),
         None => push(InfoKind::Normal, "  not found on this host".to_string()),
     }

@@ -89,9 +89,10 @@ pub fn view(model: &Model, frame: &mut Frame) {
     ])
     .areas(area);
     frame.render_widget(Paragraph::new(breadcrumb(model, t)), header);
-    let block = Block::new()
-        .borders(Borders::ALL)
-        .title(Span::styled(format!(" {} ", model.screen.title()), t.accent()));
+    let block = Block::new().borders(Borders::ALL).title(Span::styled(
+        format!(" es-secure · {} ", model.screen.title()),
+        t.accent(),
+    ));
     let inner = block.inner(body);
     frame.render_widget(block, body);
     match model.screen {
@@ -136,7 +137,7 @@ pub fn view(model: &Model, frame: &mut Frame) {
 }
 
 fn breadcrumb(model: &Model, t: Theme) -> Line<'static> {
-    let mut spans = vec![Span::styled(" es-secure ", t.accent()), Span::raw(" ")];
+    let mut spans = vec![Span::raw(" ")];
     let shown: Vec<Screen> = Screen::ALL
         .into_iter()
         .filter(|s| *s != Screen::Certs || model.form.needs_certs())
@@ -173,8 +174,7 @@ fn keys_hint(model: &Model) -> String {
         _ => "↑↓ move · ←→/Space change · Enter next · Esc back · ? help · q quit",
     };
     if model.typing() {
-        "type to edit · Backspace · Ctrl-U clear · ↑↓ move · Enter next · Esc back · F1 help"
-            .to_string()
+        "type to edit · Ctrl-U clear · ↑↓ move · Enter next · Esc back · F1 help".to_string()
     } else {
         base.to_string()
     }
@@ -209,8 +209,7 @@ fn with_errors(model: &Model, frame: &mut Frame, area: Rect, t: Theme) -> Rect {
         return area;
     }
     let n = (model.errors.len() as u16 + 1).min(area.height / 2);
-    let [top, bottom] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(n)]).areas(area);
+    let [top, bottom] = Layout::vertical([Constraint::Min(1), Constraint::Length(n)]).areas(area);
     let mut lines = vec![Line::from(Span::styled("Fix before going on:", t.bad()))];
     for e in &model.errors {
         lines.push(Line::from(vec![
@@ -245,7 +244,7 @@ fn row(
     let value_style = if focused { t.focus() } else { Style::new() };
     let mut spans = vec![
         Span::styled(marker.to_string(), t.accent()),
-        Span::raw(format!("{label:<18}")),
+        Span::raw(format!("{label:<22} ")),
         Span::styled(value, value_style),
     ];
     if error {
@@ -268,20 +267,17 @@ fn scrolled(lines: Vec<Line<'static>>, scroll: usize, height: u16) -> (Vec<Line<
 }
 
 fn welcome(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
-    let mut lines: Vec<Line<'static>> = model
-        .welcome
-        .iter()
-        .map(|l| {
-            let style = match l.kind {
-                InfoKind::Heading => t.accent(),
-                InfoKind::Normal => Style::new(),
-                InfoKind::Dim | InfoKind::Info => t.dim(),
-                InfoKind::Blocking => t.bad(),
-                InfoKind::Overridable | InfoKind::Warning => t.warn(),
-            };
-            Line::from(Span::styled(l.text.clone(), style))
-        })
-        .collect();
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    for l in &model.welcome {
+        let style = match l.kind {
+            InfoKind::Heading => t.accent(),
+            InfoKind::Normal => Style::new(),
+            InfoKind::Dim | InfoKind::Info => t.dim(),
+            InfoKind::Blocking => t.bad(),
+            InfoKind::Overridable | InfoKind::Warning => t.warn(),
+        };
+        lines.extend(wrapped(&l.text, style, area.width, 6));
+    }
     lines.push(Line::raw(""));
     lines.push(Line::raw(
         "Nothing is written until you approve the plan on the Review screen.",
@@ -302,18 +298,24 @@ fn scroll_info(frame: &mut Frame, area: Rect, info: &str, t: Theme) {
         width: w.min(area.width),
         height: 1,
     };
-    frame.render_widget(Paragraph::new(Span::styled(info.to_string(), t.dim())), rect);
+    frame.render_widget(
+        Paragraph::new(Span::styled(info.to_string(), t.dim())),
+        rect,
+    );
 }
 
 fn tier(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     let area = with_errors(model, frame, area, t);
-    let mut lines = vec![
-        Line::from(format!(
+    let mut lines = wrapped(
+        &format!(
             "This node is at tier {}. es-secure only moves up; lower tiers are not offered.",
             model.current_tier
-        )),
-        Line::raw(""),
-    ];
+        ),
+        Style::new(),
+        area.width,
+        0,
+    );
+    lines.push(Line::raw(""));
     let width = usize::from(area.width.saturating_sub(6)).max(20);
     for tr in model.tiers() {
         let selected = model.form.tier == tr;
@@ -347,21 +349,50 @@ fn tier(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     frame.render_widget(Paragraph::new(lines), area);
 }
 
-/// Greedy word wrap (Paragraph's wrap cannot indent continuation lines).
-fn wrap(text: &str, width: usize) -> Vec<String> {
+/// Greedy word wrap to `width` characters; words longer than a line (paths) are split.
+/// (Paragraph's own wrapping cannot indent continuation lines or keep scroll math simple.)
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(8);
     let mut out = Vec::new();
     let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+    let mut len = 0;
+    for word in text.split(' ') {
+        let wlen = word.chars().count();
+        if len > 0 && len + 1 + wlen > width {
             out.push(std::mem::take(&mut line));
+            len = 0;
         }
-        if !line.is_empty() {
+        if len > 0 {
             line.push(' ');
+            len += 1;
         }
-        line.push_str(word);
+        let mut rest: Vec<char> = word.chars().collect();
+        while len + rest.len() > width {
+            let take = width - len;
+            line.extend(rest.drain(..take));
+            out.push(std::mem::take(&mut line));
+            len = 0;
+        }
+        len += rest.len();
+        line.extend(rest);
     }
-    if !line.is_empty() {
+    if !line.is_empty() || out.is_empty() {
         out.push(line);
+    }
+    out
+}
+
+/// Wrap a styled line of text: the first line as is, continuations indented by `indent`.
+fn wrapped(text: &str, style: Style, width: u16, indent: usize) -> Vec<Line<'static>> {
+    let width = usize::from(width);
+    let lead = text.chars().take_while(|c| *c == ' ').count();
+    let mut out = Vec::new();
+    for (i, l) in wrap(text.trim_start(), width.saturating_sub(lead.max(indent)))
+        .into_iter()
+        .enumerate()
+    {
+        let pad = if i == 0 { lead } else { lead.max(indent) };
+        out.push(Line::from(Span::styled(format!("{:pad$}{l}", ""), style)));
     }
     out
 }
@@ -425,14 +456,24 @@ fn nodes(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
             Style::new().add_modifier(Modifier::BOLD),
         )));
         for (field, label, value, key) in [
-            (Field::NodeName, "node.name", &n.name, format!("nodes[{i}].name")),
+            (
+                Field::NodeName,
+                "node.name",
+                &n.name,
+                format!("nodes[{i}].name"),
+            ),
             (
                 Field::NodeDns,
                 "DNS names",
                 &n.dns,
                 format!("nodes[{i}].dns"),
             ),
-            (Field::NodeIp, "IP addresses", &n.ip, format!("nodes[{i}].ip")),
+            (
+                Field::NodeIp,
+                "IP addresses",
+                &n.ip,
+                format!("nodes[{i}].ip"),
+            ),
         ] {
             lines.push(row(
                 label,
@@ -533,12 +574,22 @@ fn certs(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     lines.push(Line::raw(""));
     let help = match focused {
         Some(Field::CaSource | Field::CaCert | Field::CaKey) => match f.ca {
-            CaChoice::Generate => "A new CA is created in es-secure's state directory (key 0600, root only). Later runs reuse it, so nodes keep trusting each other.",
-            CaChoice::Existing => "Use the CA an earlier es-secure run created; the plan is refused if there is none.",
-            CaChoice::Files => "Your own CA: PEM certificate and unencrypted PEM key, absolute paths. es-secure checks they match and copies them to its state directory.",
+            CaChoice::Generate => {
+                "A new CA is created in es-secure's state directory (key 0600, root only). Later runs reuse it, so nodes keep trusting each other."
+            }
+            CaChoice::Existing => {
+                "Use the CA an earlier es-secure run created; the plan is refused if there is none."
+            }
+            CaChoice::Files => {
+                "Your own CA: PEM certificate and unencrypted PEM key, absolute paths. es-secure checks they match and copies them to its state directory."
+            }
         },
-        Some(Field::KeyType) => "ECDSA P-256 is fast and small; choose RSA if old clients must connect.",
-        _ => "How long node certificates are valid: 1 to 3650 days (Elastic's certutil default is 3 years, 1095 days).",
+        Some(Field::KeyType) => {
+            "ECDSA P-256 is fast and small; choose RSA if old clients must connect."
+        }
+        _ => {
+            "How long node certificates are valid: 1 to 3650 days (Elastic's certutil default is 3 years, 1095 days)."
+        }
     };
     for l in wrap(help, usize::from(area.width.saturating_sub(4)).max(20)) {
         lines.push(Line::from(Span::styled(format!("  {l}"), t.dim())));
@@ -591,7 +642,7 @@ fn kibana(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
             ));
         } else {
             lines.push(Line::from(Span::styled(
-                "  Browser HTTPS     off (only the https tier serves HTTPS to browsers)",
+                "  Browser HTTPS          off (only the https tier serves HTTPS to browsers)",
                 t.dim(),
             )));
         }
@@ -612,10 +663,12 @@ fn passwords(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     let area = with_errors(model, frame, area, t);
     let f = &model.form;
     let focused = model.focused();
-    let mut lines = vec![Line::from(Span::styled(
+    let mut lines = wrapped(
         "Space cycles: generate / keep (leave alone) / your own (env:NAME or file:/PATH).",
         t.dim(),
-    ))];
+        area.width,
+        0,
+    );
     for (i, p) in f.passwords.iter().enumerate() {
         let value = match p.mode {
             PwMode::Generate => "generate".to_string(),
@@ -675,58 +728,82 @@ fn passwords(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
             t,
         ));
     }
-    lines.push(Line::from(Span::styled(
-        "  Generated passwords are 24 random characters; they are never written to answers.",
+    lines.push(Line::raw(""));
+    lines.extend(wrapped(
+        "  Generated passwords are 24 random characters. Answers files never hold a password, only where to find it.",
         t.dim(),
-    )));
+        area.width,
+        2,
+    ));
     frame.render_widget(Paragraph::new(lines), area);
 }
 
 fn review(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     let [text_area, buttons] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
-    let lines: Vec<Line<'static>> = match &model.review {
-        Review::Pending => vec![Line::raw("Building the plan…")],
-        _ => model
-            .review_lines
-            .iter()
-            .map(|l| {
-                let style = match l.kind {
-                    ReviewKind::Heading => t.accent(),
-                    ReviewKind::Step | ReviewKind::Context => Style::new(),
-                    ReviewKind::Note => t.warn(),
-                    ReviewKind::FileHeader => Style::new().add_modifier(Modifier::BOLD),
-                    ReviewKind::Hunk => t.fg(Color::Cyan),
-                    ReviewKind::Added => t.ok(),
-                    ReviewKind::Removed => t.fg(Color::Red),
-                    ReviewKind::Error => t.bad(),
-                };
-                Line::from(Span::styled(l.text.clone(), style))
-            })
-            .collect(),
-    };
-    let mut lines = lines;
+    let mut source: Vec<(Style, &str, bool)> = Vec::new();
     if let Review::Refused(_) = &model.review {
-        lines.insert(
-            0,
-            Line::from(Span::styled("The planner refused these answers:", t.bad())),
-        );
-        lines.push(Line::raw(""));
-        lines.push(Line::raw("Go Back to change them, or Save answers to edit the file."));
+        source.push((t.bad(), "The planner refused these answers:", true));
     }
-    let (lines, info) = scrolled(lines, model.scroll, text_area.height);
+    if model.review == Review::Pending {
+        source.push((Style::new(), "Building the plan…", true));
+    }
+    for l in &model.review_lines {
+        let (style, wrap_it) = match l.kind {
+            ReviewKind::Heading => (t.accent(), true),
+            ReviewKind::Step => (Style::new(), true),
+            ReviewKind::Context => (Style::new(), false),
+            ReviewKind::Note => (t.warn(), true),
+            ReviewKind::FileHeader => (Style::new().add_modifier(Modifier::BOLD), false),
+            ReviewKind::Hunk => (t.fg(Color::Cyan), false),
+            ReviewKind::Added => (t.ok(), false),
+            ReviewKind::Removed => (t.fg(Color::Red), false),
+            ReviewKind::Error => (t.bad(), true),
+        };
+        source.push((style, l.text.as_str(), wrap_it));
+    }
+    if let Review::Refused(_) = &model.review {
+        source.push((Style::new(), "", false));
+        source.push((
+            Style::new(),
+            "Go Back to change the answers, or Save answers to edit them as a file.",
+            true,
+        ));
+    }
+    // Scrolling counts source lines (so `[`/`]` can jump to a file's diff); steps and notes
+    // wrap with a hanging indent, diff lines are shown verbatim (cut at the edge).
+    let h = usize::from(text_area.height);
+    let start = model.scroll.min(source.len().saturating_sub(1));
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    let mut last = start;
+    for (i, (style, text, wrap_it)) in source.iter().enumerate().skip(start) {
+        if lines.len() >= h {
+            break;
+        }
+        if *wrap_it {
+            lines.extend(wrapped(text, *style, text_area.width, 5));
+        } else {
+            lines.push(Line::from(Span::styled(text.to_string(), *style)));
+        }
+        last = i;
+    }
+    lines.truncate(h);
     frame.render_widget(Paragraph::new(lines), text_area);
+    let total = source.len();
+    let mut info = if start > 0 || last + 1 < total {
+        format!(" {}-{} of {total} ", start + 1, last + 1)
+    } else {
+        String::new()
+    };
     if !model.review_files.is_empty() {
         let file = model
             .review_files
             .iter()
-            .rposition(|&l| l <= model.scroll.max(model.review_files[0]))
+            .rposition(|&l| l <= start)
             .map_or(1, |i| i + 1);
-        let info = format!(" diff {file}/{} ·{info}", model.review_files.len());
-        scroll_info(frame, text_area, &info, t);
-    } else {
-        scroll_info(frame, text_area, &info, t);
+        info = format!(" diff {file}/{} ·{info}", model.review_files.len());
     }
+    scroll_info(frame, text_area, &info, t);
     let mut spans = Vec::new();
     for b in Button::ALL {
         let disabled = b == Button::Proceed && !model.can_proceed();
@@ -753,7 +830,31 @@ fn apply(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     let width = usize::from(area.width.saturating_sub(16)).max(10);
     let mut lines: Vec<Line<'static>> = Vec::new();
     let mut focus_line = 0;
+    let failed = a.failed.is_some() || a.rolled_back.is_some();
+    let not_run: Vec<usize> = a
+        .lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.state == StepState::Pending)
+        .map(|(i, _)| i + 1)
+        .collect();
     for (i, l) in a.lines.iter().enumerate() {
+        if failed && l.state == StepState::Pending {
+            // After a failure the steps that never ran are one line, so the failure and what
+            // was rolled back stay on screen.
+            if not_run.first() == Some(&(i + 1)) {
+                let range = match (not_run.first(), not_run.last()) {
+                    (Some(a), Some(b)) if a != b => format!("steps {a}-{b}"),
+                    (Some(a), _) => format!("step {a}"),
+                    _ => String::new(),
+                };
+                lines.push(Line::from(Span::styled(
+                    format!("·  {range} not run"),
+                    t.dim(),
+                )));
+            }
+            continue;
+        }
         let (mark, style, time) = match &l.state {
             StepState::Pending => ("·".to_string(), t.dim(), String::new()),
             StepState::Running(start) => {
@@ -780,7 +881,7 @@ fn apply(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
         }
         if let StepState::Failed(e) = &l.state {
             for el in e.lines() {
-                lines.push(Line::from(Span::styled(format!("      {el}"), t.bad())));
+                lines.extend(wrapped(&format!("      {el}"), t.bad(), area.width, 6));
             }
         }
     }
@@ -798,7 +899,7 @@ fn apply(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
         }
     }
     if let Some(e) = &a.failed {
-        focus_line = lines.len() + 2;
+        focus_line = focus_line.max(lines.len() + 2);
         lines.push(Line::raw(""));
         lines.push(Line::from(Span::styled("The apply failed:", t.bad())));
         for l in e.lines() {
@@ -806,7 +907,9 @@ fn apply(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
         }
     }
     let h = usize::from(area.height);
-    let start = (focus_line + 3).saturating_sub(h).min(lines.len().saturating_sub(h));
+    let start = (focus_line + 3)
+        .saturating_sub(h)
+        .min(lines.len().saturating_sub(h));
     frame.render_widget(
         Paragraph::new(lines.into_iter().skip(start).collect::<Vec<_>>()),
         area,
@@ -835,26 +938,34 @@ fn done(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
             }
         }
         match &s.password_file {
-            Some(p) => lines.push(Line::raw(format!(
-                "Generated passwords saved to {} (mode 0600).",
-                p.display()
-            ))),
+            Some(p) => lines.extend(wrapped(
+                &format!("Generated passwords saved to {} (mode 0600).", p.display()),
+                Style::new(),
+                area.width,
+                2,
+            )),
             None => lines.push(Line::raw("Generated passwords were not saved to a file.")),
         }
         if let Some(fp) = &s.ca_fingerprint {
             lines.push(Line::raw(""));
             lines.push(Line::from(Span::styled("CA SHA-256 fingerprint:", bold)));
-            lines.push(Line::raw(format!("  {fp}")));
+            lines.extend(wrapped(&format!("  {fp}"), Style::new(), area.width, 2));
         }
         if !s.verify_table.is_empty() {
             lines.push(Line::raw(""));
             lines.push(Line::from(Span::styled("Verification:", bold)));
             for (check, ok, detail) in &s.verify_table {
-                let (mark, style) = if *ok { ("PASS", t.ok()) } else { ("FAIL", t.bad()) };
-                lines.push(Line::from(vec![
-                    Span::styled(format!("  [{mark}] "), style),
-                    Span::raw(format!("{check}: {detail}")),
-                ]));
+                let (mark, style) = if *ok {
+                    ("PASS", t.ok())
+                } else {
+                    ("FAIL", t.bad())
+                };
+                lines.extend(wrapped(
+                    &format!("  [{mark}] {check}: {detail}"),
+                    style,
+                    area.width,
+                    9,
+                ));
             }
         }
         let notices = &model.apply.notices;
@@ -868,16 +979,26 @@ fn done(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
                     } else {
                         "     ".to_string()
                     };
-                    lines.push(Line::raw(format!("{prefix}{l}")));
+                    lines.extend(wrapped(
+                        &format!("{prefix}{l}"),
+                        Style::new(),
+                        area.width,
+                        5,
+                    ));
                 }
             }
         }
         lines.push(Line::raw(""));
         if let Some(p) = &s.answers_saved {
-            lines.push(Line::raw(format!(
-                "Answers saved to {} (replay: es-secure apply --answers FILE).",
-                p.display()
-            )));
+            lines.extend(wrapped(
+                &format!(
+                    "Answers saved to {} (replay: es-secure apply --answers FILE).",
+                    p.display()
+                ),
+                Style::new(),
+                area.width,
+                2,
+            ));
         }
         if let Some(id) = &s.transaction {
             lines.push(Line::raw(format!(
@@ -915,7 +1036,9 @@ pub fn help_text(model: &Model) -> String {
         Screen::Review => {
             "↑↓ PgUp/PgDn Home/End scroll · [ ] previous/next file diff\n←→ or Tab pick a button, Enter presses it\np proceed · b/Esc back · s save answers · c cancel"
         }
-        Screen::Apply => "The apply runs step by step; on failure it rolls back and says what it restored.",
+        Screen::Apply => {
+            "The apply runs step by step; on failure it rolls back and says what it restored."
+        }
         Screen::Done => "↑↓ scroll · Enter or q exits.",
     };
     format!("{specific}\n\n{common}\n\n(any key closes this help)")
