@@ -85,5 +85,9 @@ fn help_exists_for_every_screen_and_any_key_closes_it() {
     assert!(text.contains("Help"), "{text}");
     demo::send(&mut model, demo::key(KeyCode::Char('x')));
     assert_eq!(model.screen, Screen::Welcome);
-    assert!(!demo::render_text(&model, 80, 24).unwrap().contains("┌ Help"));
+    assert!(
+        !demo::render_text(&model, 80, 24)
+            .unwrap()
+            .contains("┌ Help")
+    );
 }
