@@ -568,3 +568,18 @@ fn crlf_and_binary_contents_round_trip_exactly() {
     assert_eq!(fs::read(&bin).unwrap(), all_bytes);
     assert_file(&p.yml, &crlf, 0o640, other_owner());
 }
+
+#[test]
+fn sigterm_sets_the_interrupt_flag_instead_of_killing() {
+    let flag = txn::install_interrupt_flag().unwrap();
+    assert!(!flag.load(std::sync::atomic::Ordering::SeqCst));
+    nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM).unwrap();
+    // Delivery to this thread is synchronous for `raise`, but give the handler a moment.
+    for _ in 0..100 {
+        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("SIGTERM did not set the flag");
+}

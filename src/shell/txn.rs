@@ -21,8 +21,8 @@
 //! What it must not do: change anything outside the paths it is given; write a path without
 //! a backup already on disk; widen the permissions of a backup (backups of secret-bearing
 //! files keep their original mode inside a 0700 directory); roll back a committed apply over
-//! changes made after it; follow an operator into a half-restored node silently (any failed
-//! restore is an error that names the paths and keeps the journal for another attempt).
+//! changes made after it; leave a half-restored node silently (a failed restore is an
+//! error naming the paths, and the journal is kept so the next run tries again).
 //!
 //! A [`Txn`] dropped without `commit` or `rollback` (a panic) leaves its journal incomplete
 //! on purpose: the next apply rolls it back under the lock. After a first SIGINT/SIGTERM
