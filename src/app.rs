@@ -264,6 +264,7 @@ fn finish_apply(result: Result<ApplySummary, ApplyError>, plan: &Plan) -> Result
             Ok(())
         }
         Err(ApplyError::Refused(e)) => Err(Failure::new(Exit::Refused, e)),
+        Err(ApplyError::Invalid(e)) => Err(Failure::new(Exit::Config, e)),
         Err(e @ ApplyError::RolledBack { .. }) => Err(Failure::new(Exit::RolledBack, e)),
         Err(ApplyError::Partial(e)) => Err(Failure::new(Exit::Partial, e)),
     }

@@ -42,7 +42,7 @@ impl Install {
             .arg(self.path("kibana"))
             .arg("--state-dir")
             .arg(self.path("state"))
-            .args(["--es-user", "root"])
+            .args(["--es-user", "nobody"])
             .env("NO_COLOR", "1");
         c
     }
@@ -176,7 +176,7 @@ fn apply_then_rollback_restores_bytes() {
         .args(["rollback", "--list"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("committed"));
+        .stdout(predicate::str::contains("Committed"));
     i.cmd().arg("rollback").assert().success();
     assert_eq!(before, i.es_yml());
     assert_eq!(

@@ -427,7 +427,22 @@ fn line_of<T>(s: &Spanned<T>) -> Option<usize> {
 
 /// Parse answers-file text into raw answers. The error text has line, column and a snippet.
 pub fn parse_raw(text: &str) -> Result<RawAnswers, String> {
-    serde_saphyr::from_str::<RawAnswers>(text).map_err(|e| e.to_string())
+    let has_content = text
+        .lines()
+        .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    if !has_content {
+        return Err(
+            "the answers file is empty\nhelp: start from templates/answers.example.yml (it needs at least `version: 1` and `tier:`)"
+                .to_string(),
+        );
+    }
+    serde_saphyr::from_str::<RawAnswers>(text).map_err(|e| {
+        // The parser's advice about its own options means nothing to an operator.
+        e.to_string().replace(
+            ", set DuplicateKeyPolicy in Options if acceptable",
+            " (a key may appear only once; keep one of them)",
+        )
+    })
 }
 
 /// Whether `name` is a valid DNS name for a certificate SAN (RFC 1123 labels; a leading `*.`

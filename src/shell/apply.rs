@@ -40,6 +40,9 @@ pub enum ApplyError {
     /// Nothing was changed: a precondition failed before the first write.
     #[error("{0:#}")]
     Refused(anyhow::Error),
+    /// Nothing was changed: an input (a secret, a brought-your-own CA) is unusable.
+    #[error("{0:#}")]
+    Invalid(anyhow::Error),
     /// A step failed and every file was restored.
     #[error("{cause:#}\n\nRolled back: {report}")]
     RolledBack {
@@ -110,7 +113,7 @@ pub fn apply(
         issued: BTreeMap::new(),
         restarted: false,
     };
-    run.prepare(plan).map_err(ApplyError::Refused)?;
+    run.prepare(plan).map_err(ApplyError::Invalid)?;
     run.execute(plan, &state_dir)
 }
 

@@ -373,6 +373,21 @@ fn host_facts(loc: &Locate, es: &EsFacts) -> HostFacts {
             .flatten()
             .map(|g| g.name)
     });
+    if es.version.is_none() {
+        // The keystore format and several settings depend on the version; guessing is how
+        // a node ends up with a keystore it cannot read.
+        findings.push(Finding {
+            severity: Severity::Blocking,
+            text: format!(
+                "cannot tell the Elasticsearch version: no lib/elasticsearch-<version>.jar under {}",
+                es.home
+                    .as_deref()
+                    .map_or_else(|| "(no home directory found)".to_string(), |h| h.display().to_string())
+            ),
+            fix: Some("pass --es-home DIR (the directory holding bin/ and lib/)".to_string()),
+            override_flag: None,
+        });
+    }
     match (&service_user, &user) {
         (Some(name), None) if es.layout != Layout::Sandbox => findings.push(Finding {
             severity: Severity::Blocking,
