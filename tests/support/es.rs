@@ -124,12 +124,13 @@ pub fn test_user() -> String {
 }
 
 /// How long to wait for a node to answer HTTP (`ES_SECURE_TEST_READY_TIMEOUT` seconds,
-/// default 300). Start-up took 45-100 s on a loaded 2-core machine.
+/// default 480). Start-up took 45-100 s, and up to 4 min with first-start
+/// auto-configuration (4096-bit RSA keys), on a heavily loaded shared 2-core machine.
 pub fn ready_timeout() -> Duration {
     let secs = std::env::var("ES_SECURE_TEST_READY_TIMEOUT")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(480);
     Duration::from_secs(secs)
 }
 
@@ -482,6 +483,7 @@ impl NodeBuilder {
 
         Ok(Node {
             version: self.version,
+            label: format!("{}/{}", self.test_name, self.name),
             name: self.name,
             cluster_name: self.cluster_name,
             host: self.host,
@@ -506,11 +508,12 @@ fn yaml_list(items: &[String]) -> String {
 }
 
 /// `env -i ...` prefix: a clean, fixed environment for ES and its tools, so nothing from
-/// the test process (ES_JAVA_OPTS, a different JAVA_HOME) leaks in.
+/// the test process (ES_JAVA_OPTS, a different JAVA_HOME) leaks in. Only ES_JAVA_HOME is
+/// set: with JAVA_HOME too, every launch prints "warning: ignoring JAVA_HOME".
 fn node_env(user: &str, java: &Path, home: &Path, run: &Path) -> String {
     format!(
         "env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-         HOME=/home/{user} LANG=C.UTF-8 ES_JAVA_HOME='{java}' JAVA_HOME='{java}' \
+         HOME=/home/{user} LANG=C.UTF-8 ES_JAVA_HOME='{java}' \
          ES_PATH_CONF='{home}/config' ES_TMPDIR='{tmp}'",
         java = java.display(),
         home = home.display(),
@@ -615,6 +618,8 @@ impl Reply {
 /// (kept, with the log tail printed, if the test panicked or `ES_SECURE_TEST_KEEP=1`).
 pub struct Node {
     version: EsVersion,
+    /// `test/node` for progress lines: parallel tests all have a `node-1`.
+    label: String,
     name: String,
     cluster_name: String,
     host: Ipv4Addr,
@@ -735,7 +740,6 @@ impl Node {
             .arg(format!("HOME=/home/{user}"))
             .arg("LANG=C.UTF-8")
             .arg(format!("ES_JAVA_HOME={}", self.java.display()))
-            .arg(format!("JAVA_HOME={}", self.java.display()))
             .arg(format!("ES_PATH_CONF={}", self.config_dir().display()))
             .arg(format!("ES_TMPDIR={}", self.run.join("tmp").display()))
             .arg(self.home.join(format!("bin/elasticsearch-{tool}")))
@@ -859,7 +863,7 @@ impl Node {
             .context("spawning start.sh")?;
         say(&format!(
             "starting {} ({}) on {}:{}",
-            self.name,
+            self.label,
             self.version.version(),
             self.host,
             self.http_port
@@ -969,7 +973,7 @@ impl Node {
                 let took = t0.elapsed();
                 say(&format!(
                     "{} ready at {} (HTTP {code}) after {:.1}s",
-                    self.name,
+                    self.label,
                     self.http_url(),
                     took.as_secs_f64()
                 ));
@@ -993,7 +997,7 @@ impl Node {
             if t0.elapsed() >= next_report {
                 say(&format!(
                     "{} not ready yet after {}s (last probe: {})",
-                    self.name,
+                    self.label,
                     t0.elapsed().as_secs(),
                     last.map_or("no answer".to_string(), |c| format!("HTTP {c}"))
                 ));
@@ -1051,7 +1055,7 @@ impl Node {
             std::thread::sleep(Duration::from_millis(250));
         }
         if self.is_running() {
-            say(&format!("{} ignored SIGTERM for 60s; SIGKILL", self.name));
+            say(&format!("{} ignored SIGTERM for 60s; SIGKILL", self.label));
             self.signal(Signal::SIGKILL);
             while self.is_running() && t0.elapsed() < Duration::from_secs(75) {
                 std::thread::sleep(Duration::from_millis(250));
@@ -1061,7 +1065,7 @@ impl Node {
         let _ = fs::remove_file(self.run.join("es.pid"));
         say(&format!(
             "stopped {} in {:.1}s",
-            self.name,
+            self.label,
             t0.elapsed().as_secs_f64()
         ));
         Ok(())
@@ -1108,7 +1112,7 @@ impl Drop for Node {
         if std::thread::panicking() {
             say(&format!(
                 "test failed; last lines of {} ({}):\n{}",
-                self.name,
+                self.label,
                 self.run.join("console.log").display(),
                 self.log_tail(80)
             ));
