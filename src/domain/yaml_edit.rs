@@ -142,12 +142,18 @@ pub fn apply_edits(
             push(key, &mut managed);
         }
     }
+    // A setting carried over unchanged keeps its value exactly as it was written.
+    let written = written_values(&tree, body);
     let managed_lines: Vec<String> = managed
         .iter()
         .filter_map(|k| {
-            intended
-                .get(k)
-                .map(|v| format!("{}: {}", render_key(k), render(v)))
+            let v = intended.get(k)?;
+            let unchanged = parsed.settings.value(k).is_some_and(|was| was == v);
+            let text = match written.get(k) {
+                Some(t) if unchanged => (*t).to_string(),
+                _ => render(v),
+            };
+            Some(format!("{}: {text}", render_key(k)))
         })
         .collect();
 
@@ -155,6 +161,28 @@ pub fn apply_edits(
     let out = format!("{bom}{out}");
     verify(file, &out, &intended)?;
     Ok(out)
+}
+
+/// The source text of every single-line value that can be copied as it is.
+fn written_values<'t>(tree: &Tree, body: &'t str) -> BTreeMap<String, &'t str> {
+    let mut out = BTreeMap::new();
+    if let Some(Node {
+        kind: NodeKind::Map(top),
+        ..
+    }) = &tree.root
+    {
+        let mut leaves = Vec::new();
+        collect_leaves(top, "", &mut Vec::new(), &mut leaves);
+        for leaf in leaves {
+            if let Some(entry) = leaf.path.last()
+                && entry.value.replaceable
+                && let Some(t) = body.get(entry.value.start.byte..entry.value.end.byte)
+            {
+                out.insert(leaf.key, t);
+            }
+        }
+    }
+    out
 }
 
 /// Same keys, and each value the same the way Elasticsearch reads it.
@@ -561,11 +589,11 @@ impl<'a> Plan<'a> {
         // Our own block's lines are ours to delete rather than comment out.
         if let Some(m) = managed {
             for i in m.start_line - 1..m.end_line {
-                if let Some(op) = self.ops.get_mut(i) {
-                    if matches!(*op, LineOp::Comment(_)) {
-                        *op = LineOp::Delete;
-                        self.notes.remove(&i);
-                    }
+                if let Some(op) = self.ops.get_mut(i)
+                    && matches!(*op, LineOp::Comment(_))
+                {
+                    *op = LineOp::Delete;
+                    self.notes.remove(&i);
                 }
             }
         }
@@ -632,10 +660,11 @@ impl<'a> Plan<'a> {
             }
         }
         // A file without a final newline keeps lacking one.
-        if !self.text.body.is_empty() && !self.text.body.ends_with('\n') {
-            if let Some(stripped) = out.strip_suffix(nl) {
-                out.truncate(stripped.len());
-            }
+        if !self.text.body.is_empty()
+            && !self.text.body.ends_with('\n')
+            && let Some(stripped) = out.strip_suffix(nl)
+        {
+            out.truncate(stripped.len());
         }
         out
     }
