@@ -184,10 +184,8 @@ fn build(spec: &Spec) -> File {
         i += 1;
         let owner = BTreeSet::from([k.clone()]);
         let mut vl = value_lines(v, "", format!("{k}:"), &owner);
-        if *comment {
-            if let Some(first) = vl.first_mut() {
-                first.0.push_str("   # why");
-            }
+        if *comment && let Some(first) = vl.first_mut() {
+            first.0.push_str("   # why");
         }
         lines.extend(vl);
     }
