@@ -264,6 +264,7 @@ fn finish_apply(result: Result<ApplySummary, ApplyError>, plan: &Plan) -> Result
             Ok(())
         }
         Err(ApplyError::Refused(e)) => Err(Failure::new(Exit::Refused, e)),
+        Err(ApplyError::Invalid(e)) => Err(Failure::new(Exit::Config, e)),
         Err(e @ ApplyError::RolledBack { .. }) => Err(Failure::new(Exit::RolledBack, e)),
         Err(ApplyError::Partial(e)) => Err(Failure::new(Exit::Partial, e)),
     }
@@ -487,18 +488,19 @@ pub fn initial_answers(facts: &Facts) -> RawAnswers {
         })
         .unwrap_or_else(|| "node-1".to_string());
     let mut dns = vec!["localhost".to_string()];
-    if let Some(h) = &facts.host.hostname {
-        if answers::valid_dns_name(h) && h != "localhost" {
-            dns.insert(0, h.clone());
-        }
+    if let Some(h) = &facts.host.hostname
+        && answers::valid_dns_name(h)
+        && h != "localhost"
+    {
+        dns.insert(0, h.clone());
     }
     let mut ip = vec![std::net::IpAddr::from([127, 0, 0, 1])];
-    if let Some(v) = s.value("network.host") {
-        if let Ok(addr) = v.as_plain().parse::<std::net::IpAddr>() {
-            if !ip.contains(&addr) && !addr.is_unspecified() {
-                ip.insert(0, addr);
-            }
-        }
+    if let Some(v) = s.value("network.host")
+        && let Ok(addr) = v.as_plain().parse::<std::net::IpAddr>()
+        && !ip.contains(&addr)
+        && !addr.is_unspecified()
+    {
+        ip.insert(0, addr);
     }
     raw.nodes = vec![RawNode {
         name: spanned(name.clone()),

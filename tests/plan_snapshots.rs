@@ -11,8 +11,13 @@ struct Install {
 impl Install {
     fn new(fixture: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/installs").join(fixture);
-        for (sub, file) in [("elasticsearch", "elasticsearch.yml"), ("kibana", "kibana.yml")] {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/installs")
+            .join(fixture);
+        for (sub, file) in [
+            ("elasticsearch", "elasticsearch.yml"),
+            ("kibana", "kibana.yml"),
+        ] {
             let to = dir.path().join(sub);
             std::fs::create_dir_all(&to).unwrap();
             std::fs::copy(src.join(sub).join(file), to.join(file)).unwrap();
@@ -43,7 +48,11 @@ impl Install {
         let clean = |b: &[u8]| {
             String::from_utf8_lossy(b).replace(&self.dir.path().display().to_string(), "[TMP]")
         };
-        (out.status.code().unwrap_or(-1), clean(&out.stdout), clean(&out.stderr))
+        (
+            out.status.code().unwrap_or(-1),
+            clean(&out.stdout),
+            clean(&out.stderr),
+        )
     }
 }
 

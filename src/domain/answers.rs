@@ -427,7 +427,22 @@ fn line_of<T>(s: &Spanned<T>) -> Option<usize> {
 
 /// Parse answers-file text into raw answers. The error text has line, column and a snippet.
 pub fn parse_raw(text: &str) -> Result<RawAnswers, String> {
-    serde_saphyr::from_str::<RawAnswers>(text).map_err(|e| e.to_string())
+    let has_content = text
+        .lines()
+        .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    if !has_content {
+        return Err(
+            "the answers file is empty\nhelp: start from templates/answers.example.yml (it needs at least `version: 1` and `tier:`)"
+                .to_string(),
+        );
+    }
+    serde_saphyr::from_str::<RawAnswers>(text).map_err(|e| {
+        // The parser's advice about its own options means nothing to an operator.
+        e.to_string().replace(
+            ", set DuplicateKeyPolicy in Options if acceptable",
+            " (a key may appear only once; keep one of them)",
+        )
+    })
 }
 
 /// Whether `name` is a valid DNS name for a certificate SAN (RFC 1123 labels; a leading `*.`
@@ -614,14 +629,14 @@ impl Answers {
             (Some(RestartMode::Systemd), None) => Restart::Systemd,
             (Some(RestartMode::Manual) | None, None) => Restart::Manual,
         };
-        if let Some(user) = &raw.elasticsearch.service_user {
-            if user == "root" || user.is_empty() {
-                errors.push(err(
-                    "elasticsearch.service_user",
-                    None,
-                    "Elasticsearch must run as a dedicated unprivileged user, never root",
-                ));
-            }
+        if let Some(user) = &raw.elasticsearch.service_user
+            && (user == "root" || user.is_empty())
+        {
+            errors.push(err(
+                "elasticsearch.service_user",
+                None,
+                "Elasticsearch must run as a dedicated unprivileged user, never root",
+            ));
         }
 
         let kibana = raw.kibana.as_ref().map(|k| {
@@ -644,12 +659,11 @@ impl Answers {
                 }
             }
             let mut dns = k.dns.clone();
-            if dns.is_empty() {
-                if let Some(host) = public_url.as_deref().and_then(url_host) {
-                    if host.parse::<IpAddr>().is_err() {
-                        dns.push(host);
-                    }
-                }
+            if dns.is_empty()
+                && let Some(host) = public_url.as_deref().and_then(url_host)
+                && host.parse::<IpAddr>().is_err()
+            {
+                dns.push(host);
             }
             KibanaAnswers {
                 config_dir: k.config_dir.clone(),
@@ -812,10 +826,10 @@ fn parse_passwords(raw: &RawPasswords, errors: &mut Vec<AnswerError>) -> Passwor
         };
         users.push((user.to_string(), secret));
     }
-    if let Some(p) = &raw.output_file {
-        if !p.is_absolute() {
-            errors.push(err("passwords.output_file", None, "needs an absolute path"));
-        }
+    if let Some(p) = &raw.output_file
+        && !p.is_absolute()
+    {
+        errors.push(err("passwords.output_file", None, "needs an absolute path"));
     }
     PasswordAnswers {
         users,

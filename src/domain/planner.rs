@@ -203,10 +203,10 @@ impl<'a> Planner<'a> {
             false
         };
         let es_before = self.steps.len();
-        if let Some(node) = local {
-            if tier >= Tier::Basic {
-                self.plan_es_certs(node, ca_new);
-            }
+        if let Some(node) = local
+            && tier >= Tier::Basic
+        {
+            self.plan_es_certs(node, ca_new);
         }
         self.plan_es_keystore();
         let edits = self.es_edits();

@@ -8,6 +8,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use serde_saphyr::granit_parser::{
+    Event, Marker, Options, Parser, ScalarStyle, Span, StrInput, StructureStyle,
+};
 use thiserror::Error;
 
 /// A setting's value as written. Maps are flattened into dotted keys, so no `Map` variant.
@@ -149,13 +152,50 @@ impl Settings {
     }
 }
 
-/// Elastic's own first-start auto-configuration block, if the file has one.
+/// The first line of our own managed block. Matched by its text, so keep it stable.
+pub const MANAGED_BEGIN: &str = "# ---------- BEGIN es-secure managed settings ----------";
+/// The last line of our own managed block.
+pub const MANAGED_END: &str = "# ---------- END es-secure managed settings ----------";
+/// Elastic's GA marker that opens its security auto-configuration block.
+pub const AUTOCONFIG_BEGIN: &str =
+    "#----------------------- BEGIN SECURITY AUTO CONFIGURATION -----------------------";
+/// Elastic's GA marker that closes its security auto-configuration block.
+pub const AUTOCONFIG_END: &str =
+    "#----------------------- END SECURITY AUTO CONFIGURATION -------------------------";
+
+/// Marker texts we look for inside comment lines. Elastic's pre-GA builds used a different
+/// wording, and a block written by them must still be recognised.
+const AUTOCONFIG_MARKERS: [(&str, &str); 2] = [
+    (
+        "BEGIN SECURITY AUTO CONFIGURATION",
+        "END SECURITY AUTO CONFIGURATION",
+    ),
+    (
+        "Security auto configuration start",
+        "Security auto configuration end",
+    ),
+];
+const MANAGED_MARKERS: [(&str, &str); 1] = [(
+    "BEGIN es-secure managed settings",
+    "END es-secure managed settings",
+)];
+
+/// A block of lines between two marker comments.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct MarkedBlock {
     /// 1-based line of the BEGIN marker.
     pub start_line: usize,
     /// 1-based line of the END marker.
     pub end_line: usize,
+    /// Effective settings whose key is written inside the block, in key order.
+    pub keys: Vec<String>,
+}
+
+impl MarkedBlock {
+    /// Whether a 1-based line lies between the markers (inclusive).
+    pub fn contains_line(&self, line: usize) -> bool {
+        (self.start_line..=self.end_line).contains(&line)
+    }
 }
 
 /// Everything read from one YAML settings file.
@@ -197,110 +237,758 @@ pub enum SettingsError {
 
 /// Parse settings text. `file` is only used in error messages.
 pub fn parse(file: &str, text: &str) -> Result<ParsedFile, SettingsError> {
+    parse_tree(file, text).map(|(parsed, _)| parsed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The syntax tree with source positions. The editor needs to know exactly where each key and
+// value is written, which a serde deserializer cannot tell it, so we walk the parser's events.
+
+/// A position in the text given to [`parse_tree`] (after a leading BOM is removed).
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub(crate) struct Pos {
+    /// 1-based line.
+    pub line: usize,
+    /// Byte offset from the start of the text.
+    pub byte: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum NodeKind {
+    Scalar(SettingValue),
+    Seq(Vec<Node>),
+    Map(Vec<Entry>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Node {
+    pub kind: NodeKind,
+    /// Where the node's text starts and ends (exclusive). For block collections this is from
+    /// their first to the end of their last child, never the following token.
+    pub start: Pos,
+    pub end: Pos,
+    /// Inside a flow collection (`[...]`, `{...}`), where more characters need quoting.
+    pub in_flow: bool,
+    /// The text at `start..end` can be replaced by a new rendering of the value: no anchor,
+    /// tag or alias is involved and the value is on one line.
+    pub replaceable: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Entry {
+    pub key: String,
+    pub key_start: Pos,
+    pub value: Node,
+}
+
+/// The document's root node, if it has one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Tree {
+    pub root: Option<Node>,
+}
+
+/// Aliases are expanded by copying; past this many nodes a file is refused so that a small
+/// "billion laughs" file cannot exhaust memory.
+const MAX_NODES: usize = 100_000;
+
+/// Parse settings text into the effective settings and the positioned tree the editor uses.
+pub(crate) fn parse_tree(file: &str, text: &str) -> Result<(ParsedFile, Tree), SettingsError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let value: Option<serde_json::Value> =
-        serde_saphyr::from_str(text).map_err(|e| SettingsError::Syntax {
-            file: file.to_string(),
-            line: 0,
-            column: 0,
-            message: e.to_string(),
-        })?;
-    let mut settings = Settings::default();
-    match value {
-        None | Some(serde_json::Value::Null) => {}
-        Some(serde_json::Value::Object(map)) => {
-            for (k, v) in map {
-                flatten(file, &k, v, &mut settings)?;
-            }
-        }
-        Some(other) => {
-            return Err(SettingsError::NotAMapping {
-                file: file.to_string(),
-                found: other.to_string(),
-            });
-        }
-    }
-    Ok(ParsedFile {
-        settings,
-        autoconfig: find_block(
-            text,
-            "BEGIN SECURITY AUTO CONFIGURATION",
-            "END SECURITY AUTO CONFIGURATION",
-        ),
-        managed: find_block(
-            text,
-            "BEGIN es-secure managed settings",
-            "END es-secure managed settings",
-        ),
-    })
-}
-
-fn flatten(
-    file: &str,
-    key: &str,
-    value: serde_json::Value,
-    out: &mut Settings,
-) -> Result<(), SettingsError> {
-    if let serde_json::Value::Object(map) = value {
-        for (k, v) in map {
-            flatten(file, &format!("{key}.{k}"), v, out)?;
-        }
-        return Ok(());
-    }
-    if out.get(key).is_some() {
-        return Err(SettingsError::Duplicate {
-            file: file.to_string(),
-            key: key.to_string(),
-            first_line: 0,
-            second_line: 0,
-        });
-    }
-    let form = if key.contains('.') {
-        KeyForm::Flat
-    } else {
-        KeyForm::Nested
+    check_line_breaks(file, text)?;
+    let mut reader = Reader {
+        file,
+        text,
+        events: Parser::new_from_str_with_options(text, quiet_options()),
+        anchors: BTreeMap::new(),
+        nodes: 0,
     };
-    out.insert(
-        key,
-        Setting {
-            value: convert(value),
-            line: 0,
-            form,
-        },
-    );
-    Ok(())
-}
-
-fn convert(value: serde_json::Value) -> SettingValue {
-    match value {
-        serde_json::Value::Null => SettingValue::Null,
-        serde_json::Value::Bool(b) => SettingValue::Bool(b),
-        serde_json::Value::Number(n) => SettingValue::Number(n.to_string()),
-        serde_json::Value::String(s) => SettingValue::String(s),
-        serde_json::Value::Array(items) => {
-            SettingValue::List(items.into_iter().map(convert).collect())
-        }
-        serde_json::Value::Object(_) => SettingValue::Null,
-    }
-}
-
-fn find_block(text: &str, begin: &str, end: &str) -> Option<MarkedBlock> {
-    let mut start = None;
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim_start();
-        if !t.starts_with('#') {
-            continue;
-        }
-        if start.is_none() && t.contains(begin) {
-            start = Some(i + 1);
-        } else if let Some(s) = start {
-            if t.contains(end) {
-                return Some(MarkedBlock {
-                    start_line: s,
-                    end_line: i + 1,
+    let root = reader.document()?;
+    let mut settings = Settings::default();
+    if let Some(node) = &root {
+        match &node.kind {
+            NodeKind::Map(entries) => flatten_map(file, "", entries, &mut settings)?,
+            NodeKind::Scalar(SettingValue::Null) => {}
+            NodeKind::Scalar(v) => {
+                return Err(SettingsError::NotAMapping {
+                    file: file.to_string(),
+                    found: format!("the value `{v}`"),
+                });
+            }
+            NodeKind::Seq(_) => {
+                return Err(SettingsError::NotAMapping {
+                    file: file.to_string(),
+                    found: "a list".to_string(),
                 });
             }
         }
     }
+    let autoconfig = find_block(text, &AUTOCONFIG_MARKERS, &settings);
+    let managed = find_block(text, &MANAGED_MARKERS, &settings);
+    Ok((
+        ParsedFile {
+            settings,
+            autoconfig,
+            managed,
+        },
+        Tree { root },
+    ))
+}
+
+fn quiet_options() -> Options {
+    let mut options = Options::default();
+    // Comments are found by line scanning; as events they would only be skipped.
+    options.set_emit_comments(false);
+    options
+}
+
+/// YAML also breaks lines at a lone `\r`; line-based editing would then disagree with the
+/// parser about line numbers. No real settings file has one, so refuse it.
+fn check_line_breaks(file: &str, text: &str) -> Result<(), SettingsError> {
+    let bytes = text.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'\r' && bytes.get(i + 1) != Some(&b'\n') {
+            let before = &text[..i];
+            let line = before.matches('\n').count() + 1;
+            let column = before
+                .rfind('\n')
+                .map_or(before, |nl| &before[nl + 1..])
+                .chars()
+                .count()
+                + 1;
+            return Err(SettingsError::Syntax {
+                file: file.to_string(),
+                line,
+                column,
+                message: "carriage return without a line feed".to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+struct Reader<'a> {
+    file: &'a str,
+    text: &'a str,
+    events: Parser<'a, StrInput<'a>>,
+    anchors: BTreeMap<usize, Node>,
+    nodes: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn next(&mut self) -> Result<Option<(Event<'a>, Span)>, SettingsError> {
+        match self.events.next_event() {
+            None => Ok(None),
+            Some(Ok(ev)) => Ok(Some(ev)),
+            Some(Err(e)) => Err(SettingsError::Syntax {
+                file: self.file.to_string(),
+                line: e.marker().line(),
+                column: e.marker().col() + 1,
+                message: e.info(),
+            }),
+        }
+    }
+
+    fn error_at(&self, pos: Pos, message: &str) -> SettingsError {
+        let before = self.text.get(..pos.byte).unwrap_or("");
+        let column = before
+            .rfind('\n')
+            .map_or(before, |nl| &before[nl + 1..])
+            .chars()
+            .count()
+            + 1;
+        SettingsError::Syntax {
+            file: self.file.to_string(),
+            line: pos.line,
+            column,
+            message: message.to_string(),
+        }
+    }
+
+    fn pos(&self, m: &Marker) -> Pos {
+        let byte = match m.byte_offset() {
+            Some(b) => b,
+            // Only inputs other than &str lack byte offsets; fall back to counting chars.
+            None => self
+                .text
+                .char_indices()
+                .nth(m.index())
+                .map_or(self.text.len(), |(b, _)| b),
+        };
+        Pos {
+            line: m.line(),
+            byte,
+        }
+    }
+
+    /// The single document of the stream, or `None` when there is none (empty or comments).
+    fn document(&mut self) -> Result<Option<Node>, SettingsError> {
+        let mut root = None;
+        let mut seen_doc = false;
+        while let Some((ev, span)) = self.next()? {
+            match ev {
+                Event::StreamStart | Event::DocumentEnd => {}
+                Event::StreamEnd => break,
+                Event::DocumentStart(..) => {
+                    if seen_doc {
+                        return Err(self.error_at(
+                            self.pos(&span.start),
+                            "more than one YAML document; a settings file holds one",
+                        ));
+                    }
+                    seen_doc = true;
+                }
+                ev if ev.is_node() => {
+                    root = Some(self.node(ev, &span, false)?);
+                }
+                _ => {}
+            }
+        }
+        Ok(root)
+    }
+
+    fn count(&mut self, span: &Span) -> Result<(), SettingsError> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(self.error_at(
+                self.pos(&span.start),
+                "too many values (aliases expand to more than 100000)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn node(&mut self, ev: Event<'a>, span: &Span, in_flow: bool) -> Result<Node, SettingsError> {
+        self.count(span)?;
+        let start = self.pos(&span.start);
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                let end = self.pos(&span.end);
+                let value = resolve_scalar(&text, style, tag.is_some());
+                let node = Node {
+                    kind: NodeKind::Scalar(value),
+                    start,
+                    end,
+                    in_flow,
+                    replaceable: anchor == 0
+                        && tag.is_none()
+                        && span.start.line() == span.end.line()
+                        && end.byte > start.byte,
+                };
+                if anchor != 0 {
+                    self.anchors.insert(anchor, node.clone());
+                }
+                Ok(node)
+            }
+            Event::Alias(id) => {
+                let end = self.pos(&span.end);
+                let Some(target) = self.anchors.get(&id).cloned() else {
+                    return Err(self.error_at(start, "alias to an unknown anchor"));
+                };
+                let mut copy = target;
+                let copied = count_nodes(&copy);
+                self.nodes += copied;
+                if self.nodes > MAX_NODES {
+                    return Err(self.error_at(
+                        start,
+                        "too many values (aliases expand to more than 100000)",
+                    ));
+                }
+                // The copy's positions must point at the alias, never at the anchor's lines,
+                // or an edit of the copy would change the original.
+                pin_to(&mut copy, start, end, in_flow);
+                Ok(copy)
+            }
+            Event::SequenceStart(style, anchor, tag) => {
+                let flow = in_flow || style == StructureStyle::Flow;
+                let mut items = Vec::new();
+                let mut end = start;
+                loop {
+                    let Some((ev, span)) = self.next()? else {
+                        return Err(self.error_at(start, "unterminated list"));
+                    };
+                    match ev {
+                        Event::SequenceEnd => {
+                            if style == StructureStyle::Flow {
+                                end = self.pos(&span.end);
+                            }
+                            break;
+                        }
+                        ev if ev.is_node() => {
+                            let item = self.node(ev, &span, flow)?;
+                            end = item.end;
+                            items.push(item);
+                        }
+                        _ => {}
+                    }
+                }
+                let single_line = self
+                    .text
+                    .get(start.byte..end.byte)
+                    .is_some_and(|s| !s.contains('\n'));
+                let node = Node {
+                    kind: NodeKind::Seq(items),
+                    start,
+                    end,
+                    in_flow,
+                    replaceable: anchor == 0
+                        && style == StructureStyle::Flow
+                        && single_line
+                        && tag.is_none(),
+                };
+                if anchor != 0 {
+                    self.anchors.insert(anchor, node.clone());
+                }
+                Ok(node)
+            }
+            Event::MappingStart(style, anchor, _) => {
+                let flow = in_flow || style == StructureStyle::Flow;
+                let mut entries = Vec::new();
+                let mut end = start;
+                loop {
+                    let Some((ev, span)) = self.next()? else {
+                        return Err(self.error_at(start, "unterminated mapping"));
+                    };
+                    match ev {
+                        Event::MappingEnd => {
+                            if style == StructureStyle::Flow {
+                                end = self.pos(&span.end);
+                            }
+                            break;
+                        }
+                        ev if ev.is_node() => {
+                            let key_node = self.node(ev, &span, flow)?;
+                            let key = match &key_node.kind {
+                                NodeKind::Scalar(v) => v.as_plain(),
+                                _ => {
+                                    return Err(self.error_at(
+                                        key_node.start,
+                                        "a setting name must be a plain string, not a list or mapping",
+                                    ));
+                                }
+                            };
+                            let value = self.value_node(flow, key_node.end)?;
+                            end = value.end.max_by_byte(key_node.end);
+                            entries.push(Entry {
+                                key,
+                                key_start: key_node.start,
+                                value,
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+                let node = Node {
+                    kind: NodeKind::Map(entries),
+                    start,
+                    end,
+                    in_flow,
+                    replaceable: false,
+                };
+                if anchor != 0 {
+                    self.anchors.insert(anchor, node.clone());
+                }
+                Ok(node)
+            }
+            _ => Err(self.error_at(start, "unexpected YAML event")),
+        }
+    }
+
+    /// The value after a key; skips metadata events.
+    fn value_node(&mut self, flow: bool, after: Pos) -> Result<Node, SettingsError> {
+        loop {
+            let Some((ev, span)) = self.next()? else {
+                return Err(self.error_at(after, "a setting has no value"));
+            };
+            if ev.is_node() {
+                return self.node(ev, &span, flow);
+            }
+        }
+    }
+}
+
+impl Pos {
+    fn max_by_byte(self, other: Self) -> Self {
+        if other.byte > self.byte { other } else { self }
+    }
+}
+
+fn count_nodes(node: &Node) -> usize {
+    1 + match &node.kind {
+        NodeKind::Scalar(_) => 0,
+        NodeKind::Seq(items) => items.iter().map(count_nodes).sum(),
+        NodeKind::Map(entries) => entries.iter().map(|e| 1 + count_nodes(&e.value)).sum(),
+    }
+}
+
+fn pin_to(node: &mut Node, start: Pos, end: Pos, in_flow: bool) {
+    node.start = start;
+    node.end = end;
+    node.in_flow = in_flow;
+    node.replaceable = false;
+    match &mut node.kind {
+        NodeKind::Scalar(_) => {}
+        NodeKind::Seq(items) => items
+            .iter_mut()
+            .for_each(|n| pin_to(n, start, end, in_flow)),
+        NodeKind::Map(entries) => entries.iter_mut().for_each(|e| {
+            e.key_start = start;
+            pin_to(&mut e.value, start, end, in_flow);
+        }),
+    }
+}
+
+/// The YAML 1.2 core schema, which is what the parser implements. Plain scalars keep their
+/// text; only the kind is decided here.
+fn resolve_scalar(text: &str, style: ScalarStyle, tagged: bool) -> SettingValue {
+    if style != ScalarStyle::Plain || tagged {
+        return SettingValue::String(text.to_string());
+    }
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => SettingValue::Null,
+        "true" | "True" | "TRUE" => SettingValue::Bool(true),
+        "false" | "False" | "FALSE" => SettingValue::Bool(false),
+        t if is_core_number(t) => SettingValue::Number(t.to_string()),
+        t => SettingValue::String(t.to_string()),
+    }
+}
+
+/// Whether a plain scalar is a number in the YAML 1.2 core schema.
+pub(crate) fn is_core_number(t: &str) -> bool {
+    let digits = |s: &str, ok: fn(char) -> bool| !s.is_empty() && s.chars().all(ok);
+    if let Some(hex) = t.strip_prefix("0x") {
+        return digits(hex, |c| c.is_ascii_hexdigit());
+    }
+    if let Some(oct) = t.strip_prefix("0o") {
+        return digits(oct, |c| ('0'..='7').contains(&c));
+    }
+    let unsigned = t.strip_prefix(['-', '+']).unwrap_or(t);
+    if matches!(unsigned, ".inf" | ".Inf" | ".INF") || matches!(t, ".nan" | ".NaN" | ".NAN") {
+        return true;
+    }
+    // [0-9]+ | [0-9]*\.[0-9]* with at least one digit, then an optional exponent.
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => (&unsigned[..i], Some(&unsigned[i + 1..])),
+        None => (unsigned, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (mantissa, None),
+    };
+    let is_digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    let mantissa_ok = is_digits(int)
+        && frac.is_none_or(is_digits)
+        && (!int.is_empty() || frac.is_some_and(|f| !f.is_empty()));
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && is_digits(e)
+    });
+    mantissa_ok && exponent_ok
+}
+
+/// Turn the mapping tree into dotted settings, refusing what Elasticsearch refuses: the same
+/// key twice in one mapping, or one setting reached twice (flat and nested).
+fn flatten_map(
+    file: &str,
+    prefix: &str,
+    entries: &[Entry],
+    out: &mut Settings,
+) -> Result<(), SettingsError> {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for entry in entries {
+        let key = if prefix.is_empty() {
+            entry.key.clone()
+        } else {
+            format!("{prefix}.{}", entry.key)
+        };
+        if let Some(first) = seen.insert(&entry.key, entry.key_start.line) {
+            return Err(SettingsError::Duplicate {
+                file: file.to_string(),
+                key,
+                first_line: first,
+                second_line: entry.key_start.line,
+            });
+        }
+        match &entry.value.kind {
+            NodeKind::Map(children) => flatten_map(file, &key, children, out)?,
+            _ => {
+                let value = to_value(file, &entry.value)?;
+                if let Some(first) = out.get(&key) {
+                    return Err(SettingsError::Duplicate {
+                        file: file.to_string(),
+                        key,
+                        first_line: first.line,
+                        second_line: entry.key_start.line,
+                    });
+                }
+                let form = if prefix.is_empty() {
+                    KeyForm::Flat
+                } else {
+                    KeyForm::Nested
+                };
+                out.insert(
+                    key,
+                    Setting {
+                        value,
+                        line: entry.key_start.line,
+                        form,
+                    },
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn to_value(file: &str, node: &Node) -> Result<SettingValue, SettingsError> {
+    match &node.kind {
+        NodeKind::Scalar(v) => Ok(v.clone()),
+        NodeKind::Seq(items) => items
+            .iter()
+            .map(|item| match &item.kind {
+                NodeKind::Map(_) => Err(SettingsError::Syntax {
+                    file: file.to_string(),
+                    line: item.start.line,
+                    column: 0,
+                    message: "a list of settings may only hold values, not mappings".to_string(),
+                }),
+                _ => to_value(file, item),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(SettingValue::List),
+        NodeKind::Map(_) => Ok(SettingValue::Null),
+    }
+}
+
+fn find_block(text: &str, markers: &[(&str, &str)], settings: &Settings) -> Option<MarkedBlock> {
+    let mut start = None;
+    for (i, line) in text.split('\n').enumerate() {
+        let t = line.trim_start();
+        if !t.starts_with('#') {
+            continue;
+        }
+        match start {
+            None => {
+                if markers.iter().any(|(begin, _)| t.contains(begin)) {
+                    start = Some((i + 1, markers.iter().position(|(b, _)| t.contains(b))));
+                }
+            }
+            Some((s, which)) => {
+                let end = which.and_then(|w| markers.get(w)).map(|(_, e)| *e);
+                if end.is_some_and(|e| t.contains(e)) {
+                    let mut block = MarkedBlock {
+                        start_line: s,
+                        end_line: i + 1,
+                        keys: Vec::new(),
+                    };
+                    block.keys = settings
+                        .iter()
+                        .filter(|(_, s)| block.contains_line(s.line))
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    return Some(block);
+                }
+            }
+        }
+    }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn settings(text: &str) -> Settings {
+        parse("es.yml", text).unwrap().settings
+    }
+
+    #[test]
+    fn flat_nested_and_mixed_forms_give_the_same_keys() {
+        let flat = settings("xpack.security.enabled: true\nhttp.port: 9200\n");
+        let nested = settings("xpack:\n  security:\n    enabled: true\nhttp:\n  port: 9200\n");
+        let mixed = settings("xpack.security:\n  enabled: true\nhttp: {port: 9200}\n");
+        for s in [&flat, &nested, &mixed] {
+            assert_eq!(s.len(), 2);
+            assert!(s.value("xpack.security.enabled").unwrap().is_true());
+            assert_eq!(s.value("http.port").unwrap().as_plain(), "9200");
+        }
+        assert_eq!(nested.get("xpack.security.enabled").unwrap().line, 3);
+        assert_eq!(
+            flat.get("xpack.security.enabled").unwrap().form,
+            KeyForm::Flat
+        );
+        assert_eq!(nested.get("http.port").unwrap().form, KeyForm::Nested);
+    }
+
+    #[test]
+    fn flat_and_nested_twice_is_an_error_naming_both_lines() {
+        let err = parse(
+            "es.yml",
+            "# c\nxpack.security.enabled: true\nxpack:\n  security:\n    enabled: false\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            SettingsError::Duplicate {
+                file: "es.yml".into(),
+                key: "xpack.security.enabled".into(),
+                first_line: 2,
+                second_line: 5,
+            }
+        );
+        let err = parse("es.yml", "a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert!(matches!(
+            err,
+            SettingsError::Duplicate {
+                first_line: 1,
+                second_line: 3,
+                ..
+            }
+        ));
+        // The same parent mapping twice is refused by Elasticsearch's YAML reader too.
+        let err = parse("es.yml", "xpack:\n  a: 1\nxpack:\n  b: 2\n").unwrap_err();
+        assert!(matches!(err, SettingsError::Duplicate { ref key, .. } if key == "xpack"));
+    }
+
+    #[test]
+    fn sequences_are_values() {
+        let s = settings("discovery.seed_hosts: [a, \"b\"]\nnode.roles:\n  - master\n  - data\n");
+        assert_eq!(
+            s.value("discovery.seed_hosts").unwrap(),
+            &SettingValue::list(["a", "b"])
+        );
+        assert_eq!(
+            s.value("node.roles").unwrap(),
+            &SettingValue::list(["master", "data"])
+        );
+    }
+
+    #[test]
+    fn scalars_keep_their_kind_and_text() {
+        let s = settings("a: 9200\nb: '9200'\nc: ~\nd:\ne: yes\nf: 1.5\ng: ${HOSTNAME}\n");
+        assert_eq!(s.value("a"), Some(&SettingValue::Number("9200".into())));
+        assert_eq!(s.value("b"), Some(&SettingValue::str("9200")));
+        assert_eq!(s.value("c"), Some(&SettingValue::Null));
+        assert_eq!(s.value("d"), Some(&SettingValue::Null));
+        // YAML 1.2: `yes` is a string; it is the editor's job never to write it unquoted.
+        assert_eq!(s.value("e"), Some(&SettingValue::str("yes")));
+        assert_eq!(s.value("f"), Some(&SettingValue::Number("1.5".into())));
+        assert_eq!(s.value("g"), Some(&SettingValue::str("${HOSTNAME}")));
+    }
+
+    #[test]
+    fn malformed_yaml_names_line_and_column() {
+        let err = parse("es.yml", "a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
+        let SettingsError::Syntax { line, column, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert!(line >= 2, "{line}:{column}");
+        let err = parse("es.yml", "a: 1\n  b: 2\n").unwrap_err();
+        assert!(
+            matches!(err, SettingsError::Syntax { line: 2, .. }),
+            "{err:?}"
+        );
+        let err = parse("es.yml", "a: 1\rb: 2\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SettingsError::Syntax {
+                    line: 1,
+                    column: 5,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn bom_crlf_no_final_newline_empty_and_comments_only() {
+        let s = settings("\u{feff}a: 1\r\nb:\r\n  c: x\r\nd: 2");
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.get("b.c").unwrap().line, 3);
+        assert!(settings("").is_empty());
+        assert!(settings("# only\n#comments\n\n").is_empty());
+        assert!(settings("---\n").is_empty());
+    }
+
+    #[test]
+    fn top_level_must_be_a_mapping() {
+        assert!(matches!(
+            parse("k.yml", "- a\n- b\n"),
+            Err(SettingsError::NotAMapping { .. })
+        ));
+        assert!(matches!(
+            parse("k.yml", "hello\n"),
+            Err(SettingsError::NotAMapping { .. })
+        ));
+        assert!(matches!(
+            parse("k.yml", "a: 1\n---\nb: 2\n"),
+            Err(SettingsError::Syntax { line: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn aliases_are_expanded_and_bombs_refused() {
+        let s = settings("a: &x [1, 2]\nb: *x\n");
+        assert_eq!(s.value("b"), s.value("a"));
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..8 {
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
+            bomb.push_str(&format!(
+                "l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
+        }
+        assert!(matches!(
+            parse("b.yml", &bomb),
+            Err(SettingsError::Syntax { .. })
+        ));
+    }
+
+    #[test]
+    fn blocks_are_found_with_their_keys() {
+        let text = format!(
+            "cluster.name: c\n{AUTOCONFIG_BEGIN}\nxpack.security.enabled: true\nxpack.security.http.ssl:\n  enabled: true\nhttp.host: 0.0.0.0\n{AUTOCONFIG_END}\n{MANAGED_BEGIN}\nnode.name: n\n{MANAGED_END}\n"
+        );
+        let p = parse("es.yml", &text).unwrap();
+        let auto = p.autoconfig.unwrap();
+        assert_eq!((auto.start_line, auto.end_line), (2, 7));
+        assert_eq!(
+            auto.keys,
+            [
+                "http.host",
+                "xpack.security.enabled",
+                "xpack.security.http.ssl.enabled"
+            ]
+        );
+        let managed = p.managed.unwrap();
+        assert_eq!((managed.start_line, managed.end_line), (8, 10));
+        assert_eq!(managed.keys, ["node.name"]);
+        let old = parse(
+            "es.yml",
+            "#----- Security auto configuration start -----#\na: 1\n#----- Security auto configuration end -----#\n",
+        )
+        .unwrap();
+        assert_eq!(old.autoconfig.unwrap().keys, ["a"]);
+    }
+
+    #[test]
+    fn core_numbers() {
+        for n in [
+            "1", "-1", "+1", "1.5", ".5", "1.", "1e3", "1E-3", "0x1F", "0o17", ".inf", "-.Inf",
+            ".nan",
+        ] {
+            assert!(is_core_number(n), "{n}");
+        }
+        for n in [
+            "", ".", "e3", "1e", "0x", "1.2.3", "0.0.0.0", "1_000", "12:30", "-",
+        ] {
+            assert!(!is_core_number(n), "{n}");
+        }
+    }
 }

@@ -40,6 +40,9 @@ pub enum ApplyError {
     /// Nothing was changed: a precondition failed before the first write.
     #[error("{0:#}")]
     Refused(anyhow::Error),
+    /// Nothing was changed: an input (a secret, a brought-your-own CA) is unusable.
+    #[error("{0:#}")]
+    Invalid(anyhow::Error),
     /// A step failed and every file was restored.
     #[error("{cause:#}\n\nRolled back: {report}")]
     RolledBack {
@@ -110,7 +113,7 @@ pub fn apply(
         issued: BTreeMap::new(),
         restarted: false,
     };
-    run.prepare(plan).map_err(ApplyError::Refused)?;
+    run.prepare(plan).map_err(ApplyError::Invalid)?;
     run.execute(plan, &state_dir)
 }
 
@@ -213,12 +216,11 @@ impl Run<'_> {
                 entry,
                 ..
             } = step
+                && !self.passwords.contains_key(user)
             {
-                if !self.passwords.contains_key(user) {
-                    bail!(
-                        "keystore entry `{entry}` needs {user}'s password, which this apply does not set\nhelp: set `passwords.rotate: true` or give `passwords.{user}` as env:NAME / file:PATH"
-                    );
-                }
+                bail!(
+                    "keystore entry `{entry}` needs {user}'s password, which this apply does not set\nhelp: set `passwords.rotate: true` or give `passwords.{user}` as env:NAME / file:PATH"
+                );
             }
         }
         if let AuthMethod::ElasticPassword(secret) = &self.answers.auth {
@@ -227,14 +229,14 @@ impl Run<'_> {
                 .entry("__auth_elastic".to_string())
                 .or_insert(value);
         }
-        if self.ca.is_none() {
-            if let Some(ca) = &self.facts.ca {
-                let key =
-                    Zeroizing::new(std::fs::read_to_string(&ca.key_path).with_context(|| {
-                        format!("reading the CA key {}", ca.key_path.display())
-                    })?);
-                self.ca = Some(certgen::load_ca(&ca.cert_pem, &key)?);
-            }
+        if self.ca.is_none()
+            && let Some(ca) = &self.facts.ca
+        {
+            let key = Zeroizing::new(
+                std::fs::read_to_string(&ca.key_path)
+                    .with_context(|| format!("reading the CA key {}", ca.key_path.display()))?,
+            );
+            self.ca = Some(certgen::load_ca(&ca.cert_pem, &key)?);
         }
         Ok(())
     }
@@ -362,12 +364,12 @@ impl Run<'_> {
 
         // Phase 3: passwords and verification, after the commit.
         let result = self.rest_phase(plan, index, &mut state, temp_user.as_ref(), &mut summary);
-        if let Some(u) = temp_user.take() {
-            if let Err(e) = u.remove() {
-                self.event(ApplyEvent::Notice {
+        if let Some(u) = temp_user.take()
+            && let Err(e) = u.remove()
+        {
+            self.event(ApplyEvent::Notice {
                     text: format!("could not remove the temporary superuser: {e:#}; remove its line from users and users_roles"),
                 });
-            }
         }
         let saved = state.save(&self.facts.state.state_dir);
         result?;
@@ -599,10 +601,10 @@ impl Run<'_> {
 
     /// State subdirectories (`ca/`, `bundles/`) are private to root.
     fn ensure_state_subdir(&self, txn: &mut Txn, file: &Path) -> anyhow::Result<()> {
-        if let Some(dir) = file.parent() {
-            if !dir.exists() {
-                txn.create_dir_all(dir, perms(0o700, &Owner::current())?)?;
-            }
+        if let Some(dir) = file.parent()
+            && !dir.exists()
+        {
+            txn.create_dir_all(dir, perms(0o700, &Owner::current())?)?;
         }
         Ok(())
     }

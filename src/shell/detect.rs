@@ -302,10 +302,10 @@ fn kibana_dir(loc: &Locate) -> Option<PathBuf> {
     if loc.sandbox {
         return None;
     }
-    if let Some(dir) = std::env::var_os("KBN_PATH_CONF").map(PathBuf::from) {
-        if dir.join("kibana.yml").exists() {
-            return Some(dir);
-        }
+    if let Some(dir) = std::env::var_os("KBN_PATH_CONF").map(PathBuf::from)
+        && dir.join("kibana.yml").exists()
+    {
+        return Some(dir);
     }
     let etc = PathBuf::from("/etc/kibana");
     etc.join("kibana.yml").exists().then_some(etc)
@@ -373,6 +373,21 @@ fn host_facts(loc: &Locate, es: &EsFacts) -> HostFacts {
             .flatten()
             .map(|g| g.name)
     });
+    if es.version.is_none() {
+        // The keystore format and several settings depend on the version; guessing is how
+        // a node ends up with a keystore it cannot read.
+        findings.push(Finding {
+            severity: Severity::Blocking,
+            text: format!(
+                "cannot tell the Elasticsearch version: no lib/elasticsearch-<version>.jar under {}",
+                es.home
+                    .as_deref()
+                    .map_or_else(|| "(no home directory found)".to_string(), |h| h.display().to_string())
+            ),
+            fix: Some("pass --es-home DIR (the directory holding bin/ and lib/)".to_string()),
+            override_flag: None,
+        });
+    }
     match (&service_user, &user) {
         (Some(name), None) if es.layout != Layout::Sandbox => findings.push(Finding {
             severity: Severity::Blocking,
@@ -390,15 +405,15 @@ fn host_facts(loc: &Locate, es: &EsFacts) -> HostFacts {
         }),
         _ => {}
     }
-    if let Some(u) = &user {
-        if u.uid.is_root() {
-            findings.push(Finding {
+    if let Some(u) = &user
+        && u.uid.is_root()
+    {
+        findings.push(Finding {
                 severity: Severity::Blocking,
                 text: "the Elasticsearch service user is root".to_string(),
                 fix: Some("run Elasticsearch as a dedicated unprivileged user (the packages use `elasticsearch`)".to_string()),
                 override_flag: None,
             });
-        }
     }
     for pid in root_es_processes() {
         findings.push(Finding {
@@ -410,35 +425,35 @@ fn host_facts(loc: &Locate, es: &EsFacts) -> HostFacts {
             override_flag: None,
         });
     }
-    if let Some(unit_user) = systemd_unit_user() {
-        if unit_user == "root" {
-            findings.push(Finding {
+    if let Some(unit_user) = systemd_unit_user()
+        && unit_user == "root"
+    {
+        findings.push(Finding {
                 severity: Severity::Blocking,
                 text: "the elasticsearch systemd unit sets User=root".to_string(),
                 fix: Some("remove the User=root override (systemctl edit elasticsearch) so the unit runs as `elasticsearch`".to_string()),
                 override_flag: None,
             });
-        }
     }
-    if let Some(group) = &service_group {
-        if let Ok(meta) = std::fs::metadata(&es.config_dir) {
-            let readable = meta.mode() & 0o050 == 0o050
-                && es.config_group.as_deref() == Some(group.as_str())
-                || user.as_ref().is_some_and(|u| u.uid.as_raw() == meta.uid());
-            if !readable {
-                findings.push(Finding {
-                    severity: Severity::Warning,
-                    text: format!(
-                        "{} is not readable by the service group `{group}`",
-                        es.config_dir.display()
-                    ),
-                    fix: Some(format!(
-                        "chgrp {group} {dir} && chmod 2750 {dir}",
-                        dir = es.config_dir.display()
-                    )),
-                    override_flag: None,
-                });
-            }
+    if let Some(group) = &service_group
+        && let Ok(meta) = std::fs::metadata(&es.config_dir)
+    {
+        let readable = meta.mode() & 0o050 == 0o050
+            && es.config_group.as_deref() == Some(group.as_str())
+            || user.as_ref().is_some_and(|u| u.uid.as_raw() == meta.uid());
+        if !readable {
+            findings.push(Finding {
+                severity: Severity::Warning,
+                text: format!(
+                    "{} is not readable by the service group `{group}`",
+                    es.config_dir.display()
+                ),
+                fix: Some(format!(
+                    "chgrp {group} {dir} && chmod 2750 {dir}",
+                    dir = es.config_dir.display()
+                )),
+                override_flag: None,
+            });
         }
     }
     if !running_as_root && es.layout != Layout::Sandbox {

@@ -1,24 +1,32 @@
 //! Adapters from the certificate and keystore readers to the plain facts the planner uses.
-//! Read-only. (Stubs until the certinfo and keystore modules land.)
+//! Read-only: never writes, never prompts for a keystore password.
 
 use crate::domain::facts::ExistingCert;
+use crate::shell::keystore::{es::EsKeystore, kibana::KibanaKeystore};
 
 /// Summarise an existing leaf certificate (and its key) against the CA, or `None` when the
 /// file is not a certificate we can read (the planner then re-issues it).
 pub fn existing_cert(
-    _cert_pem: &str,
-    _key_pem: Option<&str>,
-    _ca_pem: Option<&str>,
+    cert_pem: &str,
+    key_pem: Option<&str>,
+    ca_pem: Option<&str>,
 ) -> Option<ExistingCert> {
-    None
+    crate::shell::certinfo::existing_cert(cert_pem, key_pem, ca_pem)
 }
 
 /// `(sha256 fingerprint, not_after, subject)` of a CA certificate.
-pub fn ca_summary(_pem: &str) -> anyhow::Result<(String, i64, String)> {
-    anyhow::bail!("certificate inspection not available yet")
+pub fn ca_summary(pem: &str) -> anyhow::Result<(String, i64, String)> {
+    Ok(crate::shell::certinfo::ca_summary(pem)?)
 }
 
-/// Entry names of a keystore, or `None` when it cannot be read without a password.
-pub fn keystore_entry_names(_path: &std::path::Path, _kibana: bool) -> Option<Vec<String>> {
-    None
+/// Entry names of a keystore, or `None` when it cannot be read without a password (or at
+/// all): the planner then treats its contents as unknown and leaves the entries alone.
+pub fn keystore_entry_names(path: &std::path::Path, kibana: bool) -> Option<Vec<String>> {
+    if kibana {
+        let text = std::fs::read_to_string(path).ok()?;
+        KibanaKeystore::parse(&text, "").ok().map(|k| k.names())
+    } else {
+        let bytes = std::fs::read(path).ok()?;
+        EsKeystore::parse(&bytes, "").ok().map(|k| k.names())
+    }
 }

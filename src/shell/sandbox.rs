@@ -31,8 +31,18 @@ pub fn ensure() -> anyhow::Result<PathBuf> {
         return Ok(root);
     }
     let kibana = root.join("kibana").join("config");
-    for d in [&config, &es.join("lib"), &kibana, &root.join("state")] {
+    for d in [&config, &es.join("lib"), &kibana] {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    // The state directory holds backups of secret-bearing files: private from the start
+    // (the transaction layer refuses a state directory others can read).
+    let state = root.join("state");
+    if !state.exists() {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&state)
+            .with_context(|| format!("creating {}", state.display()))?;
     }
     std::fs::write(config.join("elasticsearch.yml"), ES_YML)
         .with_context(|| format!("writing the sandbox in {}", root.display()))?;

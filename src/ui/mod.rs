@@ -38,6 +38,8 @@ pub struct WizardInput<'a> {
 }
 
 /// How a wizard run ended.
+// Built once per run; boxing the answers would only add noise at every construction site.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum WizardOutcome {
     /// The operator cancelled; nothing was written.

@@ -1,0 +1,196 @@
+//! The ratatui wizard: screens that collect answers, show the plan, run the apply through the
+//! [`ApplyFn`] and show the result.
+//!
+//! Elm-style: [`model::Model`] holds the state, [`model::Model::update`] turns a message into
+//! new state plus a [`model::Command`], and [`view::view`] draws it. This file is the only
+//! imperative part: it owns the terminal (always restored, also on error and panic), reads
+//! keys, runs the planner and the apply thread, and turns their results into messages. It
+//! never writes system files: "Save answers" goes through [`crate::ui::save_answers`] and the
+//! apply through the function the app hands in.
+
+pub mod demo;
+pub mod form;
+pub mod model;
+pub mod view;
+
+use std::io::{self, Stdout};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use crossterm::event::{self, Event};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+use crate::ui::{ApplyEvent, ApplyFn, ApplySummary, WizardInput, WizardOutcome};
+
+pub use model::{Command, Exit, Model, Msg, Screen};
+pub use view::view;
+
+/// How often the loop wakes up without input (spinner and elapsed times).
+const TICK: Duration = Duration::from_millis(100);
+
+type Term = Terminal<CrosstermBackend<Stdout>>;
+
+/// Run the wizard on the terminal. Returns when the operator cancels or after the apply.
+pub fn run(input: WizardInput<'_>, apply: ApplyFn) -> anyhow::Result<WizardOutcome> {
+    let mut model = Model::new(input.facts, &input.initial, input.default_answers_path);
+    model.color = color_wanted();
+    let guard = TerminalGuard::enter()?;
+    let mut terminal =
+        Terminal::new(CrosstermBackend::new(io::stdout())).context("starting the terminal UI")?;
+    let result = event_loop(&mut terminal, &mut model, input.planner, apply);
+    drop(guard);
+    let exit = result?;
+    Ok(match exit {
+        Exit::Cancelled => WizardOutcome::Cancelled,
+        Exit::Applied => match (model.take_summary(), model.apply.failed.take()) {
+            (Some(summary), _) => WizardOutcome::Applied(Ok(summary)),
+            (None, Some(e)) => WizardOutcome::Applied(Err(e)),
+            (None, None) => WizardOutcome::Applied(Err("the apply did not finish".to_string())),
+        },
+    })
+}
+
+/// NO_COLOR (any non-empty value, see no-color.org) turns colours off.
+fn color_wanted() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The apply worker: its events and, when it ends, its result.
+struct Worker {
+    events: Receiver<ApplyEvent>,
+    handle: JoinHandle<anyhow::Result<ApplySummary>>,
+    started: Instant,
+}
+
+fn event_loop(
+    terminal: &mut Term,
+    model: &mut Model,
+    planner: crate::ui::PlanFn<'_>,
+    apply: ApplyFn,
+) -> anyhow::Result<Exit> {
+    let mut apply = Some(apply);
+    let mut worker: Option<Worker> = None;
+    if let Ok(size) = terminal.size() {
+        model.size = (size.width, size.height);
+    }
+    loop {
+        terminal
+            .draw(|frame| view(model, frame))
+            .context("drawing the terminal UI")?;
+        let mut msgs = Vec::new();
+        if event::poll(TICK).context("reading the terminal")? {
+            match event::read().context("reading the terminal")? {
+                Event::Key(key) => msgs.push(Msg::Key(key)),
+                Event::Resize(w, h) => msgs.push(Msg::Resize(w, h)),
+                _ => {}
+            }
+        }
+        if let Some(w) = &worker {
+            msgs.push(Msg::Tick(w.started.elapsed()));
+            msgs.extend(w.events.try_iter().map(Msg::Apply));
+            if w.handle.is_finished() {
+                if let Some(w) = worker.take() {
+                    // Drain what was sent between the last read and the end of the thread.
+                    msgs.extend(w.events.try_iter().map(Msg::Apply));
+                    let result = match w.handle.join() {
+                        Ok(r) => r.map_err(|e| format!("{e:#}")),
+                        Err(_) => Err("the apply stopped unexpectedly (internal error); check `es-secure status` and `es-secure rollback --list`".to_string()),
+                    };
+                    msgs.push(Msg::ApplyFinished(result));
+                }
+            }
+        }
+        for msg in msgs {
+            let mut command = model.update(msg);
+            // A command's result is a message, which may carry a command of its own.
+            loop {
+                command = match command {
+                    Command::None => break,
+                    Command::Exit(exit) => return Ok(exit),
+                    Command::BuildPlan(answers) => {
+                        // Draw "Building the plan…" first: detection may take a moment.
+                        terminal
+                            .draw(|frame| view(model, frame))
+                            .context("drawing the terminal UI")?;
+                        model.update(Msg::Planned(planner(&answers)))
+                    }
+                    Command::SaveAnswers(raw, path) => {
+                        let result = crate::ui::save_answers(&raw, &path)
+                            .map(|()| path)
+                            .map_err(|e| format!("{e:#}"));
+                        model.update(Msg::Saved(result))
+                    }
+                    Command::StartApply(answers, plan) => {
+                        if let Some(f) = apply.take() {
+                            let (tx, rx) = mpsc::channel();
+                            let handle = std::thread::Builder::new()
+                                .name("es-secure-apply".to_string())
+                                .spawn(move || f(*answers, *plan, tx))
+                                .context("starting the apply")?;
+                            worker = Some(Worker {
+                                events: rx,
+                                handle,
+                                started: Instant::now(),
+                            });
+                        }
+                        Command::None
+                    }
+                };
+            }
+        }
+    }
+}
+
+/// Raw mode + alternate screen for as long as it lives, plus a panic hook that gives the
+/// terminal back before the panic message is printed. Dropping it (normal return, `?`
+/// error) restores the terminal and the previous panic hook.
+struct TerminalGuard {
+    previous_hook: Arc<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync>,
+}
+
+impl TerminalGuard {
+    fn enter() -> anyhow::Result<Self> {
+        let previous: Arc<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync> =
+            Arc::from(std::panic::take_hook());
+        let hook = Arc::clone(&previous);
+        let ui_thread = std::thread::current().id();
+        std::panic::set_hook(Box::new(move |info| {
+            // A panic on the apply thread is reported as a failed apply by the UI, which is
+            // still running; restoring the terminal under it would garble the screen.
+            if std::thread::current().id() == ui_thread {
+                restore();
+            }
+            hook(info);
+        }));
+        let guard = Self {
+            previous_hook: previous,
+        };
+        enable_raw_mode().context("switching the terminal to raw mode")?;
+        execute!(io::stdout(), EnterAlternateScreen)
+            .context("switching to the alternate screen")?;
+        Ok(guard)
+    }
+}
+
+fn restore() {
+    let _ = disable_raw_mode();
+    let _ = execute!(io::stdout(), LeaveAlternateScreen, crossterm::cursor::Show);
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+        if !std::thread::panicking() {
+            let previous = Arc::clone(&self.previous_hook);
+            std::panic::set_hook(Box::new(move |info| previous(info)));
+        }
+    }
+}
