@@ -82,7 +82,7 @@ pub enum EsError {
     #[error("cannot reach Elasticsearch at {url}: {reason}; {UNREACHABLE_HINT}")]
     Unreachable { url: String, reason: String },
 
-    #[error("TLS connection to {url} failed: {reason}")]
+    #[error("TLS problem talking to {url}: {reason}")]
     Tls { url: String, reason: String },
 
     #[error("{}", unauthorized_text(user.as_deref(), reason))]
