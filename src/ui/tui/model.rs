@@ -173,7 +173,7 @@ pub enum Review {
     /// Not built yet (the planner is running).
     Pending,
     Ready {
-        raw: RawAnswers,
+        raw: Box<RawAnswers>,
         answers: Box<Answers>,
         plan: Plan,
     },
@@ -511,9 +511,7 @@ impl Model {
                         let path = PathBuf::from(path.trim());
                         self.overlay = Overlay::None;
                         return match &self.review {
-                            Review::Ready { raw, .. } => {
-                                Command::SaveAnswers(Box::new(raw.clone()), path)
-                            }
+                            Review::Ready { raw, .. } => Command::SaveAnswers(raw.clone(), path),
                             // Without a plan the answers may still be worth keeping (e.g. the
                             // planner refused them and the operator wants to edit the file).
                             _ => Command::SaveAnswers(Box::new(self.form.to_raw().0), path),
@@ -853,7 +851,7 @@ impl Model {
                     self.button = Button::Back;
                 }
                 self.review = Review::Ready {
-                    raw,
+                    raw: Box::new(raw),
                     answers: Box::new(answers),
                     plan,
                 };
@@ -1087,7 +1085,7 @@ pub fn welcome_lines(facts: &Facts) -> Vec<InfoLine> {
         push(InfoKind::Heading, "Findings".to_string());
     }
     let mut findings: Vec<_> = facts.host.findings.iter().collect();
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     for f in findings {
         let (kind, label) = match f.severity {
             Severity::Blocking => (InfoKind::Blocking, "BLOCKING".to_string()),
