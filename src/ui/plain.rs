@@ -155,11 +155,16 @@ fn section_errors(form: &Form, screen: Screen) -> Vec<crate::domain::answers::An
 
 fn ask_tier(form: &mut Form, current: Tier) -> Asked<()> {
     let tiers = offered_tiers(current);
+    // The explanations go above the prompt: as option labels they would wrap into a wall.
+    eprintln!();
+    for t in &tiers {
+        eprintln!("{}: {}", t.as_str(), t.explanation());
+    }
     let labels: Vec<String> = tiers
         .iter()
         .map(|t| {
             let mark = if *t == current { " (current)" } else { "" };
-            format!("{}{mark}: {}", t.as_str(), t.explanation())
+            format!("{}{mark}", t.as_str())
         })
         .collect();
     let start = tiers.iter().position(|t| *t == form.tier).unwrap_or(0);

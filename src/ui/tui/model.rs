@@ -1036,7 +1036,7 @@ pub fn welcome_lines(facts: &Facts) -> Vec<InfoLine> {
         Layout::Package => "deb/rpm package",
         Layout::Archive => "tar.gz archive",
         Layout::Explicit => "paths given on the command line",
-        Layout::Sandbox => "sandbox copy of a sample install (nothing real is changed)",
+        Layout::Sandbox => "sandbox copy of a sample install; nothing real is changed",
     };
     push(InfoKind::Heading, "Elasticsearch".to_string());
     push(
