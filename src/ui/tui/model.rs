@@ -279,6 +279,10 @@ pub struct Model {
     /// Kibana's config directory when detection found one.
     pub kibana_detected: Option<String>,
     pub welcome: Vec<InfoLine>,
+    /// What detection found about this node (shown on the Nodes screen).
+    pub detected_node: String,
+    /// The fingerprint of the CA an earlier run created, if any.
+    pub existing_ca: Option<String>,
     /// Focus per screen (index into [`Model::fields`]), kept when leaving a screen.
     pub focus: [usize; 9],
     /// The node the Nodes screen's editor shows.
@@ -317,6 +321,8 @@ impl Model {
                 .as_ref()
                 .map(|k| k.config_dir.display().to_string()),
             welcome: welcome_lines(facts),
+            detected_node: detected_node(facts),
+            existing_ca: facts.ca.as_ref().map(|c| c.fingerprint.clone()),
             focus: [0; 9],
             node_sel: 0,
             errors: Vec::new(),
@@ -1025,6 +1031,26 @@ fn line_at(a: &mut ApplyState, index: usize) -> Option<&mut ApplyLine> {
         });
     }
     a.lines.get_mut(index)
+}
+
+/// One line saying what detection found about this node, so the operator can check the
+/// prefilled Nodes screen against it.
+fn detected_node(facts: &Facts) -> String {
+    let s = &facts.es.parsed.settings;
+    let mut parts = Vec::new();
+    for key in ["node.name", "network.host"] {
+        if let Some(v) = s.value(key) {
+            parts.push(format!("{key} {}", v.as_plain()));
+        }
+    }
+    if let Some(h) = &facts.host.hostname {
+        parts.push(format!("hostname {h}"));
+    }
+    if parts.is_empty() {
+        "Detected: nothing about this node (no node.name, network.host or hostname)".to_string()
+    } else {
+        format!("Detected: {}", parts.join(" · "))
+    }
 }
 
 /// The Welcome screen's lines.

@@ -401,19 +401,15 @@ fn nodes(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     let area = with_errors(model, frame, area, t);
     let focused = model.focused();
     let f = &model.form;
-    let mut lines = vec![
-        Line::from(Span::styled(
-            "Every node of the cluster gets a certificate naming its DNS names and IPs.",
-            t.dim(),
-        )),
-        Line::from(Span::styled(
-            format!(
-                "  {:<3}{:<18}{:<30}{}",
-                "", "node.name", "DNS names", "IP addresses"
-            ),
-            Style::new().add_modifier(Modifier::BOLD),
-        )),
-    ];
+    let mut lines = wrapped(&model.detected_node, t.dim(), area.width, 2);
+    lines.push(Line::from(Span::styled(
+        format!(
+            "  {:<3}{:<18}{:<30}{}",
+            "", "node.name", "DNS names", "IP addresses"
+        ),
+        Style::new().add_modifier(Modifier::BOLD),
+    )));
+    let header = lines.len();
     for (i, n) in f.nodes.iter().enumerate() {
         let is_focus = focused == Some(Field::NodeRow(i));
         let sel = model.node_sel == i;
@@ -445,7 +441,7 @@ fn nodes(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
         lines.push(Line::from(spans));
     }
     lines.push(Line::from(Span::styled(
-        "  ★ = the node on this host (press t on a row to change it)",
+        "  ★ = the node on this host (t on a row changes it)",
         t.dim(),
     )));
     lines.push(Line::raw(""));
@@ -491,7 +487,7 @@ fn nodes(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     }
     // Keep the focused row visible when there are more nodes than lines.
     let focus_line = match focused {
-        Some(Field::NodeRow(i)) => i + 2,
+        Some(Field::NodeRow(i)) => i + header,
         _ => lines.len(),
     };
     let h = usize::from(area.height);
@@ -572,6 +568,14 @@ fn certs(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
         t,
     ));
     lines.push(Line::raw(""));
+    if let Some(fp) = &model.existing_ca {
+        lines.extend(wrapped(
+            &format!("  CA from an earlier run (SHA-256): {fp}"),
+            t.dim(),
+            area.width,
+            4,
+        ));
+    }
     let help = match focused {
         Some(Field::CaSource | Field::CaCert | Field::CaKey) => match f.ca {
             CaChoice::Generate => {
