@@ -16,7 +16,7 @@ use crate::domain::answers::{AuthMethodKind, SecretRef};
 use crate::domain::render;
 use crate::domain::tier::Tier;
 use crate::ui::tui::form::{CaChoice, Form, KEY_TYPES, NodeForm, PwMode, offered_tiers};
-use crate::ui::tui::model::{InfoKind, Screen, welcome_lines};
+use crate::ui::tui::model::{InfoKind, Screen, screen_errors, welcome_lines};
 use crate::ui::{WizardInput, WizardOutcome};
 
 /// Why the prompts stopped early.
@@ -82,7 +82,7 @@ fn wizard(input: &WizardInput<'_>) -> Asked<WizardOutcome> {
                     Screen::Kibana => ask_kibana(&mut form, hostname.as_deref())?,
                     _ => ask_passwords(&mut form)?,
                 }
-                let errors: Vec<_> = section_errors(&form, screen);
+                let errors = screen_errors(&form, screen);
                 if errors.is_empty() {
                     break;
                 }
@@ -143,13 +143,6 @@ fn wizard(input: &WizardInput<'_>) -> Asked<WizardOutcome> {
                 return Err(Stop::Cancelled);
             }
         }
-    }
-}
-
-fn section_errors(form: &Form, screen: Screen) -> Vec<crate::domain::answers::AnswerError> {
-    match form.validate() {
-        Ok(_) => Vec::new(),
-        Err(errs) => errs.into_iter().filter(|e| screen.owns(&e.key)).collect(),
     }
 }
 

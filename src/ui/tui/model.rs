@@ -440,10 +440,7 @@ impl Model {
 
     /// Errors of the current answers that belong to `screen`.
     pub fn errors_for(&self, screen: Screen) -> Vec<AnswerError> {
-        match self.form.validate() {
-            Ok(_) => Vec::new(),
-            Err(errs) => errs.into_iter().filter(|e| screen.owns(&e.key)).collect(),
-        }
+        screen_errors(&self.form, screen)
     }
 
     /// Handle one message; returns what the run loop should do.
@@ -911,13 +908,15 @@ impl Model {
                     self.scroll = *prev;
                 }
             }
-            KeyCode::Left | KeyCode::BackTab => {
+            KeyCode::Left => {
                 self.button = Button::ALL[(pos + Button::ALL.len() - 1) % Button::ALL.len()];
             }
             KeyCode::Right | KeyCode::Tab => {
                 self.button = Button::ALL[(pos + 1) % Button::ALL.len()];
             }
-            KeyCode::Esc | KeyCode::Char('b') => return self.press(Button::Back),
+            KeyCode::Esc | KeyCode::BackTab | KeyCode::Char('b') => {
+                return self.press(Button::Back);
+            }
             KeyCode::Char('p') => return self.press(Button::Proceed),
             KeyCode::Char('s') => return self.press(Button::Save),
             KeyCode::Char('c') => return self.press(Button::Cancel),
@@ -1031,6 +1030,14 @@ fn line_at(a: &mut ApplyState, index: usize) -> Option<&mut ApplyLine> {
         });
     }
     a.lines.get_mut(index)
+}
+
+/// The problems with a form's answers that `screen` asks about (shared with plain mode).
+pub fn screen_errors(form: &Form, screen: Screen) -> Vec<AnswerError> {
+    match form.validate() {
+        Ok(_) => Vec::new(),
+        Err(errs) => errs.into_iter().filter(|e| screen.owns(&e.key)).collect(),
+    }
 }
 
 /// One line saying what detection found about this node, so the operator can check the

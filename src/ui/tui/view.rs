@@ -1038,7 +1038,7 @@ pub fn help_text(model: &Model) -> String {
             "Space/←→ cycle a user: generate / keep / your own reference. A reference is env:NAME or file:/PATH; the password itself is never typed here."
         }
         Screen::Review => {
-            "↑↓ PgUp/PgDn Home/End scroll · [ ] previous/next file diff\n←→ or Tab pick a button, Enter presses it\np proceed · b/Esc back · s save answers · c cancel"
+            "↑↓ PgUp/PgDn Home/End scroll · [ ] previous/next file diff\n←→ or Tab pick a button, Enter presses it\np proceed · b/Esc/Shift-Tab back · s save answers · c cancel\nNothing has been written yet; only Proceed applies the plan."
         }
         Screen::Apply => {
             "The apply runs step by step; on failure it rolls back and says what it restored."
