@@ -745,33 +745,33 @@ fn passwords(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
 fn review(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     let [text_area, buttons] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
-    let mut source: Vec<(Style, &str, bool)> = Vec::new();
+    let mut source: Vec<(Style, &str, Option<usize>)> = Vec::new();
     if let Review::Refused(_) = &model.review {
-        source.push((t.bad(), "The planner refused these answers:", true));
+        source.push((t.bad(), "The planner refused these answers:", Some(2)));
     }
     if model.review == Review::Pending {
-        source.push((Style::new(), "Building the plan…", true));
+        source.push((Style::new(), "Building the plan…", Some(2)));
     }
     for l in &model.review_lines {
         let (style, wrap_it) = match l.kind {
-            ReviewKind::Heading => (t.accent(), true),
-            ReviewKind::Step => (Style::new(), true),
-            ReviewKind::Context => (Style::new(), false),
-            ReviewKind::Note => (t.warn(), true),
-            ReviewKind::FileHeader => (Style::new().add_modifier(Modifier::BOLD), false),
-            ReviewKind::Hunk => (t.fg(Color::Cyan), false),
-            ReviewKind::Added => (t.ok(), false),
-            ReviewKind::Removed => (t.fg(Color::Red), false),
-            ReviewKind::Error => (t.bad(), true),
+            ReviewKind::Heading => (t.accent(), Some(2)),
+            ReviewKind::Step => (Style::new(), Some(5)),
+            ReviewKind::Context => (Style::new(), None),
+            ReviewKind::Note => (t.warn(), Some(6)),
+            ReviewKind::FileHeader => (Style::new().add_modifier(Modifier::BOLD), None),
+            ReviewKind::Hunk => (t.fg(Color::Cyan), None),
+            ReviewKind::Added => (t.ok(), None),
+            ReviewKind::Removed => (t.fg(Color::Red), None),
+            ReviewKind::Error => (t.bad(), Some(2)),
         };
         source.push((style, l.text.as_str(), wrap_it));
     }
     if let Review::Refused(_) = &model.review {
-        source.push((Style::new(), "", false));
+        source.push((Style::new(), "", None));
         source.push((
             Style::new(),
             "Go Back to change the answers, or Save answers to edit them as a file.",
-            true,
+            Some(2),
         ));
     }
     // Scrolling counts source lines (so `[`/`]` can jump to a file's diff); steps and notes
@@ -784,8 +784,8 @@ fn review(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
         if lines.len() >= h {
             break;
         }
-        if *wrap_it {
-            lines.extend(wrapped(text, *style, text_area.width, 5));
+        if let Some(indent) = wrap_it {
+            lines.extend(wrapped(text, *style, text_area.width, *indent));
         } else {
             lines.push(Line::from(Span::styled(text.to_string(), *style)));
         }
