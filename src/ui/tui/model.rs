@@ -586,7 +586,24 @@ impl Model {
     }
 
     fn scroll_by(&mut self, delta: isize) -> Command {
-        self.scroll = self.scroll.saturating_add_signed(delta);
+        // Clamp roughly to the content so scrolling back up responds at once; the view
+        // clamps exactly (it knows how lines wrap).
+        let body = usize::from(self.size.1.saturating_sub(5)).max(1);
+        let len = match self.screen {
+            Screen::Welcome => self.welcome.len() + 2,
+            Screen::Review => self.review_lines.len(),
+            Screen::Done => self.summary.as_ref().map_or(0, |s| {
+                s.shown_passwords.len()
+                    + 2 * (s.next_steps.len() + self.apply.notices.len())
+                    + s.verify_table.len()
+                    + 16
+            }),
+            _ => 0,
+        };
+        self.scroll = self
+            .scroll
+            .saturating_add_signed(delta)
+            .min(len.saturating_sub(body.saturating_sub(1)));
         Command::None
     }
 
@@ -1529,6 +1546,22 @@ mod tests {
         };
         let yaml = crate::ui::answers_yaml(raw).unwrap();
         assert!(yaml.contains("kibana_system: env:KIBANA_PW"), "{yaml}");
+    }
+
+    #[test]
+    fn scrolling_is_clamped_and_resize_changes_the_limit() {
+        let mut m = at(Screen::Review);
+        send_all(&mut m, (0..500).map(|_| key(KeyCode::Down)).collect());
+        let max_at_24 = m.scroll;
+        assert!(max_at_24 < m.review_lines.len(), "{max_at_24}");
+        send(&mut m, key(KeyCode::Up));
+        assert_eq!(m.scroll, max_at_24 - 1);
+        m.update(Msg::Resize(80, 50));
+        send_all(&mut m, (0..500).map(|_| key(KeyCode::Down)).collect());
+        assert!(
+            m.scroll < max_at_24,
+            "a taller terminal needs less scrolling"
+        );
     }
 
     trait Ctrl {

@@ -182,7 +182,10 @@ fn keys_hint(model: &Model) -> String {
 
 fn popup(frame: &mut Frame, area: Rect, title: &str, text: &str, t: Theme) {
     let width = area.width.saturating_sub(8).min(70);
-    let lines = text.lines().count() as u16;
+    // Count wrapped lines, so the last line of a long help text is not cut off.
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let lines: usize = text.lines().map(|l| wrap(l, inner).len().max(1)).sum();
+    let lines = u16::try_from(lines).unwrap_or(u16::MAX);
     let height = (lines + 2).min(area.height.saturating_sub(2));
     let rect = Rect {
         x: area.x + (area.width - width) / 2,
