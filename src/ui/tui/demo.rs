@@ -291,9 +291,13 @@ pub fn screens() -> Vec<(&'static str, Model)> {
     let mut keys = review();
     keys.push(key(Char('s')));
     out.push(("07-review-save", at(keys)));
+    let mut keys = review();
+    keys.push(enter());
+    out.push(("07-review-confirm-apply", at(keys)));
     let applying = || {
         let mut m = at(review());
         send(&mut m, key(Char('p')));
+        send(&mut m, key(Char('y')));
         for e in apply_events(6) {
             send(&mut m, Msg::Apply(e));
         }

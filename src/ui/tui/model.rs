@@ -124,6 +124,9 @@ pub enum Overlay {
     None,
     Help,
     ConfirmQuit,
+    /// "Apply these steps now?" after Proceed: an Enter too many while paging through the
+    /// wizard must not change the system.
+    ConfirmApply,
     /// Editing the path "Save answers" writes to.
     SavePrompt(String),
 }
@@ -506,6 +509,13 @@ impl Model {
                         self.overlay = Overlay::None;
                         Command::None
                     }
+                };
+            }
+            Overlay::ConfirmApply => {
+                self.overlay = Overlay::None;
+                return match key.code {
+                    KeyCode::Char('y' | 'Y') => self.start_apply(),
+                    _ => Command::None,
                 };
             }
             Overlay::SavePrompt(path) => {
@@ -947,29 +957,12 @@ impl Model {
     pub fn press(&mut self, button: Button) -> Command {
         match button {
             Button::Proceed => {
-                let Review::Ready { answers, plan, .. } = &self.review else {
+                if !self.can_proceed() {
                     self.status = Some((false, "there is no plan to apply".to_string()));
                     return Command::None;
-                };
-                if plan.is_empty() {
-                    self.status = Some((false, "nothing to do: the plan is empty".to_string()));
-                    return Command::None;
                 }
-                let (answers, plan) = (answers.clone(), Box::new(plan.clone()));
-                self.apply = ApplyState {
-                    lines: plan
-                        .steps
-                        .iter()
-                        .map(|s| ApplyLine {
-                            line: render::step_line(s),
-                            state: StepState::Pending,
-                            progress: None,
-                        })
-                        .collect(),
-                    ..ApplyState::default()
-                };
-                self.go(Screen::Apply);
-                Command::StartApply(answers, plan)
+                self.overlay = Overlay::ConfirmApply;
+                Command::None
             }
             Button::Back => {
                 self.back();
@@ -984,6 +977,31 @@ impl Model {
                 Command::None
             }
         }
+    }
+
+    /// The operator confirmed Proceed: start the apply of the reviewed plan.
+    fn start_apply(&mut self) -> Command {
+        let Review::Ready { answers, plan, .. } = &self.review else {
+            return Command::None;
+        };
+        if plan.is_empty() {
+            return Command::None;
+        }
+        let (answers, plan) = (answers.clone(), Box::new(plan.clone()));
+        self.apply = ApplyState {
+            lines: plan
+                .steps
+                .iter()
+                .map(|s| ApplyLine {
+                    line: render::step_line(s),
+                    state: StepState::Pending,
+                    progress: None,
+                })
+                .collect(),
+            ..ApplyState::default()
+        };
+        self.go(Screen::Apply);
+        Command::StartApply(answers, plan)
     }
 
     fn apply_key(&mut self, key: KeyEvent) -> Command {
@@ -1434,7 +1452,13 @@ mod tests {
         send(&mut m, key(KeyCode::Right));
         assert_eq!(m.button, Button::Back);
         send(&mut m, key(KeyCode::Left));
-        let cmd = send(&mut m, enter());
+        // Proceed asks first; anything but y stays on the review.
+        assert_eq!(send(&mut m, enter()), Command::None);
+        assert_eq!(m.overlay, Overlay::ConfirmApply);
+        assert_eq!(send(&mut m, enter()), Command::None);
+        assert_eq!(m.screen, Screen::Review);
+        send(&mut m, enter());
+        let cmd = send(&mut m, key(KeyCode::Char('y')));
         assert!(matches!(cmd, Command::StartApply(..)), "{cmd:?}");
         assert_eq!(m.screen, Screen::Apply);
         assert_eq!(
@@ -1472,6 +1496,7 @@ mod tests {
     fn apply_progress_failure_and_done() {
         let mut m = at(Screen::Review);
         send(&mut m, key(KeyCode::Char('p')));
+        send(&mut m, key(KeyCode::Char('y')));
         send(&mut m, Msg::Tick(Duration::from_secs(1)));
         send(
             &mut m,
@@ -1511,6 +1536,7 @@ mod tests {
 
         let mut m = at(Screen::Review);
         send(&mut m, key(KeyCode::Char('p')));
+        send(&mut m, key(KeyCode::Char('y')));
         send(
             &mut m,
             Msg::Apply(ApplyEvent::StepFailed {

@@ -124,6 +124,21 @@ pub fn view(model: &Model, frame: &mut Frame) {
             "Quit es-secure now?\n\nNothing has been written to the system.\n\ny  quit      any other key  stay",
             t,
         ),
+        Overlay::ConfirmApply => {
+            let steps = match &model.review {
+                Review::Ready { plan, .. } => plan.steps.len(),
+                _ => 0,
+            };
+            popup(
+                frame,
+                area,
+                " Apply? ",
+                &format!(
+                    "Apply the {steps} steps of this plan now?\n\nFiles are backed up first; if a step fails, every change is rolled back.\n\ny  apply      any other key  back to the review"
+                ),
+                t,
+            );
+        }
         Overlay::SavePrompt(path) => popup(
             frame,
             area,
