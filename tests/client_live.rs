@@ -1,174 +1,38 @@
-//! The ES client and the temporary file-realm superuser against a REAL Elasticsearch 8 node
-//! from the integ-test zip: security on, HTTP without TLS, on 127.0.0.1.
+//! The ES client and the temporary file-realm superuser against REAL Elasticsearch 8 nodes
+//! from the integ-test zip, started by the shared harness (tests/support/es.rs): security on,
+//! on 127.0.0.1, over plain HTTP and over HTTPS with certificates made by the openssl CLI.
 //!
-//! Needs `ES_SECURE_TEST_ZIP_8` (path to `elasticsearch-8.x.zip`) and `ES_SECURE_TEST_JAVA_8`
-//! (a Java 17 home). Without them the live test prints SKIPPED and passes. As root, the node
-//! runs as `ES_SECURE_TEST_USER` (default `esclient`, e.g. `useradd -r -m esclient`) because
-//! Elasticsearch refuses to run as root.
-//!
-//! The node launcher below is deliberately minimal and self-contained; it is meant to be
-//! replaced by the shared harness (tests/support/es.rs).
+//! Needs `eval "$(scripts/test-env.sh)"` (as root); without it the live tests print SKIPPED
+//! and pass (`ES_SECURE_TEST_REQUIRE=1` makes that a failure).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
 
 use std::fs;
 use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use es_secure::shell::es_client::{Credentials, EsClient, EsError, Trust};
+use es_secure::shell::es_client::{Credentials, EsClient, EsError, Trust, fingerprint};
 use es_secure::shell::file_realm::TempSuperuser;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use support::es::{self, EsVersion, Node, Security, say};
 use zeroize::Zeroizing;
 
-/// A node started by this test, stopped (its whole process group) on drop.
-struct Node {
-    _dir: tempfile::TempDir,
-    home: PathBuf,
-    port: u16,
-    child: Child,
-}
-
-impl Node {
-    fn config_dir(&self) -> PathBuf {
-        self.home.join("config")
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn log_tail(&self) -> String {
-        ["stdout.log", "stderr.log"]
-            .iter()
-            .map(|f| {
-                let log = fs::read_to_string(self.home.join(f)).unwrap_or_default();
-                let lines: Vec<&str> = log.lines().collect();
-                format!(
-                    "--- {f}\n{}",
-                    lines[lines.len().saturating_sub(40)..].join("\n")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        // The launcher JVM starts the server JVM as its child; signal the whole group, which
-        // holds only processes this test started.
-        let pgid = nix::unistd::Pid::from_raw(-(self.child.id() as i32));
-        let _ = nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let _ = nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGKILL);
-        let _ = self.child.wait();
-    }
-}
-
-/// Two free adjacent ports (HTTP, transport) in 19400–19499, spread by pid so parallel
-/// runs rarely collide.
-fn free_ports() -> u16 {
-    let start = 19400 + (std::process::id() % 25) as u16 * 2;
-    (0..50u16)
-        .map(|i| 19400 + (start - 19400 + i * 2) % 100)
-        .find(|p| {
-            TcpListener::bind(("127.0.0.1", *p)).is_ok()
-                && TcpListener::bind(("127.0.0.1", *p + 1)).is_ok()
-        })
-        .expect("no free port pair in 19400-19499")
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Unzip, configure and start a node; wait until it answers HTTP. None when not configured.
-fn start_node() -> Option<Node> {
-    let (Ok(zip), Ok(java)) = (
-        std::env::var("ES_SECURE_TEST_ZIP_8"),
-        std::env::var("ES_SECURE_TEST_JAVA_8"),
-    ) else {
-        eprintln!(
-            "\n*** SKIPPED client_live: set ES_SECURE_TEST_ZIP_8 (integ-test zip) and \
-             ES_SECURE_TEST_JAVA_8 (Java 17 home) to run it against a real Elasticsearch ***\n"
-        );
+/// A started, secured single node; the shim decides whether `.security` can be created.
+fn secured_node(test: &str, shim: bool) -> Option<Node> {
+    if !es::available(EsVersion::V8) {
         return None;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    run(Command::new("unzip")
-        .args(["-q", &zip, "-d"])
-        .arg(dir.path()));
-    let home = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.is_dir())
-        .unwrap();
-    let port = free_ports();
-    let yml = format!(
-        "cluster.name: es-secure-client-test\nnode.name: client-test\n\
-         network.host: 127.0.0.1\nhttp.port: {port}\ntransport.port: {}\n\
-         discovery.type: single-node\nxpack.security.enabled: true\n\
-         xpack.security.http.ssl.enabled: false\nxpack.security.transport.ssl.enabled: false\n",
-        port + 1
-    );
-    fs::write(home.join("config/elasticsearch.yml"), yml).unwrap();
-    let jvm = home.join("config/jvm.options.d/heap.options");
-    fs::write(jvm, "-Xms256m\n-Xmx256m\n").unwrap();
-
-    let mut cmd = Command::new(home.join("bin/elasticsearch"));
-    // ES 8 reads ES_JAVA_HOME (JAVA_HOME is ignored with a warning); the zip has no JDK.
-    cmd.env("ES_JAVA_HOME", &java)
-        .env("ES_JAVA_OPTS", "-Xms256m -Xmx256m")
-        .env_remove("ES_PATH_CONF")
-        .current_dir(&home)
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(home.join("stdout.log")).unwrap())
-        .stderr(fs::File::create(home.join("stderr.log")).unwrap());
-    if nix::unistd::geteuid().is_root() {
-        let name = std::env::var("ES_SECURE_TEST_USER").unwrap_or_else(|_| "esclient".into());
-        let user = nix::unistd::User::from_name(&name)
-            .unwrap()
-            .unwrap_or_else(|| panic!("running as root needs user {name}: useradd -r -m {name}"));
-        run(Command::new("chown").args([
-            "-R",
-            &format!("{}:{}", user.uid, user.gid),
-            dir.path().to_str().unwrap(),
-        ]));
-        cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
     }
-    let child = cmd.spawn().unwrap();
-    let node = Node {
-        _dir: dir,
-        home,
-        port,
-        child,
-    };
-    let client = EsClient::new(&node.url(), Trust::PlainHttp).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if client.status_anonymous().is_ok() {
-            return Some(node);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node did not start; log tail:\n{}",
-            node.log_tail()
-        );
-        std::thread::sleep(Duration::from_secs(1));
+    let mut b = Node::builder(EsVersion::V8, test).security(Security::Enabled);
+    if !shim {
+        b = b.without_shim();
     }
+    let mut node = b.build().unwrap();
+    node.start_and_wait(es::ready_timeout()).unwrap();
+    Some(node)
 }
 
 fn snapshot(dir: &Path) -> (Vec<u8>, Vec<u8>) {
@@ -176,6 +40,26 @@ fn snapshot(dir: &Path) -> (Vec<u8>, Vec<u8>) {
         fs::read(dir.join("users")).unwrap(),
         fs::read(dir.join("users_roles")).unwrap(),
     )
+}
+
+/// Temp superuser on `node`, authenticated once the file realm has reloaded.
+fn temp_admin(node: &Node, anon: &EsClient) -> (TempSuperuser, EsClient) {
+    let temp = TempSuperuser::create(&node.config_dir()).unwrap();
+    let admin = anon.with_credentials(temp.credentials());
+    let started = Instant::now();
+    let who = admin
+        .authenticate_retrying(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", node.log_tail(40)));
+    say(&format!(
+        "temp superuser {} authenticated after {:?} via realm {} with roles {:?}",
+        who.username,
+        started.elapsed(),
+        who.realm,
+        who.roles
+    ));
+    assert_eq!(who.username, temp.username());
+    assert!(who.roles.iter().any(|r| r == "superuser"), "{who:?}");
+    (temp, admin)
 }
 
 #[test]
@@ -199,12 +83,14 @@ fn unreachable_port_is_explained() {
 }
 
 #[test]
-fn live_node_health_auth_and_file_realm() {
-    let Some(node) = start_node() else { return };
+fn live_http_health_auth_password_and_file_realm() {
+    let Some(node) = secured_node("client_live_http", true) else {
+        return;
+    };
     let config = node.config_dir();
-    let anon = EsClient::new(&node.url(), Trust::PlainHttp).unwrap();
+    let anon = EsClient::new(&node.http_url(), Trust::PlainHttp).unwrap();
 
-    // Anonymous: secured node answers 401; an authenticated call without credentials says so.
+    // Anonymous: a secured node answers 401; an authenticated call without credentials says so.
     assert_eq!(anon.status_anonymous().unwrap(), 401);
     let e = anon.health().unwrap_err();
     assert!(
@@ -216,23 +102,7 @@ fn live_node_health_auth_and_file_realm() {
     // Existing file-realm lines must survive byte for byte.
     fs::write(config.join("users_roles"), "viewer:someone\n").unwrap();
     let before = snapshot(&config);
-
-    // A fresh file-realm superuser; ES needs up to one reload interval (5 s) to see it.
-    let temp = TempSuperuser::create(&config).unwrap();
-    let admin = anon.with_credentials(temp.credentials());
-    let started = Instant::now();
-    let who = admin
-        .authenticate_retrying(Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", node.log_tail()));
-    eprintln!(
-        "temp superuser {} authenticated after {:?} via realm {} with roles {:?}",
-        who.username,
-        started.elapsed(),
-        who.realm,
-        who.roles
-    );
-    assert_eq!(who.username, temp.username());
-    assert!(who.roles.iter().any(|r| r == "superuser"), "{who:?}");
+    let (temp, admin) = temp_admin(&node, &anon);
 
     let mut progress = Vec::new();
     let health = admin
@@ -246,10 +116,9 @@ fn live_node_health_auth_and_file_realm() {
     );
     assert_eq!(admin.health().unwrap().number_of_nodes, 1);
     // HTTP TLS is off here; the call must still work and parse.
-    let certs = admin.ssl_certificates().unwrap();
-    eprintln!("ssl certificates: {certs:?}");
+    admin.ssl_certificates().unwrap();
 
-    // Wrong password: 401 naming the user.
+    // Wrong password: 401 naming the user, never echoing the password.
     let wrong = anon.with_credentials(Credentials {
         username: temp.username().to_string(),
         password: Zeroizing::new("definitely-not-the-password".into()),
@@ -259,30 +128,29 @@ fn live_node_health_auth_and_file_realm() {
     assert!(e.to_string().contains(temp.username()), "{e}");
     assert!(!e.to_string().contains("definitely-not"), "{e}");
 
-    // change_password needs the .security index. The bare integ-test zip lacks
-    // analysis-common, so creating that index fails; the error must say exactly why.
+    // With the shim the .security index can be created: the password really changes.
     let new_pw = Zeroizing::new("Kibana-System-Pass-123".to_string());
-    match admin.change_password("kibana_system", &new_pw) {
-        Ok(()) => {
-            eprintln!("change_password succeeded (analysis-common or its shim is installed)");
-            let kibana = anon.with_credentials(Credentials {
-                username: "kibana_system".into(),
-                password: new_pw.clone(),
-            });
-            assert_eq!(kibana.authenticate().unwrap().username, "kibana_system");
-        }
-        Err(e) => {
-            let text = e.to_string();
-            eprintln!("change_password error: {text}");
-            assert!(matches!(e, EsError::Status { code: 400, .. }), "{e:?}");
-            assert!(
-                text.contains("Unknown filter type [pattern_capture]"),
-                "{text}"
-            );
-            assert!(text.contains("kibana_system"), "{text}");
-            assert!(!text.contains("Kibana-System-Pass"), "{text}");
-        }
-    }
+    admin
+        .change_password("kibana_system", &new_pw)
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", node.log_tail(40)));
+    let kibana = anon.with_credentials(Credentials {
+        username: "kibana_system".into(),
+        password: new_pw,
+    });
+    assert_eq!(kibana.authenticate().unwrap().username, "kibana_system");
+
+    // An https URL against this plain-HTTP node (real Netty) is explained.
+    let ca_only = Trust::Ca {
+        ca_pem: String::new(),
+        pin_sha256: Some("00".repeat(32)),
+    };
+    let https_url = node.http_url().replacen("http://", "https://", 1);
+    let e = EsClient::new(&https_url, ca_only)
+        .unwrap()
+        .health()
+        .unwrap_err();
+    say(&format!("https URL against HTTP node: {e}"));
+    assert!(e.to_string().contains("probably serves plain HTTP"), "{e}");
 
     // Removal restores both files exactly; after the next reload the user is gone.
     temp.remove().unwrap();
@@ -300,4 +168,196 @@ fn live_node_health_auth_and_file_realm() {
             }
         }
     }
+}
+
+#[test]
+fn live_without_shim_change_password_error_is_clear() {
+    // The bare integ-test zip lacks analysis-common, so the .security index cannot be
+    // created; the error must carry Elasticsearch's reason.
+    let Some(node) = secured_node("client_live_noshim", false) else {
+        return;
+    };
+    let anon = EsClient::new(&node.http_url(), Trust::PlainHttp).unwrap();
+    let (temp, admin) = temp_admin(&node, &anon);
+    let e = admin
+        .change_password(
+            "kibana_system",
+            &Zeroizing::new("Kibana-System-Pass-123".into()),
+        )
+        .unwrap_err();
+    let text = e.to_string();
+    say(&format!("change_password without the shim: {text}"));
+    assert!(matches!(e, EsError::Status { code: 400, .. }), "{e:?}");
+    assert!(
+        text.contains("Unknown filter type [pattern_capture]"),
+        "{text}"
+    );
+    assert!(text.contains("kibana_system"), "{text}");
+    assert!(!text.contains("Kibana-System-Pass"), "{text}");
+    temp.remove().unwrap();
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// CA + HTTP certificate for DNS:localhost only, written into `<config>/certs`.
+/// `http.crt` holds the chain [node, CA] so the CA can be pinned from the handshake.
+fn make_http_certs(certs: &Path) -> String {
+    fs::create_dir_all(certs).unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=client-live CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(certs, &ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "http.key",
+        "-out",
+        "http.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    openssl(certs, &csr);
+    fs::write(
+        certs.join("http.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        certs,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "http.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "0x5eed",
+            "-days",
+            "2",
+            "-out",
+            "node.crt",
+            "-extfile",
+            "http.ext",
+        ],
+    );
+    let ca_pem = fs::read_to_string(certs.join("ca.crt")).unwrap();
+    let node_pem = fs::read_to_string(certs.join("node.crt")).unwrap();
+    fs::write(certs.join("http.crt"), format!("{node_pem}{ca_pem}")).unwrap();
+    ca_pem
+}
+
+#[test]
+fn live_https_trust_pin_and_host_name() {
+    if !es::available(EsVersion::V8) {
+        return;
+    }
+    let mut node = Node::builder(EsVersion::V8, "client_live_https")
+        .security(Security::Enabled)
+        .build()
+        .unwrap();
+    let certs = node.config_dir().join("certs");
+    let ca_pem = make_http_certs(&certs);
+    node.chown_to_test_user(&certs).unwrap();
+    node.append_config(
+        "xpack.security.http.ssl.enabled: true\n\
+         xpack.security.http.ssl.key: certs/http.key\n\
+         xpack.security.http.ssl.certificate: certs/http.crt\n",
+    )
+    .unwrap();
+    node.start_and_wait(es::ready_timeout()).unwrap();
+    let port = node.http_port();
+    let url = format!("https://localhost:{port}");
+
+    // Our CA: the handshake works and a secured node refuses anonymous requests.
+    let ca = Trust::Ca {
+        ca_pem: ca_pem.clone(),
+        pin_sha256: None,
+    };
+    let client = EsClient::new(&url, ca.clone()).unwrap();
+    assert_eq!(client.status_anonymous().unwrap(), 401);
+
+    // Only the CA fingerprint: ES presents the CA in its chain, so the pin finds it.
+    let pin = fingerprint(
+        CertificateDer::from_pem_slice(ca_pem.as_bytes())
+            .unwrap()
+            .as_ref(),
+    );
+    let pinned = Trust::Ca {
+        ca_pem: String::new(),
+        pin_sha256: Some(pin),
+    };
+    let (temp, admin) = temp_admin(&node, &EsClient::new(&url, pinned).unwrap());
+    let certs_seen = admin.ssl_certificates().unwrap();
+    say(&format!("ssl certificates: {certs_seen:?}"));
+    assert!(
+        certs_seen.iter().any(|c| c.path.ends_with("http.crt")),
+        "{certs_seen:?}"
+    );
+    assert!(admin.health().is_ok());
+    temp.remove().unwrap();
+
+    // The certificate names only localhost: 127.0.0.1 is refused, naming the problem.
+    let by_ip = EsClient::new(&format!("https://127.0.0.1:{port}"), ca).unwrap();
+    let e = by_ip.status_anonymous().unwrap_err();
+    say(&format!("by IP: {e}"));
+    assert!(e.to_string().contains("host name mismatch"), "{e}");
+
+    // A plain http URL against the HTTPS port.
+    let plain = EsClient::new(&format!("http://127.0.0.1:{port}"), Trust::PlainHttp).unwrap();
+    let e = plain.health().unwrap_err();
+    say(&format!("http URL against HTTPS node: {e}"));
+    assert!(matches!(e, EsError::Tls { .. }), "{e:?}");
+    assert!(e.to_string().contains("probably serves HTTPS"), "{e}");
+
+    // Some other CA with the same name (like two auto-configured "HTTP CA"s): unknown CA.
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = make_http_certs(other.path());
+    let e = EsClient::new(
+        &url,
+        Trust::Ca {
+            ca_pem: other_ca,
+            pin_sha256: None,
+        },
+    )
+    .unwrap()
+    .status_anonymous()
+    .unwrap_err();
+    say(&format!("CA with the same name, other key: {e}"));
+    assert!(e.to_string().contains("unknown CA"), "{e}");
 }

@@ -49,3 +49,30 @@ fn plain_asks_the_tier_and_esc_cancels() {
     s.expect("cancelled; nothing was changed").unwrap();
     s.expect(expectrl::Eof).unwrap();
 }
+
+#[test]
+fn plain_walks_every_question_prints_the_plan_and_cancels() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = session(dir.path(), true);
+    // The sandbox is at tier none, so minimal is the default and certificates are skipped.
+    for prompt in [
+        "Security tier",
+        "Nodes:",
+        "Configure Kibana?",
+        "Kibana config directory",
+        "Kibana public URL",
+        "Built-in user passwords",
+        "Show generated passwords",
+        "Save generated passwords to",
+        "How es-secure logs in",
+    ] {
+        s.expect(prompt).unwrap();
+        s.send("\r").unwrap();
+    }
+    s.expect("Plan: tier none -> minimal").unwrap();
+    s.expect("What now?").unwrap();
+    // Proceed, Change, Save, Cancel: the fourth is Cancel.
+    s.send("\x1b[B\x1b[B\x1b[B\r").unwrap();
+    s.expect("cancelled; nothing was changed").unwrap();
+    s.expect(expectrl::Eof).unwrap();
+}

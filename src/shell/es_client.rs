@@ -673,6 +673,13 @@ fn tls_reason(err: &rustls::Error) -> String {
             "unknown CA: the server's certificate is not signed by the CA es-secure trusts \
              ({detail}). Check that the CA file belongs to this node's HTTP certificate"
         ),
+        // Same issuer name, different key: typically another CA with the same default
+        // name, such as a different node's auto-configured "HTTP CA".
+        E::InvalidCertificate(CertificateError::BadSignature) => format!(
+            "unknown CA: the server's certificate names the trusted CA as its issuer but was \
+             signed by a different key ({detail}); another CA with the same name signed it. \
+             Check that the CA file belongs to this node's HTTP certificate"
+        ),
         E::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
         ) => format!(
