@@ -279,6 +279,17 @@ impl Run<'_> {
                             temp_user = Some(TempSuperuser::create(&self.facts.es.config_dir)?);
                         }
                         let client = self.client(url, temp_user.as_ref())?;
+                        // A 401 for a temporary file-realm user can be the realm still
+                        // reloading, so the wait retries it. With a known password it is
+                        // final: say so now instead of waiting out the whole timeout.
+                        if temp_user.is_none()
+                            && let Err(e @ crate::shell::es_client::EsError::Unauthorized { .. }) =
+                                client.authenticate()
+                        {
+                            bail!(
+                                "{e}\nhelp: check the password given in `auth.elastic_password` (nothing on the node was changed by this step)"
+                            );
+                        }
                         let idx = index;
                         let events = self.events;
                         client
