@@ -14,7 +14,7 @@ use crate::domain::answers::{
     Answers, AuthMethod, CaSource, Node, Restart, SecretRef, VerificationMode,
 };
 use crate::domain::certspec::{CertPurpose, CertSpec};
-use crate::domain::facts::{ExistingCert, Facts, KeystoreFacts};
+use crate::domain::facts::{BundleFacts, ExistingCert, Facts, KeystoreFacts};
 use crate::domain::plan::{Note, Owner, Plan, Product, SecretSource, Step};
 use crate::domain::settings::{SettingValue, Settings};
 use crate::domain::tier::Tier;
@@ -84,6 +84,38 @@ pub enum PlanError {
         "`kibana` is in the answers, but no Kibana configuration was found at {dir}\nhelp: fix `kibana.config_dir`, or remove the `kibana` section to leave Kibana alone"
     )]
     KibanaNotFound { dir: String },
+    #[error(
+        "this bundle is for node `{bundle}`, but {file} says `node.name: {configured}`; nothing was changed\nhelp: copy `{configured}.bundle.yml` from the host that wrote the bundles, and apply that one here"
+    )]
+    BundleWrongNode {
+        bundle: String,
+        configured: String,
+        file: String,
+    },
+    #[error(
+        "this bundle is for cluster `{bundle}`, but {file} says `cluster.name: {configured}`; nothing was changed\nhelp: use a bundle written by a node of this cluster"
+    )]
+    BundleWrongCluster {
+        bundle: String,
+        configured: String,
+        file: String,
+    },
+    #[error(
+        "this bundle's CA ({bundle}) is not the CA es-secure already uses on this host ({local}, in {dir}): the bundle is from another cluster; nothing was changed\nhelp: use a bundle written with this host's CA, or move {dir} away if this host really joins the bundle's cluster"
+    )]
+    BundleOtherCa {
+        bundle: String,
+        local: String,
+        dir: String,
+    },
+    #[error(
+        "the bundle's CA certificate has fingerprint {actual}, but the bundle says {declared}: it was damaged or edited; nothing was changed\nhelp: copy the bundle again from the host that wrote it"
+    )]
+    BundleCaMismatch { declared: String, actual: String },
+    #[error(
+        "the bundle's {name} certificate cannot be used: {reason}; nothing was changed\nhelp: write the bundle again on the host that holds the CA (re-run its apply), and copy it here"
+    )]
+    BundleCert { name: String, reason: String },
     #[error(transparent)]
     Edit(#[from] EditError),
 }
@@ -193,20 +225,28 @@ impl<'a> Planner<'a> {
 
     fn plan(&mut self) -> Result<(), PlanError> {
         let tier = self.answers.tier;
+        let bundle = self.facts.bundle.as_ref();
+        if let Some(b) = bundle {
+            self.check_bundle_target(b)?;
+        }
         self.check_mode()?;
         let local = self.local_node()?;
 
         // Certificates first: settings point at files that must exist before the restart.
-        let ca_new = if tier >= Tier::Basic {
-            self.plan_ca()?
-        } else {
-            false
+        // With a bundle, the CA and this node's certificates come from the host that wrote
+        // it: nothing is created or issued here.
+        let ca_new = match bundle {
+            None if tier >= Tier::Basic => self.plan_ca()?,
+            _ => false,
         };
         let es_before = self.steps.len();
         if let Some(node) = local
             && tier >= Tier::Basic
         {
-            self.plan_es_certs(node, ca_new);
+            match bundle {
+                Some(b) => self.plan_bundle_certs(node, b)?,
+                None => self.plan_es_certs(node, ca_new),
+            }
         }
         self.plan_es_keystore();
         let edits = self.es_edits();
@@ -231,7 +271,7 @@ impl<'a> Planner<'a> {
         let es_changed = self.steps.len() > es_before || (ca_new && tier >= Tier::Basic);
 
         self.plan_kibana(ca_new)?;
-        if tier >= Tier::Basic {
+        if tier >= Tier::Basic && bundle.is_none() {
             self.plan_bundles(local);
         }
 
@@ -239,9 +279,11 @@ impl<'a> Planner<'a> {
         let url = es_url(self.facts, self.answers);
         if es_changed {
             if self.facts.es.tier.tier < Tier::Basic && tier >= Tier::Basic {
-                self.note(
-                    "Turning on transport TLS needs a full-cluster restart: stop every node, apply on each (bundles are written for the other nodes), then start them all. TLS and plaintext nodes cannot talk, so a rolling restart is not possible.",
-                );
+                self.note(if bundle.is_some() {
+                    "Turning on transport TLS needs a full-cluster restart: stop every node, apply on each (this bundle here), then start them all. TLS and plaintext nodes cannot talk, so a rolling restart is not possible."
+                } else {
+                    "Turning on transport TLS needs a full-cluster restart: stop every node, apply on each (bundles are written for the other nodes), then start them all. TLS and plaintext nodes cannot talk, so a rolling restart is not possible."
+                });
             }
             self.steps.push(Step::Restart {
                 how: self.answers.es.restart.clone(),
@@ -379,9 +421,18 @@ impl<'a> Planner<'a> {
         if ca_new {
             return true;
         }
-        match (&self.facts.ca, copies.get(files::CA_CERT)) {
-            (Some(ca), Some(copy)) => copy.trim() != ca.cert_pem.trim(),
+        match (self.ca_cert_pem(), copies.get(files::CA_CERT)) {
+            (Some(ca), Some(copy)) => copy.trim() != ca.trim(),
             _ => true,
+        }
+    }
+
+    /// The CA certificate this node trusts: the bundle's when applying one, else ours.
+    fn ca_cert_pem(&self) -> Option<&str> {
+        match (&self.facts.bundle, &self.facts.ca) {
+            (Some(b), _) => Some(b.ca_cert_pem.as_str()),
+            (None, Some(ca)) => Some(ca.cert_pem.as_str()),
+            (None, None) => None,
         }
     }
 
@@ -420,6 +471,13 @@ impl<'a> Planner<'a> {
                 });
             }
         }
+        self.push_es_cert_steps(planned);
+    }
+
+    /// Add certificate steps, creating `<config>/certs/` first when it is missing.
+    fn push_es_cert_steps(&mut self, planned: Vec<Step>) {
+        let certs_dir = self.facts.es.config_dir.join("certs");
+        let owner = self.es_owner();
         if !planned.is_empty() && !self.facts.es.certs_dir_exists {
             self.steps.push(Step::CreateDir {
                 path: certs_dir,
@@ -428,6 +486,120 @@ impl<'a> Planner<'a> {
             });
         }
         self.steps.extend(planned);
+    }
+
+    /// Refuse a bundle meant for another node or cluster before looking at anything else.
+    fn check_bundle_target(&self, b: &BundleFacts) -> Result<(), PlanError> {
+        let settings = &self.facts.es.parsed.settings;
+        let file = self.facts.es.yml_path.display().to_string();
+        if let Some(configured) = settings.value("node.name").map(SettingValue::as_plain)
+            && !configured.starts_with("${")
+            && configured != b.node
+        {
+            return Err(PlanError::BundleWrongNode {
+                bundle: b.node.clone(),
+                configured,
+                file,
+            });
+        }
+        if let Some(bundle_cluster) = &b.cluster_name {
+            // Elasticsearch's default when the file does not set one.
+            let configured = settings
+                .value("cluster.name")
+                .map(SettingValue::as_plain)
+                .unwrap_or_else(|| "elasticsearch".to_string());
+            if !configured.starts_with("${") && &configured != bundle_cluster {
+                return Err(PlanError::BundleWrongCluster {
+                    bundle: bundle_cluster.clone(),
+                    configured,
+                    file,
+                });
+            }
+        }
+        if b.declared_fingerprint != b.ca_fingerprint {
+            return Err(PlanError::BundleCaMismatch {
+                declared: b.declared_fingerprint.clone(),
+                actual: b.ca_fingerprint.clone(),
+            });
+        }
+        if let Some(ca) = &self.facts.ca
+            && ca.fingerprint != b.ca_fingerprint
+        {
+            return Err(PlanError::BundleOtherCa {
+                bundle: b.ca_fingerprint.clone(),
+                local: ca.fingerprint.clone(),
+                dir: self.facts.state.state_dir.join("ca").display().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Install the bundle's CA certificate and this node's certificates where the installed
+    /// files differ from the bundle's. Each certificate must be signed by the bundle's CA,
+    /// match its key and name every address of the node: a bundle is never half-trusted.
+    fn plan_bundle_certs(&mut self, node: &Node, b: &BundleFacts) -> Result<(), PlanError> {
+        let certs_dir = self.facts.es.config_dir.join("certs");
+        let owner = self.es_owner();
+        let mut planned = Vec::new();
+        if self.ca_pem_changed(&self.facts.es.ca_copies, false) {
+            planned.push(Step::InstallCaCert {
+                path: certs_dir.join(files::CA_CERT),
+                owner: owner.clone(),
+            });
+        }
+        let mut wanted = vec![(
+            transport_spec(node, self.answers),
+            files::TRANSPORT_CERT,
+            files::TRANSPORT_KEY,
+        )];
+        if self.answers.tier == Tier::Https {
+            wanted.push((
+                http_spec(node, self.answers),
+                files::HTTP_CERT,
+                files::HTTP_KEY,
+            ));
+        }
+        for (spec, cert_file, key_file) in wanted {
+            let Some(purpose) = spec.purpose else {
+                continue;
+            };
+            let name = bundle_cert_name(purpose);
+            let refuse = |reason: String| PlanError::BundleCert {
+                name: name.to_string(),
+                reason,
+            };
+            let Some(bc) = b.certs.get(name) else {
+                return Err(refuse(format!(
+                    "the bundle has no {name} certificate, which tier {} needs",
+                    self.answers.tier
+                )));
+            };
+            let Some(c) = &bc.summary else {
+                return Err(refuse("it is not a readable certificate".to_string()));
+            };
+            if let Some(reason) = bundle_cert_problem(c, &spec, self.facts.now) {
+                return Err(refuse(reason));
+            }
+            if bc.installed {
+                continue;
+            }
+            let reason = if self.facts.es.certs.contains_key(cert_file) {
+                "replaces the installed one"
+            } else {
+                "new"
+            };
+            planned.push(Step::InstallBundleCert {
+                purpose,
+                cert_path: certs_dir.join(cert_file),
+                key_path: certs_dir.join(key_file),
+                owner: owner.clone(),
+                dns: c.dns.clone(),
+                ip: c.ip.clone(),
+                reason: reason.to_string(),
+            });
+        }
+        self.push_es_cert_steps(planned);
+        Ok(())
     }
 
     fn plan_es_keystore(&mut self) {
@@ -832,6 +1004,50 @@ fn kibana_spec(k: &crate::domain::answers::KibanaAnswers, answers: &Answers) -> 
         key_type: answers.certs.key_type,
         validity_days: answers.certs.validity_days,
     }
+}
+
+/// The name a node bundle gives the certificate for `purpose` (`certs.<name>` in the file).
+pub fn bundle_cert_name(purpose: CertPurpose) -> &'static str {
+    match purpose {
+        CertPurpose::Transport => "transport",
+        CertPurpose::Http => "http",
+        CertPurpose::KibanaServer => "kibana-server",
+    }
+}
+
+/// Why a certificate from a bundle cannot be installed for `spec`, or `None` when it can.
+/// Stricter than [`reissue_reason`] in one way (a problem refuses the bundle rather than
+/// issuing anew, since this host cannot issue) and looser in another: a certificate expiring
+/// soon is still installed, because the fix is a fresh bundle, not refusing this one.
+fn bundle_cert_problem(c: &ExistingCert, spec: &CertSpec, now: i64) -> Option<String> {
+    if !c.signed_by_ca {
+        return Some("it is not signed by the CA in the bundle".to_string());
+    }
+    if !c.key_matches {
+        return Some("its key is missing or does not match it".to_string());
+    }
+    let mut missing: Vec<String> = spec
+        .dns
+        .iter()
+        .filter(|d| !c.dns.contains(d))
+        .cloned()
+        .collect();
+    missing.extend(
+        spec.ip
+            .iter()
+            .filter(|i| !c.ip.contains(i))
+            .map(ToString::to_string),
+    );
+    if !missing.is_empty() {
+        return Some(format!(
+            "it does not name {} (the node's addresses in the bundle's answers)",
+            missing.join(", ")
+        ));
+    }
+    if c.not_after <= now {
+        return Some("it has expired".to_string());
+    }
+    None
 }
 
 /// Why an existing certificate must be issued again, or `None` when it is good.
