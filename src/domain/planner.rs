@@ -280,7 +280,7 @@ impl<'a> Planner<'a> {
         if es_changed {
             if self.facts.es.tier.tier < Tier::Basic && tier >= Tier::Basic {
                 self.note(if bundle.is_some() {
-                    "Turning on transport TLS needs a full-cluster restart: stop every node, apply on each (this bundle here), then start them all. TLS and plaintext nodes cannot talk, so a rolling restart is not possible."
+                    "Turning on transport TLS needs a full-cluster restart: stop every node, apply on each (its bundle, as here), then start them all. TLS and plaintext nodes cannot talk, so a rolling restart is not possible."
                 } else {
                     "Turning on transport TLS needs a full-cluster restart: stop every node, apply on each (bundles are written for the other nodes), then start them all. TLS and plaintext nodes cannot talk, so a rolling restart is not possible."
                 });
