@@ -1349,7 +1349,8 @@ mod tests {
 
     #[test]
     fn bundle_cert_problems_are_refused() {
-        let cases: [(&str, fn(&mut BundleCertFacts)); 5] = [
+        type Spoil = fn(&mut BundleCertFacts);
+        let cases: [(&str, Spoil); 5] = [
             ("not signed by the CA in the bundle", |c| {
                 if let Some(s) = c.summary.as_mut() {
                     s.signed_by_ca = false;
