@@ -19,6 +19,9 @@ use std::process::Command;
 
 const BOM: &str = "\u{feff}";
 
+/// Path → (bytes of a regular file, mode, uid, gid).
+type Snapshot = BTreeMap<PathBuf, (Option<Vec<u8>>, u32, u32, u32)>;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad_inputs")
 }
@@ -149,7 +152,7 @@ impl Install {
     }
 
     /// Bytes, mode and owner of everything under the install (the answers file excluded).
-    fn snapshot(&self) -> BTreeMap<PathBuf, (Option<Vec<u8>>, u32, u32, u32)> {
+    fn snapshot(&self) -> Snapshot {
         let mut out = BTreeMap::new();
         let mut stack = vec![self.dir.path().to_path_buf()];
         while let Some(dir) = stack.pop() {

@@ -238,6 +238,8 @@ fn ca_trust(ca_pem: &str, pin: Option<String>) -> Trust {
 }
 
 fn tls_reason(e: &EsError) -> &str {
+    // Shown with --nocapture, to read the operator-facing wording.
+    eprintln!("{e}");
     match e {
         EsError::Tls { reason, .. } => reason,
         other => panic!("expected a TLS error, got {other:?}"),

@@ -1,6 +1,8 @@
 //! `es-secure plan` over fixture installs (deb-style, archive, nested `xpack:` form, an
 //! auto-configured 8.x node), snapshotted with insta. Runs the real binary on temp copies.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

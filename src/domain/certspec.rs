@@ -11,8 +11,12 @@ use serde::{Deserialize, Serialize};
 pub enum KeyType {
     #[default]
     EcdsaP256,
+    // Explicit: kebab-case alone would spell these `rsa2048`, unlike every document.
+    #[serde(rename = "rsa-2048")]
     Rsa2048,
+    #[serde(rename = "rsa-3072")]
     Rsa3072,
+    #[serde(rename = "rsa-4096")]
     Rsa4096,
 }
 

@@ -142,12 +142,18 @@ pub fn apply_edits(
             push(key, &mut managed);
         }
     }
+    // A setting carried over unchanged keeps its value exactly as it was written.
+    let written = written_values(&tree, body);
     let managed_lines: Vec<String> = managed
         .iter()
         .filter_map(|k| {
-            intended
-                .get(k)
-                .map(|v| format!("{}: {}", render_key(k), render(v)))
+            let v = intended.get(k)?;
+            let unchanged = parsed.settings.value(k).is_some_and(|was| was == v);
+            let text = match written.get(k) {
+                Some(t) if unchanged => (*t).to_string(),
+                _ => render(v),
+            };
+            Some(format!("{}: {text}", render_key(k)))
         })
         .collect();
 
@@ -155,6 +161,28 @@ pub fn apply_edits(
     let out = format!("{bom}{out}");
     verify(file, &out, &intended)?;
     Ok(out)
+}
+
+/// The source text of every single-line value that can be copied as it is.
+fn written_values<'t>(tree: &Tree, body: &'t str) -> BTreeMap<String, &'t str> {
+    let mut out = BTreeMap::new();
+    if let Some(Node {
+        kind: NodeKind::Map(top),
+        ..
+    }) = &tree.root
+    {
+        let mut leaves = Vec::new();
+        collect_leaves(top, "", &mut Vec::new(), &mut leaves);
+        for leaf in leaves {
+            if let Some(entry) = leaf.path.last()
+                && entry.value.replaceable
+                && let Some(t) = body.get(entry.value.start.byte..entry.value.end.byte)
+            {
+                out.insert(leaf.key, t);
+            }
+        }
+    }
+    out
 }
 
 /// Same keys, and each value the same the way Elasticsearch reads it.
@@ -308,6 +336,47 @@ struct Leaf<'t> {
     path: Vec<&'t Entry>,
 }
 
+/// One mapping entry in document order, with what the plan needs to know about it.
+struct Item<'t> {
+    entry: &'t Entry,
+    /// The dotted key up to and including this entry.
+    key: String,
+    parent: Option<usize>,
+    children: Vec<usize>,
+    /// A setting (its value is not a mapping).
+    leaf: bool,
+    /// The lines it alone occupies, if it can be commented out on its own.
+    exclusive: Option<Range<usize>>,
+}
+
+fn index_entries<'t>(
+    text: &Text<'_>,
+    entry: &'t Entry,
+    key: String,
+    parent: Option<usize>,
+    out: &mut Vec<Item<'t>>,
+) {
+    let me = out.len();
+    if let Some(p) = parent.and_then(|p| out.get_mut(p)) {
+        p.children.push(me);
+    }
+    let children = match &entry.value.kind {
+        NodeKind::Map(children) => Some(children),
+        _ => None,
+    };
+    out.push(Item {
+        entry,
+        key: key.clone(),
+        parent,
+        children: Vec::new(),
+        leaf: children.is_none(),
+        exclusive: text.exclusive_lines(entry),
+    });
+    for child in children.into_iter().flatten() {
+        index_entries(text, child, format!("{key}.{}", child.key), Some(me), out);
+    }
+}
+
 struct Plan<'a> {
     text: &'a Text<'a>,
     ops: Vec<LineOp>,
@@ -384,117 +453,99 @@ impl<'a> Plan<'a> {
             }
         }
 
-        let mut leaves = Vec::new();
-        collect_leaves(top, "", &mut Vec::new(), &mut leaves);
-        let leaves: Vec<Leaf<'_>> = leaves
-            .into_iter()
-            .filter(|l| {
-                l.path
-                    .first()
-                    .is_none_or(|e| !region_entries.contains(&e.key_start.byte))
-            })
-            .collect();
-
-        // Entries to comment out, by the byte where their key starts.
-        let mut dead: BTreeSet<usize> = BTreeSet::new();
-        let mut relocate: BTreeSet<String> = BTreeSet::new();
-        let mut inline: Vec<(&Leaf<'_>, &SettingValue)> = Vec::new();
-        for leaf in &leaves {
-            let Some(entry) = leaf.path.last() else {
+        // Every entry outside the replaced block, parents before their children.
+        let mut items: Vec<Item<'_>> = Vec::new();
+        for entry in top {
+            if !region_entries.contains(&entry.key_start.byte) {
+                index_entries(self.text, entry, entry.key.clone(), None, &mut items);
+            }
+        }
+        let n = items.len();
+        let mut dead = vec![false; n];
+        let mut relocate = vec![false; n];
+        let mut inline: Vec<(usize, &SettingValue)> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if !item.leaf {
                 continue;
-            };
-            let was = current.value(&leaf.key);
-            match intended.get(&leaf.key) {
-                None => {
-                    dead.insert(entry.key_start.byte);
-                }
+            }
+            let was = current.value(&item.key);
+            match intended.get(&item.key) {
+                None => dead[i] = true,
                 Some(v) if was.is_some_and(|w| w.same_as(v)) => {}
-                Some(v) if entry.value.replaceable => inline.push((leaf, v)),
+                Some(v) if item.entry.value.replaceable => inline.push((i, v)),
                 Some(_) => {
-                    dead.insert(entry.key_start.byte);
-                    relocate.insert(leaf.key.clone());
+                    dead[i] = true;
+                    relocate[i] = true;
                 }
             }
         }
 
-        // Grow the dead set until it is consistent: an entry that shares its lines is replaced
-        // by its nearest parent that does not, and a mapping whose children all die dies too
-        // (otherwise `parent:` would be left with an empty, null value).
-        loop {
-            let mut changed = false;
-            for leaf in &leaves {
-                for depth in (0..leaf.path.len()).rev() {
-                    let Some(entry) = leaf.path.get(depth) else {
-                        continue;
-                    };
-                    if !dead.contains(&entry.key_start.byte) {
-                        continue;
-                    }
-                    if self.text.exclusive_lines(entry).is_none() {
-                        let Some(parent) = depth.checked_sub(1).and_then(|d| leaf.path.get(d))
-                        else {
-                            return Err(unsupported(
-                                &leaf.key,
-                                "the setting shares its line with others at the top level",
-                            ));
-                        };
-                        changed |= dead.insert(parent.key_start.byte);
-                    }
-                }
-                for depth in (0..leaf.path.len()).rev() {
-                    let Some(entry) = leaf.path.get(depth) else {
-                        continue;
-                    };
-                    if let NodeKind::Map(children) = &entry.value.kind {
-                        let all_dead = !children.is_empty()
-                            && children.iter().all(|c| dead.contains(&c.key_start.byte));
-                        if all_dead {
-                            changed |= dead.insert(entry.key_start.byte);
-                        }
-                    }
-                }
+        // Make the dead set consistent: an entry that shares its lines is replaced by its
+        // nearest parent that does not, and a mapping whose children all die dies too
+        // (otherwise `parent:` would be left with an empty, null value). Both rules only reach
+        // upwards, so one pass from the last entry to the first settles them.
+        for i in (0..n).rev() {
+            let Some(item) = items.get(i) else {
+                continue;
+            };
+            if !item.children.is_empty() && item.children.iter().all(|&c| dead[c]) {
+                dead[i] = true;
             }
-            if !changed {
-                break;
+            if dead[i] && item.exclusive.is_none() {
+                match item.parent {
+                    Some(p) => dead[p] = true,
+                    None => {
+                        return Err(unsupported(
+                            &item.key,
+                            "the setting shares its line with others at the top level",
+                        ));
+                    }
+                }
             }
         }
 
         // Every setting under a dead entry that must stay is written again in our block.
-        for leaf in &leaves {
-            let under_dead = leaf.path.iter().any(|e| dead.contains(&e.key_start.byte));
-            if under_dead && intended.contains_key(&leaf.key) {
-                relocate.insert(leaf.key.clone());
+        let mut under_dead = vec![false; n];
+        for (i, item) in items.iter().enumerate() {
+            under_dead[i] = dead[i] || item.parent.is_some_and(|p| under_dead[p]);
+            if item.leaf && under_dead[i] && intended.contains_key(&item.key) {
+                relocate[i] = true;
             }
         }
-        for (leaf, value) in inline {
-            if relocate.contains(&leaf.key) {
+        let mut moved_below = relocate.clone();
+        for i in (0..n).rev() {
+            if moved_below[i]
+                && let Some(p) = items.get(i).and_then(|item| item.parent)
+            {
+                moved_below[p] = true;
+            }
+        }
+        for (i, value) in inline {
+            if relocate[i] {
                 continue;
             }
-            let Some(entry) = leaf.path.last() else {
-                continue;
-            };
-            let node = &entry.value;
-            self.replace
-                .push((node.start.byte..node.end.byte, render(value)));
+            if let Some(item) = items.get(i) {
+                let node = &item.entry.value;
+                self.replace
+                    .push((node.start.byte..node.end.byte, render(value)));
+            }
         }
 
-        // Comment out (or, inside our own block, delete) the dead entries' lines.
-        let mut done: BTreeSet<usize> = BTreeSet::new();
-        for leaf in &leaves {
-            for entry in &leaf.path {
-                if !dead.contains(&entry.key_start.byte) || !done.insert(entry.key_start.byte) {
-                    continue;
-                }
-                let Some(lines) = self.text.exclusive_lines(entry) else {
-                    continue;
-                };
-                let moved_here = leaves.iter().any(|l| {
-                    relocate.contains(&l.key) && l.path.iter().any(|e| std::ptr::eq(*e, *entry))
-                });
-                self.kill(lines, moved_here);
+        // Comment out (or, inside our own block, delete) the dead entries' lines. Parents come
+        // first, so a parent's note is the one written.
+        for (i, item) in items.iter().enumerate() {
+            if dead[i]
+                && let Some(lines) = item.exclusive.clone()
+            {
+                self.kill(lines, moved_below[i]);
             }
         }
-        self.moved = relocate;
+        self.moved = items
+            .iter()
+            .zip(&relocate)
+            .filter(|(_, r)| **r)
+            .map(|(item, _)| item.key.clone())
+            .collect();
         Ok(())
     }
 
@@ -561,11 +612,11 @@ impl<'a> Plan<'a> {
         // Our own block's lines are ours to delete rather than comment out.
         if let Some(m) = managed {
             for i in m.start_line - 1..m.end_line {
-                if let Some(op) = self.ops.get_mut(i) {
-                    if matches!(*op, LineOp::Comment(_)) {
-                        *op = LineOp::Delete;
-                        self.notes.remove(&i);
-                    }
+                if let Some(op) = self.ops.get_mut(i)
+                    && matches!(*op, LineOp::Comment(_))
+                {
+                    *op = LineOp::Delete;
+                    self.notes.remove(&i);
                 }
             }
         }
@@ -632,10 +683,11 @@ impl<'a> Plan<'a> {
             }
         }
         // A file without a final newline keeps lacking one.
-        if !self.text.body.is_empty() && !self.text.body.ends_with('\n') {
-            if let Some(stripped) = out.strip_suffix(nl) {
-                out.truncate(stripped.len());
-            }
+        if !self.text.body.is_empty()
+            && !self.text.body.ends_with('\n')
+            && let Some(stripped) = out.strip_suffix(nl)
+        {
+            out.truncate(stripped.len());
         }
         out
     }

@@ -82,7 +82,7 @@ pub enum EsError {
     #[error("cannot reach Elasticsearch at {url}: {reason}; {UNREACHABLE_HINT}")]
     Unreachable { url: String, reason: String },
 
-    #[error("TLS connection to {url} failed: {reason}")]
+    #[error("TLS problem talking to {url}: {reason}")]
     Tls { url: String, reason: String },
 
     #[error("{}", unauthorized_text(user.as_deref(), reason))]
@@ -672,6 +672,13 @@ fn tls_reason(err: &rustls::Error) -> String {
         E::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
             "unknown CA: the server's certificate is not signed by the CA es-secure trusts \
              ({detail}). Check that the CA file belongs to this node's HTTP certificate"
+        ),
+        // Same issuer name, different key: typically another CA with the same default
+        // name, such as a different node's auto-configured "HTTP CA".
+        E::InvalidCertificate(CertificateError::BadSignature) => format!(
+            "unknown CA: the server's certificate names the trusted CA as its issuer but was \
+             signed by a different key ({detail}); another CA with the same name signed it. \
+             Check that the CA file belongs to this node's HTTP certificate"
         ),
         E::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },

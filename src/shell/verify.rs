@@ -160,8 +160,13 @@ pub fn verify(facts: &Facts, answers: &Answers) -> anyhow::Result<Vec<Row>> {
                 let t = TempSuperuser::create(&facts.es.config_dir)?;
                 let c = t.credentials();
                 temp = Some(t);
-                // The file realm reloads every 5 s; give it the time before using the user.
-                std::thread::sleep(std::time::Duration::from_secs(6));
+                // The file realm reloads every 5 s: wait until the new user authenticates
+                // (or give up; the checks below then report the 401 in words).
+                if let Ok(client) = EsClient::new(&url, trust.clone()) {
+                    let _ = client
+                        .with_credentials(c.clone())
+                        .authenticate_retrying(std::time::Duration::from_secs(30));
+                }
                 Some(c)
             }
         },

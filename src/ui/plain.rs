@@ -16,7 +16,7 @@ use crate::domain::answers::{AuthMethodKind, SecretRef};
 use crate::domain::render;
 use crate::domain::tier::Tier;
 use crate::ui::tui::form::{CaChoice, Form, KEY_TYPES, NodeForm, PwMode, offered_tiers};
-use crate::ui::tui::model::{InfoKind, Screen, welcome_lines};
+use crate::ui::tui::model::{InfoKind, Screen, screen_errors, welcome_lines};
 use crate::ui::{WizardInput, WizardOutcome};
 
 /// Why the prompts stopped early.
@@ -82,7 +82,7 @@ fn wizard(input: &WizardInput<'_>) -> Asked<WizardOutcome> {
                     Screen::Kibana => ask_kibana(&mut form, hostname.as_deref())?,
                     _ => ask_passwords(&mut form)?,
                 }
-                let errors: Vec<_> = section_errors(&form, screen);
+                let errors = screen_errors(&form, screen);
                 if errors.is_empty() {
                     break;
                 }
@@ -146,20 +146,18 @@ fn wizard(input: &WizardInput<'_>) -> Asked<WizardOutcome> {
     }
 }
 
-fn section_errors(form: &Form, screen: Screen) -> Vec<crate::domain::answers::AnswerError> {
-    match form.validate() {
-        Ok(_) => Vec::new(),
-        Err(errs) => errs.into_iter().filter(|e| screen.owns(&e.key)).collect(),
-    }
-}
-
 fn ask_tier(form: &mut Form, current: Tier) -> Asked<()> {
     let tiers = offered_tiers(current);
+    // The explanations go above the prompt: as option labels they would wrap into a wall.
+    eprintln!();
+    for t in &tiers {
+        eprintln!("{}: {}", t.as_str(), t.explanation());
+    }
     let labels: Vec<String> = tiers
         .iter()
         .map(|t| {
             let mark = if *t == current { " (current)" } else { "" };
-            format!("{}{mark}: {}", t.as_str(), t.explanation())
+            format!("{}{mark}", t.as_str())
         })
         .collect();
     let start = tiers.iter().position(|t| *t == form.tier).unwrap_or(0);

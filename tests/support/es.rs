@@ -543,8 +543,12 @@ if [ -s "$pidfile" ]; then
     done
 fi
 rm -f "$pidfile"
-# Wait for the HTTP port to be released so the new node can bind it.
-while (exec 3<>/dev/tcp/{host}/{port}) 2>/dev/null; do sleep 0.5; done
+# Wait (up to 60 s) for the HTTP port to be released so the new node can bind it.
+i=0
+while (exec 3<>/dev/tcp/{host}/{port}) 2>/dev/null && [ "$i" -lt 120 ]; do
+    i=$((i + 1))
+    sleep 0.5
+done
 echo "=== restart.sh: starting $(date -u +%FT%TZ) ===" >>"$console"
 setsid /bin/bash '{start}' </dev/null >/dev/null 2>&1 &
 start_pid=$!

@@ -820,6 +820,55 @@ mod tests {
         assert!(matches!(err, KeystoreError::Corrupt { .. }), "{err}");
     }
 
+    /// A format-3 file as ES 6.3–6.7 wrote it: big-endian lengths and a type string after
+    /// each name. Built by hand because no CLI that writes it is available to the tests.
+    fn v3_file(password: &str) -> Vec<u8> {
+        let mut plain = Vec::new();
+        plain.extend_from_slice(&1u32.to_be_bytes());
+        plain.extend_from_slice(&(b"a.b".len() as u16).to_be_bytes());
+        plain.extend_from_slice(b"a.b");
+        plain.extend_from_slice(&(b"STRING".len() as u16).to_be_bytes());
+        plain.extend_from_slice(b"STRING");
+        plain.extend_from_slice(&3u32.to_be_bytes());
+        plain.extend_from_slice(b"xyz");
+        let salt = [7u8; SALT_LEN];
+        let iv = [9u8; IV_LEN];
+        let ct = encrypt(3, password, &salt, &iv, &plain).unwrap();
+        let mut out = Vec::new();
+        out.extend_from_slice(&CODEC_MAGIC.to_be_bytes());
+        out.push(22);
+        out.extend_from_slice(CODEC_NAME);
+        out.extend_from_slice(&3u32.to_be_bytes());
+        out.push(u8::from(!password.is_empty()));
+        let data_len = 4 + SALT_LEN + 4 + IV_LEN + 4 + ct.len();
+        push_len(&mut out, data_len, false).unwrap();
+        push_len(&mut out, SALT_LEN, false).unwrap();
+        out.extend_from_slice(&salt);
+        push_len(&mut out, IV_LEN, false).unwrap();
+        out.extend_from_slice(&iv);
+        push_len(&mut out, ct.len(), false).unwrap();
+        out.extend_from_slice(&ct);
+        out.extend_from_slice(&FOOTER_MAGIC.to_be_bytes());
+        out.extend_from_slice(&0u32.to_be_bytes());
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&u64::from(crc).to_be_bytes());
+        out
+    }
+
+    #[test]
+    fn format_3_is_read_and_rewritten_as_4() {
+        let ks = EsKeystore::parse(&v3_file("pw"), "pw").unwrap();
+        assert_eq!(ks.names(), vec!["a.b".to_string()]);
+        assert_eq!(ks.get("a.b").unwrap(), b"xyz");
+        assert_eq!(ks.format(), 4);
+        let again = ks.to_bytes("").unwrap();
+        assert_eq!(EsKeystore::peek(&again).unwrap().format, 4);
+        assert_eq!(
+            EsKeystore::parse(&again, "").unwrap().get("a.b").unwrap(),
+            b"xyz"
+        );
+    }
+
     #[test]
     fn too_long_password_is_refused() {
         let long = "x".repeat(MAX_PASSPHRASE_CHARS + 1);

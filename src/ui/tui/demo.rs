@@ -266,8 +266,24 @@ pub fn screens() -> Vec<(&'static str, Model)> {
     keys.push(enter());
     out.push(("03-nodes-invalid-ip", at(keys)));
     out.push(("04-certificates", at(vec![enter(), enter(), enter()])));
+    let mut keys = vec![enter(), enter(), enter(), key(Char(' ')), key(Char(' '))];
+    keys.push(key(Down));
+    keys.extend(typed("/root/our-ca/ca.crt"));
+    keys.push(key(Down));
+    keys.extend(typed("/root/our-ca/ca.key"));
+    out.push(("04-certificates-own-ca", at(keys)));
     out.push(("05-kibana", at(vec![enter(), enter(), enter(), enter()])));
     out.push(("06-passwords", at((0..5).map(|_| enter()).collect())));
+    let mut keys: Vec<Msg> = (0..5).map(|_| enter()).collect();
+    keys.extend([key(Char(' ')), key(Char(' '))]);
+    keys.extend(typed("env:KIBANA_PW"));
+    keys.extend((0..5).map(|_| key(Down)));
+    keys.push(key(Char(' ')));
+    out.push(("06-passwords-own", at(keys)));
+    // `ca: existing` without an earlier CA: the real planner refuses, and the review says so.
+    let mut keys = vec![enter(), enter(), enter(), key(Char(' '))];
+    keys.extend((0..3).map(|_| enter()));
+    out.push(("07-review-refused", at(keys)));
     let review = || (0..6).map(|_| enter()).collect::<Vec<_>>();
     out.push(("07-review", at(review())));
     let mut keys = review();
@@ -276,9 +292,13 @@ pub fn screens() -> Vec<(&'static str, Model)> {
     let mut keys = review();
     keys.push(key(Char('s')));
     out.push(("07-review-save", at(keys)));
+    let mut keys = review();
+    keys.push(enter());
+    out.push(("07-review-confirm-apply", at(keys)));
     let applying = || {
         let mut m = at(review());
         send(&mut m, key(Char('p')));
+        send(&mut m, key(Char('y')));
         for e in apply_events(6) {
             send(&mut m, Msg::Apply(e));
         }

@@ -96,8 +96,10 @@ fn event_loop(
         if let Some(w) = &worker {
             msgs.push(Msg::Tick(w.started.elapsed()));
             msgs.extend(w.events.try_iter().map(Msg::Apply));
-            if w.handle.is_finished() {
-                if let Some(w) = worker.take() {
+            if w.handle.is_finished()
+                && let Some(w) = worker.take()
+            {
+                {
                     // Drain what was sent between the last read and the end of the thread.
                     msgs.extend(w.events.try_iter().map(Msg::Apply));
                     let result = match w.handle.join() {

@@ -124,6 +124,9 @@ pub enum Overlay {
     None,
     Help,
     ConfirmQuit,
+    /// "Apply these steps now?" after Proceed: an Enter too many while paging through the
+    /// wizard must not change the system.
+    ConfirmApply,
     /// Editing the path "Save answers" writes to.
     SavePrompt(String),
 }
@@ -173,7 +176,7 @@ pub enum Review {
     /// Not built yet (the planner is running).
     Pending,
     Ready {
-        raw: RawAnswers,
+        raw: Box<RawAnswers>,
         answers: Box<Answers>,
         plan: Plan,
     },
@@ -279,6 +282,10 @@ pub struct Model {
     /// Kibana's config directory when detection found one.
     pub kibana_detected: Option<String>,
     pub welcome: Vec<InfoLine>,
+    /// What detection found about this node (shown on the Nodes screen).
+    pub detected_node: String,
+    /// The fingerprint of the CA an earlier run created, if any.
+    pub existing_ca: Option<String>,
     /// Focus per screen (index into [`Model::fields`]), kept when leaving a screen.
     pub focus: [usize; 9],
     /// The node the Nodes screen's editor shows.
@@ -317,6 +324,8 @@ impl Model {
                 .as_ref()
                 .map(|k| k.config_dir.display().to_string()),
             welcome: welcome_lines(facts),
+            detected_node: detected_node(facts),
+            existing_ca: facts.ca.as_ref().map(|c| c.fingerprint.clone()),
             focus: [0; 9],
             node_sel: 0,
             errors: Vec::new(),
@@ -434,10 +443,7 @@ impl Model {
 
     /// Errors of the current answers that belong to `screen`.
     pub fn errors_for(&self, screen: Screen) -> Vec<AnswerError> {
-        match self.form.validate() {
-            Ok(_) => Vec::new(),
-            Err(errs) => errs.into_iter().filter(|e| screen.owns(&e.key)).collect(),
-        }
+        screen_errors(&self.form, screen)
     }
 
     /// Handle one message; returns what the run loop should do.
@@ -505,15 +511,20 @@ impl Model {
                     }
                 };
             }
+            Overlay::ConfirmApply => {
+                self.overlay = Overlay::None;
+                return match key.code {
+                    KeyCode::Char('y' | 'Y') => self.start_apply(),
+                    _ => Command::None,
+                };
+            }
             Overlay::SavePrompt(path) => {
                 match key.code {
                     KeyCode::Enter => {
                         let path = PathBuf::from(path.trim());
                         self.overlay = Overlay::None;
                         return match &self.review {
-                            Review::Ready { raw, .. } => {
-                                Command::SaveAnswers(Box::new(raw.clone()), path)
-                            }
+                            Review::Ready { raw, .. } => Command::SaveAnswers(raw.clone(), path),
                             // Without a plan the answers may still be worth keeping (e.g. the
                             // planner refused them and the operator wants to edit the file).
                             _ => Command::SaveAnswers(Box::new(self.form.to_raw().0), path),
@@ -585,7 +596,24 @@ impl Model {
     }
 
     fn scroll_by(&mut self, delta: isize) -> Command {
-        self.scroll = self.scroll.saturating_add_signed(delta);
+        // Clamp roughly to the content so scrolling back up responds at once; the view
+        // clamps exactly (it knows how lines wrap).
+        let body = usize::from(self.size.1.saturating_sub(5)).max(1);
+        let len = match self.screen {
+            Screen::Welcome => self.welcome.len() + 2,
+            Screen::Review => self.review_lines.len(),
+            Screen::Done => self.summary.as_ref().map_or(0, |s| {
+                s.shown_passwords.len()
+                    + 2 * (s.next_steps.len() + self.apply.notices.len())
+                    + s.verify_table.len()
+                    + 16
+            }),
+            _ => 0,
+        };
+        self.scroll = self
+            .scroll
+            .saturating_add_signed(delta)
+            .min(len.saturating_sub(body.saturating_sub(1)));
         Command::None
     }
 
@@ -853,7 +881,7 @@ impl Model {
                     self.button = Button::Back;
                 }
                 self.review = Review::Ready {
-                    raw,
+                    raw: Box::new(raw),
                     answers: Box::new(answers),
                     plan,
                 };
@@ -907,13 +935,15 @@ impl Model {
                     self.scroll = *prev;
                 }
             }
-            KeyCode::Left | KeyCode::BackTab => {
+            KeyCode::Left => {
                 self.button = Button::ALL[(pos + Button::ALL.len() - 1) % Button::ALL.len()];
             }
             KeyCode::Right | KeyCode::Tab => {
                 self.button = Button::ALL[(pos + 1) % Button::ALL.len()];
             }
-            KeyCode::Esc | KeyCode::Char('b') => return self.press(Button::Back),
+            KeyCode::Esc | KeyCode::BackTab | KeyCode::Char('b') => {
+                return self.press(Button::Back);
+            }
             KeyCode::Char('p') => return self.press(Button::Proceed),
             KeyCode::Char('s') => return self.press(Button::Save),
             KeyCode::Char('c') => return self.press(Button::Cancel),
@@ -927,29 +957,12 @@ impl Model {
     pub fn press(&mut self, button: Button) -> Command {
         match button {
             Button::Proceed => {
-                let Review::Ready { answers, plan, .. } = &self.review else {
+                if !self.can_proceed() {
                     self.status = Some((false, "there is no plan to apply".to_string()));
                     return Command::None;
-                };
-                if plan.is_empty() {
-                    self.status = Some((false, "nothing to do: the plan is empty".to_string()));
-                    return Command::None;
                 }
-                let (answers, plan) = (answers.clone(), Box::new(plan.clone()));
-                self.apply = ApplyState {
-                    lines: plan
-                        .steps
-                        .iter()
-                        .map(|s| ApplyLine {
-                            line: render::step_line(s),
-                            state: StepState::Pending,
-                            progress: None,
-                        })
-                        .collect(),
-                    ..ApplyState::default()
-                };
-                self.go(Screen::Apply);
-                Command::StartApply(answers, plan)
+                self.overlay = Overlay::ConfirmApply;
+                Command::None
             }
             Button::Back => {
                 self.back();
@@ -964,6 +977,31 @@ impl Model {
                 Command::None
             }
         }
+    }
+
+    /// The operator confirmed Proceed: start the apply of the reviewed plan.
+    fn start_apply(&mut self) -> Command {
+        let Review::Ready { answers, plan, .. } = &self.review else {
+            return Command::None;
+        };
+        if plan.is_empty() {
+            return Command::None;
+        }
+        let (answers, plan) = (answers.clone(), Box::new(plan.clone()));
+        self.apply = ApplyState {
+            lines: plan
+                .steps
+                .iter()
+                .map(|s| ApplyLine {
+                    line: render::step_line(s),
+                    state: StepState::Pending,
+                    progress: None,
+                })
+                .collect(),
+            ..ApplyState::default()
+        };
+        self.go(Screen::Apply);
+        Command::StartApply(answers, plan)
     }
 
     fn apply_key(&mut self, key: KeyEvent) -> Command {
@@ -1029,6 +1067,34 @@ fn line_at(a: &mut ApplyState, index: usize) -> Option<&mut ApplyLine> {
     a.lines.get_mut(index)
 }
 
+/// The problems with a form's answers that `screen` asks about (shared with plain mode).
+pub fn screen_errors(form: &Form, screen: Screen) -> Vec<AnswerError> {
+    match form.validate() {
+        Ok(_) => Vec::new(),
+        Err(errs) => errs.into_iter().filter(|e| screen.owns(&e.key)).collect(),
+    }
+}
+
+/// One line saying what detection found about this node, so the operator can check the
+/// prefilled Nodes screen against it.
+fn detected_node(facts: &Facts) -> String {
+    let s = &facts.es.parsed.settings;
+    let mut parts = Vec::new();
+    for key in ["node.name", "network.host"] {
+        if let Some(v) = s.value(key) {
+            parts.push(format!("{key} {}", v.as_plain()));
+        }
+    }
+    if let Some(h) = &facts.host.hostname {
+        parts.push(format!("hostname {h}"));
+    }
+    if parts.is_empty() {
+        "Detected: nothing about this node (no node.name, network.host or hostname)".to_string()
+    } else {
+        format!("Detected: {}", parts.join(" · "))
+    }
+}
+
 /// The Welcome screen's lines.
 pub fn welcome_lines(facts: &Facts) -> Vec<InfoLine> {
     let mut v = Vec::new();
@@ -1038,7 +1104,7 @@ pub fn welcome_lines(facts: &Facts) -> Vec<InfoLine> {
         Layout::Package => "deb/rpm package",
         Layout::Archive => "tar.gz archive",
         Layout::Explicit => "paths given on the command line",
-        Layout::Sandbox => "sandbox copy of a sample install (nothing real is changed)",
+        Layout::Sandbox => "sandbox copy of a sample install; nothing real is changed",
     };
     push(InfoKind::Heading, "Elasticsearch".to_string());
     push(
@@ -1087,7 +1153,7 @@ pub fn welcome_lines(facts: &Facts) -> Vec<InfoLine> {
         push(InfoKind::Heading, "Findings".to_string());
     }
     let mut findings: Vec<_> = facts.host.findings.iter().collect();
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     for f in findings {
         let (kind, label) = match f.severity {
             Severity::Blocking => (InfoKind::Blocking, "BLOCKING".to_string()),
@@ -1386,7 +1452,13 @@ mod tests {
         send(&mut m, key(KeyCode::Right));
         assert_eq!(m.button, Button::Back);
         send(&mut m, key(KeyCode::Left));
-        let cmd = send(&mut m, enter());
+        // Proceed asks first; anything but y stays on the review.
+        assert_eq!(send(&mut m, enter()), Command::None);
+        assert_eq!(m.overlay, Overlay::ConfirmApply);
+        assert_eq!(send(&mut m, enter()), Command::None);
+        assert_eq!(m.screen, Screen::Review);
+        send(&mut m, enter());
+        let cmd = send(&mut m, key(KeyCode::Char('y')));
         assert!(matches!(cmd, Command::StartApply(..)), "{cmd:?}");
         assert_eq!(m.screen, Screen::Apply);
         assert_eq!(
@@ -1424,6 +1496,7 @@ mod tests {
     fn apply_progress_failure_and_done() {
         let mut m = at(Screen::Review);
         send(&mut m, key(KeyCode::Char('p')));
+        send(&mut m, key(KeyCode::Char('y')));
         send(&mut m, Msg::Tick(Duration::from_secs(1)));
         send(
             &mut m,
@@ -1463,6 +1536,7 @@ mod tests {
 
         let mut m = at(Screen::Review);
         send(&mut m, key(KeyCode::Char('p')));
+        send(&mut m, key(KeyCode::Char('y')));
         send(
             &mut m,
             Msg::Apply(ApplyEvent::StepFailed {
@@ -1498,6 +1572,22 @@ mod tests {
         };
         let yaml = crate::ui::answers_yaml(raw).unwrap();
         assert!(yaml.contains("kibana_system: env:KIBANA_PW"), "{yaml}");
+    }
+
+    #[test]
+    fn scrolling_is_clamped_and_resize_changes_the_limit() {
+        let mut m = at(Screen::Review);
+        send_all(&mut m, (0..500).map(|_| key(KeyCode::Down)).collect());
+        let max_at_24 = m.scroll;
+        assert!(max_at_24 < m.review_lines.len(), "{max_at_24}");
+        send(&mut m, key(KeyCode::Up));
+        assert_eq!(m.scroll, max_at_24 - 1);
+        m.update(Msg::Resize(80, 50));
+        send_all(&mut m, (0..500).map(|_| key(KeyCode::Down)).collect());
+        assert!(
+            m.scroll < max_at_24,
+            "a taller terminal needs less scrolling"
+        );
     }
 
     trait Ctrl {

@@ -124,6 +124,21 @@ pub fn view(model: &Model, frame: &mut Frame) {
             "Quit es-secure now?\n\nNothing has been written to the system.\n\ny  quit      any other key  stay",
             t,
         ),
+        Overlay::ConfirmApply => {
+            let steps = match &model.review {
+                Review::Ready { plan, .. } => plan.steps.len(),
+                _ => 0,
+            };
+            popup(
+                frame,
+                area,
+                " Apply? ",
+                &format!(
+                    "Apply the {steps} steps of this plan now?\n\nFiles are backed up first; if a step fails, every change is rolled back.\n\ny  apply      any other key  back to the review"
+                ),
+                t,
+            );
+        }
         Overlay::SavePrompt(path) => popup(
             frame,
             area,
@@ -182,7 +197,10 @@ fn keys_hint(model: &Model) -> String {
 
 fn popup(frame: &mut Frame, area: Rect, title: &str, text: &str, t: Theme) {
     let width = area.width.saturating_sub(8).min(70);
-    let lines = text.lines().count() as u16;
+    // Count wrapped lines, so the last line of a long help text is not cut off.
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let lines: usize = text.lines().map(|l| wrap(l, inner).len().max(1)).sum();
+    let lines = u16::try_from(lines).unwrap_or(u16::MAX);
     let height = (lines + 2).min(area.height.saturating_sub(2));
     let rect = Rect {
         x: area.x + (area.width - width) / 2,
@@ -401,19 +419,15 @@ fn nodes(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     let area = with_errors(model, frame, area, t);
     let focused = model.focused();
     let f = &model.form;
-    let mut lines = vec![
-        Line::from(Span::styled(
-            "Every node of the cluster gets a certificate naming its DNS names and IPs.",
-            t.dim(),
-        )),
-        Line::from(Span::styled(
-            format!(
-                "  {:<3}{:<18}{:<30}{}",
-                "", "node.name", "DNS names", "IP addresses"
-            ),
-            Style::new().add_modifier(Modifier::BOLD),
-        )),
-    ];
+    let mut lines = wrapped(&model.detected_node, t.dim(), area.width, 2);
+    lines.push(Line::from(Span::styled(
+        format!(
+            "  {:<3}{:<18}{:<30}{}",
+            "", "node.name", "DNS names", "IP addresses"
+        ),
+        Style::new().add_modifier(Modifier::BOLD),
+    )));
+    let header = lines.len();
     for (i, n) in f.nodes.iter().enumerate() {
         let is_focus = focused == Some(Field::NodeRow(i));
         let sel = model.node_sel == i;
@@ -445,7 +459,7 @@ fn nodes(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
         lines.push(Line::from(spans));
     }
     lines.push(Line::from(Span::styled(
-        "  ★ = the node on this host (press t on a row to change it)",
+        "  ★ = the node on this host (t on a row changes it)",
         t.dim(),
     )));
     lines.push(Line::raw(""));
@@ -491,7 +505,7 @@ fn nodes(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     }
     // Keep the focused row visible when there are more nodes than lines.
     let focus_line = match focused {
-        Some(Field::NodeRow(i)) => i + 2,
+        Some(Field::NodeRow(i)) => i + header,
         _ => lines.len(),
     };
     let h = usize::from(area.height);
@@ -572,6 +586,14 @@ fn certs(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
         t,
     ));
     lines.push(Line::raw(""));
+    if let Some(fp) = &model.existing_ca {
+        lines.extend(wrapped(
+            &format!("  CA from an earlier run (SHA-256): {fp}"),
+            t.dim(),
+            area.width,
+            4,
+        ));
+    }
     let help = match focused {
         Some(Field::CaSource | Field::CaCert | Field::CaKey) => match f.ca {
             CaChoice::Generate => {
@@ -741,33 +763,33 @@ fn passwords(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
 fn review(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     let [text_area, buttons] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
-    let mut source: Vec<(Style, &str, bool)> = Vec::new();
+    let mut source: Vec<(Style, &str, Option<usize>)> = Vec::new();
     if let Review::Refused(_) = &model.review {
-        source.push((t.bad(), "The planner refused these answers:", true));
+        source.push((t.bad(), "The planner refused these answers:", Some(2)));
     }
     if model.review == Review::Pending {
-        source.push((Style::new(), "Building the plan…", true));
+        source.push((Style::new(), "Building the plan…", Some(2)));
     }
     for l in &model.review_lines {
         let (style, wrap_it) = match l.kind {
-            ReviewKind::Heading => (t.accent(), true),
-            ReviewKind::Step => (Style::new(), true),
-            ReviewKind::Context => (Style::new(), false),
-            ReviewKind::Note => (t.warn(), true),
-            ReviewKind::FileHeader => (Style::new().add_modifier(Modifier::BOLD), false),
-            ReviewKind::Hunk => (t.fg(Color::Cyan), false),
-            ReviewKind::Added => (t.ok(), false),
-            ReviewKind::Removed => (t.fg(Color::Red), false),
-            ReviewKind::Error => (t.bad(), true),
+            ReviewKind::Heading => (t.accent(), Some(2)),
+            ReviewKind::Step => (Style::new(), Some(5)),
+            ReviewKind::Context => (Style::new(), None),
+            ReviewKind::Note => (t.warn(), Some(6)),
+            ReviewKind::FileHeader => (Style::new().add_modifier(Modifier::BOLD), None),
+            ReviewKind::Hunk => (t.fg(Color::Cyan), None),
+            ReviewKind::Added => (t.ok(), None),
+            ReviewKind::Removed => (t.fg(Color::Red), None),
+            ReviewKind::Error => (t.bad(), Some(2)),
         };
         source.push((style, l.text.as_str(), wrap_it));
     }
     if let Review::Refused(_) = &model.review {
-        source.push((Style::new(), "", false));
+        source.push((Style::new(), "", None));
         source.push((
             Style::new(),
             "Go Back to change the answers, or Save answers to edit them as a file.",
-            true,
+            Some(2),
         ));
     }
     // Scrolling counts source lines (so `[`/`]` can jump to a file's diff); steps and notes
@@ -780,8 +802,8 @@ fn review(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
         if lines.len() >= h {
             break;
         }
-        if *wrap_it {
-            lines.extend(wrapped(text, *style, text_area.width, 5));
+        if let Some(indent) = wrap_it {
+            lines.extend(wrapped(text, *style, text_area.width, *indent));
         } else {
             lines.push(Line::from(Span::styled(text.to_string(), *style)));
         }
@@ -1034,7 +1056,7 @@ pub fn help_text(model: &Model) -> String {
             "Space/←→ cycle a user: generate / keep / your own reference. A reference is env:NAME or file:/PATH; the password itself is never typed here."
         }
         Screen::Review => {
-            "↑↓ PgUp/PgDn Home/End scroll · [ ] previous/next file diff\n←→ or Tab pick a button, Enter presses it\np proceed · b/Esc back · s save answers · c cancel"
+            "↑↓ PgUp/PgDn Home/End scroll · [ ] previous/next file diff\n←→ or Tab pick a button, Enter presses it\np proceed · b/Esc/Shift-Tab back · s save answers · c cancel\nNothing has been written yet; only Proceed applies the plan."
         }
         Screen::Apply => {
             "The apply runs step by step; on failure it rolls back and says what it restored."

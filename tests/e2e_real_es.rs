@@ -1,0 +1,645 @@
+//! End-to-end: the real `es-secure` binary against real Elasticsearch nodes started by the
+//! harness (`tests/support/es.rs`, prepared by `scripts/test-env.sh`). No mock anywhere:
+//! every tier claim is checked on a live node — restart, health, password resets, anonymous
+//! 401, each built-in user authenticating, TLS with our CA, a three-node cluster forming.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::es::{self, Cluster, EsVersion, Node, Security, say};
+
+const USERS: [&str; 6] = [
+    "elastic",
+    "kibana_system",
+    "logstash_system",
+    "beats_system",
+    "apm_system",
+    "remote_monitoring_user",
+];
+
+/// A private (0700) state directory for es-secure, as it requires.
+fn state_dir() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    d
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {} after {:.1}s\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code,
+            self.took.as_secs_f64(),
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+/// Run es-secure against `node` with `state` as its state directory.
+fn es_secure(node: &Node, state: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let t0 = Instant::now();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_es-secure"));
+    cmd.args(args)
+        .arg("--es-home")
+        .arg(node.home())
+        .arg("--es-config")
+        .arg(node.config_dir())
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--es-user", &es::test_user()])
+        .env("NO_COLOR", "1")
+        .env("ES_SECURE_TEST_RESTART_TIMEOUT", "400");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: t0.elapsed(),
+    };
+    say(&format!(
+        "es-secure {} on {}: exit {} in {:.1}s",
+        args.join(" "),
+        node.name(),
+        run.code,
+        run.took.as_secs_f64()
+    ));
+    run
+}
+
+/// Answers for a single node (or `node` of `all` in a cluster), restarted through the
+/// harness's restart script.
+fn answers(node: &Node, all: &[&Node], tier: &str, state: &Path, extra: &str) -> PathBuf {
+    let scheme = if tier == "https" { "https" } else { "http" };
+    let mut nodes = String::new();
+    for n in all {
+        nodes.push_str(&format!(
+            "  - name: {}\n    dns: [localhost]\n    ip: [{}]\n",
+            n.name(),
+            n.host()
+        ));
+    }
+    let text = format!(
+        "version: 1
+tier: {tier}
+elasticsearch:
+  url: {scheme}://{host}:{port}
+  restart: command
+  restart_command: {restart}
+  health_timeout_secs: 400
+nodes:
+{nodes}this_node: {name}
+passwords:
+  output_file: {state}/passwords.txt
+{extra}",
+        host = node.host(),
+        port = node.http_port(),
+        restart = node.restart_command(),
+        name = node.name(),
+        state = state.display(),
+    );
+    let path = state.join(format!("answers-{}-{tier}.yml", node.name()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn apply(node: &Node, state: &Path, answers: &Path) -> Run {
+    es_secure(
+        node,
+        state,
+        &["apply", "--yes", "--answers", answers.to_str().unwrap()],
+        &[],
+    )
+}
+
+/// `user: password` lines of the 0600 password file.
+fn passwords(state: &Path) -> BTreeMap<String, String> {
+    let path = state.join("passwords.txt");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{} must be 0600", path.display());
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(": "))
+        .map(|(u, p)| (u.to_string(), p.to_string()))
+        .collect()
+}
+
+/// Every built-in user authenticates with its new password; anonymous gets 401.
+fn assert_secured(node: &Node, pw: &BTreeMap<String, String>) {
+    assert_eq!(node.get("/_cluster/health", None).unwrap().status, 401);
+    for user in USERS {
+        let p = pw
+            .get(user)
+            .unwrap_or_else(|| panic!("no password for {user}"));
+        assert!(p.len() >= 20, "generated password for {user} is too short");
+        let r = node
+            .get("/_security/_authenticate", Some((user, p)))
+            .unwrap();
+        assert_eq!(r.status, 200, "{user}: {}", r.body);
+        assert_eq!(r.json().unwrap()["username"], user);
+    }
+    let r = node
+        .get(
+            "/_security/_authenticate",
+            Some(("elastic", "wrong-password-123")),
+        )
+        .unwrap();
+    assert_eq!(r.status, 401);
+}
+
+/// Bytes of every regular file under `dir` (for "nothing changed" checks).
+fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p);
+            } else if m.is_file() {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn config_tree(node: &Node) -> BTreeMap<PathBuf, Vec<u8>> {
+    tree(&node.config_dir())
+}
+
+fn index_docs(node: &Node, auth: Option<(&str, &str)>, n: usize) {
+    for i in 0..n {
+        let r = node
+            .post_json(
+                &format!("/books/_doc/{i}?refresh=true"),
+                auth,
+                &serde_json::json!({ "title": format!("book {i}") }),
+            )
+            .unwrap();
+        assert!(r.status == 201 || r.status == 200, "{}", r.body);
+    }
+}
+
+fn count_docs(node: &Node, auth: Option<(&str, &str)>) -> u64 {
+    let r = node.get("/books/_count", auth).unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json().unwrap()["count"].as_u64().unwrap()
+}
+
+/// 1 + 5: minimal on a single unsecured node, then the same answers again.
+#[test]
+fn minimal_single_node_then_idempotent_rerun() {
+    if !es::available(EsVersion::V8) {
+        return;
+    }
+    let mut node = Node::builder(EsVersion::V8, "e2e_minimal")
+        .security(Security::Disabled)
+        .build()
+        .unwrap();
+    node.start_and_wait(es::ready_timeout()).unwrap();
+    let state = state_dir();
+    let a = answers(&node, &[&node], "minimal", state.path(), "");
+
+    let run = apply(&node, state.path(), &a);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("waiting") || run.stderr.contains("yellow"),
+        "{run:?}"
+    );
+    let pw = passwords(state.path());
+    assert_secured(&node, &pw);
+    // The temporary superuser is gone from the file realm.
+    let users = std::fs::read_to_string(node.config_dir().join("users")).unwrap_or_default();
+    assert!(
+        !users.contains("es_secure"),
+        "temporary user left behind: {users}"
+    );
+    // No generated password reached the output, the plan, ES's logs, the config, the
+    // backups or the state — anywhere but the designated 0600 password file.
+    let mut haystacks = vec![
+        ("stdout".to_string(), run.stdout.clone().into_bytes()),
+        ("stderr".to_string(), run.stderr.clone().into_bytes()),
+    ];
+    for dir in [
+        node.config_dir(),
+        node.logs_dir(),
+        state.path().to_path_buf(),
+    ] {
+        for (path, bytes) in tree(&dir) {
+            if path == state.path().join("passwords.txt") {
+                continue;
+            }
+            haystacks.push((path.display().to_string(), bytes));
+        }
+    }
+    for (user, p) in &pw {
+        for (what, bytes) in &haystacks {
+            assert!(
+                !bytes.windows(p.len()).any(|w| w == p.as_bytes()),
+                "{user}'s password found in {what}"
+            );
+        }
+    }
+
+    // Idempotence: same answers → nothing to do, every byte kept, passwords unchanged.
+    let before = config_tree(&node);
+    let pw_file = std::fs::read(state.path().join("passwords.txt")).unwrap();
+    let again = apply(&node, state.path(), &a);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(
+        again.stdout.contains("Nothing to do") || again.stderr.contains("Nothing to do"),
+        "{again:?}"
+    );
+    assert_eq!(before, config_tree(&node));
+    assert_eq!(
+        pw_file,
+        std::fs::read(state.path().join("passwords.txt")).unwrap()
+    );
+    assert_secured(&node, &pw);
+
+    // `verify` agrees.
+    let v = es_secure(
+        &node,
+        state.path(),
+        &["verify", "--answers", a.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(v.code, 0, "{v:?}");
+    node.stop().unwrap();
+}
+
+/// 3: HTTPS on a single node; curl with our CA works, without it fails.
+#[test]
+fn https_single_node_curl_with_and_without_ca() {
+    if !es::available(EsVersion::V8) {
+        return;
+    }
+    let mut node = Node::builder(EsVersion::V8, "e2e_https")
+        .security(Security::Disabled)
+        .build()
+        .unwrap();
+    node.start_and_wait(es::ready_timeout()).unwrap();
+    let state = state_dir();
+    let a = answers(&node, &[&node], "https", state.path(), "");
+    let run = apply(&node, state.path(), &a);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("SHA-256")
+            || run.stderr.contains("SHA-256")
+            || run.stdout.contains("fingerprint")
+            || run.stderr.contains("fingerprint"),
+        "{run:?}"
+    );
+    let pw = passwords(state.path());
+    assert_secured(&node, &pw);
+
+    let ca = node.config_dir().join("certs/ca.crt");
+    let url = format!("https://localhost:{}/_cluster/health", node.http_port());
+    let elastic = format!("elastic:{}", pw["elastic"]);
+    let with_ca = Command::new("curl")
+        .args(["-sS", "--fail", "--cacert"])
+        .arg(&ca)
+        .args(["-u", &elastic, &url])
+        .output()
+        .unwrap();
+    assert!(
+        with_ca.status.success(),
+        "curl --cacert: {}",
+        String::from_utf8_lossy(&with_ca.stderr)
+    );
+    assert!(String::from_utf8_lossy(&with_ca.stdout).contains("\"status\""));
+    let without = Command::new("curl")
+        .args(["-sS", "--fail", "-u", &elastic, &url])
+        .output()
+        .unwrap();
+    assert!(!without.status.success(), "curl without our CA must fail");
+    assert_eq!(
+        without.status.code(),
+        Some(60),
+        "expected curl's certificate error (60)"
+    );
+    // Plain HTTP is gone.
+    let plain = Command::new("curl")
+        .args(["-sS", "--fail", "-u", &elastic])
+        .arg(format!("http://127.0.0.1:{}/", node.http_port()))
+        .output()
+        .unwrap();
+    assert!(!plain.status.success());
+    // ES itself reports our certificates.
+    let certs = node
+        .get("/_ssl/certificates", Some(("elastic", &pw["elastic"])))
+        .unwrap();
+    assert_eq!(certs.status, 200);
+    assert!(certs.body.contains("certs/http.crt"), "{}", certs.body);
+    assert!(certs.body.contains("certs/transport.crt"), "{}", certs.body);
+    node.stop().unwrap();
+}
+
+/// 4: none → minimal → basic → https by three re-runs; the documents survive.
+#[test]
+fn upgrade_path_none_minimal_basic_https_keeps_documents() {
+    if !es::available(EsVersion::V8) {
+        return;
+    }
+    let mut node = Node::builder(EsVersion::V8, "e2e_upgrade")
+        .security(Security::Disabled)
+        .build()
+        .unwrap();
+    node.start_and_wait(es::ready_timeout()).unwrap();
+    index_docs(&node, None, 5);
+    let state = state_dir();
+
+    let run = apply(
+        &node,
+        state.path(),
+        &answers(&node, &[&node], "minimal", state.path(), ""),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let pw = passwords(state.path());
+    let elastic = Some(("elastic", pw["elastic"].as_str()));
+    assert_eq!(count_docs(&node, elastic), 5);
+
+    // Later runs keep the passwords (already set): authenticate with elastic's.
+    std::fs::write(state.path().join("elastic.pw"), &pw["elastic"]).unwrap();
+    let keep = format!(
+        "auth:\n  method: elastic-password\n  elastic_password: file:{}/elastic.pw\n",
+        state.path().display()
+    );
+    for tier in ["basic", "https"] {
+        let run = apply(
+            &node,
+            state.path(),
+            &answers(&node, &[&node], tier, state.path(), &keep),
+        );
+        assert_eq!(run.code, 0, "{tier}: {run:?}");
+        assert_eq!(count_docs(&node, elastic), 5, "after {tier}");
+        let status = es_secure(&node, state.path(), &["status"], &[]);
+        assert!(
+            status.stdout.contains(&format!("tier:        {tier}")),
+            "{status:?}"
+        );
+    }
+    assert_secured(&node, &pw);
+    node.stop().unwrap();
+}
+
+/// 2: basic on three nodes (127.0.0.1/.2/.3): per-node certificates, transport TLS with
+/// `verification_mode: full`, the cluster forms again; a node with a certificate from a
+/// foreign CA is kept out.
+#[test]
+fn basic_three_node_cluster_and_foreign_ca_is_refused() {
+    if !es::available(EsVersion::V8) {
+        return;
+    }
+    let mut cluster = Cluster::build(EsVersion::V8, "e2e_basic3", 3, |b| {
+        b.security(Security::Disabled)
+    })
+    .unwrap();
+    cluster.start_all(es::ready_timeout()).unwrap();
+    cluster.wait_formed(None, es::ready_timeout()).unwrap();
+    index_docs(&cluster.nodes[0], None, 3);
+
+    // One state directory for the cluster's CA; manual restart: transport TLS needs a
+    // full-cluster restart, so every node is configured first, then all are restarted.
+    let state = state_dir();
+    let all: Vec<&Node> = cluster.nodes.iter().collect();
+    let mut answer_files = Vec::new();
+    for node in &cluster.nodes {
+        let a = answers(node, &all, "basic", state.path(), "");
+        let text = std::fs::read_to_string(&a)
+            .unwrap()
+            .replace("restart: command", "restart: manual");
+        std::fs::write(&a, text).unwrap();
+        let run = apply(node, state.path(), &a);
+        assert_eq!(run.code, 7, "{}: {run:?}", node.name());
+        assert!(run.stderr.contains("full-cluster restart"), "{run:?}");
+        answer_files.push(a);
+    }
+    for node in &cluster.nodes {
+        let yml = node.read_config().unwrap();
+        assert!(yml.contains("xpack.security.transport.ssl.verification_mode: full"));
+        let crt = node.config_dir().join("certs/transport.crt");
+        let text = Command::new("openssl")
+            .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+            .arg(&crt)
+            .output()
+            .unwrap();
+        let sans = String::from_utf8_lossy(&text.stdout);
+        assert!(
+            sans.contains(&format!("IP Address:{}", node.host())),
+            "{sans}"
+        );
+    }
+    cluster.stop_all().unwrap();
+    cluster.start_all(es::ready_timeout()).unwrap();
+    // Finish on node-1: health (3 nodes over TLS), passwords, verify.
+    let run = apply(&cluster.nodes[0], state.path(), &answer_files[0]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let pw = passwords(state.path());
+    let elastic = Some(("elastic", pw["elastic"].as_str()));
+    let health = cluster.wait_formed(elastic, es::ready_timeout()).unwrap();
+    assert_eq!(health["number_of_nodes"], 3, "{health}");
+    assert_secured(&cluster.nodes[0], &pw);
+    assert_eq!(count_docs(&cluster.nodes[0], elastic), 3);
+
+    // Negative: node-3 with a transport certificate from a foreign CA cannot join.
+    let n3 = &mut cluster.nodes[2];
+    n3.stop().unwrap();
+    let certs = n3.config_dir().join("certs");
+    let foreign = tempfile::tempdir().unwrap();
+    let f = foreign.path();
+    let sh = format!(
+        "set -e; cd {f}; \
+         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+           -subj /CN=foreign-ca -keyout ca.key -out ca.crt \
+           -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null; \
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=node-3 \
+           -keyout t.key -out t.csr 2>/dev/null; \
+         printf 'subjectAltName=DNS:localhost,IP:{ip}\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ext; \
+         openssl x509 -req -in t.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 -extfile ext -out t.crt 2>/dev/null; \
+         openssl pkcs8 -topk8 -nocrypt -in t.key -out t8.key",
+        f = f.display(),
+        ip = n3.host()
+    );
+    assert!(
+        Command::new("sh")
+            .args(["-c", &sh])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::copy(f.join("t.crt"), certs.join("transport.crt")).unwrap();
+    std::fs::copy(f.join("t8.key"), certs.join("transport.key")).unwrap();
+    n3.start().unwrap();
+    // Give it time to try; node-3 must not join (TLS handshake refused both ways).
+    std::thread::sleep(Duration::from_secs(45));
+    let nodes = cluster.nodes[0].get("/_cat/nodes?h=name", elastic).unwrap();
+    assert!(
+        !nodes.body.contains("node-3"),
+        "node-3 joined: {}",
+        nodes.body
+    );
+    let log = cluster.nodes[2].log_tail(400) + &cluster.nodes[2].console_log();
+    assert!(
+        log.contains("PKIX") || log.contains("certificate") || log.contains("handshake"),
+        "node-3 log shows no TLS refusal:\n{}",
+        cluster.nodes[2].log_tail(80)
+    );
+    cluster.stop_all().unwrap();
+}
+
+/// 6: a fresh 8.x node auto-configures security on first start; es-secure reports it and
+/// takes over with its own CA; the node restarts and verifies.
+#[test]
+fn autoconfigured_node_is_detected_and_taken_over() {
+    if !es::available(EsVersion::V8) {
+        return;
+    }
+    let mut node = Node::builder(EsVersion::V8, "e2e_autoconf")
+        .security(Security::Unset)
+        .without_network_host()
+        .build()
+        .unwrap();
+    node.start_and_wait(es::ready_timeout()).unwrap();
+    let yml = node.read_config().unwrap();
+    assert!(yml.contains("BEGIN SECURITY AUTO CONFIGURATION"), "{yml}");
+    let state = state_dir();
+
+    let status = es_secure(&node, state.path(), &["status"], &[]);
+    assert_eq!(status.code, 0, "{status:?}");
+    assert!(status.stdout.contains("tier:        https"), "{status:?}");
+    assert!(
+        status.stdout.to_lowercase().contains("auto-configuration")
+            || status.stdout.to_lowercase().contains("auto configuration"),
+        "{status:?}"
+    );
+
+    let a = answers(&node, &[&node], "https", state.path(), "");
+    // The auto-configured node listens on every interface; es-secure reaches it on
+    // 127.0.0.1, which our HTTP certificate covers.
+    let run = apply(&node, state.path(), &a);
+    assert_eq!(run.code, 0, "{run:?}");
+    let yml = node.read_config().unwrap();
+    assert!(!yml.contains("BEGIN SECURITY AUTO CONFIGURATION"), "{yml}");
+    assert!(yml.contains("certs/http.crt"), "{yml}");
+    let pw = passwords(state.path());
+    assert_secured(&node, &pw);
+    let ks = node.tool_ok("elasticsearch-keystore", &["list"]).unwrap();
+    let list = String::from_utf8_lossy(&ks.stdout);
+    assert!(
+        !list.contains("xpack.security.http.ssl.keystore.secure_password"),
+        "auto-configuration keystore entries left: {list}"
+    );
+    node.stop().unwrap();
+}
+
+/// 7: wrong elastic password, node down, wrong CA → clear error, nothing changed, exit code
+/// as documented.
+#[test]
+fn wrong_password_node_down_and_wrong_ca_fail_clearly() {
+    if !es::available(EsVersion::V8) {
+        return;
+    }
+    let mut node = Node::builder(EsVersion::V8, "e2e_wrong")
+        .security(Security::Disabled)
+        .build()
+        .unwrap();
+    node.start_and_wait(es::ready_timeout()).unwrap();
+    let state = state_dir();
+    let a = answers(&node, &[&node], "https", state.path(), "");
+    let run = apply(&node, state.path(), &a);
+    assert_eq!(run.code, 0, "{run:?}");
+    let pw = passwords(state.path());
+
+    // Wrong elastic password: rotating the passwords with it is refused by ES (401).
+    std::fs::write(state.path().join("wrong.pw"), "not-the-password-1234").unwrap();
+    let wrong = format!(
+        "auth:\n  method: elastic-password\n  elastic_password: file:{}/wrong.pw\n",
+        state.path().display()
+    );
+    let a_wrong = answers(&node, &[&node], "https", state.path(), &wrong);
+    let text = std::fs::read_to_string(&a_wrong)
+        .unwrap()
+        .replace("passwords:\n", "passwords:\n  rotate: true\n");
+    std::fs::write(&a_wrong, text).unwrap();
+    let before = config_tree(&node);
+    let run = apply(&node, state.path(), &a_wrong);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("401") || run.stderr.to_lowercase().contains("password"),
+        "{run:?}"
+    );
+    assert_eq!(before, config_tree(&node));
+    assert_secured(&node, &pw);
+
+    // Wrong CA: verify from a state directory holding another CA → TLS error, exit 6.
+    let other = state_dir();
+    let other_ca = other.path().join("ca");
+    std::fs::create_dir_all(&other_ca).unwrap();
+    let sh = format!(
+        "cd {d} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+         -subj /CN=other-ca -keyout ca.key -out ca.crt \
+         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null",
+        d = other_ca.display()
+    );
+    assert!(
+        Command::new("sh")
+            .args(["-c", &sh])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(other.path().join("elastic.pw"), &pw["elastic"]).unwrap();
+    let auth = format!(
+        "auth:\n  method: elastic-password\n  elastic_password: file:{}/elastic.pw\n",
+        other.path().display()
+    );
+    let a_other = answers(&node, &[&node], "https", other.path(), &auth);
+    let v = es_secure(
+        &node,
+        other.path(),
+        &["verify", "--answers", a_other.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(v.code, 6, "{v:?}");
+    let all = format!("{}{}", v.stdout, v.stderr).to_lowercase();
+    assert!(all.contains("certificate") || all.contains("tls"), "{v:?}");
+
+    // Node down: verify says so in words an operator can act on, exit 6.
+    node.stop().unwrap();
+    let v = es_secure(
+        &node,
+        state.path(),
+        &["verify", "--answers", a.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(v.code, 6, "{v:?}");
+    let all = format!("{}{}", v.stdout, v.stderr).to_lowercase();
+    assert!(
+        all.contains("running") || all.contains("unreachable") || all.contains("refused"),
+        "{v:?}"
+    );
+    assert_eq!(before, config_tree(&node));
+}
