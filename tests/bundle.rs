@@ -154,7 +154,10 @@ fn bundle_applies_on_its_node_and_only_there() {
     let ca_key = std::fs::read_to_string(n1.path("state/ca/ca.key")).unwrap();
     assert!(!text.contains(ca_key.trim()));
     for line in ca_key.lines().filter(|l| !l.starts_with("-----")) {
-        assert!(!text.contains(line), "a line of the CA key is in the bundle");
+        assert!(
+            !text.contains(line),
+            "a line of the CA key is in the bundle"
+        );
     }
     let parsed = Bundle::parse("node-2.bundle.yml", &text).unwrap();
     assert_eq!(parsed.node, "node-2");
@@ -212,7 +215,10 @@ fn bundle_applies_on_its_node_and_only_there() {
         0o640
     );
     let yml = std::fs::read_to_string(n2.path("elasticsearch/elasticsearch.yml")).unwrap();
-    assert!(yml.contains("xpack.security.transport.ssl.enabled: true"), "{yml}");
+    assert!(
+        yml.contains("xpack.security.transport.ssl.enabled: true"),
+        "{yml}"
+    );
 
     // A re-run writes nothing: only the wait for the pending restart is left.
     let after = n2.snapshot();
@@ -264,7 +270,9 @@ fn bundle_with_a_certificate_from_another_ca_is_refused() {
     let (code, out, err) = n2.apply_bundle(&tampered, &["--yes"]);
     assert_eq!(code, 3, "{out}{err}");
     assert!(
-        err.contains("transport certificate cannot be used: it is not signed by the CA in the bundle"),
+        err.contains(
+            "transport certificate cannot be used: it is not signed by the CA in the bundle"
+        ),
         "{err}"
     );
     assert_eq!(before, n2.snapshot());
@@ -287,7 +295,10 @@ fn bundle_from_another_cluster_is_refused() {
     let before = n2.snapshot();
     let (code, out, err) = n2.apply_bundle(&b2, &["--yes"]);
     assert_eq!(code, 3, "{out}{err}");
-    assert!(err.contains("this bundle is for cluster `prod-logs`"), "{err}");
+    assert!(
+        err.contains("this bundle is for cluster `prod-logs`"),
+        "{err}"
+    );
     assert_eq!(before, n2.snapshot());
 
     // Same name, but this host already has an es-secure CA of its own.
@@ -295,8 +306,11 @@ fn bundle_from_another_cluster_is_refused() {
     let n2 = Node::new("node-2", "10.0.0.12");
     std::fs::create_dir_all(n2.path("state/ca")).unwrap();
     for f in ["ca.crt", "ca.key"] {
-        std::fs::copy(other.path(&format!("state/ca/{f}")), n2.path(&format!("state/ca/{f}")))
-            .unwrap();
+        std::fs::copy(
+            other.path(&format!("state/ca/{f}")),
+            n2.path(&format!("state/ca/{f}")),
+        )
+        .unwrap();
     }
     let before = n2.snapshot();
     let (code, out, err) = n2.apply_bundle(&b2, &["--yes"]);
@@ -342,7 +356,10 @@ fn world_readable_bundle_is_warned_about() {
     let n2 = Node::new("node-2", "10.0.0.12");
     let (code, out, err) = n2.apply_bundle(&b2, &["--dry-run"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(err.contains("warning:") && err.contains("readable by group or others"), "{err}");
+    assert!(
+        err.contains("warning:") && err.contains("readable by group or others"),
+        "{err}"
+    );
     assert!(err.contains("chmod 600"), "{err}");
 }
 

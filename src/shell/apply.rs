@@ -366,11 +366,17 @@ impl Run<'_> {
                 (None, None) => "es-secure apply (with the same answers)".to_string(),
             };
             let text = format!(
-                "The files are written. Restart Elasticsearch now (e.g. `systemctl restart elasticsearch`{}), then run `{rerun}` to set the passwords and verify.",
+                "The files are written. Restart Elasticsearch now (e.g. `systemctl restart elasticsearch`{}), then run `{rerun}` to {}.",
                 if plan.from < Tier::Basic && plan.to >= Tier::Basic {
                     "; with transport TLS this is a full-cluster restart: stop all nodes first"
                 } else {
                     ""
+                },
+                // A bundle sets no passwords: the host that wrote it does.
+                if self.facts.bundle.is_some() {
+                    "check that the node comes back"
+                } else {
+                    "set the passwords and verify"
                 }
             );
             self.event(ApplyEvent::Notice { text: text.clone() });
