@@ -376,3 +376,50 @@ fn bundle_answers_keep_cluster_passwords() {
     assert!(!out.contains("_password"), "{out}");
     assert!(!out.contains("bundles/"), "{out}");
 }
+
+#[test]
+fn https_bundle_carries_and_installs_the_http_certificate() {
+    let n1 = Node::new("node-1", "10.0.0.11");
+    let answers = n1.path("answers.yml");
+    std::fs::write(&answers, THREE_NODES.replace("tier: basic", "tier: https")).unwrap();
+    let (code, out, err) = n1.run(&["apply", "--yes", "--answers", answers.to_str().unwrap()]);
+    assert_eq!(code, 7, "{out}{err}");
+    let b2 = bundle_of(&n1, "node-2");
+    let text = std::fs::read_to_string(&b2).unwrap();
+    assert_eq!(text.matches("-----BEGIN PRIVATE KEY-----").count(), 2);
+
+    let n2 = Node::new("node-2", "10.0.0.12");
+    let (code, out, err) = n2.apply_bundle(&b2, &["--yes"]);
+    assert_eq!(code, 7, "{out}{err}");
+    let crt = n2.path("elasticsearch/certs/http.crt");
+    let ca = n1.path("state/ca/ca.crt");
+    let (ok, text) = openssl(&[
+        "verify",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        crt.to_str().unwrap(),
+    ]);
+    assert!(ok && text.contains(": OK"), "{text}");
+    let (ok, sans) = openssl(&[
+        "x509",
+        "-in",
+        crt.to_str().unwrap(),
+        "-noout",
+        "-ext",
+        "subjectAltName",
+    ]);
+    assert!(ok, "{sans}");
+    for want in [
+        "DNS:node-2.example.internal",
+        "DNS:localhost",
+        "IP Address:10.0.0.12",
+        "IP Address:127.0.0.1",
+    ] {
+        assert!(sans.contains(want), "{want}: {sans}");
+    }
+    let yml = std::fs::read_to_string(n2.path("elasticsearch/elasticsearch.yml")).unwrap();
+    assert!(
+        yml.contains("xpack.security.http.ssl.enabled: true"),
+        "{yml}"
+    );
+}
