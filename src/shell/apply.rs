@@ -690,8 +690,9 @@ impl Run<'_> {
             (Product::Elasticsearch, None) => {
                 let v = self.facts.es.version;
                 let format = crate::shell::keystore::es::format_for_version(
+                    // Unknown version (blocked by a finding, but be safe): the oldest 8.x format.
                     v.map_or(8, |v| v.major),
-                    v.map_or(14, |v| v.minor),
+                    v.map_or(0, |v| v.minor),
                 );
                 AnyKeystore::Es(EsKeystore::new(format)?)
             }
