@@ -298,7 +298,12 @@ impl<'a> Text<'a> {
         let last = self.line_of(end.saturating_sub(1).max(entry.key_start.byte));
         let content_end = self.content_end(last);
         let after = self.body.get(end.min(content_end)..content_end)?;
-        let after = after.trim_start_matches([' ', '\t']);
+        let mut after = after.trim_start_matches([' ', '\t']);
+        if entry.value.start.byte == entry.value.end.byte {
+            // An empty value (`key:`) is placed before its `:`.
+            after = after.strip_prefix(':').unwrap_or(after);
+            after = after.trim_start_matches([' ', '\t']);
+        }
         if !(after.is_empty() || after.starts_with('#')) {
             return None;
         }
@@ -978,6 +983,39 @@ mod tests {
             )
         );
         assert_eq!(apply_edits("es.yml", &out, &edits, &opts).unwrap(), out);
+    }
+
+    #[test]
+    fn lines_in_our_own_block_are_deleted_not_commented() {
+        let text = format!("a: 1\n\n{MANAGED_BEGIN}\n{MANAGED_HELP}\nb: 2\nc: 3\n{MANAGED_END}\n");
+        let out = apply(&text, &[remove("b")]);
+        assert_eq!(
+            out,
+            format!("a: 1\n\n{MANAGED_BEGIN}\n{MANAGED_HELP}\nc: 3\n{MANAGED_END}\n")
+        );
+    }
+
+    #[test]
+    fn aliased_mappings_are_moved_as_a_whole() {
+        let text = "base: &b {x: 1, y: 2}\ncopy: *b\n";
+        let out = apply(text, &[remove("copy.x")]);
+        assert!(
+            out.starts_with(
+                "base: &b {x: 1, y: 2}\n# es-secure: replaced, see the managed block\n#copy: *b\n"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("\ncopy.y: 2\n"), "{out}");
+    }
+
+    #[test]
+    fn set_of_a_null_value_moves_it() {
+        let out = apply("a:\nb: 1\n", &[set("a", SettingValue::str("x"))]);
+        assert!(
+            out.starts_with(&format!("{NOTE_MOVED}\n#a:\nb: 1\n")),
+            "{out}"
+        );
+        assert!(out.contains("\na: x\n"), "{out}");
     }
 
     #[test]
