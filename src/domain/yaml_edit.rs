@@ -201,7 +201,11 @@ fn verify(
 ) -> Result<(), EditError> {
     let reparsed = settings::parse(file, out).map_err(|e| EditError::Unsupported {
         file: file.to_string(),
-        key: String::new(),
+        // Usually a new flat key meeting a mapping of the same name (`a.b:` block and `a.b: x`).
+        key: match &e {
+            settings::SettingsError::Duplicate { key, .. } => key.clone(),
+            _ => intended.keys().next().cloned().unwrap_or_default(),
+        },
         reason: format!("the edited text would not be valid ({e}); nothing was changed"),
     })?;
     if same_settings(&reparsed.settings, intended) {
@@ -1016,6 +1020,21 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("\na: x\n"), "{out}");
+    }
+
+    #[test]
+    fn a_new_flat_key_meeting_a_mapping_of_that_name_is_refused() {
+        let err = apply_edits(
+            "es.yml",
+            "xpack.security.enabled:\n  value: true\n",
+            &[set("xpack.security.enabled", SettingValue::Bool(true))],
+            &EditOptions::default(),
+        )
+        .unwrap_err();
+        let EditError::Unsupported { key, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(key, "xpack.security.enabled");
     }
 
     #[test]
