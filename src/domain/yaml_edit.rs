@@ -416,12 +416,13 @@ impl<'a> Plan<'a> {
         intended: &BTreeMap<String, SettingValue>,
         region: Option<&settings::MarkedBlock>,
     ) -> Result<(), EditError> {
-        let Some(Node {
-            kind: NodeKind::Map(top),
-            ..
-        }) = &tree.root
-        else {
-            return Ok(());
+        // A file of comments only has no root, but may still hold a block to replace.
+        let top: &[Entry] = match &tree.root {
+            Some(Node {
+                kind: NodeKind::Map(top),
+                ..
+            }) => top,
+            _ => &[],
         };
         let unsupported = |key: &str, reason: &str| EditError::Unsupported {
             file: file.to_string(),
@@ -1035,6 +1036,23 @@ mod tests {
             panic!("{err:?}")
         };
         assert_eq!(key, "xpack.security.enabled");
+    }
+
+    #[test]
+    fn an_autoconfig_block_of_comments_only_is_replaced_too() {
+        // Found by the config_editor fuzz target: with no settings at all the block's lines
+        // were kept next to the new managed block, so a second run changed the file again.
+        let text = format!("# head\n{AUTOCONFIG_BEGIN}\n# nothing here\n{AUTOCONFIG_END}");
+        let opts = EditOptions {
+            replace_autoconfig: true,
+        };
+        let edits = [set("a", SettingValue::Bool(true))];
+        let out = apply_edits("es.yml", &text, &edits, &opts).unwrap();
+        assert_eq!(
+            out,
+            format!("# head\n{MANAGED_BEGIN}\n{MANAGED_HELP}\na: true\n{MANAGED_END}")
+        );
+        assert_eq!(apply_edits("es.yml", &out, &edits, &opts).unwrap(), out);
     }
 
     #[test]
