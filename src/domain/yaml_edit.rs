@@ -582,6 +582,11 @@ impl<'a> Plan<'a> {
             } else {
                 own
             };
+            if settings::mentions_marker(content) {
+                // Commented out, it would read as a block marker next time: drop it instead.
+                *op = LineOp::Delete;
+                continue;
+            }
             *op = LineOp::Comment(at);
             if !noted {
                 noted = true;
@@ -1053,6 +1058,15 @@ mod tests {
             format!("# head\n{MANAGED_BEGIN}\n{MANAGED_HELP}\na: true\n{MANAGED_END}")
         );
         assert_eq!(apply_edits("es.yml", &out, &edits, &opts).unwrap(), out);
+    }
+
+    #[test]
+    fn a_removed_line_holding_marker_text_is_dropped_not_commented() {
+        // Found by the config_editor fuzz target: commenting this line out created a BEGIN
+        // marker, so the next run saw a new auto-configuration block.
+        let text = "a: 1\nb: x BEGIN SECURITY AUTO CONFIGURATION y\nc: 2\n";
+        let out = apply(text, &[remove("b")]);
+        assert_eq!(out, "a: 1\nc: 2\n");
     }
 
     #[test]
