@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Process-level speed of es-secure (issue: performance): `--version`, `status` on a
+# 10,000-line elasticsearch.yml, and `plan` for a 3-node https answers file, with hyperfine
+# (installed from Debian's packages when missing). Prints a markdown table.
+# Targets: --version < 10 ms, status (10k lines) < 50 ms. The TUI's first frame and the
+# in-process costs are in `cargo bench --bench cli`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v hyperfine >/dev/null || { apt-get install -y -q hyperfine >/dev/null 2>&1 || { echo "needs hyperfine" >&2; exit 1; }; }
+cargo build --release -q
+bin=$PWD/target/release/es-secure
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/es/config" "$work/es/lib" "$work/state"
+chmod 700 "$work/state"
+: >"$work/es/lib/elasticsearch-8.19.21.jar"
+{
+    for i in $(seq 0 1999); do
+        echo "# ---------------------------------- Section ----------------------------------"
+        echo "#"
+        echo "# Explanation of setting number $i, kept by es-secure byte for byte."
+        echo "#"
+        echo "custom.group$((i % 50)).setting$i: \"value $i\""
+    done
+    echo "node.name: node-1"
+    echo "network.host: 127.0.0.1"
+} >"$work/es/config/elasticsearch.yml"
+cat >"$work/answers.yml" <<YML
+version: 1
+tier: https
+nodes:
+  - {name: node-1, dns: [node-1.example.internal, localhost], ip: [127.0.0.1]}
+  - {name: node-2, dns: [node-2.example.internal], ip: [10.0.0.12]}
+  - {name: node-3, dns: [node-3.example.internal], ip: [10.0.0.13]}
+this_node: node-1
+YML
+flags=(--es-home "$work/es" --es-config "$work/es/config" --state-dir "$work/state" --es-user nobody)
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1 /proc/loadavg)"
+echo "elasticsearch.yml: $(wc -l <"$work/es/config/elasticsearch.yml") lines"
+hyperfine -N --warmup 3 --runs 30 --export-markdown "$work/table.md" \
+    -n "es-secure --version" "$bin --version" \
+    -n "es-secure status (10k-line yml)" "$bin ${flags[*]} status" \
+    -n "es-secure plan (3-node https)" "$bin ${flags[*]} plan --answers $work/answers.yml" >&2
+cat "$work/table.md"
