@@ -428,7 +428,7 @@ mod tests {
     #[test]
     fn round_trip_keeps_answers() {
         let r = raw(
-            "version: 1\ntier: https\nnodes:\n  - {name: n1, dns: [n1.example], ip: [10.0.0.1]}\n  - {name: n2, dns: [n2.example], ip: [10.0.0.2]}\nthis_node: n2\ncertificates: {ca: {cert: /x/ca.crt, key: /x/ca.key}, key_type: rsa3072, validity_days: 400}\nkibana: {config_dir: /etc/kibana, public_url: \"https://k.example:5601\"}\npasswords: {elastic: env:PW, beats_system: keep, output_file: /root/pw.txt, show: true}\n",
+            "version: 1\ntier: https\nnodes:\n  - {name: n1, dns: [n1.example], ip: [10.0.0.1]}\n  - {name: n2, dns: [n2.example], ip: [10.0.0.2]}\nthis_node: n2\ncertificates: {ca: {cert: /x/ca.crt, key: /x/ca.key}, key_type: rsa-3072, validity_days: 400}\nkibana: {config_dir: /etc/kibana, public_url: \"https://k.example:5601\"}\npasswords: {elastic: env:PW, beats_system: keep, output_file: /root/pw.txt, show: true}\n",
         );
         let facts = crate::ui::tui::demo::facts();
         let f = Form::new(&r, &facts);
