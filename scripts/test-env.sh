@@ -22,6 +22,7 @@ set -euo pipefail
 
 ES8_VERSION=8.19.21 # newest 8.19.x on Maven Central when pinned
 ES9_VERSION=9.5.4
+ES8_OLD_VERSION=8.13.4 # last version writing keystore format 5 (keystore cross-checks only)
 ARTIFACT=org.elasticsearch.distribution.integ-test-zip:elasticsearch
 CACHE=${ES_SECURE_TEST_CACHE:-/var/cache/es-secure-test}
 TEST_USER=${ES_SECURE_TEST_USER:-estest}
@@ -173,6 +174,7 @@ prepare() { # version java-home java-release -> pristine dir
 
 PRISTINE_8=$(prepare "$ES8_VERSION" "$JAVA_8" 17)
 PRISTINE_9=$(prepare "$ES9_VERSION" "$JAVA_9" 21)
+ZIP_8_OLD=$(fetch_zip "$ES8_OLD_VERSION")
 
 # --- output --------------------------------------------------------------------------------
 emit() {
@@ -180,6 +182,7 @@ emit() {
 export ES_SECURE_TEST_CACHE='$CACHE'
 export ES_SECURE_TEST_ZIP_8='$CACHE/elasticsearch-$ES8_VERSION.zip'
 export ES_SECURE_TEST_ZIP_9='$CACHE/elasticsearch-$ES9_VERSION.zip'
+export ES_SECURE_TEST_ZIP_8_OLD='$ZIP_8_OLD'
 export ES_SECURE_TEST_PRISTINE_8='$PRISTINE_8'
 export ES_SECURE_TEST_PRISTINE_9='$PRISTINE_9'
 export ES_SECURE_TEST_VERSION_8='$ES8_VERSION'

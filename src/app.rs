@@ -177,7 +177,7 @@ fn apply_cmd(
     dry_run: bool,
 ) -> Result<(), Failure> {
     let sandbox = sandbox_if_requested(global)?;
-    let mut loc = locate(global, sandbox.as_deref());
+    let loc = locate(global, sandbox.as_deref());
     let (answers, facts) = match (answers_path, bundle_path) {
         (Some(path), _) => {
             let (_, answers) = load_answers(path)?;
@@ -185,11 +185,12 @@ fn apply_cmd(
             (answers, facts)
         }
         (None, Some(path)) => {
-            let (answers, prepared) = crate::shell::bundle::prepare(path, &loc.state_dir)
-                .map_err(|e| Failure::new(Exit::Config, e))?;
-            loc.state_dir = prepared;
-            let facts = detect_with(&loc, Some(&answers))?;
-            (answers, facts)
+            let prepared =
+                crate::shell::bundle::prepare(path).map_err(|e| Failure::new(Exit::Config, e))?;
+            let mut facts = detect_with(&loc, Some(&prepared.answers))?;
+            facts.bundle = Some(crate::shell::bundle::facts(&prepared, &facts.es.config_dir));
+            facts.host.findings.extend(prepared.warning.clone());
+            (prepared.answers, facts)
         }
         (None, None) => return fail(Exit::Config, "apply needs --answers FILE or --bundle FILE"),
     };
@@ -221,6 +222,7 @@ fn apply_cmd(
     let opts = ApplyOptions {
         answers_path: answers_path.map(Path::to_path_buf),
         overrides: Vec::new(),
+        bundle_path: bundle_path.map(Path::to_path_buf),
     };
     let summary = apply::apply(&facts, &answers, &plan, &opts, &print_event);
     finish_apply(summary, &plan)

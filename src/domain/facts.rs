@@ -173,6 +173,37 @@ pub struct HostFacts {
     pub findings: Vec<Finding>,
 }
 
+/// One certificate of a node bundle (`apply --bundle`), as read. The key stays in the bundle
+/// file: the executor reads it again at the last moment.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct BundleCertFacts {
+    /// Leaf followed by the CA certificate (public).
+    pub cert_pem: String,
+    /// The certificate against the bundle's CA and the bundle's key; `None` when unreadable.
+    pub summary: Option<ExistingCert>,
+    /// The installed certificate and key files are byte-identical to the bundle's, so a
+    /// re-run has nothing to write.
+    pub installed: bool,
+}
+
+/// A node bundle being applied: what another host of the cluster issued for this node.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct BundleFacts {
+    pub path: PathBuf,
+    /// The node the bundle was written for.
+    pub node: String,
+    /// `cluster.name` of the host that wrote the bundle, when it had one.
+    pub cluster_name: Option<String>,
+    /// The CA certificate in the bundle (public).
+    pub ca_cert_pem: String,
+    /// SHA-256 of that certificate, as computed here.
+    pub ca_fingerprint: String,
+    /// The fingerprint the bundle says its CA has.
+    pub declared_fingerprint: String,
+    /// By the bundle's name for them: `transport`, `http`.
+    pub certs: BTreeMap<String, BundleCertFacts>,
+}
+
 /// Everything the planner needs to know about this host.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Facts {
@@ -181,6 +212,9 @@ pub struct Facts {
     pub ca: Option<CaFacts>,
     /// The operator's own CA named in the answers (`certificates.ca: {cert, key}`), as read.
     pub byo_ca: Option<CaFacts>,
+    /// The node bundle given with `apply --bundle`: its CA and certificates replace the local
+    /// CA and certificate issuing.
+    pub bundle: Option<BundleFacts>,
     pub state: StateFacts,
     pub host: HostFacts,
     /// Unix seconds at detection (the planner never reads the clock itself).

@@ -3,12 +3,13 @@
 //! approved is exactly what runs. Steps carry no secrets: a password is a [`SecretSource`]
 //! that the executor resolves at the last moment.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::domain::answers::{Restart, SecretRef};
-use crate::domain::certspec::CertSpec;
+use crate::domain::certspec::{CertPurpose, CertSpec};
 use crate::domain::tier::Tier;
 
 /// Who should own a file the plan creates. Names, not ids: the shell resolves them.
@@ -89,6 +90,18 @@ pub enum Step {
         owner: Owner,
         reason: String,
     },
+    /// Install a certificate and its key from the node bundle being applied (issued by another
+    /// host of the cluster). The key is read from the bundle file at apply time, never held in
+    /// the plan. `dns`/`ip` are the certificate's SANs, for the review.
+    InstallBundleCert {
+        purpose: CertPurpose,
+        cert_path: PathBuf,
+        key_path: PathBuf,
+        owner: Owner,
+        dns: Vec<String>,
+        ip: Vec<IpAddr>,
+        reason: String,
+    },
     /// Copy the CA certificate (public) to where a product reads it.
     InstallCaCert { path: PathBuf, owner: Owner },
     /// Rewrite a settings file. `before`/`after` are the whole texts (no secrets in them).
@@ -133,6 +146,7 @@ impl Step {
                 | Self::CreateCa { .. }
                 | Self::ImportCa { .. }
                 | Self::IssueCert { .. }
+                | Self::InstallBundleCert { .. }
                 | Self::InstallCaCert { .. }
                 | Self::EditSettings { .. }
                 | Self::KeystoreSet { .. }

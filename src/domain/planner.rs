@@ -14,7 +14,7 @@ use crate::domain::answers::{
     Answers, AuthMethod, CaSource, Node, Restart, SecretRef, VerificationMode,
 };
 use crate::domain::certspec::{CertPurpose, CertSpec};
-use crate::domain::facts::{ExistingCert, Facts, KeystoreFacts};
+use crate::domain::facts::{BundleFacts, ExistingCert, Facts, KeystoreFacts};
 use crate::domain::plan::{Note, Owner, Plan, Product, SecretSource, Step};
 use crate::domain::settings::{SettingValue, Settings};
 use crate::domain::tier::Tier;
@@ -84,6 +84,38 @@ pub enum PlanError {
         "`kibana` is in the answers, but no Kibana configuration was found at {dir}\nhelp: fix `kibana.config_dir`, or remove the `kibana` section to leave Kibana alone"
     )]
     KibanaNotFound { dir: String },
+    #[error(
+        "this bundle is for node `{bundle}`, but {file} says `node.name: {configured}`; nothing was changed\nhelp: copy `{configured}.bundle.yml` from the host that wrote the bundles, and apply that one here"
+    )]
+    BundleWrongNode {
+        bundle: String,
+        configured: String,
+        file: String,
+    },
+    #[error(
+        "this bundle is for cluster `{bundle}`, but {file} says `cluster.name: {configured}`; nothing was changed\nhelp: use a bundle written by a node of this cluster"
+    )]
+    BundleWrongCluster {
+        bundle: String,
+        configured: String,
+        file: String,
+    },
+    #[error(
+        "this bundle's CA ({bundle}) is not the CA es-secure already uses on this host ({local}, in {dir}): the bundle is from another cluster; nothing was changed\nhelp: use a bundle written with this host's CA, or move {dir} away if this host really joins the bundle's cluster"
+    )]
+    BundleOtherCa {
+        bundle: String,
+        local: String,
+        dir: String,
+    },
+    #[error(
+        "the bundle's CA certificate has fingerprint {actual}, but the bundle says {declared}: it was damaged or edited; nothing was changed\nhelp: copy the bundle again from the host that wrote it"
+    )]
+    BundleCaMismatch { declared: String, actual: String },
+    #[error(
+        "the bundle's {name} certificate cannot be used: {reason}; nothing was changed\nhelp: write the bundle again on the host that holds the CA (re-run its apply), and copy it here"
+    )]
+    BundleCert { name: String, reason: String },
     #[error(transparent)]
     Edit(#[from] EditError),
 }
@@ -193,20 +225,28 @@ impl<'a> Planner<'a> {
 
     fn plan(&mut self) -> Result<(), PlanError> {
         let tier = self.answers.tier;
+        let bundle = self.facts.bundle.as_ref();
+        if let Some(b) = bundle {
+            self.check_bundle_target(b)?;
+        }
         self.check_mode()?;
         let local = self.local_node()?;
 
         // Certificates first: settings point at files that must exist before the restart.
-        let ca_new = if tier >= Tier::Basic {
-            self.plan_ca()?
-        } else {
-            false
+        // With a bundle, the CA and this node's certificates come from the host that wrote
+        // it: nothing is created or issued here.
+        let ca_new = match bundle {
+            None if tier >= Tier::Basic => self.plan_ca()?,
+            _ => false,
         };
         let es_before = self.steps.len();
         if let Some(node) = local
             && tier >= Tier::Basic
         {
-            self.plan_es_certs(node, ca_new);
+            match bundle {
+                Some(b) => self.plan_bundle_certs(node, b)?,
+                None => self.plan_es_certs(node, ca_new),
+            }
         }
         self.plan_es_keystore();
         let edits = self.es_edits();
@@ -231,7 +271,7 @@ impl<'a> Planner<'a> {
         let es_changed = self.steps.len() > es_before || (ca_new && tier >= Tier::Basic);
 
         self.plan_kibana(ca_new)?;
-        if tier >= Tier::Basic {
+        if tier >= Tier::Basic && bundle.is_none() {
             self.plan_bundles(local);
         }
 
@@ -239,9 +279,11 @@ impl<'a> Planner<'a> {
         let url = es_url(self.facts, self.answers);
         if es_changed {
             if self.facts.es.tier.tier < Tier::Basic && tier >= Tier::Basic {
-                self.note(
-                    "Turning on transport TLS needs a full-cluster restart: stop every node, apply on each (bundles are written for the other nodes), then start them all. TLS and plaintext nodes cannot talk, so a rolling restart is not possible.",
-                );
+                self.note(if bundle.is_some() {
+                    "Turning on transport TLS needs a full-cluster restart: stop every node, apply on each (its bundle, as here), then start them all. TLS and plaintext nodes cannot talk, so a rolling restart is not possible."
+                } else {
+                    "Turning on transport TLS needs a full-cluster restart: stop every node, apply on each (bundles are written for the other nodes), then start them all. TLS and plaintext nodes cannot talk, so a rolling restart is not possible."
+                });
             }
             self.steps.push(Step::Restart {
                 how: self.answers.es.restart.clone(),
@@ -379,9 +421,18 @@ impl<'a> Planner<'a> {
         if ca_new {
             return true;
         }
-        match (&self.facts.ca, copies.get(files::CA_CERT)) {
-            (Some(ca), Some(copy)) => copy.trim() != ca.cert_pem.trim(),
+        match (self.ca_cert_pem(), copies.get(files::CA_CERT)) {
+            (Some(ca), Some(copy)) => copy.trim() != ca.trim(),
             _ => true,
+        }
+    }
+
+    /// The CA certificate this node trusts: the bundle's when applying one, else ours.
+    fn ca_cert_pem(&self) -> Option<&str> {
+        match (&self.facts.bundle, &self.facts.ca) {
+            (Some(b), _) => Some(b.ca_cert_pem.as_str()),
+            (None, Some(ca)) => Some(ca.cert_pem.as_str()),
+            (None, None) => None,
         }
     }
 
@@ -420,6 +471,13 @@ impl<'a> Planner<'a> {
                 });
             }
         }
+        self.push_es_cert_steps(planned);
+    }
+
+    /// Add certificate steps, creating `<config>/certs/` first when it is missing.
+    fn push_es_cert_steps(&mut self, planned: Vec<Step>) {
+        let certs_dir = self.facts.es.config_dir.join("certs");
+        let owner = self.es_owner();
         if !planned.is_empty() && !self.facts.es.certs_dir_exists {
             self.steps.push(Step::CreateDir {
                 path: certs_dir,
@@ -428,6 +486,120 @@ impl<'a> Planner<'a> {
             });
         }
         self.steps.extend(planned);
+    }
+
+    /// Refuse a bundle meant for another node or cluster before looking at anything else.
+    fn check_bundle_target(&self, b: &BundleFacts) -> Result<(), PlanError> {
+        let settings = &self.facts.es.parsed.settings;
+        let file = self.facts.es.yml_path.display().to_string();
+        if let Some(configured) = settings.value("node.name").map(SettingValue::as_plain)
+            && !configured.starts_with("${")
+            && configured != b.node
+        {
+            return Err(PlanError::BundleWrongNode {
+                bundle: b.node.clone(),
+                configured,
+                file,
+            });
+        }
+        if let Some(bundle_cluster) = &b.cluster_name {
+            // Elasticsearch's default when the file does not set one.
+            let configured = settings
+                .value("cluster.name")
+                .map(SettingValue::as_plain)
+                .unwrap_or_else(|| "elasticsearch".to_string());
+            if !configured.starts_with("${") && &configured != bundle_cluster {
+                return Err(PlanError::BundleWrongCluster {
+                    bundle: bundle_cluster.clone(),
+                    configured,
+                    file,
+                });
+            }
+        }
+        if b.declared_fingerprint != b.ca_fingerprint {
+            return Err(PlanError::BundleCaMismatch {
+                declared: b.declared_fingerprint.clone(),
+                actual: b.ca_fingerprint.clone(),
+            });
+        }
+        if let Some(ca) = &self.facts.ca
+            && ca.fingerprint != b.ca_fingerprint
+        {
+            return Err(PlanError::BundleOtherCa {
+                bundle: b.ca_fingerprint.clone(),
+                local: ca.fingerprint.clone(),
+                dir: self.facts.state.state_dir.join("ca").display().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Install the bundle's CA certificate and this node's certificates where the installed
+    /// files differ from the bundle's. Each certificate must be signed by the bundle's CA,
+    /// match its key and name every address of the node: a bundle is never half-trusted.
+    fn plan_bundle_certs(&mut self, node: &Node, b: &BundleFacts) -> Result<(), PlanError> {
+        let certs_dir = self.facts.es.config_dir.join("certs");
+        let owner = self.es_owner();
+        let mut planned = Vec::new();
+        if self.ca_pem_changed(&self.facts.es.ca_copies, false) {
+            planned.push(Step::InstallCaCert {
+                path: certs_dir.join(files::CA_CERT),
+                owner: owner.clone(),
+            });
+        }
+        let mut wanted = vec![(
+            transport_spec(node, self.answers),
+            files::TRANSPORT_CERT,
+            files::TRANSPORT_KEY,
+        )];
+        if self.answers.tier == Tier::Https {
+            wanted.push((
+                http_spec(node, self.answers),
+                files::HTTP_CERT,
+                files::HTTP_KEY,
+            ));
+        }
+        for (spec, cert_file, key_file) in wanted {
+            let Some(purpose) = spec.purpose else {
+                continue;
+            };
+            let name = bundle_cert_name(purpose);
+            let refuse = |reason: String| PlanError::BundleCert {
+                name: name.to_string(),
+                reason,
+            };
+            let Some(bc) = b.certs.get(name) else {
+                return Err(refuse(format!(
+                    "the bundle has no {name} certificate, which tier {} needs",
+                    self.answers.tier
+                )));
+            };
+            let Some(c) = &bc.summary else {
+                return Err(refuse("it is not a readable certificate".to_string()));
+            };
+            if let Some(reason) = bundle_cert_problem(c, &spec, self.facts.now) {
+                return Err(refuse(reason));
+            }
+            if bc.installed {
+                continue;
+            }
+            let reason = if self.facts.es.certs.contains_key(cert_file) {
+                "replaces the installed one"
+            } else {
+                "new"
+            };
+            planned.push(Step::InstallBundleCert {
+                purpose,
+                cert_path: certs_dir.join(cert_file),
+                key_path: certs_dir.join(key_file),
+                owner: owner.clone(),
+                dns: c.dns.clone(),
+                ip: c.ip.clone(),
+                reason: reason.to_string(),
+            });
+        }
+        self.push_es_cert_steps(planned);
+        Ok(())
     }
 
     fn plan_es_keystore(&mut self) {
@@ -834,6 +1006,50 @@ fn kibana_spec(k: &crate::domain::answers::KibanaAnswers, answers: &Answers) -> 
     }
 }
 
+/// The name a node bundle gives the certificate for `purpose` (`certs.<name>` in the file).
+pub fn bundle_cert_name(purpose: CertPurpose) -> &'static str {
+    match purpose {
+        CertPurpose::Transport => "transport",
+        CertPurpose::Http => "http",
+        CertPurpose::KibanaServer => "kibana-server",
+    }
+}
+
+/// Why a certificate from a bundle cannot be installed for `spec`, or `None` when it can.
+/// Stricter than [`reissue_reason`] in one way (a problem refuses the bundle rather than
+/// issuing anew, since this host cannot issue) and looser in another: a certificate expiring
+/// soon is still installed, because the fix is a fresh bundle, not refusing this one.
+fn bundle_cert_problem(c: &ExistingCert, spec: &CertSpec, now: i64) -> Option<String> {
+    if !c.signed_by_ca {
+        return Some("it is not signed by the CA in the bundle".to_string());
+    }
+    if !c.key_matches {
+        return Some("its key is missing or does not match it".to_string());
+    }
+    let mut missing: Vec<String> = spec
+        .dns
+        .iter()
+        .filter(|d| !c.dns.contains(d))
+        .cloned()
+        .collect();
+    missing.extend(
+        spec.ip
+            .iter()
+            .filter(|i| !c.ip.contains(i))
+            .map(ToString::to_string),
+    );
+    if !missing.is_empty() {
+        return Some(format!(
+            "it does not name {} (the node's addresses in the bundle's answers)",
+            missing.join(", ")
+        ));
+    }
+    if c.not_after <= now {
+        return Some("it has expired".to_string());
+    }
+    None
+}
+
 /// Why an existing certificate must be issued again, or `None` when it is good.
 fn reissue_reason(
     existing: Option<&ExistingCert>,
@@ -867,4 +1083,314 @@ fn reissue_reason(
         return Some("file lacks the CA certificate after the leaf".to_string());
     }
     None
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::domain::answers::parse_raw;
+    use crate::domain::facts::{
+        BundleCertFacts, CaFacts, EsFacts, HostFacts, Layout, StateFacts, Version,
+    };
+    use crate::domain::settings;
+
+    const NOW: i64 = 1_795_000_000;
+    const CA_PEM: &str = "-----BEGIN CERTIFICATE-----\nbundle CA\n-----END CERTIFICATE-----\n";
+    const CA_FP: &str = "AA:BB";
+
+    fn yml(node: &str) -> String {
+        format!(
+            "cluster.name: prod-logs\nnode.name: {node}\nnetwork.host: 10.0.0.12\nxpack.security.enabled: false\n"
+        )
+    }
+
+    fn facts_for(yml_text: &str) -> Facts {
+        let parsed = settings::parse("/etc/elasticsearch/elasticsearch.yml", yml_text).unwrap();
+        let tier = crate::domain::tier::detect(&parsed.settings, parsed.autoconfig.is_some());
+        Facts {
+            es: EsFacts {
+                layout: Layout::Package,
+                home: Some("/usr/share/elasticsearch".into()),
+                config_dir: "/etc/elasticsearch".into(),
+                version: Some(Version {
+                    major: 8,
+                    minor: 19,
+                    patch: 3,
+                }),
+                yml_path: "/etc/elasticsearch/elasticsearch.yml".into(),
+                yml_text: yml_text.to_string(),
+                parsed,
+                tier,
+                keystore: KeystoreFacts {
+                    path: "/etc/elasticsearch/elasticsearch.keystore".into(),
+                    exists: true,
+                    entries: Some(vec!["keystore.seed".to_string()]),
+                },
+                certs_dir_exists: false,
+                certs: BTreeMap::new(),
+                ca_copies: BTreeMap::new(),
+                config_group: Some("elasticsearch".to_string()),
+            },
+            kibana: None,
+            ca: None,
+            byo_ca: None,
+            bundle: None,
+            state: StateFacts {
+                state_dir: "/var/lib/es-secure".into(),
+                ..StateFacts::default()
+            },
+            host: HostFacts::default(),
+            now: NOW,
+        }
+    }
+
+    fn node2_cert(dns: &[&str], ip: &[&str]) -> ExistingCert {
+        ExistingCert {
+            dns: dns.iter().map(ToString::to_string).collect(),
+            ip: ip.iter().map(|i| i.parse().unwrap()).collect(),
+            not_after: NOW + 300 * 86_400,
+            key_type: Some(crate::domain::certspec::KeyType::EcdsaP256),
+            key_matches: true,
+            signed_by_ca: true,
+            has_chain: true,
+        }
+    }
+
+    fn bundle_facts(tier: Tier) -> BundleFacts {
+        let mut certs = BTreeMap::new();
+        certs.insert(
+            "transport".to_string(),
+            BundleCertFacts {
+                cert_pem: "transport leaf".to_string(),
+                summary: Some(node2_cert(&["node-2.example.internal"], &["10.0.0.12"])),
+                installed: false,
+            },
+        );
+        if tier == Tier::Https {
+            certs.insert(
+                "http".to_string(),
+                BundleCertFacts {
+                    cert_pem: "http leaf".to_string(),
+                    summary: Some(node2_cert(
+                        &["node-2.example.internal", "localhost"],
+                        &["10.0.0.12", "127.0.0.1"],
+                    )),
+                    installed: false,
+                },
+            );
+        }
+        BundleFacts {
+            path: "/root/node-2.bundle.yml".into(),
+            node: "node-2".to_string(),
+            cluster_name: Some("prod-logs".to_string()),
+            ca_cert_pem: CA_PEM.to_string(),
+            ca_fingerprint: CA_FP.to_string(),
+            declared_fingerprint: CA_FP.to_string(),
+            certs,
+        }
+    }
+
+    /// The answers a bundle for node-2 carries (what `shell::bundle::answers_for_node` writes).
+    fn bundle_answers(tier: Tier) -> Answers {
+        let text = format!(
+            "version: 1\ntier: {tier}\nnodes:\n  - {{name: node-1, dns: [node-1.example.internal], ip: [10.0.0.11]}}\n  - {{name: node-2, dns: [node-2.example.internal], ip: [10.0.0.12]}}\nthis_node: node-2\ncertificates:\n  ca: existing\npasswords:\n  elastic: keep\n  kibana_system: keep\n  logstash_system: keep\n  beats_system: keep\n  apm_system: keep\n  remote_monitoring_user: keep\n"
+        );
+        Answers::from_raw(&parse_raw(&text).unwrap()).unwrap()
+    }
+
+    fn bundle_setup(tier: Tier) -> (Facts, Answers) {
+        let mut facts = facts_for(&yml("node-2"));
+        facts.bundle = Some(bundle_facts(tier));
+        (facts, bundle_answers(tier))
+    }
+
+    #[test]
+    fn bundle_installs_certs_and_issues_nothing() {
+        let (facts, answers) = bundle_setup(Tier::Basic);
+        let plan = build_plan(&facts, &answers).unwrap();
+        assert!(!plan.steps.iter().any(|s| matches!(
+            s,
+            Step::CreateCa { .. }
+                | Step::ImportCa { .. }
+                | Step::IssueCert { .. }
+                | Step::WriteBundle { .. }
+                | Step::ResetPassword { .. }
+        )));
+        assert!(matches!(plan.steps[0], Step::CreateDir { .. }));
+        assert!(
+            matches!(&plan.steps[1], Step::InstallCaCert { path, .. } if path.ends_with("certs/ca.crt"))
+        );
+        match &plan.steps[2] {
+            Step::InstallBundleCert {
+                purpose,
+                cert_path,
+                key_path,
+                owner,
+                dns,
+                reason,
+                ..
+            } => {
+                assert_eq!(*purpose, CertPurpose::Transport);
+                assert!(cert_path.ends_with("certs/transport.crt"));
+                assert!(key_path.ends_with("certs/transport.key"));
+                assert_eq!(owner.group.as_deref(), Some("elasticsearch"));
+                assert_eq!(dns, &vec!["node-2.example.internal".to_string()]);
+                assert_eq!(reason, "new");
+            }
+            other => panic!("expected InstallBundleCert, got {other:?}"),
+        }
+        assert!(plan.edits().next().is_some());
+        assert!(plan.steps.iter().any(|s| matches!(s, Step::Restart { .. })));
+        let text = crate::domain::render::plan_text(&plan);
+        assert!(
+            text.contains("install transport certificate from the bundle [DNS:node-2.example.internal, IP:10.0.0.12]"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bundle_https_installs_http_cert_too() {
+        let (facts, answers) = bundle_setup(Tier::Https);
+        let plan = build_plan(&facts, &answers).unwrap();
+        let purposes: Vec<CertPurpose> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::InstallBundleCert { purpose, .. } => Some(*purpose),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(purposes, vec![CertPurpose::Transport, CertPurpose::Http]);
+    }
+
+    #[test]
+    fn bundle_applied_already_is_nothing_to_do() {
+        let (facts, answers) = bundle_setup(Tier::Basic);
+        let first = build_plan(&facts, &answers).unwrap();
+        let (_, _, after) = first.edits().next().unwrap();
+        let mut facts = facts_for(after);
+        let mut b = bundle_facts(Tier::Basic);
+        for c in b.certs.values_mut() {
+            c.installed = true;
+        }
+        facts.bundle = Some(b);
+        facts.es.certs_dir_exists = true;
+        facts
+            .es
+            .ca_copies
+            .insert(files::CA_CERT.to_string(), CA_PEM.to_string());
+        facts.es.certs.insert(
+            files::TRANSPORT_CERT.to_string(),
+            node2_cert(&["node-2.example.internal"], &["10.0.0.12"]),
+        );
+        let plan = build_plan(&facts, &answers).unwrap();
+        assert!(plan.is_empty(), "{plan:#?}");
+    }
+
+    #[test]
+    fn bundle_for_another_node_is_refused() {
+        let (mut facts, answers) = bundle_setup(Tier::Basic);
+        let b = facts.bundle.take();
+        facts = facts_for(&yml("node-3"));
+        facts.bundle = b;
+        let err = build_plan(&facts, &answers).unwrap_err();
+        assert!(
+            matches!(&err, PlanError::BundleWrongNode { bundle, configured, .. } if bundle == "node-2" && configured == "node-3"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("node-3.bundle.yml"), "{err}");
+    }
+
+    #[test]
+    fn bundle_for_another_cluster_is_refused() {
+        let (mut facts, answers) = bundle_setup(Tier::Basic);
+        if let Some(b) = facts.bundle.as_mut() {
+            b.cluster_name = Some("other-cluster".to_string());
+        }
+        let err = build_plan(&facts, &answers).unwrap_err();
+        assert!(
+            matches!(err, PlanError::BundleWrongCluster { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn bundle_with_another_ca_than_ours_is_refused() {
+        let (mut facts, answers) = bundle_setup(Tier::Basic);
+        facts.ca = Some(CaFacts {
+            cert_path: "/var/lib/es-secure/ca/ca.crt".into(),
+            key_path: "/var/lib/es-secure/ca/ca.key".into(),
+            fingerprint: "CC:DD".to_string(),
+            not_after: NOW + 1000 * 86_400,
+            subject: "CN=es-secure CA".to_string(),
+            cert_pem: "other".to_string(),
+        });
+        let err = build_plan(&facts, &answers).unwrap_err();
+        assert!(matches!(err, PlanError::BundleOtherCa { .. }), "{err:?}");
+        // The same CA (e.g. re-applying on the host that wrote the bundle) is fine.
+        if let Some(ca) = facts.ca.as_mut() {
+            ca.fingerprint = CA_FP.to_string();
+        }
+        assert!(build_plan(&facts, &answers).is_ok());
+    }
+
+    #[test]
+    fn bundle_with_edited_ca_is_refused() {
+        let (mut facts, answers) = bundle_setup(Tier::Basic);
+        if let Some(b) = facts.bundle.as_mut() {
+            b.declared_fingerprint = "EE:FF".to_string();
+        }
+        let err = build_plan(&facts, &answers).unwrap_err();
+        assert!(matches!(err, PlanError::BundleCaMismatch { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn bundle_cert_problems_are_refused() {
+        type Spoil = fn(&mut BundleCertFacts);
+        let cases: [(&str, Spoil); 5] = [
+            ("not signed by the CA in the bundle", |c| {
+                if let Some(s) = c.summary.as_mut() {
+                    s.signed_by_ca = false;
+                }
+            }),
+            ("key is missing or does not match", |c| {
+                if let Some(s) = c.summary.as_mut() {
+                    s.key_matches = false;
+                }
+            }),
+            ("does not name 10.0.0.12", |c| {
+                if let Some(s) = c.summary.as_mut() {
+                    s.ip.clear();
+                }
+            }),
+            ("expired", |c| {
+                if let Some(s) = c.summary.as_mut() {
+                    s.not_after = NOW - 1;
+                }
+            }),
+            ("not a readable certificate", |c| c.summary = None),
+        ];
+        for (want, spoil) in cases {
+            let (mut facts, answers) = bundle_setup(Tier::Basic);
+            if let Some(b) = facts.bundle.as_mut() {
+                spoil(b.certs.get_mut("transport").unwrap());
+            }
+            let err = build_plan(&facts, &answers).unwrap_err();
+            assert!(matches!(err, PlanError::BundleCert { .. }), "{err:?}");
+            assert!(err.to_string().contains(want), "{want}: {err}");
+        }
+    }
+
+    #[test]
+    fn bundle_without_http_cert_cannot_do_https() {
+        let (mut facts, answers) = bundle_setup(Tier::Https);
+        if let Some(b) = facts.bundle.as_mut() {
+            b.certs.remove("http");
+        }
+        let err = build_plan(&facts, &answers).unwrap_err();
+        assert!(err.to_string().contains("has no http certificate"), "{err}");
+    }
 }

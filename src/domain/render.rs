@@ -60,6 +60,25 @@ pub fn step_line(step: &Step) -> String {
                 cert_path.display()
             )
         }
+        Step::InstallBundleCert {
+            purpose,
+            cert_path,
+            key_path,
+            dns,
+            ip,
+            reason,
+            ..
+        } => {
+            let mut sans: Vec<String> = dns.iter().map(|d| format!("DNS:{d}")).collect();
+            sans.extend(ip.iter().map(|i| format!("IP:{i}")));
+            format!(
+                "install {} certificate from the bundle [{}] -> {} (key {}) ({reason})",
+                format!("{purpose:?}").to_lowercase(),
+                sans.join(", "),
+                cert_path.display(),
+                key_path.display()
+            )
+        }
         Step::InstallCaCert { path, .. } => format!("install CA certificate {}", path.display()),
         Step::EditSettings { product, path, .. } => {
             format!("edit {} settings {}", product.as_str(), path.display())

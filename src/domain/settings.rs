@@ -180,6 +180,15 @@ const MANAGED_MARKERS: [(&str, &str); 1] = [(
     "END es-secure managed settings",
 )];
 
+/// Whether a line holds the text of one of the block markers. Such a line must never become a
+/// comment, or it would start or end a block on the next read.
+pub(crate) fn mentions_marker(line: &str) -> bool {
+    AUTOCONFIG_MARKERS
+        .iter()
+        .chain(MANAGED_MARKERS.iter())
+        .any(|(begin, end)| line.contains(begin) || line.contains(end))
+}
+
 /// A block of lines between two marker comments.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct MarkedBlock {

@@ -201,7 +201,11 @@ fn verify(
 ) -> Result<(), EditError> {
     let reparsed = settings::parse(file, out).map_err(|e| EditError::Unsupported {
         file: file.to_string(),
-        key: String::new(),
+        // Usually a new flat key meeting a mapping of the same name (`a.b:` block and `a.b: x`).
+        key: match &e {
+            settings::SettingsError::Duplicate { key, .. } => key.clone(),
+            _ => intended.keys().next().cloned().unwrap_or_default(),
+        },
         reason: format!("the edited text would not be valid ({e}); nothing was changed"),
     })?;
     if same_settings(&reparsed.settings, intended) {
@@ -298,7 +302,12 @@ impl<'a> Text<'a> {
         let last = self.line_of(end.saturating_sub(1).max(entry.key_start.byte));
         let content_end = self.content_end(last);
         let after = self.body.get(end.min(content_end)..content_end)?;
-        let after = after.trim_start_matches([' ', '\t']);
+        let mut after = after.trim_start_matches([' ', '\t']);
+        if entry.value.start.byte == entry.value.end.byte {
+            // An empty value (`key:`) is placed before its `:`.
+            after = after.strip_prefix(':').unwrap_or(after);
+            after = after.trim_start_matches([' ', '\t']);
+        }
         if !(after.is_empty() || after.starts_with('#')) {
             return None;
         }
@@ -407,12 +416,13 @@ impl<'a> Plan<'a> {
         intended: &BTreeMap<String, SettingValue>,
         region: Option<&settings::MarkedBlock>,
     ) -> Result<(), EditError> {
-        let Some(Node {
-            kind: NodeKind::Map(top),
-            ..
-        }) = &tree.root
-        else {
-            return Ok(());
+        // A file of comments only has no root, but may still hold a block to replace.
+        let top: &[Entry] = match &tree.root {
+            Some(Node {
+                kind: NodeKind::Map(top),
+                ..
+            }) => top,
+            _ => &[],
         };
         let unsupported = |key: &str, reason: &str| EditError::Unsupported {
             file: file.to_string(),
@@ -572,6 +582,11 @@ impl<'a> Plan<'a> {
             } else {
                 own
             };
+            if settings::mentions_marker(content) {
+                // Commented out, it would read as a block marker next time: drop it instead.
+                *op = LineOp::Delete;
+                continue;
+            }
             *op = LineOp::Comment(at);
             if !noted {
                 noted = true;
@@ -978,6 +993,80 @@ mod tests {
             )
         );
         assert_eq!(apply_edits("es.yml", &out, &edits, &opts).unwrap(), out);
+    }
+
+    #[test]
+    fn lines_in_our_own_block_are_deleted_not_commented() {
+        let text = format!("a: 1\n\n{MANAGED_BEGIN}\n{MANAGED_HELP}\nb: 2\nc: 3\n{MANAGED_END}\n");
+        let out = apply(&text, &[remove("b")]);
+        assert_eq!(
+            out,
+            format!("a: 1\n\n{MANAGED_BEGIN}\n{MANAGED_HELP}\nc: 3\n{MANAGED_END}\n")
+        );
+    }
+
+    #[test]
+    fn aliased_mappings_are_moved_as_a_whole() {
+        let text = "base: &b {x: 1, y: 2}\ncopy: *b\n";
+        let out = apply(text, &[remove("copy.x")]);
+        assert!(
+            out.starts_with(
+                "base: &b {x: 1, y: 2}\n# es-secure: replaced, see the managed block\n#copy: *b\n"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("\ncopy.y: 2\n"), "{out}");
+    }
+
+    #[test]
+    fn set_of_a_null_value_moves_it() {
+        let out = apply("a:\nb: 1\n", &[set("a", SettingValue::str("x"))]);
+        assert!(
+            out.starts_with(&format!("{NOTE_MOVED}\n#a:\nb: 1\n")),
+            "{out}"
+        );
+        assert!(out.contains("\na: x\n"), "{out}");
+    }
+
+    #[test]
+    fn a_new_flat_key_meeting_a_mapping_of_that_name_is_refused() {
+        let err = apply_edits(
+            "es.yml",
+            "xpack.security.enabled:\n  value: true\n",
+            &[set("xpack.security.enabled", SettingValue::Bool(true))],
+            &EditOptions::default(),
+        )
+        .unwrap_err();
+        let EditError::Unsupported { key, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(key, "xpack.security.enabled");
+    }
+
+    #[test]
+    fn an_autoconfig_block_of_comments_only_is_replaced_too() {
+        // Found by the config_editor fuzz target: with no settings at all the block's lines
+        // were kept next to the new managed block, so a second run changed the file again.
+        let text = format!("# head\n{AUTOCONFIG_BEGIN}\n# nothing here\n{AUTOCONFIG_END}");
+        let opts = EditOptions {
+            replace_autoconfig: true,
+        };
+        let edits = [set("a", SettingValue::Bool(true))];
+        let out = apply_edits("es.yml", &text, &edits, &opts).unwrap();
+        assert_eq!(
+            out,
+            format!("# head\n{MANAGED_BEGIN}\n{MANAGED_HELP}\na: true\n{MANAGED_END}")
+        );
+        assert_eq!(apply_edits("es.yml", &out, &edits, &opts).unwrap(), out);
+    }
+
+    #[test]
+    fn a_removed_line_holding_marker_text_is_dropped_not_commented() {
+        // Found by the config_editor fuzz target: commenting this line out created a BEGIN
+        // marker, so the next run saw a new auto-configuration block.
+        let text = "a: 1\nb: x BEGIN SECURITY AUTO CONFIGURATION y\nc: 2\n";
+        let out = apply(text, &[remove("b")]);
+        assert_eq!(out, "a: 1\nc: 2\n");
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub struct ApplyOptions {
     pub answers_path: Option<PathBuf>,
     /// Overridable findings the operator chose to override (flag names).
     pub overrides: Vec<String>,
+    /// The node bundle being applied (`apply --bundle`), to tell the operator what to re-run.
+    pub bundle_path: Option<PathBuf>,
 }
 
 /// Progress sink: the TUI sends these to its screen, the CLI prints them.
@@ -78,6 +80,8 @@ struct Run<'a> {
     ca: Option<CaSigner>,
     /// Certificates issued in this run, by cert path (for bundles).
     issued: BTreeMap<PathBuf, (String, Zeroizing<String>)>,
+    /// With `apply --bundle`: the bundle's certificates and keys, by bundle name.
+    bundle_certs: BTreeMap<String, (String, Zeroizing<String>)>,
     restarted: bool,
 }
 
@@ -111,6 +115,7 @@ pub fn apply(
         passwords: BTreeMap::new(),
         ca: None,
         issued: BTreeMap::new(),
+        bundle_certs: BTreeMap::new(),
         restarted: false,
     };
     run.prepare(plan).map_err(ApplyError::Invalid)?;
@@ -229,6 +234,14 @@ impl Run<'_> {
                 .entry("__auth_elastic".to_string())
                 .or_insert(value);
         }
+        if let Some(b) = &self.facts.bundle
+            && plan
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::InstallBundleCert { .. }))
+        {
+            self.bundle_certs = crate::shell::bundle::read_certs(b)?;
+        }
         if self.ca.is_none()
             && let Some(ca) = &self.facts.ca
         {
@@ -279,6 +292,17 @@ impl Run<'_> {
                             temp_user = Some(TempSuperuser::create(&self.facts.es.config_dir)?);
                         }
                         let client = self.client(url, temp_user.as_ref())?;
+                        // A 401 for a temporary file-realm user can be the realm still
+                        // reloading, so the wait retries it. With a known password it is
+                        // final: say so now instead of waiting out the whole timeout.
+                        if temp_user.is_none()
+                            && let Err(e @ crate::shell::es_client::EsError::Unauthorized { .. }) =
+                                client.authenticate()
+                        {
+                            bail!(
+                                "{e}\nhelp: check the password given in `auth.elastic_password` (nothing on the node was changed by this step)"
+                            );
+                        }
                         let idx = index;
                         let events = self.events;
                         client
@@ -336,23 +360,34 @@ impl Run<'_> {
             .commit()
             .map_err(|e| ApplyError::Partial(e.context("committing")))?;
         summary.transaction = Some(id);
-        summary.ca_fingerprint = self.ca.as_ref().map(CaSigner::fingerprint_sha256);
+        summary.ca_fingerprint = match (&self.ca, &self.facts.bundle) {
+            (Some(ca), _) => Some(ca.fingerprint_sha256()),
+            (None, Some(b)) => Some(b.ca_fingerprint.clone()),
+            (None, None) => None,
+        };
         if stopped_for_restart {
             state.restart_pending = true;
             state.es_config_dir = Some(self.facts.es.config_dir.clone());
             state
                 .save(&self.facts.state.state_dir)
                 .map_err(ApplyError::Partial)?;
-            let rerun = match &self.opts.answers_path {
-                Some(p) => format!("es-secure apply --answers {}", p.display()),
-                None => "es-secure apply (with the same answers)".to_string(),
+            let rerun = match (&self.opts.answers_path, &self.opts.bundle_path) {
+                (Some(p), _) => format!("es-secure apply --answers {}", p.display()),
+                (None, Some(b)) => format!("es-secure apply --bundle {}", b.display()),
+                (None, None) => "es-secure apply (with the same answers)".to_string(),
             };
             let text = format!(
-                "The files are written. Restart Elasticsearch now (e.g. `systemctl restart elasticsearch`{}), then run `{rerun}` to set the passwords and verify.",
+                "The files are written. Restart Elasticsearch now (e.g. `systemctl restart elasticsearch`{}), then run `{rerun}` to {}.",
                 if plan.from < Tier::Basic && plan.to >= Tier::Basic {
                     "; with transport TLS this is a full-cluster restart: stop all nodes first"
                 } else {
                     ""
+                },
+                // A bundle sets no passwords: the host that wrote it does.
+                if self.facts.bundle.is_some() {
+                    "check that the node comes back"
+                } else {
+                    "set the passwords and verify"
                 }
             );
             self.event(ApplyEvent::Notice { text: text.clone() });
@@ -392,6 +427,12 @@ impl Run<'_> {
                 ));
             }
         }
+        if let Some(b) = &self.facts.bundle {
+            summary.next_steps.push(format!(
+                "{} holds this node's private keys: delete it once the node runs with the new certificates",
+                b.path.display()
+            ));
+        }
     }
 
     fn needs_temp_superuser(&self) -> bool {
@@ -416,7 +457,17 @@ impl Run<'_> {
     }
 
     fn trust(&self, url: &str) -> anyhow::Result<Trust> {
-        crate::shell::verify::trust_for(url, self.ca.as_ref().map(CaSigner::cert_pem))
+        crate::shell::verify::trust_for(url, self.ca_cert_pem())
+    }
+
+    /// The CA certificate this node trusts: ours, or the one in the bundle being applied
+    /// (whose key this host does not have).
+    fn ca_cert_pem(&self) -> Option<&str> {
+        match (&self.ca, &self.facts.bundle) {
+            (Some(ca), _) => Some(ca.cert_pem()),
+            (None, Some(b)) => Some(b.ca_cert_pem.as_str()),
+            (None, None) => None,
+        }
     }
 
     fn client(&self, url: &str, temp: Option<&TempSuperuser>) -> anyhow::Result<EsClient> {
@@ -520,8 +571,29 @@ impl Run<'_> {
                     .insert(cert_path.clone(), (chain, issued.key_pem.clone()));
             }
             Step::InstallCaCert { path, owner } => {
-                let pem = self.signer()?.cert_pem().to_string();
+                let pem = match (&self.facts.bundle, &self.ca) {
+                    // A bundle's CA wins: it is what the bundle's certificates chain to.
+                    (Some(b), _) => b.ca_cert_pem.clone(),
+                    (None, _) => self.signer()?.cert_pem().to_string(),
+                };
                 txn.write_file(path, pem.as_bytes(), perms(0o644, owner)?)?;
+            }
+            Step::InstallBundleCert {
+                purpose,
+                cert_path,
+                key_path,
+                owner,
+                ..
+            } => {
+                let name = crate::domain::planner::bundle_cert_name(*purpose);
+                let (cert, key) = self
+                    .bundle_certs
+                    .get(name)
+                    .with_context(|| format!("the bundle has no {name} certificate"))?;
+                // Same modes as issued certificates: ES reads both through its group.
+                let p = perms(0o640, owner)?;
+                txn.write_file(cert_path, cert.as_bytes(), p.clone())?;
+                txn.write_file(key_path, key.as_bytes(), p)?;
             }
             Step::EditSettings {
                 path,
@@ -629,8 +701,9 @@ impl Run<'_> {
             (Product::Elasticsearch, None) => {
                 let v = self.facts.es.version;
                 let format = crate::shell::keystore::es::format_for_version(
+                    // Unknown version (blocked by a finding, but be safe): the oldest 8.x format.
                     v.map_or(8, |v| v.major),
-                    v.map_or(14, |v| v.minor),
+                    v.map_or(0, |v| v.minor),
                 );
                 AnyKeystore::Es(EsKeystore::new(format)?)
             }
@@ -692,9 +765,18 @@ impl Run<'_> {
                 },
             );
         }
+        let cluster_name = self
+            .facts
+            .es
+            .parsed
+            .settings
+            .value("cluster.name")
+            .map(|v| v.as_plain())
+            .filter(|c| !c.starts_with("${"));
         let bundle = crate::shell::bundle::Bundle {
-            version: 1,
+            version: crate::shell::bundle::VERSION,
             node: node_name.to_string(),
+            cluster_name,
             ca_cert: signer.cert_pem().to_string(),
             ca_fingerprint: signer.fingerprint_sha256(),
             certs,

@@ -2,13 +2,24 @@
 //! certificate (never its key), that node's certificates and keys, and answers naming the
 //! node, so `es-secure apply --bundle FILE` on that node needs nothing else. Bundles contain
 //! private keys: they are written 0600 and should be deleted once applied.
+//!
+//! Applying one: [`prepare`] reads and checks the file, [`facts`] turns it into plain
+//! [`BundleFacts`] for the planner (certificates and what is installed, no keys), and the
+//! executor calls [`read_certs`] to get the keys from the file again only when it writes them.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::domain::answers::{Answers, CaKeyword, RawAnswers, RawCaSource, RawNode};
+use crate::domain::facts::{BundleCertFacts, BundleFacts, Finding, Severity};
+use crate::domain::planner::files;
+
+/// The bundle format this es-secure reads and writes.
+pub const VERSION: u32 = 1;
 
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -16,6 +27,13 @@ pub struct BundleCert {
     /// Leaf followed by the CA certificate.
     pub cert: String,
     pub key: String,
+}
+
+impl Drop for BundleCert {
+    // The key must not linger in freed memory after the bundle is read or written.
+    fn drop(&mut self) {
+        self.key.zeroize();
+    }
 }
 
 impl std::fmt::Debug for BundleCert {
@@ -31,6 +49,10 @@ impl std::fmt::Debug for BundleCert {
 pub struct Bundle {
     pub version: u32,
     pub node: String,
+    /// `cluster.name` of the host that wrote the bundle (absent when it sets none), so a
+    /// bundle cannot be applied to a node of another cluster by mistake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
     pub ca_cert: String,
     pub ca_fingerprint: String,
     /// `transport` and (https tier) `http`.
@@ -48,10 +70,35 @@ impl Bundle {
     }
 
     pub fn parse(file: &str, text: &str) -> anyhow::Result<Self> {
+        // The version first, leniently: a newer bundle may have fields this release does not
+        // know, and "unsupported version" is the useful message then.
+        #[derive(Deserialize)]
+        struct Header {
+            version: u32,
+        }
+        let header: Header = serde_saphyr::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{file}: not an es-secure bundle: {e}"))?;
+        if header.version != VERSION {
+            bail!(
+                "{file}: bundle version {} is not supported (this es-secure reads version {VERSION})\nhelp: apply it with the es-secure release that wrote it",
+                header.version
+            );
+        }
         let bundle: Self = serde_saphyr::from_str(text)
             .map_err(|e| anyhow::anyhow!("{file}: not an es-secure bundle: {e}"))?;
-        if bundle.version != 1 {
-            anyhow::bail!("{file}: bundle version {} is not supported", bundle.version);
+        for name in bundle.certs.keys() {
+            if cert_files(name).is_none() {
+                bail!(
+                    "{file}: unknown certificate `{name}` in the bundle (expected `transport` or `http`)"
+                );
+            }
+        }
+        if bundle.answers.this_node.as_deref() != Some(bundle.node.as_str()) {
+            bail!(
+                "{file}: the bundle is for node `{}` but its answers name `this_node: {}`: it was edited\nhelp: copy the bundle again from the host that wrote it",
+                bundle.node,
+                bundle.answers.this_node.as_deref().unwrap_or("(none)")
+            );
         }
         Ok(bundle)
     }
@@ -80,7 +127,25 @@ pub fn answers_for_node(answers: &Answers, node: &str) -> RawAnswers {
     raw.certificates.key_type = answers.certs.key_type;
     raw.certificates.validity_days = answers.certs.validity_days;
     raw.elasticsearch.transport_verification = Some(answers.es.verification);
+    // Built-in users live in the cluster, not on a node: the host that wrote the bundle sets
+    // their passwords, and another node must not set them again.
+    let keep = || Some(spanned("keep".to_string()));
+    raw.passwords.elastic = keep();
+    raw.passwords.kibana_system = keep();
+    raw.passwords.logstash_system = keep();
+    raw.passwords.beats_system = keep();
+    raw.passwords.apm_system = keep();
+    raw.passwords.remote_monitoring_user = keep();
     raw
+}
+
+/// The certificate and key file names for a bundle certificate name.
+fn cert_files(name: &str) -> Option<(&'static str, &'static str)> {
+    match name {
+        "transport" => Some((files::TRANSPORT_CERT, files::TRANSPORT_KEY)),
+        "http" => Some((files::HTTP_CERT, files::HTTP_KEY)),
+        _ => None,
+    }
 }
 
 fn spanned<T>(value: T) -> serde_saphyr::Spanned<T> {
@@ -91,29 +156,139 @@ fn spanned<T>(value: T) -> serde_saphyr::Spanned<T> {
     )
 }
 
-/// Read a bundle for `apply --bundle`. Returns the typed answers and the state directory to
-/// use for this node.
-pub fn prepare(
-    path: &std::path::Path,
-    state_dir: &std::path::Path,
-) -> anyhow::Result<(Answers, std::path::PathBuf)> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading bundle {}", path.display()))?;
-    let bundle = Bundle::parse(&path.display().to_string(), &text)?;
-    let _answers = Answers::from_raw(&bundle.answers).map_err(|errs| {
+/// A bundle read for `apply --bundle`, checked for form (not yet against this host).
+pub struct Prepared {
+    pub path: PathBuf,
+    pub bundle: Bundle,
+    pub answers: Answers,
+    /// SHA-256 of the bundle's CA certificate, computed here.
+    pub ca_fingerprint: String,
+    /// Set when the file is readable by others: it holds private keys.
+    pub warning: Option<Finding>,
+}
+
+/// Read and check a bundle: version, form, the answers inside, and that its CA certificate
+/// is one. Errors are configuration errors (exit 2); nothing is changed.
+pub fn prepare(path: &Path) -> anyhow::Result<Prepared> {
+    use std::os::unix::fs::MetadataExt as _;
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("reading bundle {}", path.display()))?,
+    );
+    let file = path.display().to_string();
+    let bundle = Bundle::parse(&file, &text)?;
+    let answers = Answers::from_raw(&bundle.answers).map_err(|errs| {
         anyhow::anyhow!(
-            "{}: the answers inside the bundle are invalid: {}",
-            path.display(),
+            "{file}: the answers inside the bundle are invalid: {}",
             errs.iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; ")
         )
     })?;
-    let _ = state_dir;
-    anyhow::bail!(
-        "applying a bundle is not implemented yet\nhelp: on node {}, run es-secure with the same answers and `this_node: {}`, and a copy of this host's state directory's ca/ (CA certificate and key)",
-        bundle.node,
-        bundle.node
-    )
+    let ca = crate::shell::certinfo::inspect_pem(&bundle.ca_cert)
+        .map_err(|e| anyhow::anyhow!("{file}: the bundle's CA certificate: {e}"))?;
+    if !ca.is_ca {
+        bail!(
+            "{file}: the bundle's `ca_cert` ({}) is not a CA certificate",
+            ca.subject
+        );
+    }
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("reading bundle {file}"))?
+        .mode();
+    let warning = (mode & 0o077 != 0).then(|| Finding {
+        severity: Severity::Warning,
+        text: format!(
+            "{file} is readable by group or others (mode {:04o}), and it holds this node's private keys",
+            mode & 0o7777
+        ),
+        fix: Some(format!(
+            "chmod 600 {file}, and delete it once this node is applied"
+        )),
+        override_flag: None,
+    });
+    Ok(Prepared {
+        path: path.to_path_buf(),
+        ca_fingerprint: ca.fingerprint_sha256,
+        bundle,
+        answers,
+        warning,
+    })
+}
+
+/// The planner's view of a prepared bundle on this node: its certificates checked against its
+/// CA and keys, and whether the files under `<es_config>/certs/` already hold them. The keys
+/// themselves stay out.
+pub fn facts(p: &Prepared, es_config_dir: &Path) -> BundleFacts {
+    let certs_dir = es_config_dir.join("certs");
+    let b = &p.bundle;
+    let certs = b
+        .certs
+        .iter()
+        .filter_map(|(name, bc)| {
+            let (cert_file, key_file) = cert_files(name)?;
+            let summary =
+                crate::shell::certinfo::existing_cert(&bc.cert, Some(&bc.key), Some(&b.ca_cert));
+            let cert_same = std::fs::read(certs_dir.join(cert_file))
+                .is_ok_and(|bytes| bytes == bc.cert.as_bytes());
+            let key_same = std::fs::read(certs_dir.join(key_file))
+                .map(Zeroizing::new)
+                .is_ok_and(|bytes| bytes.as_slice() == bc.key.as_bytes());
+            Some((
+                name.clone(),
+                BundleCertFacts {
+                    cert_pem: bc.cert.clone(),
+                    summary,
+                    installed: cert_same && key_same,
+                },
+            ))
+        })
+        .collect();
+    BundleFacts {
+        path: p.path.clone(),
+        node: b.node.clone(),
+        cluster_name: b.cluster_name.clone(),
+        ca_cert_pem: b.ca_cert.clone(),
+        ca_fingerprint: p.ca_fingerprint.clone(),
+        declared_fingerprint: b.ca_fingerprint.clone(),
+        certs,
+    }
+}
+
+/// The bundle's certificates with their keys, by bundle name, read from the file again at
+/// apply time. Refuses when the file no longer holds what the plan was made from.
+pub fn read_certs(
+    expected: &BundleFacts,
+) -> anyhow::Result<BTreeMap<String, (String, Zeroizing<String>)>> {
+    let file = expected.path.display().to_string();
+    let text = Zeroizing::new(
+        std::fs::read_to_string(&expected.path)
+            .with_context(|| format!("reading bundle {file}"))?,
+    );
+    let bundle = Bundle::parse(&file, &text)?;
+    let same = bundle.node == expected.node
+        && bundle.ca_cert == expected.ca_cert_pem
+        && bundle.certs.len() == expected.certs.len()
+        && bundle.certs.iter().all(|(name, bc)| {
+            expected
+                .certs
+                .get(name)
+                .is_some_and(|e| e.cert_pem == bc.cert)
+        });
+    if !same {
+        bail!(
+            "{file} changed since the plan was made\nhelp: run es-secure again to plan against the current bundle"
+        );
+    }
+    Ok(bundle
+        .certs
+        .iter()
+        .map(|(name, bc)| {
+            (
+                name.clone(),
+                (bc.cert.clone(), Zeroizing::new(bc.key.clone())),
+            )
+        })
+        .collect())
 }

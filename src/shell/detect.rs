@@ -285,6 +285,7 @@ pub fn detect(loc: &Locate, answers: Option<&Answers>, now: i64) -> anyhow::Resu
         kibana,
         ca,
         byo_ca,
+        bundle: None,
         state: StateFacts {
             state_dir: loc.state_dir.clone(),
             passwords_current,

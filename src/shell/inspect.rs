@@ -27,6 +27,11 @@ pub fn keystore_entry_names(path: &std::path::Path, kibana: bool) -> Option<Vec<
         KibanaKeystore::parse(&text, "").ok().map(|k| k.names())
     } else {
         let bytes = std::fs::read(path).ok()?;
+        // A password-protected keystore cannot be listed without asking; peek first so we do
+        // not pay for a key derivation that is bound to fail.
+        if EsKeystore::peek(&bytes).ok()?.has_password {
+            return None;
+        }
         EsKeystore::parse(&bytes, "").ok().map(|k| k.names())
     }
 }

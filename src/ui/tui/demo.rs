@@ -99,6 +99,7 @@ pub fn facts() -> Facts {
         }),
         ca: None,
         byo_ca: None,
+        bundle: None,
         state: StateFacts {
             state_dir: "/var/lib/es-secure".into(),
             ..StateFacts::default()

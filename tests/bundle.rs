@@ -1,0 +1,425 @@
+//! Multi-node end to end on scratch installs: an apply on node-1 writes bundles for the other
+//! nodes, `apply --bundle` on node-2 installs certificates that chain to node-1's CA, a re-run
+//! has nothing to do, and a bundle for another node, another cluster or with a foreign
+//! certificate is refused with nothing changed. Runs the real binary; `openssl` cross-checks.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use es_secure::shell::bundle::Bundle;
+
+const THREE_NODES: &str = "version: 1
+tier: basic
+nodes:
+  - name: node-1
+    dns: [node-1.example.internal]
+    ip: [10.0.0.11]
+  - name: node-2
+    dns: [node-2.example.internal]
+    ip: [10.0.0.12]
+  - name: node-3
+    dns: [node-3.example.internal]
+    ip: [10.0.0.13]
+this_node: node-1
+";
+
+/// A scratch copy of the deb fixture, renamed to be `name` at `ip`.
+struct Node {
+    dir: tempfile::TempDir,
+}
+
+impl Node {
+    fn new(name: &str, ip: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/installs/deb");
+        for (sub, file) in [
+            ("elasticsearch", "elasticsearch.yml"),
+            ("kibana", "kibana.yml"),
+        ] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+            let text = std::fs::read_to_string(src.join(sub).join(file)).unwrap();
+            let text = text
+                .replace("node.name: node-1", &format!("node.name: {name}"))
+                .replace("network.host: 10.0.0.11", &format!("network.host: {ip}"));
+            std::fs::write(dir.path().join(sub).join(file), text).unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("home/lib")).unwrap();
+        std::fs::write(dir.path().join("home/lib/elasticsearch-8.19.21.jar"), b"").unwrap();
+        Self { dir }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// Run es-secure against this install: (exit code, stdout, stderr), with the scratch
+    /// directory shown as `[TMP]`.
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_es-secure"))
+            .arg("--es-home")
+            .arg(self.path("home"))
+            .arg("--es-config")
+            .arg(self.path("elasticsearch"))
+            .arg("--kibana-config")
+            .arg(self.path("kibana"))
+            .arg("--state-dir")
+            .arg(self.path("state"))
+            .args(["--es-user", "nobody"])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let clean = |b: &[u8]| {
+            String::from_utf8_lossy(b).replace(&self.dir.path().display().to_string(), "[TMP]")
+        };
+        (
+            out.status.code().unwrap_or(-1),
+            clean(&out.stdout),
+            clean(&out.stderr),
+        )
+    }
+
+    fn apply_bundle(&self, bundle: &Path, extra: &[&str]) -> (i32, String, String) {
+        let bundle = bundle.display().to_string();
+        let mut args = vec!["apply", "--bundle", bundle.as_str()];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    /// Every file under the install, with its bytes: to show that nothing changed.
+    fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.push((p.clone(), std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.dir.path(), &mut out);
+        out.sort();
+        out
+    }
+}
+
+/// Node-1 of a fresh cluster, applied at tier basic (manual restart: files written, exit 7).
+fn cluster() -> Node {
+    let n1 = Node::new("node-1", "10.0.0.11");
+    let answers = n1.path("answers.yml");
+    std::fs::write(&answers, THREE_NODES).unwrap();
+    let (code, out, err) = n1.run(&["apply", "--yes", "--answers", answers.to_str().unwrap()]);
+    assert_eq!(code, 7, "{out}{err}");
+    n1
+}
+
+fn bundle_of(n1: &Node, node: &str) -> PathBuf {
+    n1.path(&format!("state/bundles/{node}.bundle.yml"))
+}
+
+fn openssl(args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("the `openssl` command line is needed for these tests (apt install openssl)");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[test]
+fn bundle_applies_on_its_node_and_only_there() {
+    let n1 = cluster();
+    let b2 = bundle_of(&n1, "node-2");
+    assert!(bundle_of(&n1, "node-3").exists());
+    assert!(!bundle_of(&n1, "node-1").exists());
+
+    // The bundle is private, holds node-2's key and never the CA key.
+    let mode = std::fs::metadata(&b2).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let text = std::fs::read_to_string(&b2).unwrap();
+    assert_eq!(
+        text.matches("-----BEGIN PRIVATE KEY-----").count(),
+        1,
+        "basic: the transport key only\n{text}"
+    );
+    let ca_key = std::fs::read_to_string(n1.path("state/ca/ca.key")).unwrap();
+    assert!(!text.contains(ca_key.trim()));
+    for line in ca_key.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(
+            !text.contains(line),
+            "a line of the CA key is in the bundle"
+        );
+    }
+    let parsed = Bundle::parse("node-2.bundle.yml", &text).unwrap();
+    assert_eq!(parsed.node, "node-2");
+    assert_eq!(parsed.cluster_name.as_deref(), Some("prod-logs"));
+    assert_eq!(parsed.certs.keys().collect::<Vec<_>>(), vec!["transport"]);
+
+    // Node-2: the plan installs the bundle's certificates and issues nothing.
+    let n2 = Node::new("node-2", "10.0.0.12");
+    let (code, plan, err) = n2.apply_bundle(&b2, &["--dry-run"]);
+    assert_eq!(code, 0, "{plan}{err}");
+    let plan = plan.replace(&b2.display().to_string(), "[BUNDLE]");
+    insta::assert_snapshot!("node_2_basic_plan", plan);
+
+    let (code, out, err) = n2.apply_bundle(&b2, &["--yes"]);
+    assert_eq!(code, 7, "{out}{err}");
+    let ca_fp = parsed.ca_fingerprint.clone();
+    assert!(
+        out.contains(&format!("CA SHA-256 fingerprint: {ca_fp}")),
+        "{out}"
+    );
+    assert!(err.contains("es-secure apply --bundle"), "{err}");
+    assert!(!n2.path("state/ca/ca.key").exists());
+
+    // The certificates chain to node-1's CA and name node-2.
+    let ca = n1.path("state/ca/ca.crt");
+    let crt = n2.path("elasticsearch/certs/transport.crt");
+    let (ok, text) = openssl(&[
+        "verify",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        crt.to_str().unwrap(),
+    ]);
+    assert!(ok && text.contains(": OK"), "{text}");
+    let (ok, sans) = openssl(&[
+        "x509",
+        "-in",
+        crt.to_str().unwrap(),
+        "-noout",
+        "-ext",
+        "subjectAltName",
+    ]);
+    assert!(ok, "{sans}");
+    assert!(sans.contains("DNS:node-2.example.internal"), "{sans}");
+    assert!(sans.contains("IP Address:10.0.0.12"), "{sans}");
+    assert!(!sans.contains("node-1"), "{sans}");
+    assert_eq!(
+        std::fs::read(n2.path("elasticsearch/certs/ca.crt")).unwrap(),
+        std::fs::read(&ca).unwrap()
+    );
+    let key = n2.path("elasticsearch/certs/transport.key");
+    let (ok, text) = openssl(&["pkey", "-in", key.to_str().unwrap(), "-noout"]);
+    assert!(ok, "{text}");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    let yml = std::fs::read_to_string(n2.path("elasticsearch/elasticsearch.yml")).unwrap();
+    assert!(
+        yml.contains("xpack.security.transport.ssl.enabled: true"),
+        "{yml}"
+    );
+
+    // A re-run writes nothing: only the wait for the pending restart is left.
+    let after = n2.snapshot();
+    let (code, out, err) = n2.apply_bundle(&b2, &["--dry-run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("install") && !out.contains("edit"), "{out}");
+    assert!(out.contains("wait for"), "{out}");
+    assert_eq!(after, n2.snapshot());
+    // Once the node runs (the finishing re-run clears the pending restart) it is empty.
+    let state = n2.path("state/state.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    json["restart_pending"] = serde_json::Value::Bool(false);
+    std::fs::write(&state, json.to_string()).unwrap();
+    let after = n2.snapshot();
+    let (code, out, err) = n2.apply_bundle(&b2, &["--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Nothing to do"), "{out}");
+    assert_eq!(after, n2.snapshot());
+
+    // Node-2's bundle on node-3: refused, nothing changed.
+    let n3 = Node::new("node-3", "10.0.0.13");
+    let before = n3.snapshot();
+    let (code, out, err) = n3.apply_bundle(&b2, &["--yes"]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("this bundle is for node `node-2`"), "{err}");
+    assert!(err.contains("node.name: node-3"), "{err}");
+    assert_eq!(before, n3.snapshot());
+    assert!(!n3.path("state").exists());
+}
+
+#[test]
+fn bundle_with_a_certificate_from_another_ca_is_refused() {
+    let a = cluster();
+    let b = cluster();
+    let text_a = std::fs::read_to_string(bundle_of(&a, "node-2")).unwrap();
+    let text_b = std::fs::read_to_string(bundle_of(&b, "node-2")).unwrap();
+    let mut bundle = Bundle::parse("a", &text_a).unwrap();
+    let foreign = Bundle::parse("b", &text_b).unwrap();
+    bundle
+        .certs
+        .insert("transport".to_string(), foreign.certs["transport"].clone());
+    let tampered = a.path("tampered.bundle.yml");
+    std::fs::write(&tampered, bundle.to_yaml().unwrap()).unwrap();
+    std::fs::set_permissions(&tampered, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let n2 = Node::new("node-2", "10.0.0.12");
+    let before = n2.snapshot();
+    let (code, out, err) = n2.apply_bundle(&tampered, &["--yes"]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        err.contains(
+            "transport certificate cannot be used: it is not signed by the CA in the bundle"
+        ),
+        "{err}"
+    );
+    assert_eq!(before, n2.snapshot());
+}
+
+#[test]
+fn bundle_from_another_cluster_is_refused() {
+    let a = cluster();
+    let b2 = bundle_of(&a, "node-2");
+
+    // Another cluster name in elasticsearch.yml.
+    let n2 = Node::new("node-2", "10.0.0.12");
+    let yml = n2.path("elasticsearch/elasticsearch.yml");
+    let text = std::fs::read_to_string(&yml).unwrap();
+    std::fs::write(
+        &yml,
+        text.replace("cluster.name: prod-logs", "cluster.name: staging"),
+    )
+    .unwrap();
+    let before = n2.snapshot();
+    let (code, out, err) = n2.apply_bundle(&b2, &["--yes"]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        err.contains("this bundle is for cluster `prod-logs`"),
+        "{err}"
+    );
+    assert_eq!(before, n2.snapshot());
+
+    // Same name, but this host already has an es-secure CA of its own.
+    let other = cluster();
+    let n2 = Node::new("node-2", "10.0.0.12");
+    std::fs::create_dir_all(n2.path("state/ca")).unwrap();
+    for f in ["ca.crt", "ca.key"] {
+        std::fs::copy(
+            other.path(&format!("state/ca/{f}")),
+            n2.path(&format!("state/ca/{f}")),
+        )
+        .unwrap();
+    }
+    let before = n2.snapshot();
+    let (code, out, err) = n2.apply_bundle(&b2, &["--yes"]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("the bundle is from another cluster"), "{err}");
+    assert_eq!(before, n2.snapshot());
+}
+
+#[test]
+fn unsupported_or_edited_bundles_are_config_errors() {
+    let a = cluster();
+    let text = std::fs::read_to_string(bundle_of(&a, "node-2")).unwrap();
+    let n2 = Node::new("node-2", "10.0.0.12");
+    let before = n2.snapshot();
+
+    let v2 = a.path("v2.bundle.yml");
+    std::fs::write(
+        &v2,
+        text.replace("version: 1\nnode:", "version: 2\nnew_field: x\nnode:"),
+    )
+    .unwrap();
+    let (code, out, err) = n2.apply_bundle(&v2, &["--yes"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("bundle version 2 is not supported"), "{err}");
+
+    // Renamed for another node by hand: the answers inside still say node-2.
+    let renamed = a.path("renamed.bundle.yml");
+    std::fs::write(&renamed, text.replacen("node: node-2", "node: node-3", 1)).unwrap();
+    let (code, out, err) = n2.apply_bundle(&renamed, &["--yes"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("it was edited"), "{err}");
+
+    let (code, out, err) = n2.apply_bundle(&a.path("missing.bundle.yml"), &["--yes"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(before, n2.snapshot());
+}
+
+#[test]
+fn world_readable_bundle_is_warned_about() {
+    let a = cluster();
+    let b2 = bundle_of(&a, "node-2");
+    std::fs::set_permissions(&b2, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let n2 = Node::new("node-2", "10.0.0.12");
+    let (code, out, err) = n2.apply_bundle(&b2, &["--dry-run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("warning:") && err.contains("readable by group or others"),
+        "{err}"
+    );
+    assert!(err.contains("chmod 600"), "{err}");
+}
+
+#[test]
+fn bundle_answers_keep_cluster_passwords() {
+    let a = cluster();
+    let text = std::fs::read_to_string(bundle_of(&a, "node-3")).unwrap();
+    let bundle = Bundle::parse("node-3.bundle.yml", &text).unwrap();
+    assert_eq!(bundle.answers.this_node.as_deref(), Some("node-3"));
+    assert!(bundle.answers.kibana.is_none());
+    let n3 = Node::new("node-3", "10.0.0.13");
+    let (code, out, err) = n3.apply_bundle(&bundle_of(&a, "node-3"), &["--dry-run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("_password"), "{out}");
+    assert!(!out.contains("bundles/"), "{out}");
+}
+
+#[test]
+fn https_bundle_carries_and_installs_the_http_certificate() {
+    let n1 = Node::new("node-1", "10.0.0.11");
+    let answers = n1.path("answers.yml");
+    std::fs::write(&answers, THREE_NODES.replace("tier: basic", "tier: https")).unwrap();
+    let (code, out, err) = n1.run(&["apply", "--yes", "--answers", answers.to_str().unwrap()]);
+    assert_eq!(code, 7, "{out}{err}");
+    let b2 = bundle_of(&n1, "node-2");
+    let text = std::fs::read_to_string(&b2).unwrap();
+    assert_eq!(text.matches("-----BEGIN PRIVATE KEY-----").count(), 2);
+
+    let n2 = Node::new("node-2", "10.0.0.12");
+    let (code, out, err) = n2.apply_bundle(&b2, &["--yes"]);
+    assert_eq!(code, 7, "{out}{err}");
+    let crt = n2.path("elasticsearch/certs/http.crt");
+    let ca = n1.path("state/ca/ca.crt");
+    let (ok, text) = openssl(&[
+        "verify",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        crt.to_str().unwrap(),
+    ]);
+    assert!(ok && text.contains(": OK"), "{text}");
+    let (ok, sans) = openssl(&[
+        "x509",
+        "-in",
+        crt.to_str().unwrap(),
+        "-noout",
+        "-ext",
+        "subjectAltName",
+    ]);
+    assert!(ok, "{sans}");
+    for want in [
+        "DNS:node-2.example.internal",
+        "DNS:localhost",
+        "IP Address:10.0.0.12",
+        "IP Address:127.0.0.1",
+    ] {
+        assert!(sans.contains(want), "{want}: {sans}");
+    }
+    let yml = std::fs::read_to_string(n2.path("elasticsearch/elasticsearch.yml")).unwrap();
+    assert!(
+        yml.contains("xpack.security.http.ssl.enabled: true"),
+        "{yml}"
+    );
+}
