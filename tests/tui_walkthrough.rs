@@ -475,7 +475,10 @@ fn walk(install: &Path, answers: &Path) -> (i32, String) {
     w.wait_for("Apply the ", "Proceed: confirmation");
     w.send("y");
     w.wait_for("Done", "Apply");
-    w.wait_for("The plan was applied", "Done");
+    w.wait_for(
+        "The files are written. Restart Elasticsearch to finish",
+        "Done",
+    );
     w.wait_for("Restart Elasticsearch now", "Done: restart pending");
     // The restart step arrives as a live notice and in the summary; it is listed once.
     let done = w.screen.text();

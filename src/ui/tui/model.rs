@@ -1059,6 +1059,27 @@ impl Model {
         }
     }
 
+    /// Whether the apply stopped at a `restart: manual` step for the operator to restart
+    /// Elasticsearch: that step never reports done, and the steps after it (passwords,
+    /// verification) have not run.
+    pub fn restart_pending(&self) -> bool {
+        let Review::Ready { plan, .. } = &self.review else {
+            return false;
+        };
+        plan.steps
+            .iter()
+            .zip(&self.apply.lines)
+            .any(|(step, line)| {
+                matches!(
+                    step,
+                    crate::domain::plan::Step::Restart {
+                        how: crate::domain::answers::Restart::Manual,
+                        ..
+                    }
+                ) && !matches!(line.state, StepState::Done(_))
+            })
+    }
+
     /// The answers file saved during this run, if it holds exactly the answers that were
     /// applied (not when the operator saved, went back and changed something).
     fn saved_answers_applied(&self) -> Option<PathBuf> {
@@ -1646,6 +1667,13 @@ mod tests {
             1,
             "{screen}"
         );
+        // The sample plan leaves the restart to the operator: not "applied" yet.
+        assert!(m.restart_pending());
+        assert!(
+            screen.contains("The files are written. Restart Elasticsearch to finish"),
+            "{screen}"
+        );
+        assert!(!screen.contains("The plan was applied"), "{screen}");
         assert!(
             screen.contains("an earlier apply was interrupted"),
             "{screen}"

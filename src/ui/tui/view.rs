@@ -944,10 +944,19 @@ fn done(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     let mut lines: Vec<Line<'static>> = Vec::new();
     let bold = Style::new().add_modifier(Modifier::BOLD);
     if let Some(s) = &model.summary {
-        lines.push(Line::from(Span::styled(
-            "The plan was applied.",
-            t.ok().add_modifier(Modifier::BOLD),
-        )));
+        // With `restart: manual` the apply stops after the files: saying "applied" would
+        // suggest the passwords are set and verified when those steps have not run yet.
+        lines.push(if model.restart_pending() {
+            Line::from(Span::styled(
+                "The files are written. Restart Elasticsearch to finish (see Next steps).",
+                t.warn().add_modifier(Modifier::BOLD),
+            ))
+        } else {
+            Line::from(Span::styled(
+                "The plan was applied.",
+                t.ok().add_modifier(Modifier::BOLD),
+            ))
+        });
         if !s.shown_passwords.is_empty() {
             lines.push(Line::raw(""));
             lines.push(Line::from(Span::styled(
