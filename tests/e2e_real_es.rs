@@ -208,17 +208,26 @@ fn count_docs(node: &Node, auth: Option<(&str, &str)>) -> u64 {
     r.json().unwrap()["count"].as_u64().unwrap()
 }
 
-/// 1 + 5: minimal on a single unsecured node, then the same answers again.
-#[test]
-fn minimal_single_node_then_idempotent_rerun() {
+/// A started single 8.x node without security, or `None` (after a loud SKIPPED line) when
+/// the real-Elasticsearch environment is missing.
+fn unsecured_node(test: &str) -> Option<Node> {
     if !es::available(EsVersion::V8) {
-        return;
+        return None;
     }
-    let mut node = Node::builder(EsVersion::V8, "e2e_minimal")
+    let mut node = Node::builder(EsVersion::V8, test)
         .security(Security::Disabled)
         .build()
         .unwrap();
     node.start_and_wait(es::ready_timeout()).unwrap();
+    Some(node)
+}
+
+/// 1 + 5: minimal on a single unsecured node, then the same answers again.
+#[test]
+fn minimal_single_node_then_idempotent_rerun() {
+    let Some(mut node) = unsecured_node("e2e_minimal") else {
+        return;
+    };
     let state = state_dir();
     let a = answers(&node, &[&node], "minimal", state.path(), "");
 
@@ -293,14 +302,9 @@ fn minimal_single_node_then_idempotent_rerun() {
 /// 3: HTTPS on a single node; curl with our CA works, without it fails.
 #[test]
 fn https_single_node_curl_with_and_without_ca() {
-    if !es::available(EsVersion::V8) {
+    let Some(mut node) = unsecured_node("e2e_https") else {
         return;
-    }
-    let mut node = Node::builder(EsVersion::V8, "e2e_https")
-        .security(Security::Disabled)
-        .build()
-        .unwrap();
-    node.start_and_wait(es::ready_timeout()).unwrap();
+    };
     let state = state_dir();
     let a = answers(&node, &[&node], "https", state.path(), "");
     let run = apply(&node, state.path(), &a);
@@ -360,14 +364,9 @@ fn https_single_node_curl_with_and_without_ca() {
 /// 4: none → minimal → basic → https by three re-runs; the documents survive.
 #[test]
 fn upgrade_path_none_minimal_basic_https_keeps_documents() {
-    if !es::available(EsVersion::V8) {
+    let Some(mut node) = unsecured_node("e2e_upgrade") else {
         return;
-    }
-    let mut node = Node::builder(EsVersion::V8, "e2e_upgrade")
-        .security(Security::Disabled)
-        .build()
-        .unwrap();
-    node.start_and_wait(es::ready_timeout()).unwrap();
+    };
     index_docs(&node, None, 5);
     let state = state_dir();
 
@@ -578,14 +577,9 @@ fn autoconfigured_node_is_detected_and_taken_over() {
 /// as documented.
 #[test]
 fn wrong_password_node_down_and_wrong_ca_fail_clearly() {
-    if !es::available(EsVersion::V8) {
+    let Some(mut node) = unsecured_node("e2e_wrong") else {
         return;
-    }
-    let mut node = Node::builder(EsVersion::V8, "e2e_wrong")
-        .security(Security::Disabled)
-        .build()
-        .unwrap();
-    node.start_and_wait(es::ready_timeout()).unwrap();
+    };
     let state = state_dir();
     let a = answers(&node, &[&node], "https", state.path(), "");
     let run = apply(&node, state.path(), &a);
