@@ -246,16 +246,7 @@ fn finish_apply(result: Result<ApplySummary, ApplyError>, plan: &Plan) -> Result
     match result {
         Ok(summary) => {
             print_summary(&summary);
-            let pending = plan.steps.iter().any(|s| {
-                matches!(
-                    s,
-                    crate::domain::plan::Step::Restart {
-                        how: answers::Restart::Manual,
-                        ..
-                    }
-                )
-            });
-            if pending {
+            if ui::stops_for_restart(plan) {
                 return Err(Failure::new(
                     Exit::RestartPending,
                     anyhow::anyhow!(
@@ -432,11 +423,19 @@ fn wizard(global: &Global) -> Result<(), Failure> {
         default_answers_path: loc.state_dir.join("answers.yml"),
     };
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    // Set by the TUI's apply: the plan stopped for a manual restart, so the wizard ends with
+    // the same "restart pending" exit code as `apply`.
+    let restart_pending = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let outcome = if global.plain || !tty {
         ui::plain::run(input)
     } else {
         let loc_apply = loc.clone();
+        let pending = std::sync::Arc::clone(&restart_pending);
         let apply_fn: ui::ApplyFn = Box::new(move |answers, plan, tx| {
+            pending.store(
+                ui::stops_for_restart(&plan),
+                std::sync::atomic::Ordering::SeqCst,
+            );
             let facts = detect::detect(&loc_apply.with_answers(&answers), Some(&answers), now())?;
             apply::apply(&facts, &answers, &plan, &ApplyOptions::default(), &|e| {
                 let _ = tx.send(e);
@@ -450,6 +449,16 @@ fn wizard(global: &Global) -> Result<(), Failure> {
         WizardOutcome::Cancelled => fail(Exit::Refused, "cancelled; nothing was changed"),
         WizardOutcome::Applied(Ok(summary)) => {
             print_summary(&summary);
+            if restart_pending.load(std::sync::atomic::Ordering::SeqCst) {
+                let rerun = match &summary.answers_saved {
+                    Some(p) => format!("`es-secure apply --answers {}`", p.display()),
+                    None => "the wizard again with the same answers".to_string(),
+                };
+                return Err(Failure::new(
+                    Exit::RestartPending,
+                    anyhow::anyhow!("restart Elasticsearch, then run {rerun} to finish"),
+                ));
+            }
             Ok(())
         }
         WizardOutcome::Applied(Err(e)) => Err(Failure::new(Exit::RolledBack, anyhow::anyhow!(e))),

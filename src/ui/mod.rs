@@ -116,6 +116,23 @@ impl std::fmt::Debug for RedactedSecret {
     }
 }
 
+/// Whether applying `plan` stops after writing the files for the operator to restart
+/// Elasticsearch (`restart: manual`): such an apply ends "restart pending" (exit code 7), from
+/// the command line and from the wizard alike.
+pub fn stops_for_restart(plan: &Plan) -> bool {
+    use crate::domain::answers::Restart;
+    use crate::domain::plan::Step;
+    plan.steps.iter().any(|s| {
+        matches!(
+            s,
+            Step::Restart {
+                how: Restart::Manual,
+                ..
+            }
+        )
+    })
+}
+
 /// Serialize answers as an answers file (they hold no secrets by construction: passwords are
 /// references).
 pub fn answers_yaml(raw: &RawAnswers) -> anyhow::Result<String> {
@@ -140,4 +157,26 @@ pub fn save_answers(raw: &RawAnswers, path: &Path) -> anyhow::Result<()> {
     file.write_all(text.as_bytes())
         .with_context(|| format!("writing answers file {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn a_manual_restart_step_means_restart_pending() {
+        let facts = tui::demo::facts();
+        let plan = crate::domain::planner::build_plan(
+            &facts,
+            &Answers::from_raw(&tui::demo::answers()).unwrap(),
+        )
+        .unwrap();
+        // The sample answers leave the restart to the operator (the default).
+        assert!(stops_for_restart(&plan));
+        let mut none = plan.clone();
+        none.steps
+            .retain(|s| !matches!(s, crate::domain::plan::Step::Restart { .. }));
+        assert!(!stops_for_restart(&none));
+    }
 }

@@ -335,7 +335,13 @@ pub fn screens() -> Vec<(&'static str, Model)> {
         )),
     );
     out.push(("08-apply-failed", m));
+    // The sample summary is that of a complete run (verification included), so every step,
+    // the restart too, is done.
     let mut m = applying();
+    let steps = m.apply.lines.len();
+    for e in apply_events(steps) {
+        send(&mut m, Msg::Apply(e));
+    }
     send(&mut m, Msg::ApplyFinished(Ok(summary())));
     out.push(("09-done", m));
     out.push(("help-tier", at(vec![enter(), key(Char('?'))])));

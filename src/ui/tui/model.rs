@@ -305,6 +305,9 @@ pub struct Model {
     pub apply: ApplyState,
     pub summary: Option<ApplySummary>,
     pub default_answers_path: PathBuf,
+    /// Where "Save answers" last wrote, and what: the Done screen names the file when it
+    /// holds the answers that were applied.
+    pub saved: Option<(PathBuf, Box<RawAnswers>)>,
     /// False with NO_COLOR: only bold/reverse are used then.
     pub color: bool,
     /// Terminal size, for scroll clamping.
@@ -339,6 +342,7 @@ impl Model {
             apply: ApplyState::default(),
             summary: None,
             default_answers_path,
+            saved: None,
             color: true,
             size: (80, 24),
         };
@@ -465,10 +469,17 @@ impl Model {
             }
             Msg::Saved(result) => {
                 self.status = Some(match result {
-                    Ok(path) => (
-                        true,
-                        format!("answers saved to {} (no secrets in it)", path.display()),
-                    ),
+                    Ok(path) => {
+                        // The run loop saves at once, so these are the answers it wrote.
+                        let raw = match &self.review {
+                            Review::Ready { raw, .. } => raw.clone(),
+                            _ => Box::new(self.form.to_raw().0),
+                        };
+                        let text =
+                            format!("answers saved to {} (no secrets in it)", path.display());
+                        self.saved = Some((path, raw));
+                        (true, text)
+                    }
                     Err(e) => (false, format!("could not save answers: {e}")),
                 });
                 Command::None
@@ -479,7 +490,10 @@ impl Model {
             }
             Msg::ApplyFinished(result) => {
                 match result {
-                    Ok(summary) => {
+                    Ok(mut summary) => {
+                        if summary.answers_saved.is_none() {
+                            summary.answers_saved = self.saved_answers_applied();
+                        }
                         self.summary = Some(summary);
                         self.go(Screen::Done);
                     }
@@ -1045,6 +1059,36 @@ impl Model {
         }
     }
 
+    /// Whether the apply stopped at a `restart: manual` step for the operator to restart
+    /// Elasticsearch: that step never reports done, and the steps after it (passwords,
+    /// verification) have not run.
+    pub fn restart_pending(&self) -> bool {
+        let Review::Ready { plan, .. } = &self.review else {
+            return false;
+        };
+        plan.steps
+            .iter()
+            .zip(&self.apply.lines)
+            .any(|(step, line)| {
+                matches!(
+                    step,
+                    crate::domain::plan::Step::Restart {
+                        how: crate::domain::answers::Restart::Manual,
+                        ..
+                    }
+                ) && !matches!(line.state, StepState::Done(_))
+            })
+    }
+
+    /// The answers file saved during this run, if it holds exactly the answers that were
+    /// applied (not when the operator saved, went back and changed something).
+    fn saved_answers_applied(&self) -> Option<PathBuf> {
+        match (&self.saved, &self.review) {
+            (Some((path, saved)), Review::Ready { raw, .. }) if saved == raw => Some(path.clone()),
+            _ => None,
+        }
+    }
+
     /// The summary to hand back, with the shown passwords dropped (zeroized): they were shown
     /// once on the Done screen and must not be printed again after the TUI closes.
     pub fn take_summary(&mut self) -> Option<ApplySummary> {
@@ -1588,6 +1632,103 @@ mod tests {
             m.scroll < max_at_24,
             "a taller terminal needs less scrolling"
         );
+    }
+
+    /// A model on the Apply screen of a confirmed plan.
+    fn applying() -> Model {
+        let mut m = at(Screen::Review);
+        send(&mut m, key(KeyCode::Char('p')));
+        send(&mut m, key(KeyCode::Char('y')));
+        assert_eq!(m.screen, Screen::Apply);
+        m
+    }
+
+    #[test]
+    fn done_lists_a_next_step_sent_as_notice_and_in_the_summary_once() {
+        // Found by tests/tui_walkthrough.rs: "restart Elasticsearch now" was listed twice.
+        let mut m = applying();
+        let text = "The files are written. Restart Elasticsearch now.".to_string();
+        send(
+            &mut m,
+            Msg::Apply(ApplyEvent::Notice { text: text.clone() }),
+        );
+        send(
+            &mut m,
+            Msg::Apply(ApplyEvent::Notice {
+                text: "an earlier apply was interrupted".to_string(),
+            }),
+        );
+        let mut summary = demo::summary();
+        summary.next_steps = vec![text];
+        send(&mut m, Msg::ApplyFinished(Ok(summary)));
+        let screen = demo::render_text(&m, 80, 24).unwrap();
+        assert_eq!(
+            screen.matches("Restart Elasticsearch now").count(),
+            1,
+            "{screen}"
+        );
+        // The sample plan leaves the restart to the operator: not "applied" yet.
+        assert!(m.restart_pending());
+        assert!(
+            screen.contains("The files are written. Restart Elasticsearch to finish"),
+            "{screen}"
+        );
+        assert!(!screen.contains("The plan was applied"), "{screen}");
+        assert!(
+            screen.contains("an earlier apply was interrupted"),
+            "{screen}"
+        );
+    }
+
+    #[test]
+    fn a_long_apply_error_is_wrapped_not_cut() {
+        // Found by tests/tui_walkthrough.rs: the `help:` end of an error was cut at the edge.
+        let mut m = applying();
+        send(
+            &mut m,
+            Msg::ApplyFinished(Err("`passwords.elastic` is `env:SOME_LONG_VARIABLE_NAME`, but the environment has no such variable\nhelp: export SOME_LONG_VARIABLE_NAME before running es-secure (nothing was changed)".to_string())),
+        );
+        let screen = demo::render_text(&m, 80, 24).unwrap();
+        let flat = screen
+            .lines()
+            .map(|l| l.trim_matches(|c| c == '│' || c == ' '))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(flat.contains("has no such variable"), "{screen}");
+        assert!(flat.contains("(nothing was changed)"), "{screen}");
+    }
+
+    #[test]
+    fn done_names_the_saved_answers_only_when_they_were_applied() {
+        // Found by tests/tui_walkthrough.rs: the Done screen never said where the answers
+        // were saved (nothing filled `ApplySummary::answers_saved`).
+        let no_file = || ApplySummary {
+            answers_saved: None,
+            ..demo::summary()
+        };
+        let path = PathBuf::from("/tmp/answers.yml");
+        let mut m = at(Screen::Review);
+        send(&mut m, key(KeyCode::Char('s')));
+        send(&mut m, enter());
+        send(&mut m, Msg::Saved(Ok(path.clone())));
+        send(&mut m, key(KeyCode::Char('p')));
+        send(&mut m, key(KeyCode::Char('y')));
+        send(&mut m, Msg::ApplyFinished(Ok(no_file())));
+        assert_eq!(m.summary.unwrap().answers_saved, Some(path.clone()));
+
+        // Saved, then changed: the file does not hold what was applied.
+        let mut m = at(Screen::Review);
+        send(&mut m, Msg::Saved(Ok(path)));
+        send(&mut m, key(KeyCode::Esc));
+        assert_eq!(m.screen, Screen::Passwords);
+        send(&mut m, key(KeyCode::Char(' ')));
+        send(&mut m, enter());
+        assert_eq!(m.screen, Screen::Review);
+        assert!(matches!(m.review, Review::Ready { .. }), "{:?}", m.review);
+        send(&mut m, key(KeyCode::Char('p')));
+        send(&mut m, key(KeyCode::Char('y')));
+        send(&mut m, Msg::ApplyFinished(Ok(no_file())));
+        assert_eq!(m.summary.unwrap().answers_saved, None);
     }
 
     trait Ctrl {

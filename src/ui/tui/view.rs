@@ -907,17 +907,19 @@ fn apply(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
             }
         }
     }
+    // Notices, the rollback report and the error are wrapped, not cut at the edge: their
+    // end is often the `help:` line that says what to do.
     for n in &a.notices {
         lines.push(Line::raw(""));
         for l in n.lines() {
-            lines.push(Line::from(Span::styled(l.to_string(), t.warn())));
+            lines.extend(wrapped(l, t.warn(), area.width, 2));
         }
     }
     if let Some(r) = &a.rolled_back {
         lines.push(Line::raw(""));
         lines.push(Line::from(Span::styled("Rolled back:", t.bad())));
         for l in r.lines() {
-            lines.push(Line::raw(format!("  {l}")));
+            lines.extend(wrapped(&format!("  {l}"), Style::new(), area.width, 4));
         }
     }
     if let Some(e) = &a.failed {
@@ -925,7 +927,7 @@ fn apply(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
         lines.push(Line::raw(""));
         lines.push(Line::from(Span::styled("The apply failed:", t.bad())));
         for l in e.lines() {
-            lines.push(Line::raw(format!("  {l}")));
+            lines.extend(wrapped(&format!("  {l}"), Style::new(), area.width, 4));
         }
     }
     let h = usize::from(area.height);
@@ -942,10 +944,19 @@ fn done(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     let mut lines: Vec<Line<'static>> = Vec::new();
     let bold = Style::new().add_modifier(Modifier::BOLD);
     if let Some(s) = &model.summary {
-        lines.push(Line::from(Span::styled(
-            "The plan was applied.",
-            t.ok().add_modifier(Modifier::BOLD),
-        )));
+        // With `restart: manual` the apply stops after the files: saying "applied" would
+        // suggest the passwords are set and verified when those steps have not run yet.
+        lines.push(if model.restart_pending() {
+            Line::from(Span::styled(
+                "The files are written. Restart Elasticsearch to finish (see Next steps).",
+                t.warn().add_modifier(Modifier::BOLD),
+            ))
+        } else {
+            Line::from(Span::styled(
+                "The plan was applied.",
+                t.ok().add_modifier(Modifier::BOLD),
+            ))
+        });
         if !s.shown_passwords.is_empty() {
             lines.push(Line::raw(""));
             lines.push(Line::from(Span::styled(
@@ -990,11 +1001,18 @@ fn done(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
                 ));
             }
         }
-        let notices = &model.apply.notices;
+        // The apply sends some next steps (e.g. "restart Elasticsearch now") both as a live
+        // notice and in the summary; each is listed once.
+        let notices: Vec<&String> = model
+            .apply
+            .notices
+            .iter()
+            .filter(|n| !s.next_steps.contains(n))
+            .collect();
         if !s.next_steps.is_empty() || !notices.is_empty() {
             lines.push(Line::raw(""));
             lines.push(Line::from(Span::styled("Next steps:", bold)));
-            for (i, n) in notices.iter().chain(&s.next_steps).enumerate() {
+            for (i, n) in notices.into_iter().chain(&s.next_steps).enumerate() {
                 for (j, l) in n.lines().enumerate() {
                     let prefix = if j == 0 {
                         format!("  {}. ", i + 1)
