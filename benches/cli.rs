@@ -15,9 +15,16 @@ use es_secure::ui::tui::demo;
 pub fn big_yml() -> String {
     let mut s = String::new();
     for i in 0..2000 {
-        s.push_str("# ---------------------------------- Section ----------------------------------\n#\n");
-        s.push_str(&format!("# Explanation of setting number {i}, kept by es-secure byte for byte.\n#\n"));
-        s.push_str(&format!("custom.group{}.setting{i}: \"value {i}\"\n", i % 50));
+        s.push_str(
+            "# ---------------------------------- Section ----------------------------------\n#\n",
+        );
+        s.push_str(&format!(
+            "# Explanation of setting number {i}, kept by es-secure byte for byte.\n#\n"
+        ));
+        s.push_str(&format!(
+            "custom.group{}.setting{i}: \"value {i}\"\n",
+            i % 50
+        ));
     }
     s.push_str("xpack:\n  security:\n    enabled: false\n");
     s
@@ -26,12 +33,15 @@ pub fn big_yml() -> String {
 fn benches(c: &mut Criterion) {
     let yml = big_yml();
     assert!(yml.lines().count() >= 10_000);
-    c.bench_function("status core: parse + tier of a 10k-line elasticsearch.yml", |b| {
-        b.iter(|| {
-            let parsed = settings::parse("elasticsearch.yml", &yml).unwrap();
-            tier::detect(&parsed.settings, parsed.autoconfig.is_some())
-        })
-    });
+    c.bench_function(
+        "status core: parse + tier of a 10k-line elasticsearch.yml",
+        |b| {
+            b.iter(|| {
+                let parsed = settings::parse("elasticsearch.yml", &yml).unwrap();
+                tier::detect(&parsed.settings, parsed.autoconfig.is_some())
+            })
+        },
+    );
 
     let facts = demo::facts();
     let answers = Answers::from_raw(&demo::answers()).unwrap();

@@ -3,7 +3,6 @@
 //! `es_secure::ui::tui::demo` (the same one `scripts/record-screens.sh` records).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use crossterm::event::KeyCode;
 use es_secure::ui::tui::demo;
 use es_secure::ui::tui::{Msg, Screen};
