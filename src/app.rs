@@ -366,6 +366,23 @@ fn rollback_cmd(global: &Global, list: bool, id: Option<&str>) -> Result<(), Fai
         }
         return Ok(());
     }
+    // An apply killed mid-way (power loss, SIGKILL) left an incomplete journal: undoing it
+    // is what `rollback` without an ID means first.
+    if id.is_none() && all.iter().any(|t| t.status == txn::TxnStatus::Incomplete) {
+        let _lock = state
+            .lock("rollback")
+            .map_err(|e| Failure::new(Exit::Refused, anyhow::anyhow!(e)))?;
+        let reports =
+            txn::recover_incomplete(&state).map_err(|e| Failure::new(Exit::Refused, e))?;
+        for report in &reports {
+            let _ = writeln!(out, "Rolled back an interrupted apply:\n{report}");
+        }
+        let _ = writeln!(
+            out,
+            "Restart Elasticsearch (and Kibana) if it was restarted on the interrupted files."
+        );
+        return Ok(());
+    }
     let target = match id {
         Some(id) => id.to_string(),
         None => match all.iter().find(|t| t.status == txn::TxnStatus::Committed) {

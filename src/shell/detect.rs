@@ -212,7 +212,7 @@ pub fn read_ca(cert_path: &Path, key_path: &Path) -> anyhow::Result<Option<CaFac
     };
     if !key_path.exists() {
         bail!(
-            "{} exists but its key {} is missing\nhelp: restore the key from a backup, or move the certificate away to create a new CA",
+            "{} exists but its key {} is missing\nhelp: if an apply was interrupted, run `es-secure rollback` to undo it; otherwise restore the key from a backup, or move the certificate away to create a new CA",
             cert_path.display(),
             key_path.display()
         );

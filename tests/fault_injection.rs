@@ -1,0 +1,172 @@
+//! Faults at every mutation boundary of a real `es-secure apply` (the binary, on a scratch
+//! fixture install): an injected error must roll everything back byte-for-byte (exit 4), and
+//! a hard kill (`SIGKILL`) at every boundary and phase must leave each file old-or-new and be
+//! undone by `es-secure rollback`. The switches are the test-only environment variables
+//! documented in `src/shell/txn.rs`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+type Tree = BTreeMap<PathBuf, (Option<Vec<u8>>, u32, u32, u32)>;
+
+struct Install {
+    dir: tempfile::TempDir,
+}
+
+impl Install {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/installs/deb");
+        for (sub, file) in [
+            ("elasticsearch", "elasticsearch.yml"),
+            ("kibana", "kibana.yml"),
+        ] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+            std::fs::copy(src.join(sub).join(file), dir.path().join(sub).join(file)).unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("home/lib")).unwrap();
+        std::fs::write(dir.path().join("home/lib/elasticsearch-8.19.21.jar"), b"").unwrap();
+        std::fs::create_dir_all(dir.path().join("state")).unwrap();
+        std::fs::set_permissions(
+            dir.path().join("state"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+        let answers = format!(
+            "version: 1\ntier: https\nnodes:\n  - name: node-1\n    dns: [node-1.example.internal, localhost]\n    ip: [10.0.0.11, 127.0.0.1]\nthis_node: node-1\nkibana:\n  config_dir: {}\n  public_url: https://kibana.example.internal:5601\n",
+            dir.path().join("kibana").display()
+        );
+        std::fs::write(dir.path().join("answers.yml"), answers).unwrap();
+        Self { dir }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, String)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_es-secure"));
+        cmd.args(args)
+            .arg("--es-home")
+            .arg(self.path("home"))
+            .arg("--es-config")
+            .arg(self.path("elasticsearch"))
+            .arg("--kibana-config")
+            .arg(self.path("kibana"))
+            .arg("--state-dir")
+            .arg(self.path("state"))
+            .args(["--es-user", "nobody"])
+            .env("NO_COLOR", "1")
+            .env_remove("ES_SECURE_FAULT_AT")
+            .env_remove("ES_SECURE_FAULT_KILL_AT")
+            .env_remove("ES_SECURE_FAULT_KILL_PHASE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn apply(&self, env: &[(&str, String)]) -> Output {
+        let answers = self.path("answers.yml");
+        self.run(
+            &["apply", "--yes", "--answers", answers.to_str().unwrap()],
+            env,
+        )
+    }
+
+    /// The install (not es-secure's own state): bytes, mode and owner of every entry.
+    fn tree(&self) -> Tree {
+        let mut out = BTreeMap::new();
+        for top in ["elasticsearch", "kibana"] {
+            let mut stack = vec![self.path(top)];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(&d).unwrap() {
+                    let p = e.unwrap().path();
+                    let m = std::fs::symlink_metadata(&p).unwrap();
+                    let bytes = m.is_file().then(|| std::fs::read(&p).unwrap());
+                    if m.is_dir() {
+                        stack.push(p.clone());
+                    }
+                    out.insert(p, (bytes, m.mode(), m.uid(), m.gid()));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// How many mutations a full apply makes: the first N with no fault left that succeeds.
+fn mutation_count() -> usize {
+    for n in 1..200 {
+        let i = Install::new();
+        let out = i.apply(&[("ES_SECURE_FAULT_AT", n.to_string())]);
+        if out.status.code() != Some(4) {
+            assert_eq!(
+                out.status.code(),
+                Some(7),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return n - 1;
+        }
+    }
+    panic!("apply never finished");
+}
+
+#[test]
+fn an_error_at_every_boundary_rolls_back_byte_for_byte() {
+    let mut boundaries = 0;
+    for n in 1.. {
+        let i = Install::new();
+        let before = i.tree();
+        let out = i.apply(&[("ES_SECURE_FAULT_AT", n.to_string())]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() == Some(7) {
+            break; // past the last mutation: the apply completed (restart pending)
+        }
+        assert_eq!(out.status.code(), Some(4), "fault at {n}: {stderr}");
+        assert!(stderr.contains("Rolled back"), "fault at {n}: {stderr}");
+        assert_eq!(before, i.tree(), "fault at {n} left changes");
+        boundaries += 1;
+    }
+    eprintln!("{boundaries} mutation boundaries, each rolled back byte-for-byte");
+    assert!(boundaries >= 10, "only {boundaries} boundaries");
+}
+
+#[test]
+fn a_sigkill_at_every_boundary_is_undone_by_rollback() {
+    let count = mutation_count();
+    let mut points = 0;
+    for n in 1..=count {
+        for phase in ["before", "after-backup", "after-write"] {
+            let i = Install::new();
+            let before = i.tree();
+            let out = i.apply(&[
+                ("ES_SECURE_FAULT_KILL_AT", n.to_string()),
+                ("ES_SECURE_FAULT_KILL_PHASE", phase.to_string()),
+            ]);
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(out.status.signal(), Some(9), "kill at {n}/{phase}");
+            let rb = i.run(&["rollback"], &[]);
+            assert!(
+                rb.status.success(),
+                "rollback after kill at {n}/{phase}: {}",
+                String::from_utf8_lossy(&rb.stderr)
+            );
+            assert_eq!(before, i.tree(), "kill at {n}/{phase}: not restored");
+            // And the install reads cleanly again.
+            let status = i.run(&["status"], &[]);
+            assert!(
+                status.status.success(),
+                "status after rollback at {n}/{phase}: {}",
+                String::from_utf8_lossy(&status.stderr)
+            );
+            points += 1;
+        }
+    }
+    eprintln!("{points} kill points ({count} mutations x 3 phases), each undone by rollback");
+}
