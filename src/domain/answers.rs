@@ -114,6 +114,26 @@ pub struct RawCertificates {
     pub key_type: KeyType,
     #[serde(default = "default_validity")]
     pub validity_days: u32,
+    /// The operator's own certificates for this node, installed instead of issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_certs: Option<RawNodeCerts>,
+}
+
+/// `certificates.node_certs`: this node's own certificates (`http` only in the https tier).
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNodeCerts {
+    pub transport: RawCertPair,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<RawCertPair>,
+}
+
+/// A certificate file and its private key file.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertPair {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 fn default_validity() -> u32 {
@@ -126,6 +146,7 @@ impl Default for RawCertificates {
             ca: RawCaSource::default(),
             key_type: KeyType::default(),
             validity_days: default_validity(),
+            node_certs: None,
         }
     }
 }
@@ -327,6 +348,16 @@ pub struct CertAnswers {
     pub ca: CaSource,
     pub key_type: KeyType,
     pub validity_days: u32,
+    /// This node's own certificates, installed instead of issued.
+    pub node_certs: Option<NodeCerts>,
+}
+
+/// The operator's own certificates for this node. The transport one is required; without
+/// `http` the https tier issues the HTTP certificate from the (operator's) CA as usual.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct NodeCerts {
+    pub transport: RawCertPair,
+    pub http: Option<RawCertPair>,
 }
 
 #[derive(Clone, Debug, Eq, PartialEq, Serialize)]
@@ -576,6 +607,48 @@ impl Answers {
                 format!("{validity_days} is out of range; use 1 to 3650 days"),
             ));
         }
+        let node_certs = raw.certificates.node_certs.as_ref().map(|nc| {
+            // The chain check needs the CA certificate, and the CA must be the one that
+            // signed them: only the operator's own CA files can be.
+            if !matches!(ca, CaSource::Files { .. }) {
+                errors.push(err(
+                    "certificates.node_certs",
+                    None,
+                    "own node certificates need the CA that signed them: set `certificates.ca: {cert: /abs/ca.crt, key: /abs/ca.key}`",
+                ));
+            }
+            if raw.tier < Tier::Basic {
+                errors.push(err(
+                    "certificates.node_certs",
+                    None,
+                    "the minimal tier uses no certificates; choose tier basic or https",
+                ));
+            }
+            if nc.http.is_some() && raw.tier != Tier::Https {
+                errors.push(err(
+                    "certificates.node_certs.http",
+                    None,
+                    "only the https tier uses an HTTP certificate; remove it or choose tier https",
+                ));
+            }
+            let mut pairs = vec![("transport", &nc.transport)];
+            pairs.extend(nc.http.as_ref().map(|h| ("http", h)));
+            for (name, pair) in pairs {
+                for (field, path) in [("cert", &pair.cert), ("key", &pair.key)] {
+                    if !path.is_absolute() {
+                        errors.push(err(
+                            format!("certificates.node_certs.{name}.{field}"),
+                            None,
+                            "needs an absolute path",
+                        ));
+                    }
+                }
+            }
+            NodeCerts {
+                transport: nc.transport.clone(),
+                http: nc.http.clone(),
+            }
+        });
 
         let url = match &raw.elasticsearch.url {
             Some(u) => match parse_url("elasticsearch.url", u) {
@@ -735,6 +808,7 @@ impl Answers {
                 ca,
                 key_type: raw.certificates.key_type,
                 validity_days,
+                node_certs,
             },
             kibana,
             passwords,

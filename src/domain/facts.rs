@@ -212,6 +212,11 @@ pub struct Facts {
     pub ca: Option<CaFacts>,
     /// The operator's own CA named in the answers (`certificates.ca: {cert, key}`), as read.
     pub byo_ca: Option<CaFacts>,
+    /// For each own node certificate in the answers (`certificates.node_certs`), by installed
+    /// file name (`transport.crt`, `http.crt`): whether the installed certificate and key are
+    /// byte-identical to the given ones, so a re-run has nothing to write. Compared by the
+    /// shell at detection; the planner never reads files.
+    pub own_certs_installed: BTreeMap<String, bool>,
     /// The node bundle given with `apply --bundle`: its CA and certificates replace the local
     /// CA and certificate issuing.
     pub bundle: Option<BundleFacts>,

@@ -102,6 +102,21 @@ pub enum Step {
         ip: Vec<IpAddr>,
         reason: String,
     },
+    /// Install the operator's own certificate and key for this node (`certificates.node_certs`).
+    /// The apply checks them first (key matches, chain to the CA, SANs cover `dns`/`ip`, not
+    /// expired) and refuses before any write; the key is read at apply time, never held here.
+    InstallOwnCert {
+        purpose: CertPurpose,
+        from_cert: PathBuf,
+        from_key: PathBuf,
+        cert_path: PathBuf,
+        key_path: PathBuf,
+        owner: Owner,
+        /// The node's addresses the certificate must name.
+        dns: Vec<String>,
+        ip: Vec<IpAddr>,
+        reason: String,
+    },
     /// Copy the CA certificate (public) to where a product reads it.
     InstallCaCert { path: PathBuf, owner: Owner },
     /// Rewrite a settings file. `before`/`after` are the whole texts (no secrets in them).
@@ -147,6 +162,7 @@ impl Step {
                 | Self::ImportCa { .. }
                 | Self::IssueCert { .. }
                 | Self::InstallBundleCert { .. }
+                | Self::InstallOwnCert { .. }
                 | Self::InstallCaCert { .. }
                 | Self::EditSettings { .. }
                 | Self::KeystoreSet { .. }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::domain::answers::{
-    Answers, AuthMethod, CaSource, Node, Restart, SecretRef, VerificationMode,
+    Answers, AuthMethod, CaSource, Node, RawCertPair, Restart, SecretRef, VerificationMode,
 };
 use crate::domain::certspec::{CertPurpose, CertSpec};
 use crate::domain::facts::{BundleFacts, ExistingCert, Facts, KeystoreFacts};
@@ -459,6 +459,29 @@ impl<'a> Planner<'a> {
             ));
         }
         for (spec, cert, key) in specs {
+            if let Some(own) = self.own_cert(spec.purpose) {
+                // The operator's own certificate replaces issuing; apply validates it first.
+                if self.facts.own_certs_installed.get(cert) == Some(&true) {
+                    continue;
+                }
+                let reason = if self.facts.es.certs.contains_key(cert) {
+                    "replaces the installed one"
+                } else {
+                    "new"
+                };
+                planned.push(Step::InstallOwnCert {
+                    purpose: spec.purpose.unwrap_or(CertPurpose::Transport),
+                    from_cert: own.cert.clone(),
+                    from_key: own.key.clone(),
+                    cert_path: certs_dir.join(cert),
+                    key_path: certs_dir.join(key),
+                    owner: owner.clone(),
+                    dns: spec.dns,
+                    ip: spec.ip,
+                    reason: reason.to_string(),
+                });
+                continue;
+            }
             if let Some(reason) =
                 reissue_reason(self.facts.es.certs.get(cert), &spec, ca_new, self.facts.now)
             {
@@ -472,6 +495,17 @@ impl<'a> Planner<'a> {
             }
         }
         self.push_es_cert_steps(planned);
+    }
+
+    /// The operator's own certificate for this purpose, if the answers give one.
+    fn own_cert(&self, purpose: Option<CertPurpose>) -> Option<&'a RawCertPair> {
+        let answers: &'a Answers = self.answers;
+        let own = answers.certs.node_certs.as_ref()?;
+        match purpose? {
+            CertPurpose::Transport => Some(&own.transport),
+            CertPurpose::Http => own.http.as_ref(),
+            CertPurpose::KibanaServer => None,
+        }
     }
 
     /// Add certificate steps, creating `<config>/certs/` first when it is missing.
@@ -1137,6 +1171,7 @@ mod tests {
             kibana: None,
             ca: None,
             byo_ca: None,
+            own_certs_installed: BTreeMap::new(),
             bundle: None,
             state: StateFacts {
                 state_dir: "/var/lib/es-secure".into(),

@@ -79,6 +79,20 @@ pub fn step_line(step: &Step) -> String {
                 key_path.display()
             )
         }
+        Step::InstallOwnCert {
+            purpose,
+            from_cert,
+            cert_path,
+            key_path,
+            reason,
+            ..
+        } => format!(
+            "install own {} certificate {} -> {} (key {}) ({reason})",
+            format!("{purpose:?}").to_lowercase(),
+            from_cert.display(),
+            cert_path.display(),
+            key_path.display()
+        ),
         Step::InstallCaCert { path, .. } => format!("install CA certificate {}", path.display()),
         Step::EditSettings { product, path, .. } => {
             format!("edit {} settings {}", product.as_str(), path.display())

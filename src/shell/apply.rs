@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use zeroize::Zeroizing;
 
-use crate::domain::answers::{Answers, AuthMethod, Restart, SecretRef};
+use crate::domain::answers::{Answers, AuthMethod, CaSource, Restart, SecretRef};
 use crate::domain::facts::Facts;
 use crate::domain::plan::{Owner, Plan, Product, SecretSource, Step};
 use crate::domain::tier::Tier;
@@ -82,6 +82,9 @@ struct Run<'a> {
     issued: BTreeMap<PathBuf, (String, Zeroizing<String>)>,
     /// With `apply --bundle`: the bundle's certificates and keys, by bundle name.
     bundle_certs: BTreeMap<String, (String, Zeroizing<String>)>,
+    /// The operator's own certificates and keys (`certificates.node_certs`), validated, by
+    /// the path they are installed to.
+    own_certs: BTreeMap<PathBuf, (String, Zeroizing<String>)>,
     restarted: bool,
 }
 
@@ -116,6 +119,7 @@ pub fn apply(
         ca: None,
         issued: BTreeMap::new(),
         bundle_certs: BTreeMap::new(),
+        own_certs: BTreeMap::new(),
         restarted: false,
     };
     run.prepare(plan).map_err(ApplyError::Invalid)?;
@@ -234,6 +238,7 @@ impl Run<'_> {
                 .entry("__auth_elastic".to_string())
                 .or_insert(value);
         }
+        self.prepare_own_certs(plan)?;
         if let Some(b) = &self.facts.bundle
             && plan
                 .steps
@@ -250,6 +255,57 @@ impl Run<'_> {
                     .with_context(|| format!("reading the CA key {}", ca.key_path.display()))?,
             );
             self.ca = Some(certgen::load_ca(&ca.cert_pem, &key)?);
+        }
+        Ok(())
+    }
+
+    /// Read and check the operator's own node certificates against the CA and this node's
+    /// addresses, so a bad one stops the apply before anything is written.
+    fn prepare_own_certs(&mut self, plan: &Plan) -> anyhow::Result<()> {
+        let mut ca_pem: Option<String> = None;
+        for step in &plan.steps {
+            let Step::InstallOwnCert {
+                purpose,
+                from_cert,
+                from_key,
+                cert_path,
+                dns,
+                ip,
+                ..
+            } = step
+            else {
+                continue;
+            };
+            let ca = match &ca_pem {
+                Some(pem) => pem.clone(),
+                None => {
+                    let pem = match (&self.answers.certs.ca, &self.facts.ca) {
+                        (CaSource::Files { cert, .. }, _) => std::fs::read_to_string(cert)
+                            .with_context(|| {
+                                format!("reading CA certificate {}", cert.display())
+                            })?,
+                        (_, Some(ca)) => ca.cert_pem.clone(),
+                        (_, None) => {
+                            bail!("own node certificates need `certificates.ca: {{cert, key}}`")
+                        }
+                    };
+                    ca_pem = Some(pem.clone());
+                    pem
+                }
+            };
+            let key_name = format!(
+                "certificates.node_certs.{}",
+                crate::domain::planner::bundle_cert_name(*purpose)
+            );
+            let cert = std::fs::read_to_string(from_cert)
+                .with_context(|| format!("`{key_name}.cert`: reading {}", from_cert.display()))?;
+            let key =
+                Zeroizing::new(std::fs::read_to_string(from_key).with_context(|| {
+                    format!("`{key_name}.key`: reading {}", from_key.display())
+                })?);
+            crate::shell::certinfo::validate_leaf(&cert, &key, &ca, dns, ip, self.facts.now)
+                .map_err(|e| anyhow!("`{key_name}`: {}: {e}", from_cert.display()))?;
+            self.own_certs.insert(cert_path.clone(), (cert, key));
         }
         Ok(())
     }
@@ -590,6 +646,21 @@ impl Run<'_> {
                     .bundle_certs
                     .get(name)
                     .with_context(|| format!("the bundle has no {name} certificate"))?;
+                // Same modes as issued certificates: ES reads both through its group.
+                let p = perms(0o640, owner)?;
+                txn.write_file(cert_path, cert.as_bytes(), p.clone())?;
+                txn.write_file(key_path, key.as_bytes(), p)?;
+            }
+            Step::InstallOwnCert {
+                cert_path,
+                key_path,
+                owner,
+                ..
+            } => {
+                let (cert, key) = self
+                    .own_certs
+                    .get(cert_path)
+                    .with_context(|| format!("{} was not checked", cert_path.display()))?;
                 // Same modes as issued certificates: ES reads both through its group.
                 let p = perms(0o640, owner)?;
                 txn.write_file(cert_path, cert.as_bytes(), p.clone())?;

@@ -247,6 +247,7 @@ pub fn detect(loc: &Locate, answers: Option<&Answers>, now: i64) -> anyhow::Resu
     };
 
     let es_certs_dir = config_dir.join("certs");
+    let own_certs_installed = own_certs_installed(answers, &es_certs_dir);
     let es = EsFacts {
         layout,
         home,
@@ -285,6 +286,7 @@ pub fn detect(loc: &Locate, answers: Option<&Answers>, now: i64) -> anyhow::Resu
         kibana,
         ca,
         byo_ca,
+        own_certs_installed,
         bundle: None,
         state: StateFacts {
             state_dir: loc.state_dir.clone(),
@@ -294,6 +296,32 @@ pub fn detect(loc: &Locate, answers: Option<&Answers>, now: i64) -> anyhow::Resu
         host,
         now,
     })
+}
+
+/// For each own node certificate the answers give, whether `<config>/certs/` already holds
+/// byte-identical copies of it and its key (an unreadable file counts as not installed, so
+/// the plan installs it and apply reports the precise problem).
+fn own_certs_installed(answers: Option<&Answers>, certs_dir: &Path) -> BTreeMap<String, bool> {
+    let mut out = BTreeMap::new();
+    let Some(own) = answers.and_then(|a| a.certs.node_certs.as_ref()) else {
+        return out;
+    };
+    let same = |a: &Path, b: &Path| match (std::fs::read(a), std::fs::read(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    };
+    let mut pairs = vec![(&own.transport, files::TRANSPORT_CERT, files::TRANSPORT_KEY)];
+    pairs.extend(
+        own.http
+            .as_ref()
+            .map(|h| (h, files::HTTP_CERT, files::HTTP_KEY)),
+    );
+    for (pair, cert, key) in pairs {
+        let installed =
+            same(&pair.cert, &certs_dir.join(cert)) && same(&pair.key, &certs_dir.join(key));
+        out.insert(cert.to_string(), installed);
+    }
+    out
 }
 
 fn kibana_dir(loc: &Locate) -> Option<PathBuf> {

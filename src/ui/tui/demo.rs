@@ -99,6 +99,7 @@ pub fn facts() -> Facts {
         }),
         ca: None,
         byo_ca: None,
+        own_certs_installed: Default::default(),
         bundle: None,
         state: StateFacts {
             state_dir: "/var/lib/es-secure".into(),
