@@ -46,6 +46,8 @@ fn the_template_documents_every_key() {
         "ca:",
         "key_type:",
         "validity_days:",
+        "node_certs:",
+        "transport:",
         "kibana:",
         "public_url:",
         "passwords:",

@@ -1428,4 +1428,120 @@ mod tests {
         let err = build_plan(&facts, &answers).unwrap_err();
         assert!(err.to_string().contains("has no http certificate"), "{err}");
     }
+
+    /// Answers for node-2 with the operator's own CA and own node certificates.
+    fn own_cert_setup(tier: Tier, with_http: bool) -> (Facts, Answers) {
+        let http = if with_http {
+            "    http: {cert: /root/own/http.crt, key: /root/own/http.key}\n"
+        } else {
+            ""
+        };
+        let text = format!(
+            "version: 1\ntier: {tier}\nnodes:\n  - {{name: node-1, dns: [node-1.example.internal], ip: [10.0.0.11]}}\n  - {{name: node-2, dns: [node-2.example.internal], ip: [10.0.0.12]}}\nthis_node: node-2\ncertificates:\n  ca: {{cert: /root/own/ca.crt, key: /root/own/ca.key}}\n  node_certs:\n    transport: {{cert: /root/own/transport.crt, key: /root/own/transport.key}}\n{http}"
+        );
+        let answers = Answers::from_raw(&parse_raw(&text).unwrap()).unwrap();
+        let mut facts = facts_for(&yml("node-2"));
+        let ca = CaFacts {
+            cert_path: "/var/lib/es-secure/ca/ca.crt".into(),
+            key_path: "/var/lib/es-secure/ca/ca.key".into(),
+            fingerprint: CA_FP.to_string(),
+            not_after: NOW + 1000 * 86_400,
+            subject: "CN=own CA".to_string(),
+            cert_pem: CA_PEM.to_string(),
+        };
+        facts.ca = Some(ca.clone());
+        facts.byo_ca = Some(ca);
+        (facts, answers)
+    }
+
+    #[test]
+    fn own_node_certs_are_installed_instead_of_issued() {
+        let (facts, answers) = own_cert_setup(Tier::Https, false);
+        let plan = build_plan(&facts, &answers).unwrap();
+        let own: Vec<_> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::InstallOwnCert {
+                    purpose,
+                    from_cert,
+                    cert_path,
+                    key_path,
+                    dns,
+                    ip,
+                    ..
+                } => Some((*purpose, from_cert, cert_path, key_path, dns, ip)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(own.len(), 1, "{:#?}", plan.steps);
+        let (purpose, from, cert, key, dns, ip) = own[0];
+        assert_eq!(purpose, CertPurpose::Transport);
+        assert_eq!(from, &PathBuf::from("/root/own/transport.crt"));
+        assert_eq!(
+            cert,
+            &PathBuf::from("/etc/elasticsearch/certs/transport.crt")
+        );
+        assert_eq!(
+            key,
+            &PathBuf::from("/etc/elasticsearch/certs/transport.key")
+        );
+        // The certificate must name the node's own addresses (checked at apply).
+        assert!(dns.contains(&"node-2.example.internal".to_string()));
+        assert!(ip.contains(&"10.0.0.12".parse().unwrap()));
+        // Without an own HTTP certificate, the https tier issues one from the CA.
+        let issued: Vec<_> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::IssueCert { spec, .. } => spec.purpose,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(issued, vec![CertPurpose::Http]);
+    }
+
+    #[test]
+    fn installed_own_node_certs_plan_nothing_for_them() {
+        let (mut facts, answers) = own_cert_setup(Tier::Https, true);
+        facts
+            .own_certs_installed
+            .insert(files::TRANSPORT_CERT.to_string(), true);
+        facts
+            .own_certs_installed
+            .insert(files::HTTP_CERT.to_string(), false);
+        let plan = build_plan(&facts, &answers).unwrap();
+        let own: Vec<_> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::InstallOwnCert { purpose, .. } => Some(*purpose),
+                Step::IssueCert { spec, .. } => spec.purpose,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(own, vec![CertPurpose::Http]);
+        assert!(
+            plan.steps
+                .iter()
+                .any(|s| matches!(s, Step::InstallOwnCert { .. }))
+        );
+    }
+
+    #[test]
+    fn own_node_certs_need_own_ca_files_and_absolute_paths() {
+        let text = "version: 1\ntier: basic\nnodes:\n  - {name: node-1, ip: [10.0.0.11]}\nthis_node: node-1\ncertificates:\n  node_certs:\n    transport: {cert: own/t.crt, key: /root/t.key}\n";
+        let errors = Answers::from_raw(&parse_raw(text).unwrap()).unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter()
+                .any(|e| e.contains("`certificates.node_certs`") && e.contains("certificates.ca")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|e| e.contains("`certificates.node_certs.transport.cert`")),
+            "{text:?}"
+        );
+    }
 }
