@@ -461,13 +461,23 @@ impl<'a> Planner<'a> {
         for (spec, cert, key) in specs {
             if let Some(own) = self.own_cert(spec.purpose) {
                 // The operator's own certificate replaces issuing; apply validates it first.
-                if self.facts.own_certs_installed.get(cert) == Some(&true) {
-                    continue;
-                }
-                let reason = if self.facts.es.certs.contains_key(cert) {
-                    "replaces the installed one"
-                } else {
-                    "new"
+                // An installed copy is left alone only while it still fits (the CA or the
+                // node's addresses may have changed since): otherwise it is installed again,
+                // so apply checks it and says precisely what is wrong.
+                let installed = self.facts.own_certs_installed.get(cert) == Some(&true);
+                let problem = match self.facts.es.certs.get(cert) {
+                    _ if ca_new => Some("the CA changes".to_string()),
+                    Some(c) if !c.signed_by_ca => Some("it is not signed by the current CA".into()),
+                    Some(c) => bundle_cert_problem(c, &spec, self.facts.now),
+                    None => Some("not readable".to_string()),
+                };
+                let reason = match (installed, problem) {
+                    (true, None) => continue,
+                    (true, Some(p)) => format!("installed, but checked again: {p}"),
+                    (false, _) if self.facts.es.certs.contains_key(cert) => {
+                        "replaces the installed one".to_string()
+                    }
+                    (false, _) => "new".to_string(),
                 };
                 planned.push(Step::InstallOwnCert {
                     purpose: spec.purpose.unwrap_or(CertPurpose::Transport),
@@ -478,7 +488,7 @@ impl<'a> Planner<'a> {
                     owner: owner.clone(),
                     dns: spec.dns,
                     ip: spec.ip,
-                    reason: reason.to_string(),
+                    reason,
                 });
                 continue;
             }
@@ -1049,7 +1059,8 @@ pub fn bundle_cert_name(purpose: CertPurpose) -> &'static str {
     }
 }
 
-/// Why a certificate from a bundle cannot be installed for `spec`, or `None` when it can.
+/// Why a certificate from a bundle (or the operator's own, once installed) cannot be used
+/// for `spec`, or `None` when it can.
 /// Stricter than [`reissue_reason`] in one way (a problem refuses the bundle rather than
 /// issuing anew, since this host cannot issue) and looser in another: a certificate expiring
 /// soon is still installed, because the fix is a fresh bundle, not refusing this one.
@@ -1507,6 +1518,11 @@ mod tests {
         facts
             .own_certs_installed
             .insert(files::TRANSPORT_CERT.to_string(), true);
+        facts.es.certs.insert(
+            files::TRANSPORT_CERT.to_string(),
+            node2_cert(&["node-2.example.internal"], &["10.0.0.12"]),
+        );
+        facts.es.certs_dir_exists = true;
         facts
             .own_certs_installed
             .insert(files::HTTP_CERT.to_string(), false);
@@ -1543,5 +1559,28 @@ mod tests {
                 .any(|e| e.contains("`certificates.node_certs.transport.cert`")),
             "{text:?}"
         );
+    }
+
+    #[test]
+    fn installed_own_cert_that_no_longer_fits_is_checked_again() {
+        let (mut facts, answers) = own_cert_setup(Tier::Basic, false);
+        facts
+            .own_certs_installed
+            .insert(files::TRANSPORT_CERT.to_string(), true);
+        // Installed earlier, but the node's address changed in the answers since.
+        facts.es.certs.insert(
+            files::TRANSPORT_CERT.to_string(),
+            node2_cert(&["node-2.example.internal"], &["10.0.0.99"]),
+        );
+        let plan = build_plan(&facts, &answers).unwrap();
+        let reason = plan
+            .steps
+            .iter()
+            .find_map(|s| match s {
+                Step::InstallOwnCert { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .expect("the own certificate is installed (and so checked) again");
+        assert!(reason.contains("10.0.0.12"), "{reason}");
     }
 }
