@@ -191,12 +191,21 @@ impl Install {
 
     /// Answers for tier basic with our CA and `transport` = `byo/<name>.crt|key`.
     fn answers(&self, name: &str) -> PathBuf {
+        self.answers_with("basic", name, None)
+    }
+
+    /// Answers for `tier` with our CA, `transport` = `byo/<transport>.crt|key` and, when
+    /// given, `http` = `byo/<http>.crt|key`.
+    fn answers_with(&self, tier: &str, transport: &str, http: Option<&str>) -> PathBuf {
         let p = self.path("answers.yml");
         let b = self.byo().display().to_string();
+        let http = http
+            .map(|h| format!("    http: {{cert: {b}/{h}.crt, key: {b}/{h}.key}}\n"))
+            .unwrap_or_default();
         std::fs::write(
             &p,
             format!(
-                "version: 1\ntier: basic\nnodes:\n  - name: node-1\n    dns: [node-1.example.internal, localhost]\n    ip: [10.0.0.11, 127.0.0.1]\nthis_node: node-1\ncertificates:\n  ca: {{cert: {b}/ca.crt, key: {b}/ca.key}}\n  node_certs:\n    transport: {{cert: {b}/{name}.crt, key: {b}/{name}.key}}\n"
+                "version: 1\ntier: {tier}\nnodes:\n  - name: node-1\n    dns: [node-1.example.internal, localhost]\n    ip: [10.0.0.11, 127.0.0.1]\nthis_node: node-1\ncertificates:\n  ca: {{cert: {b}/ca.crt, key: {b}/ca.key}}\n  node_certs:\n    transport: {{cert: {b}/{transport}.crt, key: {b}/{transport}.key}}\n{http}"
             ),
         )
         .unwrap();
@@ -332,4 +341,47 @@ fn bad_own_node_certificates_are_refused_before_any_write() {
         assert!(changed.is_empty(), "{name}: changed on disk: {changed:?}");
         assert!(!i.path("elasticsearch/certs").exists(), "{name}");
     }
+}
+
+#[test]
+fn own_http_certificate_in_the_https_tier_is_installed_and_checked() {
+    let i = Install::new();
+    let b = i.byo();
+    make_leaf(&b, "transport", "ca", SANS);
+    make_leaf(&b, "http", "ca", SANS);
+    // The HTTP certificate must also name localhost and 127.0.0.1 (es-secure connects so).
+    make_leaf(
+        &b,
+        "http-nolocal",
+        "ca",
+        "DNS:node-1.example.internal,IP:10.0.0.11",
+    );
+    let a = i.answers_with("https", "transport", Some("http-nolocal"));
+    let before = i.snapshot();
+    let (code, out) = i.run(&["apply", "--yes"], &a);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("certificates.node_certs.http"), "{out}");
+    assert!(out.contains("`localhost`"), "{out}");
+    assert_eq!(before, i.snapshot(), "nothing changed");
+
+    let a = i.answers_with("https", "transport", Some("http"));
+    let (code, out) = i.run(&["apply", "--yes"], &a);
+    assert_eq!(code, 7, "{out}");
+    let certs = i.path("elasticsearch/certs");
+    for (installed, given) in [
+        ("transport.crt", "transport.crt"),
+        ("transport.key", "transport.key"),
+        ("http.crt", "http.crt"),
+        ("http.key", "http.key"),
+    ] {
+        assert_eq!(
+            std::fs::read(certs.join(installed)).unwrap(),
+            std::fs::read(b.join(given)).unwrap(),
+            "{installed}"
+        );
+    }
+    let (code, out) = i.run(&["plan", "--json"], &a);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("InstallOwnCert"), "{out}");
+    assert!(!out.contains("IssueCert"), "{out}");
 }
