@@ -170,3 +170,52 @@ fn a_sigkill_at_every_boundary_is_undone_by_rollback() {
     }
     eprintln!("{points} kill points ({count} mutations x 3 phases), each undone by rollback");
 }
+
+/// `SIGTERM` while apply is busy (here: inside a slow restart command) → an orderly
+/// rollback at the next step boundary, a message saying what was restored, exit 4.
+#[test]
+fn sigterm_during_apply_rolls_back_in_order() {
+    let i = Install::new();
+    let before = i.tree();
+    let answers = std::fs::read_to_string(i.path("answers.yml")).unwrap()
+        + "elasticsearch:\n  restart: command\n  restart_command: sleep 4\n  health_timeout_secs: 5\n";
+    std::fs::write(i.path("answers.yml"), answers).unwrap();
+    let answers = i.path("answers.yml");
+    let child = Command::new(env!("CARGO_BIN_EXE_es-secure"))
+        .args(["apply", "--yes", "--answers", answers.to_str().unwrap()])
+        .arg("--es-home")
+        .arg(i.path("home"))
+        .arg("--es-config")
+        .arg(i.path("elasticsearch"))
+        .arg("--kibana-config")
+        .arg(i.path("kibana"))
+        .arg("--state-dir")
+        .arg(i.path("state"))
+        .args(["--es-user", "nobody"])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the restart step has started (the files are written by then).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !i.path("elasticsearch/certs/http.crt").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "apply never wrote files"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(stderr.contains("Rolled back"), "{stderr}");
+    assert_eq!(before, i.tree(), "files not restored after SIGTERM");
+}
