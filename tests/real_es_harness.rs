@@ -133,16 +133,31 @@ fn v8_security_with_shim_changes_passwords() {
     let took = node.start_and_wait(es::ready_timeout()).unwrap();
     let admin = Some(("admin", "admin-password-1"));
 
-    let me = node.get("/_security/_authenticate", admin).unwrap();
+    // Right after start-up security may still be initialising (503) for a moment.
+    let t0 = Instant::now();
+    let me = loop {
+        let r = node.get("/_security/_authenticate", admin).unwrap();
+        if r.status == 200 || t0.elapsed() > std::time::Duration::from_secs(60) {
+            break r;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    };
     assert_eq!(me.status, 200, "{}", me.body);
     assert_eq!(me.json().unwrap()["authentication_realm"]["type"], "file");
     // bootstrap.password logs in as elastic until elastic has a stored password.
-    let boot = node
-        .get(
-            "/_security/_authenticate",
-            Some(("elastic", "bootstrap-pw-1")),
-        )
-        .unwrap();
+    let t0 = Instant::now();
+    let boot = loop {
+        let r = node
+            .get(
+                "/_security/_authenticate",
+                Some(("elastic", "bootstrap-pw-1")),
+            )
+            .unwrap();
+        if r.status == 200 || t0.elapsed() > std::time::Duration::from_secs(60) {
+            break r;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    };
     assert_eq!(boot.status, 200, "{}", boot.body);
 
     // Creates the .security index: this is what fails without the shim.
