@@ -349,11 +349,13 @@ impl Run<'_> {
                         }
                         let client = self.client(url, temp_user.as_ref())?;
                         // A 401 for a temporary file-realm user can be the realm still
-                        // reloading, so the wait retries it. With a known password it is
-                        // final: say so now instead of waiting out the whole timeout.
+                        // reloading, and right after a restart native users get 401 until
+                        // the security index has recovered, so the health wait retries 401s.
+                        // With a known password a 401 that lasts a minute is a wrong
+                        // password: say so then instead of waiting out the whole timeout.
                         if temp_user.is_none()
                             && let Err(e @ crate::shell::es_client::EsError::Unauthorized { .. }) =
-                                client.authenticate()
+                                client.authenticate_retrying(Duration::from_secs(60))
                         {
                             bail!(
                                 "{e}\nhelp: check the password given in `auth.elastic_password` (nothing on the node was changed by this step)"
