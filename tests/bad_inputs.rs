@@ -12,6 +12,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -81,25 +83,7 @@ struct Install {
 
 impl Install {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/installs/deb");
-        for (sub, file) in [
-            ("elasticsearch", "elasticsearch.yml"),
-            ("kibana", "kibana.yml"),
-        ] {
-            let to = dir.path().join(sub);
-            std::fs::create_dir_all(&to).unwrap();
-            std::fs::copy(src.join(sub).join(file), to.join(file)).unwrap();
-        }
-        let lib = dir.path().join("home/lib");
-        std::fs::create_dir_all(&lib).unwrap();
-        std::fs::write(lib.join("elasticsearch-8.19.21.jar"), b"").unwrap();
-        std::fs::create_dir_all(dir.path().join("state")).unwrap();
-        std::fs::set_permissions(
-            dir.path().join("state"),
-            std::fs::Permissions::from_mode(0o700),
-        )
-        .unwrap();
+        let dir = support::install::deb_install();
         std::fs::write(dir.path().join("short.pw"), "short\n").unwrap();
         Self { dir }
     }

@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -14,18 +16,9 @@ struct Install {
 
 impl Install {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/installs/deb");
-        for (sub, file) in [
-            ("elasticsearch", "elasticsearch.yml"),
-            ("kibana", "kibana.yml"),
-        ] {
-            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-            std::fs::copy(src.join(sub).join(file), dir.path().join(sub).join(file)).unwrap();
+        Self {
+            dir: support::install::deb_install(),
         }
-        std::fs::create_dir_all(dir.path().join("home/lib")).unwrap();
-        std::fs::write(dir.path().join("home/lib/elasticsearch-8.19.21.jar"), b"").unwrap();
-        Self { dir }
     }
 
     fn path(&self, p: &str) -> PathBuf {

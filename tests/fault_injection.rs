@@ -6,9 +6,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 type Tree = BTreeMap<PathBuf, (Option<Vec<u8>>, u32, u32, u32)>;
@@ -19,23 +21,7 @@ struct Install {
 
 impl Install {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/installs/deb");
-        for (sub, file) in [
-            ("elasticsearch", "elasticsearch.yml"),
-            ("kibana", "kibana.yml"),
-        ] {
-            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-            std::fs::copy(src.join(sub).join(file), dir.path().join(sub).join(file)).unwrap();
-        }
-        std::fs::create_dir_all(dir.path().join("home/lib")).unwrap();
-        std::fs::write(dir.path().join("home/lib/elasticsearch-8.19.21.jar"), b"").unwrap();
-        std::fs::create_dir_all(dir.path().join("state")).unwrap();
-        std::fs::set_permissions(
-            dir.path().join("state"),
-            std::fs::Permissions::from_mode(0o700),
-        )
-        .unwrap();
+        let dir = support::install::deb_install();
         let answers = format!(
             "version: 1\ntier: https\nnodes:\n  - name: node-1\n    dns: [node-1.example.internal, localhost]\n    ip: [10.0.0.11, 127.0.0.1]\nthis_node: node-1\nkibana:\n  config_dir: {}\n  public_url: https://kibana.example.internal:5601\n",
             dir.path().join("kibana").display()

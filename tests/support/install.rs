@@ -1,0 +1,28 @@
+//! A scratch copy of the deb-style fixture install for binary tests: `elasticsearch/` and
+//! `kibana/` config dirs from `tests/fixtures/installs/deb`, an ES home whose
+//! `lib/elasticsearch-8.19.21.jar` (empty) gives the version, and a private (0700) `state/`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// Lay the fixture out in a fresh temp dir and return it.
+pub fn deb_install() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/installs/deb");
+    for (sub, file) in [
+        ("elasticsearch", "elasticsearch.yml"),
+        ("kibana", "kibana.yml"),
+    ] {
+        let to = dir.path().join(sub);
+        std::fs::create_dir_all(&to).unwrap();
+        std::fs::copy(src.join(sub).join(file), to.join(file)).unwrap();
+    }
+    let lib = dir.path().join("home/lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::write(lib.join("elasticsearch-8.19.21.jar"), b"").unwrap();
+    // es-secure refuses a state directory others can read.
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
