@@ -473,11 +473,9 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
     let certs = n3.config_dir().join("certs");
     let foreign = tempfile::tempdir().unwrap();
     let f = foreign.path();
-    let sh = format!(
+    openssl_ca(f, "foreign-ca");
+    sh(&format!(
         "set -e; cd {f}; \
-         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-           -subj /CN=foreign-ca -keyout ca.key -out ca.crt \
-           -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null; \
          openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=node-3 \
            -keyout t.key -out t.csr 2>/dev/null; \
          printf 'subjectAltName=DNS:localhost,IP:{ip}\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ext; \
@@ -485,14 +483,7 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
          openssl pkcs8 -topk8 -nocrypt -in t.key -out t8.key",
         f = f.display(),
         ip = n3.host()
-    );
-    assert!(
-        Command::new("sh")
-            .args(["-c", &sh])
-            .status()
-            .unwrap()
-            .success()
-    );
+    ));
     for (from, to) in [("t.crt", "transport.crt"), ("t8.key", "transport.key")] {
         std::fs::copy(f.join(from), certs.join(to)).unwrap();
         // As es-secure installs them: readable by the service group, so the node starts
@@ -532,6 +523,28 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
         nodes.body
     );
     cluster.stop_all().unwrap();
+}
+
+/// A throw-away CA (`ca.crt`, `ca.key`) made by the openssl CLI in `dir` — a CA that is not
+/// ours, for the negative tests.
+fn openssl_ca(dir: &Path, cn: &str) {
+    sh(&format!(
+        "cd {d} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+         -subj /CN={cn} -keyout ca.key -out ca.crt \
+         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null",
+        d = dir.display()
+    ));
+}
+
+fn sh(script: &str) {
+    assert!(
+        Command::new("sh")
+            .args(["-c", script])
+            .status()
+            .unwrap()
+            .success(),
+        "{script}"
+    );
 }
 
 /// 6: a fresh 8.x node auto-configures security on first start; es-secure reports it and
@@ -617,19 +630,7 @@ fn wrong_password_node_down_and_wrong_ca_fail_clearly() {
     let other = state_dir();
     let other_ca = other.path().join("ca");
     std::fs::create_dir_all(&other_ca).unwrap();
-    let sh = format!(
-        "cd {d} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-         -subj /CN=other-ca -keyout ca.key -out ca.crt \
-         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null",
-        d = other_ca.display()
-    );
-    assert!(
-        Command::new("sh")
-            .args(["-c", &sh])
-            .status()
-            .unwrap()
-            .success()
-    );
+    openssl_ca(&other_ca, "other-ca");
     std::fs::write(other.path().join("elastic.pw"), &pw["elastic"]).unwrap();
     let auth = format!(
         "auth:\n  method: elastic-password\n  elastic_password: file:{}/elastic.pw\n",
