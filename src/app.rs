@@ -104,6 +104,7 @@ fn locate(global: &Global, sandbox: Option<&Path>) -> Locate {
         es_user: global.es_user.clone(),
         state_dir: state_dir(global, sandbox),
         sandbox: sandbox.is_some(),
+        probe: detect::HostProbe::default(),
     };
     if let Some(sb) = sandbox {
         loc.es_home = Some(sb.join("elasticsearch"));

@@ -34,6 +34,8 @@ struct Node {
 impl Node {
     fn new(name: &str, ip: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        // Searchable by the service user, like /etc: es-secure checks it can read what it writes.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/installs/deb");
         for (sub, file) in [
             ("elasticsearch", "elasticsearch.yml"),

@@ -159,6 +159,8 @@ struct Install {
 impl Install {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
+        // Searchable by the service user, like /etc: es-secure checks it can read what it writes.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/installs/deb");
         std::fs::create_dir_all(dir.path().join("elasticsearch")).unwrap();
         std::fs::copy(

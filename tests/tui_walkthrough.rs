@@ -496,6 +496,8 @@ fn walk(install: &Path, answers: &Path) -> (i32, String) {
 #[test]
 fn wizard_walkthrough_then_replay_of_its_answers() {
     let dir = tempfile::tempdir().unwrap();
+    // Searchable by the service user, like /etc: es-secure checks it can read what it writes.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let install = fixture(dir.path());
     // The replay must run at the same paths (kibana.config_dir in the answers and the
     // certificate paths in kibana.yml are absolute), so a pristine copy is kept to restore
@@ -536,9 +538,14 @@ fn wizard_walkthrough_then_replay_of_its_answers() {
         assert!(es_yml.contains(kept), "lost `{kept}`:\n{es_yml}");
     }
     assert_eq!(mode(&es.join("certs")), 0o750);
-    // The CA certificate is public; keys and node certificates are for the service group only.
-    assert_eq!(mode(&es.join("certs/ca.crt")), 0o644);
-    for f in ["transport.crt", "transport.key", "http.crt", "http.key"] {
+    // Package conventions: every file in certs/ is for root and the service group only.
+    for f in [
+        "ca.crt",
+        "transport.crt",
+        "transport.key",
+        "http.crt",
+        "http.key",
+    ] {
         assert_eq!(mode(&es.join("certs").join(f)), 0o640, "{f}");
     }
     let kibana_yml = std::fs::read_to_string(install.join("kibana/kibana.yml")).unwrap();

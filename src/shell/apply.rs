@@ -126,6 +126,45 @@ pub fn apply(
     run.execute(plan, &state_dir)
 }
 
+/// The files a plan writes that Elasticsearch itself reads (under its config directory).
+fn es_files_written(plan: &Plan, es_config: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for step in &plan.steps {
+        match step {
+            Step::IssueCert {
+                cert_path,
+                key_path,
+                ..
+            }
+            | Step::InstallBundleCert {
+                cert_path,
+                key_path,
+                ..
+            }
+            | Step::InstallOwnCert {
+                cert_path,
+                key_path,
+                ..
+            } => out.extend([cert_path.clone(), key_path.clone()]),
+            Step::InstallCaCert { path, .. }
+            | Step::EditSettings {
+                product: Product::Elasticsearch,
+                path,
+                ..
+            }
+            | Step::KeystoreSet {
+                product: Product::Elasticsearch,
+                path,
+                ..
+            } => out.push(path.clone()),
+            _ => {}
+        }
+    }
+    out.retain(|p| p.starts_with(es_config));
+    out.dedup();
+    out
+}
+
 fn check_findings(facts: &Facts, opts: &ApplyOptions) -> anyhow::Result<()> {
     use crate::domain::facts::Severity;
     let mut blocking = Vec::new();
@@ -337,6 +376,9 @@ impl Run<'_> {
                 txn.mutation_checkpoint(Path::new(&format!("step {}", index + 1)))?;
                 match step {
                     Step::Restart { how, .. } => {
+                        // Before any restart (or handing over for a manual one): a file the
+                        // node cannot read only shows up as a failed start, minutes later.
+                        self.check_service_user_reads(plan)?;
                         if *how == Restart::Manual {
                             return Ok(true);
                         }
@@ -566,6 +608,34 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Every file this plan wrote for Elasticsearch must be readable by its service user —
+    /// checked on the files as written (owner, group, mode along the path), not assumed from
+    /// the modes we asked for. An unknown or missing user is a finding, reported before.
+    fn check_service_user_reads(&self, plan: &Plan) -> anyhow::Result<()> {
+        use crate::shell::access::{Account, Need, check};
+        let Some(acct) = self
+            .facts
+            .host
+            .service_user
+            .as_deref()
+            .and_then(Account::lookup)
+        else {
+            return Ok(());
+        };
+        for path in es_files_written(plan, &self.facts.es.config_dir) {
+            if let Err(Some(denied)) = check(&path, &acct, Need::ReadFile) {
+                bail!(
+                    "the service user `{}` cannot read {}: {denied}
+help: Elasticsearch reads its files as `{}`; give that user (or its group) read access to the file and search (x) access to every directory above it",
+                    acct.name,
+                    path.display(),
+                    acct.name
+                );
+            }
+        }
+        Ok(())
+    }
+
     fn signer(&self) -> anyhow::Result<&CaSigner> {
         self.ca
             .as_ref()
@@ -634,7 +704,7 @@ impl Run<'_> {
                     (Some(b), _) => b.ca_cert_pem.clone(),
                     (None, _) => self.signer()?.cert_pem().to_string(),
                 };
-                txn.write_file(path, pem.as_bytes(), perms(0o644, owner)?)?;
+                txn.write_file(path, pem.as_bytes(), perms(0o640, owner)?)?;
             }
             Step::InstallBundleCert {
                 purpose,

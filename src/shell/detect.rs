@@ -27,6 +27,33 @@ pub struct Locate {
     pub state_dir: PathBuf,
     /// Set when the install is es-secure's sandbox copy.
     pub sandbox: bool,
+    /// Where host facts come from (the real /proc and systemd directories; tests point
+    /// these elsewhere).
+    pub probe: HostProbe,
+}
+
+/// The host places preflight reads: the process table and the systemd unit directories.
+#[derive(Clone, Debug)]
+pub struct HostProbe {
+    pub proc_dir: PathBuf,
+    /// Unit directories, lowest precedence first (`/etc` overrides `/usr/lib`).
+    pub systemd_dirs: Vec<PathBuf>,
+}
+
+impl Default for HostProbe {
+    fn default() -> Self {
+        Self {
+            proc_dir: PathBuf::from("/proc"),
+            systemd_dirs: [
+                "/usr/lib/systemd/system",
+                "/lib/systemd/system",
+                "/etc/systemd/system",
+            ]
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
+        }
+    }
 }
 
 impl Locate {
@@ -444,7 +471,7 @@ fn host_facts(loc: &Locate, es: &EsFacts) -> HostFacts {
                 override_flag: None,
             });
     }
-    for pid in root_es_processes() {
+    for pid in root_es_processes(&loc.probe.proc_dir) {
         findings.push(Finding {
             severity: Severity::Blocking,
             text: format!("an Elasticsearch process (pid {pid}) is running as root"),
@@ -454,7 +481,7 @@ fn host_facts(loc: &Locate, es: &EsFacts) -> HostFacts {
             override_flag: None,
         });
     }
-    if let Some(unit_user) = systemd_unit_user()
+    if let Some(unit_user) = systemd_unit_user(&loc.probe.systemd_dirs)
         && unit_user == "root"
     {
         findings.push(Finding {
@@ -464,26 +491,12 @@ fn host_facts(loc: &Locate, es: &EsFacts) -> HostFacts {
                 override_flag: None,
             });
     }
-    if let Some(group) = &service_group
-        && let Ok(meta) = std::fs::metadata(&es.config_dir)
+    if let Some(acct) = service_user
+        .as_deref()
+        .and_then(crate::shell::access::Account::lookup)
+        && es.layout != Layout::Sandbox
     {
-        let readable = meta.mode() & 0o050 == 0o050
-            && es.config_group.as_deref() == Some(group.as_str())
-            || user.as_ref().is_some_and(|u| u.uid.as_raw() == meta.uid());
-        if !readable {
-            findings.push(Finding {
-                severity: Severity::Warning,
-                text: format!(
-                    "{} is not readable by the service group `{group}`",
-                    es.config_dir.display()
-                ),
-                fix: Some(format!(
-                    "chgrp {group} {dir} && chmod 2750 {dir}",
-                    dir = es.config_dir.display()
-                )),
-                override_flag: None,
-            });
-        }
+        findings.extend(ownership_findings(es, &acct, service_group.as_deref()));
     }
     if !running_as_root && es.layout != Layout::Sandbox {
         let writable = nix::unistd::access(&es.yml_path, nix::unistd::AccessFlags::W_OK).is_ok();
@@ -507,10 +520,10 @@ fn host_facts(loc: &Locate, es: &EsFacts) -> HostFacts {
     }
 }
 
-/// Pids of Elasticsearch JVMs owned by root, from /proc.
-fn root_es_processes() -> Vec<u32> {
+/// Pids of Elasticsearch JVMs owned by root, from the process table (`proc_dir`).
+fn root_es_processes(proc_dir: &Path) -> Vec<u32> {
     use std::os::unix::fs::MetadataExt as _;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
+    let Ok(entries) = std::fs::read_dir(proc_dir) else {
         return Vec::new();
     };
     entries
@@ -527,27 +540,108 @@ fn root_es_processes() -> Vec<u32> {
         .collect()
 }
 
-/// `User=` of the elasticsearch systemd unit, drop-ins last (they win).
-fn systemd_unit_user() -> Option<String> {
-    let mut files = vec![
-        PathBuf::from("/usr/lib/systemd/system/elasticsearch.service"),
-        PathBuf::from("/lib/systemd/system/elasticsearch.service"),
-        PathBuf::from("/etc/systemd/system/elasticsearch.service"),
-    ];
-    if let Ok(dropins) = std::fs::read_dir("/etc/systemd/system/elasticsearch.service.d") {
-        let mut d: Vec<PathBuf> = dropins.flatten().map(|e| e.path()).collect();
-        d.sort();
-        files.extend(d);
-    }
+/// `User=` of the elasticsearch systemd unit as systemd would resolve it: the unit file from
+/// the highest-precedence directory that has one, then every drop-in in name order (later
+/// ones win; an empty `User=` resets to the default, root).
+fn systemd_unit_user(dirs: &[PathBuf]) -> Option<String> {
+    let mut files: Vec<PathBuf> = dirs
+        .iter()
+        .rev()
+        .map(|d| d.join("elasticsearch.service"))
+        .find(|f| f.is_file())
+        .into_iter()
+        .collect();
+    let mut dropins: Vec<PathBuf> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d.join("elasticsearch.service.d")).ok())
+        .flat_map(|rd| rd.flatten().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+        .collect();
+    dropins.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    files.extend(dropins);
     let mut user = None;
     for f in files {
         if let Ok(text) = std::fs::read_to_string(&f) {
             for line in text.lines() {
                 if let Some(u) = line.trim().strip_prefix("User=") {
-                    user = Some(u.trim().to_string());
+                    let u = u.trim();
+                    user = Some(if u.is_empty() { "root" } else { u }.to_string());
                 }
             }
         }
     }
     user
+}
+
+/// The data and logs directories this node uses: `path.data` / `path.logs`, else the
+/// layout's defaults. Relative paths are relative to the home, as Elasticsearch reads them.
+fn data_and_logs_dirs(es: &EsFacts) -> Vec<(&'static str, PathBuf)> {
+    let home = es.home.clone().unwrap_or_else(|| es.config_dir.join(".."));
+    let resolve = |p: &str| {
+        let p = PathBuf::from(p);
+        if p.is_absolute() { p } else { home.join(p) }
+    };
+    let mut out = Vec::new();
+    for (key, package_default, archive_default) in [
+        ("path.data", "/var/lib/elasticsearch", "data"),
+        ("path.logs", "/var/log/elasticsearch", "logs"),
+    ] {
+        match es.parsed.settings.value(key) {
+            Some(crate::domain::settings::SettingValue::List(items)) => {
+                out.extend(items.iter().map(|i| (key, resolve(&i.as_plain()))));
+            }
+            Some(v) if !v.as_plain().is_empty() => out.push((key, resolve(&v.as_plain()))),
+            _ if es.layout == Layout::Package => out.push((key, PathBuf::from(package_default))),
+            _ => out.push((key, home.join(archive_default))),
+        }
+    }
+    out
+}
+
+/// Can the service user read the config directory and write its data and logs directories?
+/// Elasticsearch fails at start-up otherwise, after the restart — so say it before.
+fn ownership_findings(
+    es: &EsFacts,
+    acct: &crate::shell::access::Account,
+    group: Option<&str>,
+) -> Vec<Finding> {
+    use crate::shell::access::{Need, check};
+    let mut dirs = vec![("the config directory", es.config_dir.clone(), Need::ReadDir)];
+    dirs.extend(
+        data_and_logs_dirs(es)
+            .into_iter()
+            .map(|(key, p)| (key, p, Need::WriteDir)),
+    );
+    let mut findings = Vec::new();
+    for (what, dir, need) in dirs {
+        // A missing data/logs directory is created by Elasticsearch on first start.
+        let Err(Some(denied)) = check(&dir, acct, need) else {
+            continue;
+        };
+        let user = &acct.name;
+        let fix = match need {
+            _ if denied.at != dir => format!("chmod o+x {}", denied.at.display()),
+            Need::WriteDir => format!(
+                "chown -R {user}:{g} {d}",
+                g = group.unwrap_or(user),
+                d = dir.display()
+            ),
+            _ => format!(
+                "chgrp {g} {d} && chmod g+rx {d}",
+                g = group.unwrap_or(user),
+                d = dir.display()
+            ),
+        };
+        findings.push(Finding {
+            severity: Severity::Warning,
+            text: format!(
+                "the service user `{user}` cannot {verb} {what} {d}: {denied}; Elasticsearch will not start",
+                verb = if need == Need::WriteDir { "write" } else { "read" },
+                d = dir.display(),
+            ),
+            fix: Some(fix),
+            override_flag: None,
+        });
+    }
+    findings
 }

@@ -1,5 +1,6 @@
 //! The imperative shell: every side effect of es-secure lives below this module.
 
+pub mod access;
 pub mod apply;
 pub mod bundle;
 pub mod certgen;

@@ -1,6 +1,7 @@
 //! A scratch copy of the deb-style fixture install for binary tests: `elasticsearch/` and
 //! `kibana/` config dirs from `tests/fixtures/installs/deb`, an ES home whose
-//! `lib/elasticsearch-8.19.21.jar` (empty) gives the version, and a private (0700) `state/`.
+//! `lib/elasticsearch-8.19.21.jar` (empty) gives the version, and a private (0700) `state/`. The
+//! top directory is 0755, as a real install's parents are.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -8,6 +9,9 @@ use std::path::Path;
 /// Lay the fixture out in a fresh temp dir and return it.
 pub fn deb_install() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
+    // Searchable by the service user, like /etc: es-secure checks that the service user can
+    // read every file it writes, along the whole path.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/installs/deb");
     for (sub, file) in [
         ("elasticsearch", "elasticsearch.yml"),
