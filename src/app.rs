@@ -170,6 +170,15 @@ fn print_findings(facts: &Facts) {
     }
 }
 
+/// Overridable findings the operator chose to override, by flag name.
+fn overrides(global: &Global) -> Vec<String> {
+    let mut v = Vec::new();
+    if global.ignore_ownership {
+        v.push(crate::shell::detect::IGNORE_OWNERSHIP.to_string());
+    }
+    v
+}
+
 fn apply_cmd(
     global: &Global,
     answers_path: Option<&Path>,
@@ -222,7 +231,7 @@ fn apply_cmd(
     }
     let opts = ApplyOptions {
         answers_path: answers_path.map(Path::to_path_buf),
-        overrides: Vec::new(),
+        overrides: overrides(global),
         bundle_path: bundle_path.map(Path::to_path_buf),
     };
     let summary = apply::apply(&facts, &answers, &plan, &opts, &print_event);
@@ -296,6 +305,21 @@ fn print_summary(s: &ApplySummary) {
         let _ = writeln!(
             out,
             "Transaction {id} (undo with `es-secure rollback {id}`)."
+        );
+    }
+    if let Some(t) = &s.timing {
+        let _ = writeln!(
+            out,
+            "Took {:.2} s of es-secure's own work{}.",
+            t.own.as_secs_f64(),
+            if t.waiting_for_es.is_zero() {
+                String::new()
+            } else {
+                format!(
+                    " and {:.1} s restarting Elasticsearch and waiting for it",
+                    t.waiting_for_es.as_secs_f64()
+                )
+            }
         );
     }
     for step in &s.next_steps {
@@ -448,6 +472,10 @@ fn wizard(global: &Global) -> Result<(), Failure> {
         ui::plain::run(input)
     } else {
         let loc_apply = loc.clone();
+        let opts = ApplyOptions {
+            overrides: overrides(global),
+            ..ApplyOptions::default()
+        };
         let pending = std::sync::Arc::clone(&restart_pending);
         let apply_fn: ui::ApplyFn = Box::new(move |answers, plan, tx| {
             pending.store(
@@ -455,7 +483,7 @@ fn wizard(global: &Global) -> Result<(), Failure> {
                 std::sync::atomic::Ordering::SeqCst,
             );
             let facts = detect::detect(&loc_apply.with_answers(&answers), Some(&answers), now())?;
-            apply::apply(&facts, &answers, &plan, &ApplyOptions::default(), &|e| {
+            apply::apply(&facts, &answers, &plan, &opts, &|e| {
                 let _ = tx.send(e);
             })
             .map_err(|e| anyhow::anyhow!("{e}"))
@@ -486,7 +514,10 @@ fn wizard(global: &Global) -> Result<(), Failure> {
                 &facts,
                 &answers,
                 &plan,
-                &ApplyOptions::default(),
+                &ApplyOptions {
+                    overrides: overrides(global),
+                    ..ApplyOptions::default()
+                },
                 &print_event,
             );
             finish_apply(result, &plan)

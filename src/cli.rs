@@ -39,6 +39,10 @@ pub struct Global {
     /// Plain line-by-line prompts instead of the full-screen wizard.
     #[arg(long, global = true)]
     pub plain: bool,
+    /// Apply even though the service user cannot use the config, data or logs directories
+    /// (you will fix ownership before the restart).
+    #[arg(long, global = true)]
+    pub ignore_ownership: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,7 +8,12 @@ fn main() {
     match es_secure::app::run(cli) {
         Ok(()) => {}
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error);
+            // Exit 7 is not an error: the files are in place and a restart is due.
+            let label = match failure.exit {
+                es_secure::error::Exit::RestartPending => "restart pending",
+                _ => "error",
+            };
+            eprintln!("{label}: {:#}", failure.error);
             std::process::exit(failure.exit.code());
         }
     }

@@ -277,6 +277,17 @@ impl<'a> Planner<'a> {
 
         let resets: Vec<Step> = self.password_resets();
         let url = es_url(self.facts, self.answers);
+        if tier == Tier::Https
+            && let Some(node) = local
+            && let Some(host) = crate::domain::answers::url_host(&url)
+            && !http_cert_names(node, self.answers, &host)
+        {
+            // Hostname verification is on for es-secure and Kibana alike: a URL the
+            // certificate does not name fails the health wait and rolls the apply back.
+            self.note(format!(
+                "warning: es-secure and Kibana will reach this node at {url}, but its HTTP certificate does not name `{host}`; add it to this node's dns/ip in the answers, or set elasticsearch.url to a name the certificate has"
+            ));
+        }
         if es_changed {
             if self.facts.es.tier.tier < Tier::Basic && tier >= Tier::Basic {
                 self.note(if bundle.is_some() {
@@ -1010,6 +1021,15 @@ pub fn transport_spec(node: &Node, answers: &Answers) -> CertSpec {
 
 /// The HTTP certificate also names `localhost` and `127.0.0.1`, because es-secure itself and
 /// local clients reach the node that way with hostname verification on.
+/// Whether this node's HTTP certificate names `host` (a DNS name or an IP address).
+fn http_cert_names(node: &Node, answers: &Answers, host: &str) -> bool {
+    let spec = http_spec(node, answers);
+    match host.parse::<IpAddr>() {
+        Ok(ip) => spec.ip.contains(&ip),
+        Err(_) => spec.dns.iter().any(|d| d.eq_ignore_ascii_case(host)),
+    }
+}
+
 pub fn http_spec(node: &Node, answers: &Answers) -> CertSpec {
     let mut dns = node.dns.clone();
     if !dns.iter().any(|d| d == "localhost") {
@@ -1251,6 +1271,25 @@ mod tests {
         let mut facts = facts_for(&yml("node-2"));
         facts.bundle = Some(bundle_facts(tier));
         (facts, bundle_answers(tier))
+    }
+
+    /// network.host 10.0.0.12 gives the default REST URL; a node whose addresses do not
+    /// include it gets a warning instead of a health wait that fails on the hostname.
+    #[test]
+    fn rest_url_not_in_the_http_certificate_is_warned_about() {
+        let facts = facts_for(&yml("node-2"));
+        let warned = |node_ip: &str| {
+            let text = format!(
+                "version: 1\ntier: https\nnodes:\n  - {{name: node-2, dns: [node-2.example.internal], ip: [{node_ip}]}}\nthis_node: node-2\n"
+            );
+            let answers = Answers::from_raw(&parse_raw(&text).unwrap()).unwrap();
+            let plan = build_plan(&facts, &answers).unwrap();
+            plan.notes
+                .iter()
+                .any(|n| n.text.contains("does not name `10.0.0.12`"))
+        };
+        assert!(warned("127.0.0.1"));
+        assert!(!warned("10.0.0.12"));
     }
 
     #[test]

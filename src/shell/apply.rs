@@ -86,6 +86,9 @@ struct Run<'a> {
     /// the path they are installed to.
     own_certs: BTreeMap<PathBuf, (String, Zeroizing<String>)>,
     restarted: bool,
+    /// When the apply began, and how long it spent on the restart and health wait.
+    started: Instant,
+    waited: Duration,
 }
 
 /// Apply `plan`. `events` receives one event per step start/finish and live progress lines.
@@ -121,6 +124,8 @@ pub fn apply(
         bundle_certs: BTreeMap::new(),
         own_certs: BTreeMap::new(),
         restarted: false,
+        started: Instant::now(),
+        waited: Duration::ZERO,
     };
     run.prepare(plan).map_err(ApplyError::Invalid)?;
     run.execute(plan, &state_dir)
@@ -179,6 +184,11 @@ fn check_findings(facts: &Facts, opts: &ApplyOptions) -> anyhow::Result<()> {
             let mut line = format!("- {}", f.text);
             if let Some(fix) = &f.fix {
                 line.push_str(&format!("\n  fix: {fix}"));
+            }
+            if let Some(flag) = &f.override_flag
+                && flag.starts_with("--ignore")
+            {
+                line.push_str(&format!("\n  or, to apply anyway: {flag}"));
             }
             blocking.push(line);
         }
@@ -417,6 +427,9 @@ impl Run<'_> {
                     }
                     other => self.file_step(other, &mut txn)?,
                 }
+                if matches!(step, Step::Restart { .. } | Step::WaitHealthy { .. }) {
+                    self.waited += started.elapsed();
+                }
                 self.event(ApplyEvent::StepDone {
                     index,
                     elapsed: started.elapsed(),
@@ -514,6 +527,10 @@ impl Run<'_> {
     }
 
     fn finish_summary(&self, summary: &mut ApplySummary, plan: &Plan) {
+        summary.timing = Some(crate::ui::Timing {
+            own: self.started.elapsed().saturating_sub(self.waited),
+            waiting_for_es: self.waited,
+        });
         for note in &plan.notes {
             if note.text.starts_with("Restart Kibana") {
                 summary.next_steps.push(note.text.clone());

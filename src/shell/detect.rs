@@ -573,6 +573,9 @@ fn systemd_unit_user(dirs: &[PathBuf]) -> Option<String> {
     user
 }
 
+/// The flag that overrides the ownership findings.
+pub const IGNORE_OWNERSHIP: &str = "--ignore-ownership";
+
 /// The data and logs directories this node uses: `path.data` / `path.logs`, else the
 /// layout's defaults. Relative paths are relative to the home, as Elasticsearch reads them.
 fn data_and_logs_dirs(es: &EsFacts) -> Vec<(&'static str, PathBuf)> {
@@ -633,14 +636,14 @@ fn ownership_findings(
             ),
         };
         findings.push(Finding {
-            severity: Severity::Warning,
+            severity: Severity::Overridable,
             text: format!(
                 "the service user `{user}` cannot {verb} {what} {d}: {denied}; Elasticsearch will not start",
                 verb = if need == Need::WriteDir { "write" } else { "read" },
                 d = dir.display(),
             ),
             fix: Some(fix),
-            override_flag: None,
+            override_flag: Some(IGNORE_OWNERSHIP.to_string()),
         });
     }
     findings

@@ -59,9 +59,8 @@ pub fn status_text(facts: &Facts) -> String {
             "  cert {name}: expires in {days} days, SANs {}{}",
             c.dns
                 .iter()
-                .map(String::as_str)
-                .chain(c.ip.iter().map(|_| ""))
-                .filter(|s| !s.is_empty())
+                .cloned()
+                .chain(c.ip.iter().map(|ip| format!("IP:{ip}")))
                 .collect::<Vec<_>>()
                 .join(", "),
             if c.signed_by_ca {

@@ -98,6 +98,18 @@ pub struct ApplySummary {
     pub answers_saved: Option<PathBuf>,
     /// The transaction id, for `es-secure rollback ID`.
     pub transaction: Option<String>,
+    /// Where the time went: es-secure's own work versus waiting for Elasticsearch.
+    pub timing: Option<Timing>,
+}
+
+/// Wall time of an apply, split so the tool's own cost is visible next to the restart.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Timing {
+    /// Everything but the restart and the health wait: planning checks, certificates, file
+    /// writes, keystores, REST calls, verification.
+    pub own: Duration,
+    /// Restarting Elasticsearch and waiting for it to answer healthy.
+    pub waiting_for_es: Duration,
 }
 
 /// A secret that prints as `[redacted]` in Debug output; `expose()` for the one place that

@@ -199,6 +199,7 @@ pub fn summary() -> ApplySummary {
         ],
         answers_saved: Some(PathBuf::from("/var/lib/es-secure/answers.yml")),
         transaction: Some("20261123-142501".to_string()),
+        timing: None,
     }
 }
 
