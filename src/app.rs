@@ -308,19 +308,20 @@ fn print_summary(s: &ApplySummary) {
         );
     }
     if let Some(t) = &s.timing {
-        let _ = writeln!(
-            out,
-            "Took {:.2} s of es-secure's own work{}.",
-            t.own.as_secs_f64(),
-            if t.waiting_for_es.is_zero() {
-                String::new()
-            } else {
-                format!(
-                    " and {:.1} s restarting Elasticsearch and waiting for it",
-                    t.waiting_for_es.as_secs_f64()
-                )
-            }
-        );
+        let mut line = format!("Took {:.2} s of es-secure's own work", t.own.as_secs_f64());
+        if !t.rest_calls.is_zero() {
+            line.push_str(&format!(
+                "; {:.1} s in password changes and checks over REST",
+                t.rest_calls.as_secs_f64()
+            ));
+        }
+        if !t.waiting_for_es.is_zero() {
+            line.push_str(&format!(
+                "; {:.1} s restarting Elasticsearch and waiting for it",
+                t.waiting_for_es.as_secs_f64()
+            ));
+        }
+        let _ = writeln!(out, "{line}.");
     }
     for step in &s.next_steps {
         let _ = writeln!(out, "next: {step}");

@@ -89,6 +89,9 @@ struct Run<'a> {
     /// When the apply began, and how long it spent on the restart and health wait.
     started: Instant,
     waited: Duration,
+    /// Time spent in the REST phase (password changes, verification): mostly Elasticsearch
+    /// hashing passwords and writing its security index.
+    rest: Duration,
 }
 
 /// Apply `plan`. `events` receives one event per step start/finish and live progress lines.
@@ -126,6 +129,7 @@ pub fn apply(
         restarted: false,
         started: Instant::now(),
         waited: Duration::ZERO,
+        rest: Duration::ZERO,
     };
     run.prepare(plan).map_err(ApplyError::Invalid)?;
     run.execute(plan, &state_dir)
@@ -528,8 +532,12 @@ impl Run<'_> {
 
     fn finish_summary(&self, summary: &mut ApplySummary, plan: &Plan) {
         summary.timing = Some(crate::ui::Timing {
-            own: self.started.elapsed().saturating_sub(self.waited),
+            own: self
+                .started
+                .elapsed()
+                .saturating_sub(self.waited + self.rest),
             waiting_for_es: self.waited,
+            rest_calls: self.rest,
         });
         for note in &plan.notes {
             if note.text.starts_with("Restart Kibana") {
@@ -980,6 +988,7 @@ help: Elasticsearch reads its files as `{}`; give that user (or its group) read 
                 }
                 _ => Ok(()),
             };
+            self.rest += started.elapsed();
             if let Err(e) = result {
                 self.event(ApplyEvent::StepFailed {
                     index,

@@ -105,11 +105,13 @@ pub struct ApplySummary {
 /// Wall time of an apply, split so the tool's own cost is visible next to the restart.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Timing {
-    /// Everything but the restart and the health wait: planning checks, certificates, file
-    /// writes, keystores, REST calls, verification.
+    /// Local work: checks, certificates, file writes, keystores, the transaction.
     pub own: Duration,
     /// Restarting Elasticsearch and waiting for it to answer healthy.
     pub waiting_for_es: Duration,
+    /// Password changes and verification over REST, most of it Elasticsearch's own time
+    /// (bcrypt hashing, security index writes).
+    pub rest_calls: Duration,
 }
 
 /// A secret that prints as `[redacted]` in Debug output; `expose()` for the one place that
