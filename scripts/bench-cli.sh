@@ -47,7 +47,7 @@ cat "$work/table.md"
 
 # First frame through a real PTY: spawn → Welcome screen bytes on the terminal.
 python3 - "$bin" "$work" <<'PY'
-import os, pty, select, signal, statistics, sys, time
+import fcntl, os, pty, select, signal, statistics, struct, sys, termios, time
 binary, work = sys.argv[1], sys.argv[2]
 env = dict(os.environ, TERM="xterm-256color", NO_COLOR="1", HOME=work,
            XDG_DATA_HOME=work + "/xdg", ES_SECURE_STATE_DIR=work + "/fs-state")
@@ -56,6 +56,8 @@ for run in range(23):
     t0 = time.perf_counter()
     pid, fd = pty.fork()
     if pid == 0:
+        # An 80x24 terminal, as the screen snapshots use.
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
         os.execve(binary, [binary, "--sandbox"], env)
     buf, seen = b"", None
     while time.perf_counter() - t0 < 10:
