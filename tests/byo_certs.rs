@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -215,18 +217,10 @@ impl Install {
     }
 
     fn run(&self, args: &[&str], answers: &Path) -> (i32, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_es-secure"))
-            .arg("--es-home")
-            .arg(self.path("home"))
-            .arg("--es-config")
-            .arg(self.path("elasticsearch"))
-            .arg("--state-dir")
-            .arg(self.path("state"))
-            .args(["--es-user", "nobody"])
+        let out = support::install::es_secure(self.dir.path(), "nobody")
             .args(args)
             .arg("--answers")
             .arg(answers)
-            .env("NO_COLOR", "1")
             .output()
             .unwrap();
         (

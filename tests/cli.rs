@@ -26,17 +26,8 @@ impl Install {
     }
 
     fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("es-secure").unwrap();
-        c.arg("--es-home")
-            .arg(self.path("home"))
-            .arg("--es-config")
-            .arg(self.path("elasticsearch"))
-            .arg("--kibana-config")
-            .arg(self.path("kibana"))
-            .arg("--state-dir")
-            .arg(self.path("state"))
-            .args(["--es-user", "nobody"])
-            .env("NO_COLOR", "1");
+        let mut c = Command::from_std(support::install::es_secure(self.dir.path(), "nobody"));
+        c.arg("--kibana-config").arg(self.path("kibana"));
         c
     }
 

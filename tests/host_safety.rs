@@ -60,16 +60,8 @@ impl Install {
     }
 
     fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_es-secure"))
+        support::install::es_secure(self.dir.path(), &self.user)
             .args(args)
-            .arg("--es-home")
-            .arg(self.path("home"))
-            .arg("--es-config")
-            .arg(self.path("elasticsearch"))
-            .arg("--state-dir")
-            .arg(self.path("state"))
-            .args(["--es-user", &self.user])
-            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .output()
             .unwrap()

@@ -30,3 +30,18 @@ pub fn deb_install() -> tempfile::TempDir {
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
     dir
 }
+
+/// `es-secure` pointed at a scratch install in `dir` (`home/`, `elasticsearch/`, `state/`),
+/// with `user` as the Elasticsearch service user and no colours.
+pub fn es_secure(dir: &Path, user: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_es-secure"));
+    cmd.arg("--es-home")
+        .arg(dir.join("home"))
+        .arg("--es-config")
+        .arg(dir.join("elasticsearch"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .args(["--es-user", user])
+        .env("NO_COLOR", "1");
+    cmd
+}
