@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,18 +62,10 @@ impl Node {
     /// Run es-secure against this install: (exit code, stdout, stderr), with the scratch
     /// directory shown as `[TMP]`.
     fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_es-secure"))
-            .arg("--es-home")
-            .arg(self.path("home"))
-            .arg("--es-config")
-            .arg(self.path("elasticsearch"))
+        let out = support::install::es_secure(self.dir.path(), "nobody")
             .arg("--kibana-config")
             .arg(self.path("kibana"))
-            .arg("--state-dir")
-            .arg(self.path("state"))
-            .args(["--es-user", "nobody"])
             .args(args)
-            .env("NO_COLOR", "1")
             .output()
             .unwrap();
         let clean = |b: &[u8]| {

@@ -11,7 +11,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 type Tree = BTreeMap<PathBuf, (Option<Vec<u8>>, u32, u32, u32)>;
 
@@ -35,18 +35,10 @@ impl Install {
     }
 
     fn run(&self, args: &[&str], env: &[(&str, String)]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_es-secure"));
+        let mut cmd = support::install::es_secure(self.dir.path(), "nobody");
         cmd.args(args)
-            .arg("--es-home")
-            .arg(self.path("home"))
-            .arg("--es-config")
-            .arg(self.path("elasticsearch"))
             .arg("--kibana-config")
             .arg(self.path("kibana"))
-            .arg("--state-dir")
-            .arg(self.path("state"))
-            .args(["--es-user", "nobody"])
-            .env("NO_COLOR", "1")
             .env_remove("ES_SECURE_FAULT_AT")
             .env_remove("ES_SECURE_FAULT_KILL_AT")
             .env_remove("ES_SECURE_FAULT_KILL_PHASE");
@@ -167,18 +159,10 @@ fn sigterm_during_apply_rolls_back_in_order() {
         + "elasticsearch:\n  restart: command\n  restart_command: sleep 4\n  health_timeout_secs: 5\n";
     std::fs::write(i.path("answers.yml"), answers).unwrap();
     let answers = i.path("answers.yml");
-    let child = Command::new(env!("CARGO_BIN_EXE_es-secure"))
+    let child = support::install::es_secure(i.dir.path(), "nobody")
         .args(["apply", "--yes", "--answers", answers.to_str().unwrap()])
-        .arg("--es-home")
-        .arg(i.path("home"))
-        .arg("--es-config")
-        .arg(i.path("elasticsearch"))
         .arg("--kibana-config")
         .arg(i.path("kibana"))
-        .arg("--state-dir")
-        .arg(i.path("state"))
-        .args(["--es-user", "nobody"])
-        .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
