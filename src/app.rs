@@ -469,14 +469,16 @@ fn wizard(global: &Global) -> Result<(), Failure> {
     // Set by the TUI's apply: the plan stopped for a manual restart, so the wizard ends with
     // the same "restart pending" exit code as `apply`.
     let restart_pending = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The wizard's applies honour the same override flags as `apply`.
+    let wizard_opts = ApplyOptions {
+        overrides: overrides(global),
+        ..ApplyOptions::default()
+    };
     let outcome = if global.plain || !tty {
         ui::plain::run(input)
     } else {
         let loc_apply = loc.clone();
-        let opts = ApplyOptions {
-            overrides: overrides(global),
-            ..ApplyOptions::default()
-        };
+        let opts = wizard_opts.clone();
         let pending = std::sync::Arc::clone(&restart_pending);
         let apply_fn: ui::ApplyFn = Box::new(move |answers, plan, tx| {
             pending.store(
@@ -511,16 +513,7 @@ fn wizard(global: &Global) -> Result<(), Failure> {
         WizardOutcome::Applied(Err(e)) => Err(Failure::new(Exit::RolledBack, anyhow::anyhow!(e))),
         WizardOutcome::Proceed { answers, plan, .. } => {
             let facts = detect_with(&loc, Some(&answers))?;
-            let result = apply::apply(
-                &facts,
-                &answers,
-                &plan,
-                &ApplyOptions {
-                    overrides: overrides(global),
-                    ..ApplyOptions::default()
-                },
-                &print_event,
-            );
+            let result = apply::apply(&facts, &answers, &plan, &wizard_opts, &print_event);
             finish_apply(result, &plan)
         }
     }

@@ -1019,8 +1019,6 @@ pub fn transport_spec(node: &Node, answers: &Answers) -> CertSpec {
     }
 }
 
-/// The HTTP certificate also names `localhost` and `127.0.0.1`, because es-secure itself and
-/// local clients reach the node that way with hostname verification on.
 /// Whether this node's HTTP certificate names `host` (a DNS name or an IP address).
 fn http_cert_names(node: &Node, answers: &Answers, host: &str) -> bool {
     let spec = http_spec(node, answers);
@@ -1030,6 +1028,8 @@ fn http_cert_names(node: &Node, answers: &Answers, host: &str) -> bool {
     }
 }
 
+/// The HTTP certificate also names `localhost` and `127.0.0.1`, because es-secure itself and
+/// local clients reach the node that way with hostname verification on.
 pub fn http_spec(node: &Node, answers: &Answers) -> CertSpec {
     let mut dns = node.dns.clone();
     if !dns.iter().any(|d| d == "localhost") {

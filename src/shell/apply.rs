@@ -189,8 +189,12 @@ fn check_findings(facts: &Facts, opts: &ApplyOptions) -> anyhow::Result<()> {
             if let Some(fix) = &f.fix {
                 line.push_str(&format!("\n  fix: {fix}"));
             }
+            // Name the override unless the fix already says to pass that flag.
             if let Some(flag) = &f.override_flag
-                && flag.starts_with("--ignore")
+                && !f
+                    .fix
+                    .as_deref()
+                    .is_some_and(|fix| fix.contains(flag.as_str()))
             {
                 line.push_str(&format!("\n  or, to apply anyway: {flag}"));
             }
