@@ -106,16 +106,9 @@ impl Install {
     fn apply(&self, answers: &str, extra_env: &[(&str, &str)]) -> (i32, String, String) {
         let file = self.path("answers.yml");
         std::fs::write(&file, answers.replace("@TMP@", &self.tmp())).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_es-secure"));
+        let mut cmd = support::install::es_secure_at(self.dir.path());
         cmd.args(["apply", "--yes", "--answers"])
             .arg(&file)
-            .arg("--es-home")
-            .arg(self.path("home"))
-            .arg("--es-config")
-            .arg(self.path("elasticsearch"))
-            .arg("--state-dir")
-            .arg(self.path("state"))
-            .env("NO_COLOR", "1")
             .env_remove("ES_SECURE_TEST_SURELY_UNSET");
         // Flags override answers: pass them only where the case does not test the answer.
         if !answers.contains("config_dir:") {

@@ -35,23 +35,17 @@ struct Node {
 
 impl Node {
     fn new(name: &str, ip: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        // Searchable by the service user, like /etc: es-secure checks it can read what it writes.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/installs/deb");
-        for (sub, file) in [
-            ("elasticsearch", "elasticsearch.yml"),
-            ("kibana", "kibana.yml"),
-        ] {
-            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-            let text = std::fs::read_to_string(src.join(sub).join(file)).unwrap();
-            let text = text
+        let dir = support::install::deb_install();
+        for file in ["elasticsearch/elasticsearch.yml", "kibana/kibana.yml"] {
+            let path = dir.path().join(file);
+            let text = std::fs::read_to_string(&path)
+                .unwrap()
                 .replace("node.name: node-1", &format!("node.name: {name}"))
                 .replace("network.host: 10.0.0.11", &format!("network.host: {ip}"));
-            std::fs::write(dir.path().join(sub).join(file), text).unwrap();
+            std::fs::write(&path, text).unwrap();
         }
-        std::fs::create_dir_all(dir.path().join("home/lib")).unwrap();
-        std::fs::write(dir.path().join("home/lib/elasticsearch-8.19.21.jar"), b"").unwrap();
+        // No state directory yet: the tests check that a refused bundle does not create one.
+        std::fs::remove_dir(dir.path().join("state")).unwrap();
         Self { dir }
     }
 
@@ -131,6 +125,27 @@ fn openssl(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// `crt` verifies against `ca` (openssl), and its subjectAltName text.
+fn verified_sans(ca: &Path, crt: &Path) -> String {
+    let (ok, text) = openssl(&[
+        "verify",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        crt.to_str().unwrap(),
+    ]);
+    assert!(ok && text.contains(": OK"), "{text}");
+    let (ok, sans) = openssl(&[
+        "x509",
+        "-in",
+        crt.to_str().unwrap(),
+        "-noout",
+        "-ext",
+        "subjectAltName",
+    ]);
+    assert!(ok, "{sans}");
+    sans
+}
+
 #[test]
 fn bundle_applies_on_its_node_and_only_there() {
     let n1 = cluster();
@@ -180,22 +195,7 @@ fn bundle_applies_on_its_node_and_only_there() {
     // The certificates chain to node-1's CA and name node-2.
     let ca = n1.path("state/ca/ca.crt");
     let crt = n2.path("elasticsearch/certs/transport.crt");
-    let (ok, text) = openssl(&[
-        "verify",
-        "-CAfile",
-        ca.to_str().unwrap(),
-        crt.to_str().unwrap(),
-    ]);
-    assert!(ok && text.contains(": OK"), "{text}");
-    let (ok, sans) = openssl(&[
-        "x509",
-        "-in",
-        crt.to_str().unwrap(),
-        "-noout",
-        "-ext",
-        "subjectAltName",
-    ]);
-    assert!(ok, "{sans}");
+    let sans = verified_sans(&ca, &crt);
     assert!(sans.contains("DNS:node-2.example.internal"), "{sans}");
     assert!(sans.contains("IP Address:10.0.0.12"), "{sans}");
     assert!(!sans.contains("node-1"), "{sans}");
@@ -389,22 +389,7 @@ fn https_bundle_carries_and_installs_the_http_certificate() {
     assert_eq!(code, 7, "{out}{err}");
     let crt = n2.path("elasticsearch/certs/http.crt");
     let ca = n1.path("state/ca/ca.crt");
-    let (ok, text) = openssl(&[
-        "verify",
-        "-CAfile",
-        ca.to_str().unwrap(),
-        crt.to_str().unwrap(),
-    ]);
-    assert!(ok && text.contains(": OK"), "{text}");
-    let (ok, sans) = openssl(&[
-        "x509",
-        "-in",
-        crt.to_str().unwrap(),
-        "-noout",
-        "-ext",
-        "subjectAltName",
-    ]);
-    assert!(ok, "{sans}");
+    let sans = verified_sans(&ca, &crt);
     for want in [
         "DNS:node-2.example.internal",
         "DNS:localhost",

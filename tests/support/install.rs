@@ -32,8 +32,8 @@ pub fn deb_install() -> tempfile::TempDir {
 }
 
 /// `es-secure` pointed at a scratch install in `dir` (`home/`, `elasticsearch/`, `state/`),
-/// with `user` as the Elasticsearch service user and no colours.
-pub fn es_secure(dir: &Path, user: &str) -> std::process::Command {
+/// with no colours and the service user left to the answers or detection.
+pub fn es_secure_at(dir: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_es-secure"));
     cmd.arg("--es-home")
         .arg(dir.join("home"))
@@ -41,7 +41,13 @@ pub fn es_secure(dir: &Path, user: &str) -> std::process::Command {
         .arg(dir.join("elasticsearch"))
         .arg("--state-dir")
         .arg(dir.join("state"))
-        .args(["--es-user", user])
         .env("NO_COLOR", "1");
+    cmd
+}
+
+/// [`es_secure_at`] with `user` as the Elasticsearch service user.
+pub fn es_secure(dir: &Path, user: &str) -> std::process::Command {
+    let mut cmd = es_secure_at(dir);
+    cmd.args(["--es-user", user]);
     cmd
 }
