@@ -70,9 +70,10 @@ fn classify(e: anyhow::Error) -> Failure {
 
 /// Read and parse an answers file: errors name the file and line.
 pub fn load_answers(path: &Path) -> Result<(RawAnswers, Answers), Failure> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read answers file {}", path.display()))
-        .map_err(|e| Failure::new(Exit::Config, e))?;
+    let text =
+        crate::shell::safe_fs::read_input_text(path, crate::shell::safe_fs::SMALL_CAP, "answers")
+            .with_context(|| format!("cannot read answers file {}", path.display()))
+            .map_err(|e| Failure::new(Exit::Config, e))?;
     parse_answers(&path.display().to_string(), &text)
 }
 

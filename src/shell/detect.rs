@@ -177,7 +177,15 @@ pub fn read_settings_file(path: &Path) -> anyhow::Result<String> {
             path.display()
         );
     }
-    let bytes = std::fs::read(path).with_context(|| {
+    if !meta.is_file() {
+        bail!(
+            "{} is not a regular file (a FIFO, socket or device), not a settings file\nhelp: it must be a YAML file (nothing was changed)",
+            path.display()
+        );
+    }
+    // Non-blocking, size-capped, and a symlink only where no service account could have
+    // planted it (the config dir of an archive install is the service user's).
+    let bytes = crate::shell::safe_fs::read_config(path).with_context(|| {
         format!(
             "cannot read {}\nhelp: run es-secure as root (e.g. `sudo es-secure ...`) or as the owner of the file",
             path.display()

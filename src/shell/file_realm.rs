@@ -5,21 +5,22 @@
 //!
 //! It must not: leave the user behind (removal runs on `remove`, on drop, and in
 //! [`with_temp_superuser`] even when the work fails), change any other line, the owner or the
-//! mode of those files, or leave a half-written file (every write is temp file + rename).
+//! mode of those files, leave a half-written file (every write is temp file + rename), or
+//! follow a symlink the service account could have planted (writes go through `safe_fs`).
 //! It does not talk to Elasticsearch; see [`EsClient::authenticate_retrying`] for the wait
 //! until the realm has reloaded the files.
 //!
 //! [`EsClient::authenticate_retrying`]: crate::shell::es_client::EsClient::authenticate_retrying
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use zeroize::Zeroizing;
 
 use crate::shell::es_client::Credentials;
+use crate::shell::safe_fs;
 
 /// Elasticsearch's default bcrypt cost (`Hasher.BCRYPT`).
 const BCRYPT_COST: u32 = 10;
@@ -185,36 +186,28 @@ fn random_string(alphabet: &[u8], len: usize) -> anyhow::Result<String> {
 
 /// Append `line` to the file at `path` atomically, keeping every existing byte, the owner
 /// and the mode. A missing file is created 0660, owned by root and the config dir's group.
+/// Reads and writes go through [`safe_fs`], so a `users` file that the service account
+/// replaced by a symlink is refused, not followed.
 fn append_line(path: &Path, line: &str, config_dir: &Path) -> anyhow::Result<Addition> {
-    let path = real_path(path)?;
-    let (old, created, uid, gid, mode) = match fs::symlink_metadata(&path) {
-        Ok(meta) => {
-            if !meta.is_file() {
-                bail!("{} is not a regular file", path.display());
-            }
-            let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let target = safe_fs::resolve(path)?;
+    let (old, created, uid, gid, mode) = match target.read(safe_fs::CONFIG_CAP)? {
+        Some((bytes, meta)) => {
             let text = String::from_utf8(bytes)
-                .with_context(|| format!("{} is not UTF-8 text", path.display()))?;
-            (
-                Zeroizing::new(text),
-                false,
-                meta.uid(),
-                meta.gid(),
-                meta.mode() & 0o7777,
-            )
+                .with_context(|| format!("{} is not UTF-8 text", target.path().display()))?;
+            (Zeroizing::new(text), false, meta.uid, meta.gid, meta.mode)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let dir_meta = fs::metadata(config_dir)
-                .with_context(|| format!("reading {}", config_dir.display()))?;
+        None => {
+            let dir_gid = fs::metadata(config_dir)
+                .with_context(|| format!("reading {}", config_dir.display()))?
+                .gid();
             (
                 Zeroizing::new(String::new()),
                 true,
                 0,
-                dir_meta.gid(),
+                dir_gid,
                 NEW_FILE_MODE,
             )
         }
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     let separator = if old.is_empty() || old.ends_with('\n') {
         ""
@@ -225,9 +218,9 @@ fn append_line(path: &Path, line: &str, config_dir: &Path) -> anyhow::Result<Add
     let mut new = Zeroizing::new(String::with_capacity(old.len() + appended.len()));
     new.push_str(&old);
     new.push_str(&appended);
-    write_atomic(&path, new.as_bytes(), uid, gid, mode)?;
+    target.write(new.as_bytes(), mode, Some((uid, gid)))?;
     Ok(Addition {
-        path,
+        path: target.path(),
         appended,
         line: line.to_string(),
         created,
@@ -235,14 +228,18 @@ fn append_line(path: &Path, line: &str, config_dir: &Path) -> anyhow::Result<Add
 }
 
 fn remove_addition(a: &Addition) -> anyhow::Result<()> {
-    let meta = match fs::symlink_metadata(&a.path) {
-        Ok(m) => m,
-        // Someone removed the file: our line is gone with it.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", a.path.display())),
+    let target = match safe_fs::resolve(&a.path) {
+        Ok(t) => t,
+        Err(e) if safe_fs::is_not_found(&e) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    // Someone removed the file: our line is gone with it.
+    let Some((bytes, meta)) = target.read(safe_fs::CONFIG_CAP)? else {
+        return Ok(());
     };
     let current = Zeroizing::new(
-        fs::read_to_string(&a.path).with_context(|| format!("reading {}", a.path.display()))?,
+        String::from_utf8(bytes)
+            .with_context(|| format!("{} is not UTF-8 text", a.path.display()))?,
     );
     let restored: Zeroizing<String> = if let Some(before) = current.strip_suffix(&a.appended) {
         // The usual case: nothing was appended after us, restore the exact old bytes.
@@ -264,80 +261,18 @@ fn remove_addition(a: &Addition) -> anyhow::Result<()> {
         Zeroizing::new(kept)
     };
     if a.created && restored.is_empty() {
-        return fs::remove_file(&a.path).with_context(|| format!("removing {}", a.path.display()));
+        target.remove()?;
+        return Ok(());
     }
-    write_atomic(
-        &a.path,
-        restored.as_bytes(),
-        meta.uid(),
-        meta.gid(),
-        meta.mode() & 0o7777,
-    )
-}
-
-/// Edit the target of a symlinked file in place, so the link stays a link.
-fn real_path(path: &Path) -> anyhow::Result<PathBuf> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))
-        }
-        _ => Ok(path.to_path_buf()),
-    }
-}
-
-/// Temp file in the same directory, owner and mode set before the content is visible,
-/// fsync, rename over the old file, fsync the directory.
-fn write_atomic(path: &Path, bytes: &[u8], uid: u32, gid: u32, mode: u32) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .with_context(|| format!("{} has no directory", path.display()))?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .with_context(|| format!("{} has no file name", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{name}.es-secure.{}",
-        random_string(LOWER_ALNUM, 8)?
-    ));
-    let result = (|| -> anyhow::Result<()> {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
-        // chown fails when not root; only insist when the owner would actually change.
-        let me = nix::unistd::geteuid().as_raw();
-        if let Err(e) = std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
-            && (me == 0 || uid != me)
-        {
-            return Err(e)
-                .with_context(|| format!("setting owner {uid}:{gid} on {}", tmp.display()));
-        }
-        file.set_permissions(fs::Permissions::from_mode(mode))
-            .with_context(|| format!("setting mode {mode:o} on {}", tmp.display()))?;
-        file.write_all(bytes)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        file.sync_all()
-            .with_context(|| format!("syncing {}", tmp.display()))?;
-        fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-        if let Ok(d) = fs::File::open(dir) {
-            // Makes the rename durable; failure here does not undo the edit.
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    target.write(restored.as_bytes(), meta.mode, Some((meta.uid, meta.gid)))
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
 
     fn meta(p: &Path) -> (u32, u32, u32) {
         let m = fs::metadata(p).unwrap();

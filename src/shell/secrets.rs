@@ -45,7 +45,13 @@ pub fn resolve(key: &str, secret: &SecretRef) -> anyhow::Result<Zeroizing<String
             ),
         },
         SecretRef::File(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| {
+            let text = crate::shell::safe_fs::read_input_text(
+                path,
+                crate::shell::safe_fs::SMALL_CAP,
+                "secrets",
+            )
+            .map(Zeroizing::new)
+            .with_context(|| {
                 format!(
                     "`{key}` is `file:{}`, which cannot be read\nhelp: create it (mode 0600) with the password on the first line (nothing was changed)",
                     path.display()

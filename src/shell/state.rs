@@ -41,15 +41,19 @@ impl State {
     /// Read the state; a missing file is an empty state.
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
         let path = state_file(dir);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).with_context(|| {
+        let target = match crate::shell::safe_fs::resolve(&path) {
+            Ok(t) => t,
+            Err(e) if crate::shell::safe_fs::is_not_found(&e) => return Ok(Self::default()),
+            Err(e) => return Err(e),
+        };
+        match target.read(crate::shell::safe_fs::SMALL_CAP)? {
+            Some((bytes, _)) => serde_json::from_slice(&bytes).with_context(|| {
                 format!(
                     "{} is not valid es-secure state; move it away to start afresh",
                     path.display()
                 )
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+            None => Ok(Self::default()),
         }
     }
 
@@ -82,30 +86,7 @@ impl State {
     }
 }
 
-/// Write a file only root (or the running user) can read, atomically (temp + fsync + rename).
-pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let dir = path
-        .parent()
-        .with_context(|| format!("{} has no parent directory", path.display()))?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
-    Ok(())
-}
+/// Write a file only root (or the running user) can read, atomically, through the one
+/// file-system layer: a random `O_EXCL` temp name (nothing planted next to it is followed or
+/// reused), and a planted symlink at `path` is refused unless only root could have made it.
+pub use crate::shell::safe_fs::write_private;

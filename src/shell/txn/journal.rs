@@ -4,18 +4,16 @@
 //! What it must not do: decide what to undo (that is the transaction's job) or ever leave a
 //! half-written journal (it is replaced atomically and fsynced).
 
-use std::fs::{self, OpenOptions};
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use super::{TxnStatus, TxnSummary};
-use crate::shell::safe_fs::{remove_if_exists, sync_dir};
+use crate::shell::safe_fs;
 
 pub(super) const JOURNAL: &str = "journal.json";
+/// The fixed temp name older versions wrote the journal through; recovery still removes one.
 pub(super) const JOURNAL_TMP: &str = "journal.json.tmp";
 pub(super) const JOURNAL_VERSION: u32 = 1;
 
@@ -110,8 +108,10 @@ impl Journal {
 
 pub(super) fn read_journal(dir: &Path) -> anyhow::Result<Journal> {
     let path = dir.join(JOURNAL);
-    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let journal: Journal = serde_json::from_str(&text).with_context(|| {
+    let (bytes, _) = safe_fs::resolve(&path)?
+        .read(safe_fs::CONFIG_CAP)?
+        .with_context(|| format!("{} does not exist", path.display()))?;
+    let journal: Journal = serde_json::from_slice(&bytes).with_context(|| {
         format!(
             "{} is not a valid es-secure journal; inspect it and the backups next to it by hand",
             path.display()
@@ -130,19 +130,5 @@ pub(super) fn read_journal(dir: &Path) -> anyhow::Result<Journal> {
 /// Atomically replace the journal and make the replacement durable.
 pub(super) fn save_journal(dir: &Path, journal: &Journal) -> anyhow::Result<()> {
     let text = serde_json::to_vec_pretty(journal).context("serializing the journal")?;
-    let tmp = dir.join(JOURNAL_TMP);
-    remove_if_exists(&tmp)?;
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(&text)
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    drop(f);
-    let path = dir.join(JOURNAL);
-    fs::rename(&tmp, &path).with_context(|| format!("renaming into {}", path.display()))?;
-    sync_dir(dir)
+    safe_fs::resolve(&dir.join(JOURNAL))?.write(&text, 0o600, None)
 }

@@ -5,11 +5,9 @@
 //! What it must not do: accept a state directory others can read or that belongs to someone
 //! else (it holds backups of secret-bearing files), or wait for a held lock.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read as _, Seek as _, Write as _};
-use std::os::unix::fs::{
-    DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
-};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +18,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use super::journal::{JOURNAL, Journal, read_journal};
 use super::utc_stamp;
-use crate::shell::safe_fs::{parent_of, sync_dir};
+use crate::shell::safe_fs;
 
 const TXN_DIR: &str = "txn";
 const LOCK_FILE: &str = "lock";
@@ -89,16 +87,20 @@ pub(super) fn check_private_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Create `dir` 0700 if it is missing (its parent must exist); an existing one is kept.
 pub(super) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    match fs::DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => {
-            // The umask may have narrowed the mode only; set it exactly anyway.
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("setting mode 700 on {}", dir.display()))?;
-            sync_dir(parent_of(dir)?)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("creating {}", dir.display())),
+    let (parent, name) = split(dir)?;
+    let parent = safe_fs::open_dir(parent)?;
+    match parent.child_kind(name)? {
+        Some(_) => Ok(()),
+        None => parent.create_dir(name, 0o700, None).map(drop),
+    }
+}
+
+fn split(path: &Path) -> anyhow::Result<(&Path, &std::ffi::OsStr)> {
+    match (path.parent(), path.file_name()) {
+        (Some(p), Some(n)) if !p.as_os_str().is_empty() => Ok((p, n)),
+        _ => bail!("{} has no parent directory", path.display()),
     }
 }
 
@@ -114,9 +116,8 @@ impl StateDir {
         match fs::metadata(root) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let parent = parent_of(root)?;
-                fs::create_dir_all(parent)
-                    .with_context(|| format!("creating {}", parent.display()))?;
+                let (parent, _) = split(root)?;
+                safe_fs::create_dir_all(parent, 0o755, None)?;
                 create_private_dir(root)?;
             }
             Err(e) => return Err(e).with_context(|| format!("reading {}", root.display())),
@@ -139,15 +140,8 @@ impl StateDir {
             path: path.clone(),
             source,
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-            .open(&path)
-            .map_err(io)?;
+        let file = safe_fs::open_private_rw(&path)
+            .map_err(|e| io(std::io::Error::other(format!("{e:#}"))))?;
         let mut file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(f) => f,
             Err((mut file, errno)) if errno == Errno::EWOULDBLOCK => {
@@ -165,7 +159,11 @@ impl StateDir {
             }
             Err((_, errno)) => return Err(io(std::io::Error::from(errno))),
         };
-        let mut command: String = std::env::args().collect::<Vec<_>>().join(" ");
+        // Lossy: a non-UTF-8 argument must not make taking the lock panic.
+        let mut command: String = std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
         if command.len() > 200 {
             let mut cut = 200;
             while !command.is_char_boundary(cut) {

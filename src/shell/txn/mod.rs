@@ -44,11 +44,6 @@ mod fault;
 mod journal;
 mod lock;
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read as _, Write as _};
-use std::os::unix::fs::{
-    DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
-};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -56,9 +51,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, bail};
 use sha2::{Digest as _, Sha256};
 
-use crate::shell::safe_fs::{
-    atomic_write, parent_of, remove_if_exists, resolve_target, sync_dir, temp_path,
-};
+use crate::shell::safe_fs::{self, RemovedDir};
 use fault::{FaultPlan, Phase};
 use journal::{
     Entry, JOURNAL, JOURNAL_TMP, JOURNAL_VERSION, Journal, JournalStatus, Original, Stamp,
@@ -159,28 +152,22 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Current content hash, mode and owner of a regular file, or `None` if it does not exist.
-fn stamp_of(path: &Path) -> anyhow::Result<Option<(Stamp, Vec<u8>)>> {
-    let mut f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+fn stamp_of(target: &safe_fs::Target) -> anyhow::Result<Option<(Stamp, Vec<u8>)>> {
+    let Some((bytes, meta)) = target.read(safe_fs::CONFIG_CAP)? else {
+        return Ok(None);
     };
-    let meta = f
-        .metadata()
-        .with_context(|| format!("reading {}", path.display()))?;
-    if !meta.is_file() {
-        bail!("{} is not a regular file", path.display());
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    f.read_to_end(&mut bytes)
-        .with_context(|| format!("reading {}", path.display()))?;
     let stamp = Stamp {
         sha256: sha256_hex(&bytes),
-        mode: meta.mode() & 0o7777,
-        uid: meta.uid(),
-        gid: meta.gid(),
+        mode: meta.mode,
+        uid: meta.uid,
+        gid: meta.gid,
     };
     Ok(Some((stamp, bytes)))
+}
+
+/// [`stamp_of`] the file at `path` (a path the journal recorded, already resolved).
+fn stamp_at(path: &Path) -> anyhow::Result<Option<(Stamp, Vec<u8>)>> {
+    stamp_of(&safe_fs::resolve(path)?)
 }
 
 fn now_ns() -> u64 {
@@ -263,24 +250,20 @@ impl Txn {
         let root = state.txn_root();
         create_private_dir(&root)?;
         check_private_dir(&root)?;
+        let root_dir = safe_fs::open_dir(&root)?;
         let (id, dir) = {
             let mut attempt = 0;
             loop {
                 let id = new_id()?;
-                let dir = root.join(&id);
-                match fs::DirBuilder::new().mode(0o700).create(&dir) {
-                    Ok(()) => break (id, dir),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => {
-                        attempt += 1;
-                    }
-                    Err(e) => {
-                        return Err(e).with_context(|| format!("creating {}", dir.display()));
+                match root_dir.child_kind(std::ffi::OsStr::new(&id))? {
+                    Some(_) if attempt < 8 => attempt += 1,
+                    _ => {
+                        let made = root_dir.create_dir(std::ffi::OsStr::new(&id), 0o700, None)?;
+                        break (id, made.path().to_path_buf());
                     }
                 }
             }
         };
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("setting mode 700 on {}", dir.display()))?;
         create_private_dir(&dir.join(BACKUP_DIR))?;
         let journal = Journal {
             version: JOURNAL_VERSION,
@@ -293,7 +276,7 @@ impl Txn {
             entries: Vec::new(),
         };
         save_journal(&dir, &journal)?;
-        sync_dir(&root)?;
+        root_dir.sync()?;
         Ok(Self {
             dir,
             journal,
@@ -329,29 +312,15 @@ impl Txn {
     }
 
     /// Copy the original of `target` into the backup directory (durably) and describe it.
-    fn back_up(&self, target: &Path) -> anyhow::Result<Option<Original>> {
+    fn back_up(&self, target: &safe_fs::Target) -> anyhow::Result<Option<Original>> {
         let Some((stamp, bytes)) = stamp_of(target)? else {
             return Ok(None);
         };
         let name = format!("{:04}", self.journal.entries.len());
-        let backup_dir = self.dir.join(BACKUP_DIR);
-        let path = backup_dir.join(&name);
-        // A leftover from a crash between the copy and the journal record.
-        remove_if_exists(&path)?;
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("creating backup {}", path.display()))?;
-        f.write_all(&bytes)
-            .with_context(|| format!("writing backup {}", path.display()))?;
-        // The copy is never more open than the original (and never set-id).
-        f.set_permissions(fs::Permissions::from_mode(stamp.mode & 0o777))
-            .and_then(|()| f.sync_all())
-            .with_context(|| format!("writing backup {}", path.display()))?;
-        drop(f);
-        sync_dir(&backup_dir)?;
+        // Always 0600 inside the 0700 backup directory: the original may hold a secret, and
+        // its own mode and owner are in the journal. A leftover from a crash between the
+        // copy and the journal record is replaced.
+        safe_fs::resolve(&self.dir.join(BACKUP_DIR).join(&name))?.write(&bytes, 0o600, None)?;
         Ok(Some(Original {
             backup: name,
             stamp,
@@ -362,24 +331,14 @@ impl Txn {
     /// `None` in `perms` keeps the existing file's mode/owner.
     pub fn write_file(&mut self, path: &Path, contents: &[u8], perms: Perms) -> anyhow::Result<()> {
         let n = self.start_mutation(path)?;
-        let target = resolve_target(path)?;
-        let parent = parent_of(&target)?;
-        if !parent.is_dir() {
-            bail!(
-                "cannot write {}: directory {} does not exist",
-                target.display(),
-                parent.display()
-            );
-        }
-        let existing = match fs::metadata(&target) {
-            Ok(m) => Some(m),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", target.display())),
-        };
-        if !self.journal.has_file(&target) {
+        let target =
+            safe_fs::resolve(path).with_context(|| format!("cannot write {}", path.display()))?;
+        let target_path = target.path();
+        let existing = target.meta()?;
+        if !self.journal.has_file(&target_path) {
             let original = self.back_up(&target)?;
             self.journal.entries.push(Entry::File {
-                path: target.clone(),
+                path: target_path.clone(),
                 original,
                 after: None,
             });
@@ -388,12 +347,10 @@ impl Txn {
         self.kill_point(n, Phase::AfterBackup);
         let mode = perms
             .mode
-            .or(existing.as_ref().map(|m| m.mode() & 0o7777))
+            .or(existing.map(|m| m.mode))
             .unwrap_or(DEFAULT_FILE_MODE);
-        let owner = perms
-            .owner
-            .or(existing.as_ref().map(|m| (m.uid(), m.gid())));
-        atomic_write(&target, contents, mode, owner)?;
+        let owner = perms.owner.or(existing.map(|m| (m.uid, m.gid)));
+        target.write(contents, mode, owner)?;
         self.kill_point(n, Phase::AfterWrite);
         Ok(())
     }
@@ -402,54 +359,20 @@ impl Txn {
     /// so a rollback removes it (if empty). An existing directory is left as it is.
     pub fn create_dir_all(&mut self, path: &Path, perms: Perms) -> anyhow::Result<()> {
         let n = self.start_mutation(path)?;
-        if !path.is_absolute() {
-            bail!(
-                "refusing to create {}: not an absolute path",
-                path.display()
-            );
-        }
-        let mut missing = Vec::new();
-        let mut cur = path;
-        loop {
-            match fs::metadata(cur) {
-                Ok(m) if m.is_dir() => break,
-                Ok(_) => bail!(
-                    "cannot create directory {}: {} exists and is not a directory",
-                    path.display(),
-                    cur.display()
-                ),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    if fs::symlink_metadata(cur).is_ok() {
-                        bail!("{} is a dangling symlink", cur.display());
-                    }
-                    missing.push(cur.to_path_buf());
-                    cur = parent_of(cur)?;
-                }
-                Err(e) => return Err(e).with_context(|| format!("reading {}", cur.display())),
-            }
-        }
-        missing.reverse();
         let mode = perms.mode.unwrap_or(DEFAULT_DIR_MODE);
-        for (i, dir) in missing.iter().enumerate() {
-            self.journal.entries.push(Entry::Dir { path: dir.clone() });
+        let mut first = true;
+        safe_fs::create_dir_all_with(path, mode, perms.owner, |dir| {
+            self.journal.entries.push(Entry::Dir {
+                path: dir.to_path_buf(),
+            });
             self.save()?;
-            if i == 0 {
+            if first {
                 self.kill_point(n, Phase::AfterBackup);
             }
-            // Private until owner and mode are set.
-            fs::DirBuilder::new()
-                .mode(0o700)
-                .create(dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
-            if let Some((uid, gid)) = perms.owner {
-                std::os::unix::fs::chown(dir, Some(uid), Some(gid))
-                    .with_context(|| format!("setting owner {uid}:{gid} on {}", dir.display()))?;
-            }
-            fs::set_permissions(dir, fs::Permissions::from_mode(mode))
-                .with_context(|| format!("setting mode {mode:o} on {}", dir.display()))?;
-            sync_dir(parent_of(dir)?)?;
-        }
-        if missing.is_empty() {
+            first = false;
+            Ok(())
+        })?;
+        if first {
             self.kill_point(n, Phase::AfterBackup);
         }
         self.kill_point(n, Phase::AfterWrite);
@@ -471,7 +394,7 @@ impl Txn {
     pub fn commit(mut self) -> anyhow::Result<String> {
         for entry in &mut self.journal.entries {
             if let Entry::File { path, after, .. } = entry {
-                let (stamp, _) = stamp_of(path)?
+                let (stamp, _) = stamp_at(path)?
                     .with_context(|| format!("{} disappeared before the commit", path.display()))?;
                 *after = Some(stamp);
             }
@@ -524,44 +447,51 @@ fn roll_back(dir: &Path, journal: &mut Journal, recovered: bool) -> anyhow::Resu
 fn undo(dir: &Path, entry: &Entry) -> anyhow::Result<RollbackAction> {
     match entry {
         Entry::File { path, original, .. } => {
+            let target = match safe_fs::resolve(path) {
+                Ok(t) => t,
+                // Its directory is gone (a directory this transaction created, or removed
+                // since): there is nothing to delete, and a file to restore is an error.
+                Err(e) if original.is_none() && safe_fs::is_not_found(&e) => {
+                    return Ok(RollbackAction::NotCreated);
+                }
+                Err(e) => return Err(e),
+            };
             // A crash mid-write can leave the temp file.
-            remove_if_exists(&temp_path(path)?)?;
+            target.remove_temp_leftovers()?;
             match original {
                 Some(o) => {
                     let backup = dir.join(BACKUP_DIR).join(&o.backup);
-                    let bytes = fs::read(&backup)
-                        .with_context(|| format!("reading backup {}", backup.display()))?;
+                    let (bytes, _) = safe_fs::resolve(&backup)?
+                        .read(safe_fs::CONFIG_CAP)?
+                        .with_context(|| format!("the backup {} is missing", backup.display()))?;
                     if sha256_hex(&bytes) != o.stamp.sha256 {
                         bail!(
                             "the backup {} does not match its recorded hash; not restoring from it",
                             backup.display()
                         );
                     }
-                    atomic_write(path, &bytes, o.stamp.mode, Some((o.stamp.uid, o.stamp.gid)))?;
+                    target.write(&bytes, o.stamp.mode, Some((o.stamp.uid, o.stamp.gid)))?;
                     Ok(RollbackAction::Restored)
                 }
-                None => {
-                    let removed = remove_if_exists(path)?;
-                    sync_dir(parent_of(path)?)?;
-                    Ok(if removed {
-                        RollbackAction::Removed
-                    } else {
-                        RollbackAction::NotCreated
-                    })
-                }
+                None => Ok(if target.remove()? {
+                    RollbackAction::Removed
+                } else {
+                    RollbackAction::NotCreated
+                }),
             }
         }
-        Entry::Dir { path } => match fs::remove_dir(path) {
-            Ok(()) => {
-                sync_dir(parent_of(path)?)?;
-                Ok(RollbackAction::RemovedDir)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RollbackAction::NotCreated),
-            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
-                Ok(RollbackAction::KeptDirNotEmpty)
-            }
-            Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
-        },
+        Entry::Dir { path } => {
+            let entry = match safe_fs::entry(path) {
+                Ok(e) => e,
+                Err(e) if safe_fs::is_not_found(&e) => return Ok(RollbackAction::NotCreated),
+                Err(e) => return Err(e),
+            };
+            Ok(match entry.remove_dir()? {
+                RemovedDir::Removed => RollbackAction::RemovedDir,
+                RemovedDir::Missing => RollbackAction::NotCreated,
+                RemovedDir::NotEmpty => RollbackAction::KeptDirNotEmpty,
+            })
+        }
     }
 }
 
@@ -619,7 +549,7 @@ pub fn rollback_committed(state: &StateDir, id: &str) -> anyhow::Result<Rollback
             ..
         } = entry
         {
-            match stamp_of(path) {
+            match stamp_at(path) {
                 Ok(Some((now, _))) if now.sha256 == after.sha256 => {}
                 Ok(Some(_)) => changed.push(format!("  {} (content changed)", path.display())),
                 Ok(None) => changed.push(format!("  {} (deleted)", path.display())),
@@ -646,17 +576,15 @@ pub fn recover_incomplete(state: &StateDir) -> anyhow::Result<Vec<RollbackReport
         match journal {
             // A crash inside `begin` before the journal existed: nothing was changed.
             None => {
-                remove_if_exists(&dir.join(JOURNAL_TMP))?;
-                match fs::remove_dir(dir.join(BACKUP_DIR)) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(e)
-                            .with_context(|| format!("removing the empty {}", dir.display()));
-                    }
+                safe_fs::entry(&dir.join(JOURNAL_TMP))?.remove()?;
+                safe_fs::entry(&dir.join(JOURNAL))?.remove_temp_leftovers()?;
+                safe_fs::entry(&dir.join(BACKUP_DIR))?.remove_dir()?;
+                if safe_fs::entry(&dir)?.remove_dir()? == RemovedDir::NotEmpty {
+                    bail!(
+                        "{} holds no journal but is not empty; inspect it and remove it by hand",
+                        dir.display()
+                    );
                 }
-                fs::remove_dir(&dir)
-                    .with_context(|| format!("removing the empty {}", dir.display()))?;
             }
             Some(mut j)
                 if matches!(
@@ -692,6 +620,8 @@ pub fn install_interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::MetadataExt as _;
 
     fn private_tmp() -> (tempfile::TempDir, StateDir) {
         let tmp = tempfile::tempdir().unwrap();
@@ -706,14 +636,6 @@ mod tests {
         for bad in ["", "../x", "a/b", ".", "a b"] {
             assert!(!valid_id(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn temp_file_is_a_hidden_sibling() {
-        assert_eq!(
-            temp_path(Path::new("/etc/es/elasticsearch.yml")).unwrap(),
-            PathBuf::from("/etc/es/.elasticsearch.yml.es-secure.tmp")
-        );
     }
 
     #[test]
