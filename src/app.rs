@@ -465,6 +465,7 @@ fn wizard(global: &Global) -> Result<(), Failure> {
         initial,
         planner: &planner_fn,
         default_answers_path: loc.state_dir.join("answers.yml"),
+        save_file: crate::shell::safe_fs::write_private,
     };
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     // Set by the TUI's apply: the plan stopped for a manual restart, so the wizard ends with

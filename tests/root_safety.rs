@@ -385,3 +385,46 @@ fn non_utf8_arguments_exit_2_with_a_message() {
     assert!(err.contains("not valid UTF-8"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn status_names_a_config_dir_the_service_user_can_write_with_the_fix() {
+    let Some((user, uid, gid)) = attacker() else {
+        return;
+    };
+    let dir = support::install::deb_install();
+    let config = dir.path().join("elasticsearch");
+    std::os::unix::fs::chown(&config, Some(uid), Some(gid)).unwrap();
+    let out = es_secure()
+        .arg("--es-home")
+        .arg(dir.path().join("home"))
+        .arg("--es-config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--kibana-config")
+        .arg(dir.path().join("kibana"))
+        .args(["--es-user", &user, "status"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!(
+            "can write the Elasticsearch config directory {}",
+            config.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("chmod 2750 {}", config.display())),
+        "{text}"
+    );
+    // The Kibana dir stays root's: no finding for it.
+    assert!(
+        !text.contains("can write the Kibana config directory"),
+        "{text}"
+    );
+}

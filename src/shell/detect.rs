@@ -505,6 +505,12 @@ fn host_facts(loc: &Locate, es: &EsFacts) -> HostFacts {
         && es.layout != Layout::Sandbox
     {
         findings.extend(ownership_findings(es, &acct, service_group.as_deref()));
+        findings.extend(writable_dir_findings(
+            es,
+            kibana_dir(loc).as_deref(),
+            &acct,
+            service_group.as_deref(),
+        ));
     }
     if !running_as_root && es.layout != Layout::Sandbox {
         let writable = nix::unistd::access(&es.yml_path, nix::unistd::AccessFlags::W_OK).is_ok();
@@ -607,6 +613,54 @@ fn data_and_logs_dirs(es: &EsFacts) -> Vec<(&'static str, PathBuf)> {
         }
     }
     out
+}
+
+/// Directories es-secure writes into as root that the service account can write: it could
+/// swap files or plant symlinks there between es-secure's steps. es-secure never follows
+/// such a link (see `safe_fs`), but the directory should be locked down. On a package
+/// install (where they are root's by default) apply refuses unless `--ignore-ownership`;
+/// on an archive install, where the tarball gives the service user everything, it warns.
+fn writable_dir_findings(
+    es: &EsFacts,
+    kibana: Option<&Path>,
+    acct: &crate::shell::access::Account,
+    group: Option<&str>,
+) -> Vec<Finding> {
+    use crate::shell::access::{Need, check};
+    let mut dirs = vec![
+        ("the Elasticsearch config directory", es.config_dir.clone()),
+        (
+            "the Elasticsearch certificates directory",
+            es.config_dir.join("certs"),
+        ),
+    ];
+    if let Some(k) = kibana {
+        dirs.push(("the Kibana config directory", k.to_path_buf()));
+    }
+    let user = &acct.name;
+    let g = group.unwrap_or(user);
+    dirs.into_iter()
+        .filter(|(_, d)| d.is_dir() && check(d, acct, Need::WriteDir).is_ok())
+        .map(|(what, d)| {
+            let package = es.layout == Layout::Package;
+            Finding {
+                severity: if package {
+                    Severity::Overridable
+                } else {
+                    Severity::Warning
+                },
+                text: format!(
+                    "the service user `{user}` can write {what} {}, which es-secure writes as root; a compromised service account could swap files or plant symlinks there (es-secure refuses to follow them)",
+                    d.display()
+                ),
+                fix: Some(format!(
+                    "chown root:{g} {d} && chmod 2750 {d}",
+                    d = d.display()
+                )),
+                override_flag: package.then(|| IGNORE_OWNERSHIP.to_string()),
+            }
+        })
+        .collect()
 }
 
 /// Can the service user read the config directory and write its data and logs directories?

@@ -464,22 +464,11 @@ impl Target {
         prefix.push(&self.name);
         prefix.push(TEMP_INFIX);
         let prefix = prefix.as_bytes().to_vec();
-        let fd = openat(self.dir.fd(), ".", dir_flags(), Mode::empty())
-            .map_err(io_err)
-            .with_context(|| format!("reading {}", self.dir.path.display()))?;
-        let mut listing = nix::dir::Dir::from_fd(fd)
-            .map_err(io_err)
-            .with_context(|| format!("reading {}", self.dir.path.display()))?;
-        let mut names = Vec::new();
-        for entry in listing.iter() {
-            let entry = entry
-                .map_err(io_err)
-                .with_context(|| format!("reading {}", self.dir.path.display()))?;
-            let name = entry.file_name().to_bytes();
-            if name.starts_with(&prefix) {
-                names.push(OsStr::from_bytes(name).to_os_string());
-            }
-        }
+        let names = self
+            .dir
+            .entries()?
+            .into_iter()
+            .filter(|n| n.as_bytes().starts_with(&prefix));
         for name in names {
             if let Ok(st) = fstatat(
                 self.dir.fd(),
@@ -554,6 +543,27 @@ impl Dir {
         fsync(self.fd())
             .map_err(io_err)
             .with_context(|| format!("syncing directory {}", self.path.display()))
+    }
+
+    /// The names in this directory (without `.` and `..`).
+    pub fn entries(&self) -> anyhow::Result<Vec<OsString>> {
+        let fd = openat(self.fd(), ".", dir_flags(), Mode::empty())
+            .map_err(io_err)
+            .with_context(|| format!("reading {}", self.path.display()))?;
+        let mut listing = nix::dir::Dir::from_fd(fd)
+            .map_err(io_err)
+            .with_context(|| format!("reading {}", self.path.display()))?;
+        let mut names = Vec::new();
+        for entry in listing.iter() {
+            let entry = entry
+                .map_err(io_err)
+                .with_context(|| format!("reading {}", self.path.display()))?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push(OsStr::from_bytes(name).to_os_string());
+            }
+        }
+        Ok(names)
     }
 
     /// Does `name` exist in this directory as a directory (not following a symlink)?

@@ -1,10 +1,12 @@
 //! The sandbox: a scratch copy of a bundled sample install (Elasticsearch 8.19 archive layout
 //! plus a Kibana config) so anyone can try the wizard on a machine without Elasticsearch.
-//! It only ever writes inside its own directory.
+//! It only ever writes inside its own directory, through `safe_fs` like every other write.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
+
+use crate::shell::safe_fs;
 
 const ES_YML: &str = include_str!("../../assets/sandbox/elasticsearch.yml");
 const KIBANA_YML: &str = include_str!("../../assets/sandbox/kibana.yml");
@@ -24,7 +26,8 @@ pub fn dir() -> PathBuf {
 
 /// Create the sandbox if it does not exist yet; returns its directory.
 pub fn ensure() -> anyhow::Result<PathBuf> {
-    let root = dir();
+    // The file-system layer works on absolute paths ($ES_SECURE_SANDBOX may be relative).
+    let root = std::path::absolute(dir()).context("locating the sandbox directory")?;
     let es = root.join("elasticsearch");
     let config = es.join("config");
     if config.join("elasticsearch.yml").exists() {
@@ -32,31 +35,28 @@ pub fn ensure() -> anyhow::Result<PathBuf> {
     }
     let kibana = root.join("kibana").join("config");
     for d in [&config, &es.join("lib"), &kibana] {
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        safe_fs::create_dir_all(d, 0o755, None)
+            .with_context(|| format!("creating {}", d.display()))?;
     }
     // The state directory holds backups of secret-bearing files: private from the start
     // (the transaction layer refuses a state directory others can read).
-    let state = root.join("state");
-    if !state.exists() {
-        use std::os::unix::fs::DirBuilderExt as _;
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&state)
-            .with_context(|| format!("creating {}", state.display()))?;
-    }
-    std::fs::write(config.join("elasticsearch.yml"), ES_YML)
-        .with_context(|| format!("writing the sandbox in {}", root.display()))?;
+    safe_fs::create_dir_all(&root.join("state"), 0o700, None)?;
+    let write = |path: PathBuf, bytes: &[u8]| {
+        safe_fs::resolve(&path)
+            .and_then(|t| t.write(bytes, 0o644, None))
+            .with_context(|| format!("writing the sandbox in {}", root.display()))
+    };
+    write(config.join("elasticsearch.yml"), ES_YML.as_bytes())?;
     // The version is read from the name of the server jar, as on a real install; the file
     // itself is empty.
-    std::fs::write(
+    write(
         es.join("lib")
             .join(format!("elasticsearch-{SANDBOX_VERSION}.jar")),
         b"",
-    )
-    .context("writing the sandbox")?;
+    )?;
     for f in ["users", "users_roles"] {
-        std::fs::write(config.join(f), b"").context("writing the sandbox")?;
+        write(config.join(f), b"")?;
     }
-    std::fs::write(kibana.join("kibana.yml"), KIBANA_YML).context("writing the sandbox")?;
+    write(kibana.join("kibana.yml"), KIBANA_YML.as_bytes())?;
     Ok(root)
 }

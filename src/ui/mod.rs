@@ -27,6 +27,10 @@ pub type PlanFn<'a> = &'a dyn Fn(&Answers) -> Result<Plan, String>;
 pub type ApplyFn =
     Box<dyn FnOnce(Answers, Plan, Sender<ApplyEvent>) -> anyhow::Result<ApplySummary> + Send>;
 
+/// Writes a private file (the app passes the shell's one file-system layer, so the UI itself
+/// never touches the file system and never follows a planted symlink as root).
+pub type SaveFileFn = fn(&Path, &[u8]) -> anyhow::Result<()>;
+
 /// What a frontend starts from.
 pub struct WizardInput<'a> {
     pub facts: &'a Facts,
@@ -35,6 +39,8 @@ pub struct WizardInput<'a> {
     pub planner: PlanFn<'a>,
     /// Where "Save answers" writes by default.
     pub default_answers_path: PathBuf,
+    /// How "Save answers" writes the file.
+    pub save_file: SaveFileFn,
 }
 
 /// How a wizard run ended.
@@ -156,21 +162,13 @@ pub fn answers_yaml(raw: &RawAnswers) -> anyhow::Result<String> {
     ))
 }
 
-/// Write an answers file (mode 0600: it names paths and hosts an attacker would like).
-pub fn save_answers(raw: &RawAnswers, path: &Path) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
+/// Write an answers file (mode 0600: it names paths and hosts an attacker would like)
+/// through `save` (see [`SaveFileFn`]).
+pub fn save_answers(raw: &RawAnswers, path: &Path, save: SaveFileFn) -> anyhow::Result<()> {
     let text = answers_yaml(raw)?;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)
+    let path = std::path::absolute(path)
         .with_context(|| format!("writing answers file {}", path.display()))?;
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("writing answers file {}", path.display()))?;
-    Ok(())
+    save(&path, text.as_bytes()).with_context(|| format!("writing answers file {}", path.display()))
 }
 
 #[cfg(test)]

@@ -135,7 +135,7 @@ fn wizard(input: &WizardInput<'_>) -> Asked<WizardOutcome> {
                 let path = Text::new("Save answers to:")
                     .with_initial_value(&default)
                     .prompt()?;
-                match crate::ui::save_answers(&raw, &PathBuf::from(path.trim())) {
+                match crate::ui::save_answers(&raw, &PathBuf::from(path.trim()), input.save_file) {
                     Ok(()) => eprintln!("Saved (no secrets in it) to {}", path.trim()),
                     Err(e) => eprintln!("Could not save: {e:#}"),
                 }

@@ -206,32 +206,36 @@ impl StateDir {
     /// Journals by transaction directory; directories without a journal (a crash inside
     /// `begin`) are returned as `None`.
     pub(super) fn journals(&self) -> anyhow::Result<Vec<(PathBuf, Option<Journal>)>> {
-        let root = self.txn_root();
-        let entries = match fs::read_dir(&root) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", root.display())),
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.with_context(|| format!("reading {}", root.display()))?;
-            let dir = entry.path();
-            if !dir.is_dir() {
-                continue;
-            }
-            if dir.join(JOURNAL).exists() {
-                let j = read_journal(&dir)?;
-                out.push((dir, Some(j)));
-            } else {
-                out.push((dir, None));
-            }
-        }
-        // Newest first.
-        out.sort_by(|(da, a), (db, b)| {
-            let ka = a.as_ref().map_or(0, |j| j.started_ns);
-            let kb = b.as_ref().map_or(0, |j| j.started_ns);
-            kb.cmp(&ka).then_with(|| db.cmp(da))
-        });
-        Ok(out)
+        journals_in(&self.txn_root())
     }
+}
+
+/// [`StateDir::journals`] of the transaction root `root`.
+pub(super) fn journals_in(root: &Path) -> anyhow::Result<Vec<(PathBuf, Option<Journal>)>> {
+    let entries = match fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", root.display())),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("reading {}", root.display()))?;
+        let dir = entry.path();
+        if !dir.is_dir() {
+            continue;
+        }
+        if dir.join(JOURNAL).exists() {
+            let j = read_journal(&dir)?;
+            out.push((dir, Some(j)));
+        } else {
+            out.push((dir, None));
+        }
+    }
+    // Newest first.
+    out.sort_by(|(da, a), (db, b)| {
+        let ka = a.as_ref().map_or(0, |j| j.started_ns);
+        let kb = b.as_ref().map_or(0, |j| j.started_ns);
+        kb.cmp(&ka).then_with(|| db.cmp(da))
+    });
+    Ok(out)
 }

@@ -217,8 +217,14 @@ fn valid_id(id: &str) -> bool {
 // ---------------------------------------------------------------------------------------
 // Transaction
 
+/// How many finished (committed or rolled back) transactions, with their backups, the state
+/// keeps by default; older ones are deleted when an apply commits.
+pub const DEFAULT_KEEP: usize = 5;
+
 pub struct Txn {
     dir: PathBuf,
+    /// Finished transactions to keep at commit (see [`DEFAULT_KEEP`]).
+    keep: usize,
     journal: Journal,
     mutations: u32,
     fault: FaultPlan,
@@ -279,6 +285,7 @@ impl Txn {
         root_dir.sync()?;
         Ok(Self {
             dir,
+            keep: DEFAULT_KEEP,
             journal,
             mutations: 0,
             fault,
@@ -401,7 +408,18 @@ impl Txn {
         }
         self.journal.status = JournalStatus::Committed;
         self.save().context("marking the transaction committed")?;
+        // Retention: best effort, since the apply itself succeeded; a failure here leaves
+        // extra backups that the next successful apply prunes again.
+        if let Some(root) = self.dir.parent() {
+            let _ = prune_finished(root, self.keep);
+        }
         Ok(self.journal.id.clone())
+    }
+
+    /// Keep the backups of the last `n` finished transactions (at least this one) instead
+    /// of [`DEFAULT_KEEP`] when this one commits.
+    pub fn keep_last(&mut self, n: usize) {
+        self.keep = n.max(1);
     }
 
     /// Undo everything this transaction did.
@@ -493,6 +511,55 @@ fn undo(dir: &Path, entry: &Entry) -> anyhow::Result<RollbackAction> {
             })
         }
     }
+}
+
+/// Delete finished transactions beyond the newest `keep` under the transaction root `root`
+/// (an incomplete one is never touched). Returns the ids deleted.
+fn prune_finished(root: &Path, keep: usize) -> anyhow::Result<Vec<String>> {
+    let mut kept = 0;
+    let mut removed = Vec::new();
+    for (dir, journal) in lock::journals_in(root)? {
+        let Some(j) = journal else { continue };
+        if !matches!(
+            j.status,
+            JournalStatus::Committed | JournalStatus::RolledBack
+        ) {
+            continue;
+        }
+        if kept < keep {
+            kept += 1;
+            continue;
+        }
+        remove_txn_dir(&dir)?;
+        removed.push(j.id);
+    }
+    Ok(removed)
+}
+
+/// Delete one finished transaction directory: backups first, then the journal, so a crash
+/// in between never leaves a journal-less directory with backups (which recovery refuses).
+fn remove_txn_dir(dir: &Path) -> anyhow::Result<()> {
+    let backup_path = dir.join(BACKUP_DIR);
+    match safe_fs::open_dir(&backup_path) {
+        Ok(backup) => {
+            for name in backup.entries()? {
+                backup.file(&name)?.remove()?;
+            }
+            safe_fs::entry(&backup_path)?.remove_dir()?;
+        }
+        Err(e) if safe_fs::is_not_found(&e) => {}
+        Err(e) => return Err(e),
+    }
+    let journal = safe_fs::entry(&dir.join(JOURNAL))?;
+    journal.remove_temp_leftovers()?;
+    journal.remove()?;
+    if safe_fs::entry(dir)?.remove_dir()? == RemovedDir::NotEmpty {
+        bail!(
+            "{} is not empty after pruning; remove it by hand",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// Past transactions, newest first.
@@ -627,6 +694,30 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let state = StateDir::open(&tmp.path().join("state")).unwrap();
         (tmp, state)
+    }
+
+    #[test]
+    fn commit_keeps_only_the_last_finished_transactions() {
+        let (tmp, state) = private_tmp();
+        let _lock = state.lock("test").unwrap();
+        let f = tmp.path().join("f");
+        let mut ids = Vec::new();
+        for i in 0..DEFAULT_KEEP + 2 {
+            let mut t = Txn::begin(&state, "t").unwrap();
+            t.write_file(&f, format!("{i}").as_bytes(), Perms::default())
+                .unwrap();
+            ids.push(t.commit().unwrap());
+        }
+        let left: Vec<String> = list(&state).unwrap().into_iter().map(|s| s.id).collect();
+        assert_eq!(left.len(), DEFAULT_KEEP, "{left:?}");
+        // The newest are kept, the oldest (and their backups) are gone.
+        assert_eq!(left[0], ids[ids.len() - 1]);
+        assert!(!state.path().join("txn").join(&ids[0]).exists());
+        assert!(!state.path().join("txn").join(&ids[1]).exists());
+        let mut t = Txn::begin(&state, "k").unwrap();
+        t.keep_last(1);
+        t.commit().unwrap();
+        assert_eq!(list(&state).unwrap().len(), 1);
     }
 
     #[test]

@@ -45,7 +45,13 @@ pub fn run(input: WizardInput<'_>, apply: ApplyFn) -> anyhow::Result<WizardOutco
     let guard = TerminalGuard::enter()?;
     let mut terminal =
         Terminal::new(CrosstermBackend::new(io::stdout())).context("starting the terminal UI")?;
-    let result = event_loop(&mut terminal, &mut model, input.planner, apply);
+    let result = event_loop(
+        &mut terminal,
+        &mut model,
+        input.planner,
+        input.save_file,
+        apply,
+    );
     drop(guard);
     let exit = result?;
     Ok(match exit {
@@ -74,6 +80,7 @@ fn event_loop(
     terminal: &mut Term,
     model: &mut Model,
     planner: crate::ui::PlanFn<'_>,
+    save_file: crate::ui::SaveFileFn,
     apply: ApplyFn,
 ) -> anyhow::Result<Exit> {
     let mut apply = Some(apply);
@@ -125,7 +132,7 @@ fn event_loop(
                         model.update(Msg::Planned(planner(&answers)))
                     }
                     Command::SaveAnswers(raw, path) => {
-                        let result = crate::ui::save_answers(&raw, &path)
+                        let result = crate::ui::save_answers(&raw, &path, save_file)
                             .map(|()| path)
                             .map_err(|e| format!("{e:#}"));
                         model.update(Msg::Saved(result))
