@@ -428,3 +428,46 @@ fn status_names_a_config_dir_the_service_user_can_write_with_the_fix() {
         "{text}"
     );
 }
+
+#[test]
+fn fifos_and_links_planted_in_certs_do_not_hang_or_redirect_status() {
+    let Some((user, uid, gid)) = attacker() else {
+        return;
+    };
+    let dir = support::install::deb_install();
+    let config = dir.path().join("elasticsearch");
+    let certs = config.join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    std::os::unix::fs::chown(&certs, Some(uid), Some(gid)).unwrap();
+    as_user(
+        &user,
+        &format!(
+            "mkfifo {c}/http.crt {c}/ca.crt && ln -s /dev/zero {c}/transport.crt",
+            c = certs.display()
+        ),
+    );
+    // A blocking open of a FIFO would hang here until the timeout kills it.
+    let out = es_secure()
+        .arg("--es-home")
+        .arg(dir.path().join("home"))
+        .arg("--es-config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--kibana-config")
+        .arg(dir.path().join("kibana"))
+        .args(["--es-user", &user, "status"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("can write the Elasticsearch certificates directory"),
+        "{text}"
+    );
+}

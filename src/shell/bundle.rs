@@ -172,7 +172,7 @@ pub struct Prepared {
 pub fn prepare(path: &Path) -> anyhow::Result<Prepared> {
     use std::os::unix::fs::MetadataExt as _;
     let text = Zeroizing::new(
-        std::fs::read_to_string(path)
+        crate::shell::safe_fs::read_input_text(path, crate::shell::safe_fs::SMALL_CAP, "bundles")
             .with_context(|| format!("reading bundle {}", path.display()))?,
     );
     let file = path.display().to_string();
@@ -230,9 +230,14 @@ pub fn facts(p: &Prepared, es_config_dir: &Path) -> BundleFacts {
             let (cert_file, key_file) = cert_files(name)?;
             let summary =
                 crate::shell::certinfo::existing_cert(&bc.cert, Some(&bc.key), Some(&b.ca_cert));
-            let cert_same = std::fs::read(certs_dir.join(cert_file))
-                .is_ok_and(|bytes| bytes == bc.cert.as_bytes());
-            let key_same = std::fs::read(certs_dir.join(key_file))
+            let read = |f: &str| {
+                crate::shell::safe_fs::read_file(
+                    &certs_dir.join(f),
+                    crate::shell::safe_fs::SMALL_CAP,
+                )
+            };
+            let cert_same = read(cert_file).is_ok_and(|bytes| bytes == bc.cert.as_bytes());
+            let key_same = read(key_file)
                 .map(Zeroizing::new)
                 .is_ok_and(|bytes| bytes.as_slice() == bc.key.as_bytes());
             Some((
@@ -263,8 +268,12 @@ pub fn read_certs(
 ) -> anyhow::Result<BTreeMap<String, (String, Zeroizing<String>)>> {
     let file = expected.path.display().to_string();
     let text = Zeroizing::new(
-        std::fs::read_to_string(&expected.path)
-            .with_context(|| format!("reading bundle {file}"))?,
+        crate::shell::safe_fs::read_input_text(
+            &expected.path,
+            crate::shell::safe_fs::SMALL_CAP,
+            "bundles",
+        )
+        .with_context(|| format!("reading bundle {file}"))?,
     );
     let bundle = Bundle::parse(&file, &text)?;
     let same = bundle.node == expected.node

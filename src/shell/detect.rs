@@ -15,6 +15,7 @@ use crate::domain::facts::{
 use crate::domain::planner::files;
 use crate::domain::settings;
 use crate::domain::tier;
+use crate::shell::safe_fs;
 use crate::shell::state::State;
 
 /// Where to look, from the command line (highest precedence) and the answers.
@@ -140,7 +141,7 @@ fn archive_home_of(config_dir: &Path) -> Option<PathBuf> {
 
 /// `ES_PATH_CONF=/etc/elasticsearch` from a package defaults file.
 fn path_conf_from_defaults(path: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = safe_fs::read_file_text(path, safe_fs::SMALL_CAP).ok()?;
     text.lines().find_map(|line| {
         let value = line.trim().strip_prefix("ES_PATH_CONF=")?;
         let value = value.trim_matches(|c| c == '"' || c == '\'');
@@ -217,10 +218,13 @@ fn existing_certs(
 ) -> BTreeMap<String, ExistingCert> {
     let mut out = BTreeMap::new();
     for (cert, key) in pairs {
-        let Ok(cert_pem) = std::fs::read_to_string(certs_dir.join(cert)) else {
+        // Through safe_fs: certs/ may be the service user's, so a FIFO or a planted link
+        // there must neither hang nor redirect root.
+        let Ok(cert_pem) = safe_fs::read_file_text(&certs_dir.join(cert), safe_fs::SMALL_CAP)
+        else {
             continue;
         };
-        let key_pem = std::fs::read_to_string(certs_dir.join(key)).ok();
+        let key_pem = safe_fs::read_file_text(&certs_dir.join(key), safe_fs::SMALL_CAP).ok();
         if let Some(found) = crate::shell::inspect::existing_cert(
             &cert_pem,
             key_pem.as_deref(),
@@ -234,7 +238,7 @@ fn existing_certs(
 
 fn ca_copies(certs_dir: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    if let Ok(text) = std::fs::read_to_string(certs_dir.join(files::CA_CERT)) {
+    if let Ok(text) = safe_fs::read_file_text(&certs_dir.join(files::CA_CERT), safe_fs::SMALL_CAP) {
         out.insert(files::CA_CERT.to_string(), text);
     }
     out
@@ -242,7 +246,7 @@ fn ca_copies(certs_dir: &Path) -> BTreeMap<String, String> {
 
 /// Read a CA certificate (and check its key file exists) into facts.
 pub fn read_ca(cert_path: &Path, key_path: &Path) -> anyhow::Result<Option<CaFacts>> {
-    let Ok(cert_pem) = std::fs::read_to_string(cert_path) else {
+    let Ok(cert_pem) = safe_fs::read_file_text(cert_path, safe_fs::SMALL_CAP) else {
         return Ok(None);
     };
     if !key_path.exists() {
@@ -341,7 +345,8 @@ fn own_certs_installed(answers: Option<&Answers>, certs_dir: &Path) -> BTreeMap<
     let Some(own) = answers.and_then(|a| a.certs.node_certs.as_ref()) else {
         return out;
     };
-    let same = |a: &Path, b: &Path| match (std::fs::read(a), std::fs::read(b)) {
+    let read = |p: &Path| safe_fs::read_file(p, safe_fs::SMALL_CAP);
+    let same = |a: &Path, b: &Path| match (read(a), read(b)) {
         (Ok(x), Ok(y)) => x == y,
         _ => false,
     };

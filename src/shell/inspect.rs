@@ -23,10 +23,12 @@ pub fn ca_summary(pem: &str) -> anyhow::Result<(String, i64, String)> {
 /// all): the planner then treats its contents as unknown and leaves the entries alone.
 pub fn keystore_entry_names(path: &std::path::Path, kibana: bool) -> Option<Vec<String>> {
     if kibana {
-        let text = std::fs::read_to_string(path).ok()?;
+        let text =
+            crate::shell::safe_fs::read_file_text(path, crate::shell::safe_fs::CONFIG_CAP).ok()?;
         KibanaKeystore::parse(&text, "").ok().map(|k| k.names())
     } else {
-        let bytes = std::fs::read(path).ok()?;
+        let bytes =
+            crate::shell::safe_fs::read_file(path, crate::shell::safe_fs::CONFIG_CAP).ok()?;
         // A password-protected keystore cannot be listed without asking; peek first so we do
         // not pay for a key derivation that is bound to fail.
         if EsKeystore::peek(&bytes).ok()?.has_password {

@@ -820,11 +820,28 @@ pub fn read_input(path: &Path, cap: u64, role: &'static str) -> Result<Vec<u8>, 
 /// trust rule (a symlink the service account could have planted is refused), non-blocking,
 /// regular files only, at most [`CONFIG_CAP`] bytes.
 pub fn read_config(path: &Path) -> anyhow::Result<Vec<u8>> {
+    read_file(path, CONFIG_CAP)
+}
+
+/// Read a file es-secure finds on the node (certificates, keys, keystores, the CA):
+/// [`resolve`]d under the trust rule, non-blocking, regular files only, at most `cap` bytes.
+/// A relative path is taken from the working directory.
+pub fn read_file(path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
     let abs = std::path::absolute(path).with_context(|| format!("reading {}", path.display()))?;
-    let (bytes, _) = resolve(&abs)?
-        .read(CONFIG_CAP)?
-        .with_context(|| format!("{} does not exist", path.display()))?;
-    Ok(bytes)
+    match resolve(&abs)?.read(cap)? {
+        Some((bytes, _)) => Ok(bytes),
+        None => Err(anyhow::Error::new(io_err(Errno::ENOENT))
+            .context(format!("{} does not exist", path.display()))),
+    }
+}
+
+/// [`read_file`] as UTF-8 text.
+pub fn read_file_text(path: &Path, cap: u64) -> anyhow::Result<String> {
+    String::from_utf8(read_file(path, cap)?)
+        .map_err(|_| InputError::NotUtf8 {
+            path: path.to_path_buf(),
+        })
+        .map_err(anyhow::Error::from)
 }
 
 /// [`read_input`] as UTF-8 text.
