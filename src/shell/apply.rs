@@ -400,8 +400,11 @@ impl Run<'_> {
                         if *how == Restart::Manual {
                             return Ok(true);
                         }
-                        self.restart(how, index)?;
+                        // Set before the call: a restart that fails (e.g. `systemctl
+                        // restart` when ES dies on start) has already stopped the node, so
+                        // the rollback must start it again on the restored files.
                         self.restarted = true;
+                        self.restart(how, index)?;
                     }
                     Step::WaitHealthy { url, timeout_secs } => {
                         if self.needs_temp_superuser() && temp_user.is_none() {
