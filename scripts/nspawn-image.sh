@@ -53,8 +53,8 @@ STAMP=$NSPAWN_CACHE/$VERSION/.complete
 mkdir -p "$NSPAWN_CACHE"
 
 # One builder at a time: parallel test runs would otherwise race on the same directories.
-exec 9>"$NSPAWN_CACHE/.lock"
-flock -w 900 9 || die "timed out waiting for $NSPAWN_CACHE/.lock"
+exec 8>"$NSPAWN_CACHE/.lock"
+flock -w 900 8 || die "timed out waiting for $NSPAWN_CACHE/.lock"
 
 # The image depends on this script and the JDK path written into it: either changing rebuilds.
 WANT_STAMP="$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1) $JAVA_HOME_IN"
