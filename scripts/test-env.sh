@@ -16,6 +16,8 @@
 #     components of the missing analysis-common module that the .security index needs.
 #     docs/es-zip-notes.md explains why.
 #   * The unprivileged user that runs Elasticsearch (ES refuses to run as root).
+#   * systemd-container + mmdebstrap, and the systemd-nspawn images of tests/systemd_e2e.rs
+#     (scripts/nspawn-image.sh: Debian + ES in the deb layout, cached under $CACHE/nspawn).
 #
 # Needs the network only for Debian packages and Maven Central.
 set -euo pipefail
@@ -58,6 +60,8 @@ command -v unzip >/dev/null || need_pkgs+=(unzip)
 command -v mvn >/dev/null || need_pkgs+=(maven)
 command -v runuser >/dev/null || need_pkgs+=(util-linux)
 command -v flock >/dev/null || need_pkgs+=(util-linux)
+command -v systemd-nspawn >/dev/null || need_pkgs+=(systemd-container)
+command -v mmdebstrap >/dev/null || need_pkgs+=(mmdebstrap)
 [ -x "$JAVA17_DEFAULT/bin/javac" ] || need_pkgs+=(openjdk-17-jdk-headless)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     # shellcheck disable=SC2207 # de-duplicate the package names
@@ -175,6 +179,13 @@ prepare() { # version java-home java-release -> pristine dir
 PRISTINE_8=$(prepare "$ES8_VERSION" "$JAVA_8" 17)
 PRISTINE_9=$(prepare "$ES9_VERSION" "$JAVA_9" 21)
 ZIP_8_OLD=$(fetch_zip "$ES8_OLD_VERSION")
+
+# --- systemd-nspawn images (tests/systemd_e2e.rs) -----------------------------------------
+# Cold: ~1-2 min for the Debian base plus ~30 s per version; cached afterwards.
+ES_SECURE_TEST_CACHE=$CACHE ES_SECURE_TEST_PRISTINE_8=$PRISTINE_8 ES_SECURE_TEST_JAVA_8=$JAVA_8 \
+    ES_SECURE_TEST_VERSION_8=$ES8_VERSION "$REPO_ROOT/scripts/nspawn-image.sh" 8 >/dev/null
+ES_SECURE_TEST_CACHE=$CACHE ES_SECURE_TEST_PRISTINE_9=$PRISTINE_9 ES_SECURE_TEST_JAVA_9=$JAVA_9 \
+    ES_SECURE_TEST_VERSION_9=$ES9_VERSION "$REPO_ROOT/scripts/nspawn-image.sh" 9 >/dev/null
 
 # --- output --------------------------------------------------------------------------------
 emit() {

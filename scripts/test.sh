@@ -7,6 +7,8 @@
 #   - org.elasticsearch.distribution.integ-test-zip:elasticsearch (8.19.x and 9.x) via Maven,
 #   - the unprivileged user `estest` that every test node runs as (ES refuses root),
 #   - openssl, curl and node for the cross-checks.
+#   - systemd-container + mmdebstrap and the nspawn images (Debian, ES in the deb layout)
+#     that tests/systemd_e2e.rs boots with a real systemd.
 # Needs root (useradd, chown) and the package registries; nothing else from the network.
 set -euo pipefail
 cd "$(dirname "$0")/.."

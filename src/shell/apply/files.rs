@@ -158,8 +158,11 @@ impl Run<'_> {
                 if *how == Restart::Manual {
                     return Ok(true);
                 }
-                self.restart(how, index)?;
+                // Set before the call: a restart that fails (e.g. `systemctl restart` when
+                // ES dies on start) has already stopped the node, so the rollback must start
+                // it again on the restored files.
                 self.restarted = true;
+                self.restart(how, index)?;
             }
             Step::WaitHealthy { url, timeout_secs } => {
                 self.wait_healthy(index, url, *timeout_secs, temp_user)?;
@@ -177,7 +180,8 @@ impl Run<'_> {
     }
 
     /// Undo a failed files phase: remove the temporary superuser, restore every file, restart
-    /// the node on the restored files if it had been restarted. Returns the report in words.
+    /// the node on the restored files if a restart was attempted (even one that failed: it
+    /// may have stopped the node). Returns the report in words.
     pub(super) fn roll_back(
         &self,
         txn: Txn,
