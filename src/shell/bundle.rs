@@ -14,7 +14,8 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize as _, Zeroizing};
 
-use crate::domain::answers::{Answers, CaKeyword, RawAnswers, RawCaSource, RawNode};
+use crate::domain::answers::{Answers, RawAnswers};
+use crate::domain::bundle::BundleContents;
 use crate::domain::facts::{BundleCertFacts, BundleFacts, Finding, Severity};
 use crate::domain::planner::files;
 
@@ -104,39 +105,37 @@ impl Bundle {
     }
 }
 
-/// Answers for another node: the same cluster answers with `this_node` pointing at it. The
-/// Kibana section is dropped (Kibana is configured where it runs), and the CA is `existing`
-/// because the bundle carries it.
-pub fn answers_for_node(answers: &Answers, node: &str) -> RawAnswers {
-    let mut raw = RawAnswers {
-        version: 1,
-        tier: answers.tier,
-        ..RawAnswers::default()
+/// The bundle text for `node`: the certificates the plan lists in `contents`, issued now by
+/// `signer` with fresh keys, the CA certificate (never its key) and the planned answers.
+pub fn text_for(
+    signer: &crate::shell::certgen::CaSigner,
+    node: &str,
+    contents: &BundleContents,
+) -> anyhow::Result<String> {
+    let mut certs = BTreeMap::new();
+    for spec in &contents.certs {
+        let purpose = spec
+            .purpose
+            .with_context(|| format!("the bundle for {node} lists a CA certificate to issue"))?;
+        let issued = signer.issue(spec)?;
+        certs.insert(
+            crate::domain::planner::bundle_cert_name(purpose).to_string(),
+            BundleCert {
+                cert: format!("{}{}", issued.cert_pem, signer.cert_pem()),
+                key: issued.key_pem.to_string(),
+            },
+        );
+    }
+    let bundle = Bundle {
+        version: VERSION,
+        node: node.to_string(),
+        cluster_name: contents.cluster_name.clone(),
+        ca_cert: signer.cert_pem().to_string(),
+        ca_fingerprint: signer.fingerprint_sha256(),
+        certs,
+        answers: contents.answers.clone(),
     };
-    raw.nodes = answers
-        .nodes
-        .iter()
-        .map(|n| RawNode {
-            name: spanned(n.name.clone()),
-            dns: n.dns.iter().cloned().map(spanned).collect(),
-            ip: n.ip.clone(),
-        })
-        .collect();
-    raw.this_node = Some(node.to_string());
-    raw.certificates.ca = RawCaSource::Keyword(CaKeyword::Existing);
-    raw.certificates.key_type = answers.certs.key_type;
-    raw.certificates.validity_days = answers.certs.validity_days;
-    raw.elasticsearch.transport_verification = Some(answers.es.verification);
-    // Built-in users live in the cluster, not on a node: the host that wrote the bundle sets
-    // their passwords, and another node must not set them again.
-    let keep = || Some(spanned("keep".to_string()));
-    raw.passwords.elastic = keep();
-    raw.passwords.kibana_system = keep();
-    raw.passwords.logstash_system = keep();
-    raw.passwords.beats_system = keep();
-    raw.passwords.apm_system = keep();
-    raw.passwords.remote_monitoring_user = keep();
-    raw
+    bundle.to_yaml()
 }
 
 /// The certificate and key file names for a bundle certificate name.
@@ -146,14 +145,6 @@ fn cert_files(name: &str) -> Option<(&'static str, &'static str)> {
         "http" => Some((files::HTTP_CERT, files::HTTP_KEY)),
         _ => None,
     }
-}
-
-fn spanned<T>(value: T) -> serde_saphyr::Spanned<T> {
-    serde_saphyr::Spanned::new(
-        value,
-        serde_saphyr::Location::UNKNOWN,
-        serde_saphyr::Location::UNKNOWN,
-    )
 }
 
 /// A bundle read for `apply --bundle`, checked for form (not yet against this host).
