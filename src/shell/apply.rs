@@ -550,10 +550,13 @@ impl Run<'_> {
         }
         for step in &plan.steps {
             if let Step::WriteBundle { node, path, .. } = step {
-                summary.next_steps.push(format!(
-                    "copy {} to node {node} and run `es-secure apply --bundle FILE` there",
-                    path.display()
-                ));
+                summary
+                    .next_steps
+                    .push(crate::shell::bundle::copy_instruction(
+                        node,
+                        path,
+                        summary.ca_fingerprint.as_deref(),
+                    ));
             }
         }
         if let Some(b) = &self.facts.bundle {
