@@ -654,3 +654,44 @@ fn https_bundle_carries_and_installs_the_http_certificate() {
         "{yml}"
     );
 }
+
+#[test]
+fn at_a_terminal_the_fingerprint_is_shown_and_asked_for() {
+    use expectrl::Expect as _;
+    let a = cluster();
+    let n2 = Node::new("node-2", "10.0.0.12");
+    let spawn = || {
+        let mut cmd = support::install::es_secure(n2.dir.path(), "nobody");
+        cmd.arg("--kibana-config")
+            .arg(n2.path("kibana"))
+            .args(["apply", "--bundle"])
+            .arg(bundle_of(&a, "node-2"))
+            .env("TERM", "xterm");
+        let mut s = expectrl::Session::spawn(cmd).unwrap();
+        s.set_expect_timeout(Some(std::time::Duration::from_secs(20)));
+        s
+    };
+    // Declined: nothing changed.
+    let before = n2.snapshot();
+    let mut s = spawn();
+    s.expect(a.ca_fp().as_str()).unwrap();
+    s.expect("Is this the CA fingerprint the CA host printed?")
+        .unwrap();
+    s.send("n\r").unwrap();
+    s.expect("the bundle's CA was not confirmed; nothing was changed")
+        .unwrap();
+    s.expect(expectrl::Eof).unwrap();
+    assert_eq!(before, n2.snapshot());
+    // Confirmed: the plan follows (and is then cancelled at its own prompt).
+    let mut s = spawn();
+    s.expect("Is this the CA fingerprint the CA host printed?")
+        .unwrap();
+    s.send("y\r").unwrap();
+    s.expect("install transport certificate from the bundle")
+        .unwrap();
+    s.expect("Apply this plan?").unwrap();
+    s.send("n\r").unwrap();
+    s.expect("cancelled; nothing was changed").unwrap();
+    s.expect(expectrl::Eof).unwrap();
+    assert_eq!(before, n2.snapshot());
+}
