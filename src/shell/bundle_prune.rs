@@ -4,8 +4,8 @@
 //! "Joined" means `GET /_nodes`, asked over the cluster URL trusting only our CA, lists a node
 //! of that name: with transport TLS (`verification_mode: full`) a node can only join with a
 //! certificate from our CA, i.e. after its bundle was applied. Must not write or edit files
-//! (it only unlinks bundles in the root-only state directory, holding the state lock), and
-//! must not decide what goes into a bundle.
+//! (it only unlinks bundles in the root-only state directory through `safe_fs`, holding the
+//! state lock), and must not decide what goes into a bundle.
 
 use std::path::{Path, PathBuf};
 
@@ -52,14 +52,17 @@ pub fn prune(facts: &Facts, answers: &Answers, mode: PruneMode) -> anyhow::Resul
     for (node, path) in bundles {
         let delete = joined.as_ref().is_none_or(|names| names.contains(&node));
         if delete {
-            // `remove_file` unlinks the entry itself (a symlink is not followed), inside the
-            // root-only state directory.
-            std::fs::remove_file(&path)
+            // Unlinks the entry itself (a symlink is not followed), inside the root-only
+            // state directory, through the file-system layer.
+            crate::shell::safe_fs::remove_if_exists(&path)
                 .with_context(|| format!("deleting bundle {}", path.display()))?;
             report.deleted.push((node, path));
         } else {
             report.kept.push((node, path));
         }
+    }
+    if !report.deleted.is_empty() {
+        crate::shell::safe_fs::sync_dir(&facts.state.state_dir.join("bundles"))?;
     }
     Ok(report)
 }
