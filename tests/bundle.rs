@@ -132,6 +132,17 @@ fn cluster() -> Node {
     std::fs::write(&answers, THREE_NODES).unwrap();
     let (code, out, err) = n1.run(&["apply", "--yes", "--answers", answers.to_str().unwrap()]);
     assert_eq!(code, 7, "{out}{err}");
+    // The fingerprint and the exact command for each other node.
+    let fp = n1.ca_fp();
+    assert!(
+        out.contains(&format!("CA SHA-256 fingerprint: {fp}")),
+        "{out}"
+    );
+    for node in ["node-2", "node-3"] {
+        let line =
+            format!("es-secure apply --bundle {node}.bundle.yml --ca-fingerprint {fp} --yes");
+        assert!(out.contains(&line), "{line}\n{out}");
+    }
     n1
 }
 
