@@ -224,7 +224,12 @@ fn bundle_applies_on_its_node_and_only_there() {
         out.contains(&format!("CA SHA-256 fingerprint: {ca_fp}")),
         "{out}"
     );
-    assert!(err.contains("es-secure apply --bundle"), "{err}");
+    // The re-run after the restart names the same CA.
+    let rerun = format!(
+        "es-secure apply --bundle {} --ca-fingerprint {ca_fp}",
+        b2.display()
+    );
+    assert!(err.contains(&rerun), "{rerun}\n{err}");
     assert!(!n2.path("state/ca/ca.key").exists());
 
     // The certificates chain to node-1's CA and name node-2.
