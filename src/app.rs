@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command, Global};
+use crate::cli::{Cli, Command, Global, PruneBundles};
 use crate::domain::answers::{self, Answers, RawAnswers, RestartMode};
 use crate::domain::facts::{Facts, Layout, Severity};
 use crate::domain::plan::Plan;
@@ -29,12 +29,15 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Apply {
             answers,
             bundle,
+            ca_fingerprint,
+            prune_bundles,
             yes,
             dry_run,
         }) => apply_cmd(
             &cli.global,
             answers.as_deref(),
-            bundle.as_deref(),
+            bundle.as_deref().map(|b| (b, ca_fingerprint.as_deref())),
+            prune_bundles,
             yes,
             dry_run,
         ),
@@ -180,24 +183,34 @@ fn overrides(global: &Global) -> Vec<String> {
     v
 }
 
+/// `--bundle FILE` with the `--ca-fingerprint` given for it.
+type BundleArg<'a> = (&'a Path, Option<&'a str>);
+
 fn apply_cmd(
     global: &Global,
     answers_path: Option<&Path>,
-    bundle_path: Option<&Path>,
+    bundle: Option<BundleArg<'_>>,
+    prune: Option<PruneBundles>,
     yes: bool,
     dry_run: bool,
 ) -> Result<(), Failure> {
     let sandbox = sandbox_if_requested(global)?;
     let loc = locate(global, sandbox.as_deref());
-    let (answers, facts) = match (answers_path, bundle_path) {
+    let bundle_path = bundle.map(|(p, _)| p);
+    let (answers, facts) = match (answers_path, bundle) {
         (Some(path), _) => {
             let (_, answers) = load_answers(path)?;
             let facts = detect_with(&loc, Some(&answers))?;
             (answers, facts)
         }
-        (None, Some(path)) => {
+        (None, Some((path, ca_fingerprint))) => {
+            use crate::shell::bundle::BundleError;
             let prepared =
-                crate::shell::bundle::prepare(path).map_err(|e| Failure::new(Exit::Config, e))?;
+                crate::shell::bundle::prepare(path, ca_fingerprint).map_err(|e| match e {
+                    BundleError::Invalid(e) => Failure::new(Exit::Config, e),
+                    BundleError::Refused(e) => Failure::new(Exit::Refused, e),
+                })?;
+            confirm_bundle_ca(&prepared, yes, dry_run)?;
             let mut facts = detect_with(&loc, Some(&prepared.answers))?;
             facts.bundle = Some(crate::shell::bundle::facts(&prepared, &facts.es.config_dir));
             facts.host.findings.extend(prepared.warning.clone());
@@ -205,6 +218,11 @@ fn apply_cmd(
         }
         (None, None) => return fail(Exit::Config, "apply needs --answers FILE or --bundle FILE"),
     };
+    if let Some(mode) = prune {
+        // Only the bundles: pruning is its own action, so it never deletes a bundle the same
+        // run has just written, and never waits on a plan.
+        return prune_bundles(&facts, &answers, mode, dry_run);
+    }
     let plan = planner::build_plan(&facts, &answers).map_err(plan_error)?;
     print_findings(&facts);
     let text = render::plan_text(&plan);
@@ -237,6 +255,97 @@ fn apply_cmd(
     };
     let summary = apply::apply(&facts, &answers, &plan, &opts, &print_event);
     finish_apply(summary, &plan)
+}
+
+/// Make sure the operator trusts the CA that signed a bundle: `--ca-fingerprint` matched it
+/// already, or a terminal shows the fingerprint and asks. `--yes` without the flag is refused:
+/// an unattended apply must not trust whatever CA the file brings.
+fn confirm_bundle_ca(
+    p: &crate::shell::bundle::Prepared,
+    yes: bool,
+    dry_run: bool,
+) -> Result<(), Failure> {
+    let file = p.path.display();
+    if p.ca_pinned {
+        eprintln!(
+            "{file}: signature verified; signed by the CA \"{}\" ({}), as --ca-fingerprint says",
+            p.ca_subject, p.ca_fingerprint
+        );
+        return Ok(());
+    }
+    let shown = format!(
+        "{file} is signed by the CA \"{}\" with SHA-256 fingerprint\n  {}\nCompare it with the `CA SHA-256 fingerprint:` line the apply on the CA host printed.",
+        p.ca_subject, p.ca_fingerprint
+    );
+    if dry_run {
+        eprintln!("{shown}\nnote: not checked against --ca-fingerprint (dry run)");
+        return Ok(());
+    }
+    let fix = format!(
+        "run `es-secure apply --bundle {file} --ca-fingerprint SHA256 --yes` with the fingerprint the apply on the CA host printed, or run without --yes at a terminal to compare it yourself"
+    );
+    if yes {
+        return fail(
+            Exit::Refused,
+            format!(
+                "{file}: refused: --yes needs --ca-fingerprint, so that an unattended apply trusts only the CA you name; nothing was changed\nhelp: {fix}"
+            ),
+        );
+    }
+    if !std::io::stdin().is_terminal() {
+        return fail(
+            Exit::Refused,
+            format!(
+                "{file}: refused: no --ca-fingerprint, and there is no terminal to confirm the bundle's CA on; nothing was changed\nhelp: {fix}"
+            ),
+        );
+    }
+    eprintln!("{shown}");
+    let trusted = inquire::Confirm::new("Is this the CA fingerprint the CA host printed?")
+        .with_default(false)
+        .prompt()
+        .unwrap_or(false);
+    if !trusted {
+        return fail(
+            Exit::Refused,
+            "the bundle's CA was not confirmed; nothing was changed",
+        );
+    }
+    Ok(())
+}
+
+/// `--prune-bundles`: delete the CA host's copies of bundles (they hold other nodes' keys).
+fn prune_bundles(
+    facts: &Facts,
+    answers: &Answers,
+    mode: PruneBundles,
+    dry_run: bool,
+) -> Result<(), Failure> {
+    if dry_run {
+        println!("--prune-bundles with --dry-run: nothing was deleted");
+        return Ok(());
+    }
+    use crate::shell::bundle_prune::{PruneMode, prune};
+    let mode = match mode {
+        PruneBundles::Joined => PruneMode::Joined,
+        PruneBundles::All => PruneMode::All,
+    };
+    let report = prune(facts, answers, mode).map_err(|e| Failure::new(Exit::Refused, e))?;
+    let mut out = std::io::stdout().lock();
+    for (node, path) in &report.deleted {
+        let _ = writeln!(out, "deleted the bundle of {node}: {}", path.display());
+    }
+    for (node, path) in &report.kept {
+        let _ = writeln!(
+            out,
+            "kept the bundle of {node} ({}): the cluster does not list {node} yet",
+            path.display()
+        );
+    }
+    if report.deleted.is_empty() && report.kept.is_empty() {
+        let _ = writeln!(out, "no bundles to delete");
+    }
+    Ok(())
 }
 
 /// Print an apply event on stderr (progress is not the program's output).

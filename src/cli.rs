@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Secure a self-managed Elasticsearch cluster and its Kibana: security on, built-in
 /// passwords, transport TLS and HTTPS, planned as a reviewable diff and applied as one
@@ -67,6 +67,21 @@ pub enum Command {
         /// A node bundle written by an apply on another node of the cluster.
         #[arg(long, value_name = "FILE")]
         bundle: Option<PathBuf>,
+        /// With --bundle: the SHA-256 fingerprint of the CA that must have signed the bundle,
+        /// as the apply on the CA host printed it (hex, colons optional). Needed with --yes.
+        #[arg(long, value_name = "SHA256", requires = "bundle")]
+        ca_fingerprint: Option<String>,
+        /// With --answers, instead of applying: delete the bundles in <state>/bundles/ of
+        /// nodes that have joined the cluster (GET _nodes, trusting only our CA); `all`
+        /// deletes every bundle without asking the cluster.
+        #[arg(
+            long,
+            value_name = "WHICH",
+            num_args = 0..=1,
+            default_missing_value = "joined",
+            conflicts_with = "bundle"
+        )]
+        prune_bundles: Option<PruneBundles>,
         /// Do not ask for confirmation (needed without a terminal).
         #[arg(short = 'y', long)]
         yes: bool,
@@ -95,4 +110,13 @@ pub enum Command {
         /// The apply to restore (from --list); default: the latest.
         id: Option<String>,
     },
+}
+
+/// `--prune-bundles [joined|all]`.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, ValueEnum)]
+pub enum PruneBundles {
+    /// The bundles of nodes the cluster lists (the default).
+    Joined,
+    /// Every bundle.
+    All,
 }

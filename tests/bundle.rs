@@ -1,7 +1,9 @@
-//! Multi-node end to end on scratch installs: an apply on node-1 writes bundles for the other
-//! nodes, `apply --bundle` on node-2 installs certificates that chain to node-1's CA, a re-run
-//! has nothing to do, and a bundle for another node, another cluster or with a foreign
-//! certificate is refused with nothing changed. Runs the real binary; `openssl` cross-checks.
+//! Multi-node end to end on scratch installs: an apply on node-1 writes signed bundles for the
+//! other nodes, `apply --bundle --ca-fingerprint` on node-2 installs certificates that chain to
+//! node-1's CA, a re-run has nothing to do, and a bundle for another node, another cluster,
+//! with a foreign certificate, signed by another CA, with an edited byte, with answers
+//! es-secure never writes, or applied with `--yes` but no fingerprint is refused with nothing
+//! changed. Bundles are pruned on the CA host. Runs the real binary; `openssl` cross-checks.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use es_secure::shell::bundle::Bundle;
+use es_secure::shell::certgen;
 
 const THREE_NODES: &str = "version: 1
 tier: basic
@@ -72,6 +75,27 @@ impl Node {
         )
     }
 
+    /// The SHA-256 fingerprint of this host's es-secure CA (what its apply printed).
+    fn ca_fp(&self) -> String {
+        let pem = std::fs::read_to_string(self.path("state/ca/ca.crt")).unwrap();
+        es_secure::shell::certinfo::inspect_pem(&pem)
+            .unwrap()
+            .fingerprint_sha256
+    }
+
+    /// This host's CA, to sign edited bundles with in tests.
+    fn ca_signer(&self) -> certgen::CaSigner {
+        let cert = std::fs::read_to_string(self.path("state/ca/ca.crt")).unwrap();
+        let key = std::fs::read_to_string(self.path("state/ca/ca.key")).unwrap();
+        certgen::load_ca(&cert, &key).unwrap()
+    }
+
+    /// `apply --bundle FILE --ca-fingerprint FP --yes`.
+    fn apply_trusted(&self, bundle: &Path, ca: &Node) -> (i32, String, String) {
+        let fp = ca.ca_fp();
+        self.apply_bundle(bundle, &["--ca-fingerprint", &fp, "--yes"])
+    }
+
     fn apply_bundle(&self, bundle: &Path, extra: &[&str]) -> (i32, String, String) {
         let bundle = bundle.display().to_string();
         let mut args = vec!["apply", "--bundle", bundle.as_str()];
@@ -108,6 +132,17 @@ fn cluster() -> Node {
     std::fs::write(&answers, THREE_NODES).unwrap();
     let (code, out, err) = n1.run(&["apply", "--yes", "--answers", answers.to_str().unwrap()]);
     assert_eq!(code, 7, "{out}{err}");
+    // The fingerprint and the exact command for each other node.
+    let fp = n1.ca_fp();
+    assert!(
+        out.contains(&format!("CA SHA-256 fingerprint: {fp}")),
+        "{out}"
+    );
+    for node in ["node-2", "node-3"] {
+        let line =
+            format!("es-secure apply --bundle {node}.bundle.yml --ca-fingerprint {fp} --yes");
+        assert!(out.contains(&line), "{line}\n{out}");
+    }
     n1
 }
 
@@ -182,14 +217,19 @@ fn bundle_applies_on_its_node_and_only_there() {
     let plan = plan.replace(&b2.display().to_string(), "[BUNDLE]");
     insta::assert_snapshot!("node_2_basic_plan", plan);
 
-    let (code, out, err) = n2.apply_bundle(&b2, &["--yes"]);
+    let (code, out, err) = n2.apply_trusted(&b2, &n1);
     assert_eq!(code, 7, "{out}{err}");
     let ca_fp = parsed.ca_fingerprint.clone();
     assert!(
         out.contains(&format!("CA SHA-256 fingerprint: {ca_fp}")),
         "{out}"
     );
-    assert!(err.contains("es-secure apply --bundle"), "{err}");
+    // The re-run after the restart names the same CA.
+    let rerun = format!(
+        "es-secure apply --bundle {} --ca-fingerprint {ca_fp}",
+        b2.display()
+    );
+    assert!(err.contains(&rerun), "{rerun}\n{err}");
     assert!(!n2.path("state/ca/ca.key").exists());
 
     // The certificates chain to node-1's CA and name node-2.
@@ -230,7 +270,7 @@ fn bundle_applies_on_its_node_and_only_there() {
     json["restart_pending"] = serde_json::Value::Bool(false);
     std::fs::write(&state, json.to_string()).unwrap();
     let after = n2.snapshot();
-    let (code, out, err) = n2.apply_bundle(&b2, &["--yes"]);
+    let (code, out, err) = n2.apply_trusted(&b2, &n1);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Nothing to do"), "{out}");
     assert_eq!(after, n2.snapshot());
@@ -238,7 +278,7 @@ fn bundle_applies_on_its_node_and_only_there() {
     // Node-2's bundle on node-3: refused, nothing changed.
     let n3 = Node::new("node-3", "10.0.0.13");
     let before = n3.snapshot();
-    let (code, out, err) = n3.apply_bundle(&b2, &["--yes"]);
+    let (code, out, err) = n3.apply_trusted(&b2, &n1);
     assert_eq!(code, 3, "{out}{err}");
     assert!(err.contains("this bundle is for node `node-2`"), "{err}");
     assert!(err.contains("node.name: node-3"), "{err}");
@@ -257,13 +297,14 @@ fn bundle_with_a_certificate_from_another_ca_is_refused() {
     bundle
         .certs
         .insert("transport".to_string(), foreign.certs["transport"].clone());
+    // Signed again with a's CA: only the certificate check can catch it.
     let tampered = a.path("tampered.bundle.yml");
-    std::fs::write(&tampered, bundle.to_yaml().unwrap()).unwrap();
+    std::fs::write(&tampered, bundle.to_signed_text(&a.ca_signer()).unwrap()).unwrap();
     std::fs::set_permissions(&tampered, std::fs::Permissions::from_mode(0o600)).unwrap();
 
     let n2 = Node::new("node-2", "10.0.0.12");
     let before = n2.snapshot();
-    let (code, out, err) = n2.apply_bundle(&tampered, &["--yes"]);
+    let (code, out, err) = n2.apply_trusted(&tampered, &a);
     assert_eq!(code, 3, "{out}{err}");
     assert!(
         err.contains(
@@ -289,7 +330,7 @@ fn bundle_from_another_cluster_is_refused() {
     )
     .unwrap();
     let before = n2.snapshot();
-    let (code, out, err) = n2.apply_bundle(&b2, &["--yes"]);
+    let (code, out, err) = n2.apply_trusted(&b2, &a);
     assert_eq!(code, 3, "{out}{err}");
     assert!(
         err.contains("this bundle is for cluster `prod-logs`"),
@@ -309,39 +350,264 @@ fn bundle_from_another_cluster_is_refused() {
         .unwrap();
     }
     let before = n2.snapshot();
-    let (code, out, err) = n2.apply_bundle(&b2, &["--yes"]);
+    let (code, out, err) = n2.apply_trusted(&b2, &a);
     assert_eq!(code, 3, "{out}{err}");
     assert!(err.contains("the bundle is from another cluster"), "{err}");
     assert_eq!(before, n2.snapshot());
 }
 
 #[test]
-fn unsupported_or_edited_bundles_are_config_errors() {
+fn unsupported_or_unreadable_bundles_are_config_errors() {
     let a = cluster();
     let text = std::fs::read_to_string(bundle_of(&a, "node-2")).unwrap();
     let n2 = Node::new("node-2", "10.0.0.12");
     let before = n2.snapshot();
 
-    let v2 = a.path("v2.bundle.yml");
+    let v3 = a.path("v3.bundle.yml");
     std::fs::write(
-        &v2,
-        text.replace("version: 1\nnode:", "version: 2\nnew_field: x\nnode:"),
+        &v3,
+        text.replace("version: 2\nnode:", "version: 3\nnew_field: x\nnode:"),
     )
     .unwrap();
-    let (code, out, err) = n2.apply_bundle(&v2, &["--yes"]);
+    let (code, out, err) = n2.apply_trusted(&v3, &a);
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("bundle version 2 is not supported"), "{err}");
+    assert!(err.contains("bundle version 3 is not supported"), "{err}");
 
-    // Renamed for another node by hand: the answers inside still say node-2.
-    let renamed = a.path("renamed.bundle.yml");
-    std::fs::write(&renamed, text.replacen("node: node-2", "node: node-3", 1)).unwrap();
-    let (code, out, err) = n2.apply_bundle(&renamed, &["--yes"]);
+    // An unsigned bundle of the previous format is not trusted.
+    let v1 = a.path("v1.bundle.yml");
+    std::fs::write(&v1, text.replace("version: 2\nnode:", "version: 1\nnode:")).unwrap();
+    let (code, out, err) = n2.apply_trusted(&v1, &a);
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("it was edited"), "{err}");
+    assert!(err.contains("unsigned (version 1) bundle"), "{err}");
 
-    let (code, out, err) = n2.apply_bundle(&a.path("missing.bundle.yml"), &["--yes"]);
+    let (code, out, err) = n2.apply_trusted(&a.path("missing.bundle.yml"), &a);
     assert_eq!(code, 2, "{out}{err}");
+
+    // A fingerprint that is not one is a usage error.
+    let (code, out, err) = n2.apply_bundle(
+        &bundle_of(&a, "node-2"),
+        &["--ca-fingerprint", "AB:CD", "--yes"],
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("is not a SHA-256 fingerprint"), "{err}");
     assert_eq!(before, n2.snapshot());
+}
+
+/// Exit 3, the message contains `want`, and node-2 is untouched (no state directory either).
+fn assert_refused(n2: &Node, bundle: &Path, ca: &Node, want: &str) {
+    let before = n2.snapshot();
+    let (code, out, err) = n2.apply_trusted(bundle, ca);
+    assert_eq!(code, 3, "{want}: {out}{err}");
+    assert!(err.contains(want), "{want}: {err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(before, n2.snapshot());
+    assert!(!n2.path("state").exists());
+}
+
+#[test]
+fn edited_bytes_are_refused() {
+    let a = cluster();
+    let b2 = bundle_of(&a, "node-2");
+    let text = std::fs::read_to_string(&b2).unwrap();
+    let n2 = Node::new("node-2", "10.0.0.12");
+    let edited = a.path("edited.bundle.yml");
+    let write = |t: &str| {
+        std::fs::write(&edited, t).unwrap();
+        std::fs::set_permissions(&edited, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+
+    // Renamed for another node by hand.
+    write(&text.replacen("node: node-2", "node: node-3", 1));
+    assert_refused(
+        &n2,
+        &edited,
+        &a,
+        "the file was edited after the CA host signed it",
+    );
+    // One byte inside the transport key.
+    let at = text.find("-----BEGIN PRIVATE KEY-----").unwrap() + 40;
+    let mut bytes = text.clone().into_bytes();
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    write(&String::from_utf8(bytes).unwrap());
+    assert_refused(
+        &n2,
+        &edited,
+        &a,
+        "the file was edited after the CA host signed it",
+    );
+    // A comment is signed too.
+    write(&text.replacen("# es-secure node bundle", "# es-secure node  bundle", 1));
+    assert_refused(
+        &n2,
+        &edited,
+        &a,
+        "the file was edited after the CA host signed it",
+    );
+    // The signature removed, or text after it.
+    let unsigned: String = text
+        .lines()
+        .filter(|l| !l.starts_with("# es-secure-signature:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    write(&unsigned);
+    assert_refused(&n2, &edited, &a, "it is not signed");
+    write(&format!("{text}elasticsearch:\n  restart: command\n"));
+    assert_refused(&n2, &edited, &a, "text after its signature line");
+}
+
+#[test]
+fn bundle_signed_by_another_ca_or_a_wrong_fingerprint_is_refused() {
+    let a = cluster();
+    let b = cluster();
+    let n2 = Node::new("node-2", "10.0.0.12");
+    // b's genuine bundle, but the operator trusts a's CA.
+    assert_refused(&n2, &bundle_of(&b, "node-2"), &a, "not by the CA you named");
+    // a's bundle with b's CA certificate put in: the signature is a's, not b's.
+    let text_a = std::fs::read_to_string(bundle_of(&a, "node-2")).unwrap();
+    let ca_a = std::fs::read_to_string(a.path("state/ca/ca.crt")).unwrap();
+    let ca_b = std::fs::read_to_string(b.path("state/ca/ca.crt")).unwrap();
+    let indent = |pem: &str| pem.trim_end().replace('\n', "\n  ");
+    let swapped = text_a.replace(&indent(&ca_a), &indent(&ca_b));
+    assert_ne!(swapped, text_a);
+    let path = a.path("swapped.bundle.yml");
+    std::fs::write(&path, swapped).unwrap();
+    assert_refused(&n2, &path, &b, "signature does not verify");
+    // The right bundle, a wrong fingerprint (lower case, no colons: accepted syntax).
+    let before = n2.snapshot();
+    let wrong = "ab".repeat(32);
+    let (code, out, err) = n2.apply_bundle(
+        &bundle_of(&a, "node-2"),
+        &["--ca-fingerprint", &wrong, "--yes"],
+    );
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("not by the CA you named (AB:AB:"), "{err}");
+    assert_eq!(before, n2.snapshot());
+    // The right fingerprint in that spelling is accepted.
+    let fp = a.ca_fp().replace(':', "").to_lowercase();
+    let (code, out, err) = n2.apply_bundle(
+        &bundle_of(&a, "node-2"),
+        &["--ca-fingerprint", &fp, "--yes"],
+    );
+    assert_eq!(code, 7, "{out}{err}");
+    assert!(err.contains("signature verified"), "{err}");
+}
+
+#[test]
+fn yes_without_a_fingerprint_is_refused() {
+    let a = cluster();
+    let n2 = Node::new("node-2", "10.0.0.12");
+    let before = n2.snapshot();
+    let (code, out, err) = n2.apply_bundle(&bundle_of(&a, "node-2"), &["--yes"]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("--yes needs --ca-fingerprint"), "{err}");
+    assert!(err.contains("help: run `es-secure apply --bundle"), "{err}");
+    // The refusal does not hand out the bundle's own fingerprint to copy.
+    assert!(!err.contains(&a.ca_fp()), "{err}");
+    assert_eq!(before, n2.snapshot());
+    assert!(!n2.path("state").exists());
+    // Without a terminal and without --yes: refused the same way.
+    let (code, out, err) = n2.apply_bundle(&bundle_of(&a, "node-2"), &[]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("no terminal to confirm"), "{err}");
+    assert_eq!(before, n2.snapshot());
+}
+
+#[test]
+fn answers_es_secure_never_writes_are_refused_naming_the_key() {
+    let a = cluster();
+    let text = std::fs::read_to_string(bundle_of(&a, "node-2")).unwrap();
+    let n2 = Node::new("node-2", "10.0.0.12");
+    let marker = n2.path("restart-command-ran");
+    let cmd = format!("touch {}", marker.display());
+    type Edit = Box<dyn Fn(&mut es_secure::domain::answers::RawAnswers)>;
+    let keep_not = |v: &str| {
+        Some(serde_saphyr::Spanned::new(
+            v.to_string(),
+            serde_saphyr::Location::UNKNOWN,
+            serde_saphyr::Location::UNKNOWN,
+        ))
+    };
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "`answers.elasticsearch.restart`, `answers.elasticsearch.restart_command`",
+            Box::new(move |r| {
+                r.elasticsearch.restart = Some(es_secure::domain::answers::RestartMode::Command);
+                r.elasticsearch.restart_command = Some(cmd.clone());
+            }),
+        ),
+        (
+            "`answers.passwords.elastic`",
+            Box::new(move |r| r.passwords.elastic = keep_not("generate")),
+        ),
+        (
+            "`answers.elasticsearch.url`",
+            Box::new(|r| r.elasticsearch.url = Some("http://10.9.9.9:9200".to_string())),
+        ),
+        (
+            "`answers.passwords.output_file`",
+            Box::new(|r| r.passwords.output_file = Some("/tmp/es-secure-pw.txt".into())),
+        ),
+        (
+            "`answers.elasticsearch.config_dir`",
+            Box::new(|r| r.elasticsearch.config_dir = Some("/etc/shadow-dir".into())),
+        ),
+        (
+            "`answers.kibana`",
+            Box::new(|r| {
+                r.kibana = Some(es_secure::domain::answers::RawKibana {
+                    config_dir: "/etc/kibana".into(),
+                    ..Default::default()
+                });
+            }),
+        ),
+    ];
+    let path = a.path("forbidden.bundle.yml");
+    for (want, edit) in cases {
+        let mut bundle = Bundle::parse("b", &text).unwrap();
+        edit(&mut bundle.answers);
+        // Signed with the real CA: the key check alone must refuse it.
+        std::fs::write(&path, bundle.to_signed_text(&a.ca_signer()).unwrap()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_refused(&n2, &path, &a, &format!("its answers set {want}"));
+        // Edited by hand instead: the signature refuses it first.
+        let unsigned = bundle.to_yaml().unwrap();
+        std::fs::write(&path, unsigned).unwrap();
+        assert_refused(&n2, &path, &a, "it is not signed");
+    }
+    assert!(!marker.exists(), "the bundle's restart command ran");
+}
+
+#[test]
+fn prune_bundles_deletes_the_ca_hosts_copies() {
+    let n1 = cluster();
+    // The same cluster, reached where nothing listens (port 1 refuses at once).
+    let answers = n1.path("prune.yml");
+    std::fs::write(
+        &answers,
+        format!("{THREE_NODES}elasticsearch:\n  url: http://127.0.0.1:1\n"),
+    )
+    .unwrap();
+    let answers = answers.to_str().unwrap();
+    // Nothing listens at the node's URL: the joined check cannot ask, so nothing is deleted.
+    let (code, out, err) = n1.run(&["apply", "--yes", "--answers", answers, "--prune-bundles"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("--prune-bundles all"), "{err}");
+    assert!(bundle_of(&n1, "node-2").exists() && bundle_of(&n1, "node-3").exists());
+    // Every bundle, on request.
+    let (code, out, err) = n1.run(&[
+        "apply",
+        "--yes",
+        "--answers",
+        answers,
+        "--prune-bundles",
+        "all",
+    ]);
+    assert!(
+        out.contains("deleted the bundle of node-2"),
+        "{code} {out}{err}"
+    );
+    assert!(out.contains("deleted the bundle of node-3"), "{out}{err}");
+    assert!(!bundle_of(&n1, "node-2").exists() && !bundle_of(&n1, "node-3").exists());
 }
 
 #[test]
@@ -385,7 +651,7 @@ fn https_bundle_carries_and_installs_the_http_certificate() {
     assert_eq!(text.matches("-----BEGIN PRIVATE KEY-----").count(), 2);
 
     let n2 = Node::new("node-2", "10.0.0.12");
-    let (code, out, err) = n2.apply_bundle(&b2, &["--yes"]);
+    let (code, out, err) = n2.apply_trusted(&b2, &n1);
     assert_eq!(code, 7, "{out}{err}");
     let crt = n2.path("elasticsearch/certs/http.crt");
     let ca = n1.path("state/ca/ca.crt");
@@ -403,4 +669,45 @@ fn https_bundle_carries_and_installs_the_http_certificate() {
         yml.contains("xpack.security.http.ssl.enabled: true"),
         "{yml}"
     );
+}
+
+#[test]
+fn at_a_terminal_the_fingerprint_is_shown_and_asked_for() {
+    use expectrl::Expect as _;
+    let a = cluster();
+    let n2 = Node::new("node-2", "10.0.0.12");
+    let spawn = || {
+        let mut cmd = support::install::es_secure(n2.dir.path(), "nobody");
+        cmd.arg("--kibana-config")
+            .arg(n2.path("kibana"))
+            .args(["apply", "--bundle"])
+            .arg(bundle_of(&a, "node-2"))
+            .env("TERM", "xterm");
+        let mut s = expectrl::Session::spawn(cmd).unwrap();
+        s.set_expect_timeout(Some(std::time::Duration::from_secs(20)));
+        s
+    };
+    // Declined: nothing changed.
+    let before = n2.snapshot();
+    let mut s = spawn();
+    s.expect(a.ca_fp().as_str()).unwrap();
+    s.expect("Is this the CA fingerprint the CA host printed?")
+        .unwrap();
+    s.send("n\r").unwrap();
+    s.expect("the bundle's CA was not confirmed; nothing was changed")
+        .unwrap();
+    s.expect(expectrl::Eof).unwrap();
+    assert_eq!(before, n2.snapshot());
+    // Confirmed: the plan follows (and is then cancelled at its own prompt).
+    let mut s = spawn();
+    s.expect("Is this the CA fingerprint the CA host printed?")
+        .unwrap();
+    s.send("y\r").unwrap();
+    s.expect("install transport certificate from the bundle")
+        .unwrap();
+    s.expect("Apply this plan?").unwrap();
+    s.send("n\r").unwrap();
+    s.expect("cancelled; nothing was changed").unwrap();
+    s.expect(expectrl::Eof).unwrap();
+    assert_eq!(before, n2.snapshot());
 }

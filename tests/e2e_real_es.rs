@@ -438,25 +438,70 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
     cluster.wait_formed(None, es::ready_timeout()).unwrap();
     index_docs(&cluster.nodes[0], None, 3);
 
-    // One state directory for the cluster's CA; manual restart: transport TLS needs a
-    // full-cluster restart, so every node is configured first, then all are restarted.
+    // Node-1 holds the CA and writes signed bundles for the others; each other node has its
+    // own state directory and applies its bundle with the CA fingerprint node-1 printed.
+    // Manual restart: transport TLS needs a full-cluster restart, so every node is configured
+    // first, then all are restarted.
     let state = state_dir();
     let all: Vec<&Node> = cluster.nodes.iter().collect();
-    let mut answer_files = Vec::new();
-    for node in &cluster.nodes {
-        let a = answers(node, &all, "basic", state.path(), "");
-        let text: String = std::fs::read_to_string(&a)
-            .unwrap()
-            .replace("restart: command", "restart: manual")
-            .lines()
-            .filter(|l| !l.contains("restart_command:"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        std::fs::write(&a, text).unwrap();
-        let run = apply(node, state.path(), &a);
+    let a1 = answers(&cluster.nodes[0], &all, "basic", state.path(), "");
+    let text: String = std::fs::read_to_string(&a1)
+        .unwrap()
+        .replace("restart: command", "restart: manual")
+        .lines()
+        .filter(|l| !l.contains("restart_command:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&a1, text).unwrap();
+    let run = apply(&cluster.nodes[0], state.path(), &a1);
+    assert_eq!(run.code, 7, "node-1: {run:?}");
+    assert!(run.stderr.contains("full-cluster restart"), "{run:?}");
+    let fp = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("CA SHA-256 fingerprint: "))
+        .unwrap_or_else(|| panic!("no CA fingerprint printed: {run:?}"))
+        .to_string();
+    let mut node_states = Vec::new();
+    for node in &cluster.nodes[1..] {
+        let bundle = state
+            .path()
+            .join(format!("bundles/{}.bundle.yml", node.name()));
+        // The copy-paste line node-1 printed for this node.
+        assert!(
+            run.stdout.contains(&format!(
+                "es-secure apply --bundle {}.bundle.yml --ca-fingerprint {fp} --yes",
+                node.name()
+            )),
+            "{run:?}"
+        );
+        let own = state_dir();
+        // Without the fingerprint, --yes is refused and nothing is written.
+        let before = config_tree(node);
+        let refused = es_secure(
+            node,
+            own.path(),
+            &["apply", "--bundle", bundle.to_str().unwrap(), "--yes"],
+            &[],
+        );
+        assert_eq!(refused.code, 3, "{refused:?}");
+        assert_eq!(before, config_tree(node));
+        let run = es_secure(
+            node,
+            own.path(),
+            &[
+                "apply",
+                "--bundle",
+                bundle.to_str().unwrap(),
+                "--ca-fingerprint",
+                &fp,
+                "--yes",
+            ],
+            &[],
+        );
         assert_eq!(run.code, 7, "{}: {run:?}", node.name());
-        assert!(run.stderr.contains("full-cluster restart"), "{run:?}");
-        answer_files.push(a);
+        assert!(run.stderr.contains("signature verified"), "{run:?}");
+        node_states.push(own);
     }
     for node in &cluster.nodes {
         let yml = node.read_config().unwrap();
@@ -476,7 +521,7 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
     cluster.stop_all().unwrap();
     cluster.start_all(es::ready_timeout()).unwrap();
     // Finish on node-1: health (3 nodes over TLS), passwords, verify.
-    let run = apply(&cluster.nodes[0], state.path(), &answer_files[0]);
+    let run = apply(&cluster.nodes[0], state.path(), &a1);
     assert_eq!(run.code, 0, "{run:?}");
     let pw = passwords(state.path());
     let elastic = Some(("elastic", pw["elastic"].as_str()));
@@ -484,6 +529,35 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
     assert_eq!(health["number_of_nodes"], 3, "{health}");
     assert_secured(&cluster.nodes[0], &pw);
     assert_eq!(count_docs(&cluster.nodes[0], elastic), 3);
+
+    // Node-2 and node-3 have joined: node-1 deletes its copies of their bundles (which hold
+    // their private keys).
+    let run = es_secure(
+        &cluster.nodes[0],
+        state.path(),
+        &[
+            "apply",
+            "--answers",
+            a1.to_str().unwrap(),
+            "--prune-bundles",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    for node in &cluster.nodes[1..] {
+        assert!(
+            run.stdout
+                .contains(&format!("deleted the bundle of {}", node.name())),
+            "{run:?}"
+        );
+        assert!(
+            !state
+                .path()
+                .join(format!("bundles/{}.bundle.yml", node.name()))
+                .exists()
+        );
+    }
+    drop(node_states);
 
     // Negative: node-3 with a transport certificate from a foreign CA cannot join.
     let n3 = &mut cluster.nodes[2];

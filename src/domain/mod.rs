@@ -2,6 +2,7 @@
 //! the network, the terminal, the clock or a random source.
 
 pub mod answers;
+pub mod bundle;
 pub mod certspec;
 pub mod facts;
 pub mod outcome;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::domain::answers::{Restart, SecretRef};
+use crate::domain::bundle::BundleContents;
 use crate::domain::certspec::{CertPurpose, CertSpec};
 use crate::domain::tier::Tier;
 
@@ -140,8 +141,14 @@ pub enum Step {
         path: PathBuf,
         entry: String,
     },
-    /// Write a bundle for another node: its certificates, `ca.crt` and an answers file.
-    WriteBundle { node: String, path: PathBuf },
+    /// Write a bundle for another node, signed with the CA key: the certificates in
+    /// `contents` (issued at apply time, keys included), `ca.crt` and the node's answers.
+    WriteBundle {
+        node: String,
+        path: PathBuf,
+        // Boxed: much larger than the other steps.
+        contents: Box<BundleContents>,
+    },
     /// Restart Elasticsearch so the new settings take effect.
     Restart { how: Restart, reason: String },
     /// Wait until the cluster answers with status yellow or green.

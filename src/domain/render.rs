@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use similar::TextDiff;
 
 use crate::domain::answers::Restart;
+use crate::domain::certspec::CertSpec;
 use crate::domain::plan::{Plan, SecretSource, Step};
 
 /// A short, one-line description of a step. Never contains a secret: keystore values and
@@ -124,8 +125,17 @@ pub fn step_line(step: &Step) -> String {
             product.as_str(),
             path.display()
         ),
-        Step::WriteBundle { node, path } => {
-            format!("write bundle for node {node} -> {}", path.display())
+        Step::WriteBundle {
+            node,
+            path,
+            contents,
+        } => {
+            let certs: Vec<String> = contents.certs.iter().map(spec_summary).collect();
+            format!(
+                "write bundle for node {node} -> {} (0600): {}",
+                path.display(),
+                certs.join("; ")
+            )
         }
         Step::Restart { how, reason } => match how {
             Restart::Manual => format!("STOP: restart Elasticsearch yourself ({reason})"),
@@ -142,6 +152,23 @@ pub fn step_line(step: &Step) -> String {
             "verify {url}: TLS, anonymous 401, each reset user authenticates, certificates, health"
         ),
     }
+}
+
+/// `transport CN=node-2 [DNS:…, IP:…] (ecdsa-p256, 1095 days)`: a certificate to issue.
+fn spec_summary(spec: &CertSpec) -> String {
+    let mut sans: Vec<String> = spec.dns.iter().map(|d| format!("DNS:{d}")).collect();
+    sans.extend(spec.ip.iter().map(|i| format!("IP:{i}")));
+    let purpose = match spec.purpose {
+        Some(p) => format!("{p:?}").to_lowercase(),
+        None => "ca".to_string(),
+    };
+    format!(
+        "{purpose} CN={} [{}] ({}, {} days)",
+        spec.common_name,
+        sans.join(", "),
+        spec.key_type.as_str(),
+        spec.validity_days
+    )
 }
 
 /// A unified diff of one file, with `a/` and `b/` headers naming the path.

@@ -3,6 +3,13 @@
 //! node, so `es-secure apply --bundle FILE` on that node needs nothing else. Bundles contain
 //! private keys: they are written 0600 and should be deleted once applied.
 //!
+//! Trust: the writing host signs every bundle with the CA key ([`crate::shell::bundle_sig`]);
+//! [`prepare`] accepts a bundle only when that signature verifies with the bundle's CA
+//! certificate, that CA is the one the operator named (`--ca-fingerprint`, or confirmed at a
+//! terminal), and its answers are exactly what es-secure writes into a bundle
+//! ([`crate::domain::bundle::unexpected_answer_keys`]). This module must not decide what goes
+//! into a bundle (the planner does) nor write files (the executor's transaction does).
+//!
 //! Applying one: [`prepare`] reads and checks the file, [`facts`] turns it into plain
 //! [`BundleFacts`] for the planner (certificates and what is installed, no keys), and the
 //! executor calls [`read_certs`] to get the keys from the file again only when it writes them.
@@ -14,12 +21,16 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize as _, Zeroizing};
 
-use crate::domain::answers::{Answers, CaKeyword, RawAnswers, RawCaSource, RawNode};
+use crate::domain::answers::{Answers, RawAnswers};
+use crate::domain::bundle::BundleContents;
 use crate::domain::facts::{BundleCertFacts, BundleFacts, Finding, Severity};
 use crate::domain::planner::files;
+use crate::shell::bundle_sig;
+use crate::shell::certgen::CaSigner;
 
 /// The bundle format this es-secure reads and writes.
-pub const VERSION: u32 = 1;
+/// Version 2 is signed; version 1 (unsigned) is refused.
+pub const VERSION: u32 = 2;
 
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -61,12 +72,23 @@ pub struct Bundle {
 }
 
 impl Bundle {
+    /// The bundle's body: what [`Bundle::to_signed_text`] signs.
     pub fn to_yaml(&self) -> anyhow::Result<String> {
         let body = serde_saphyr::to_string(self).context("serializing bundle")?;
+        let body = if body.ends_with('\n') {
+            body
+        } else {
+            format!("{body}\n")
+        };
         Ok(format!(
-            "# es-secure node bundle for {}. Contains private keys: keep it 0600 and delete it after\n# `es-secure apply --bundle FILE` on that node.\n{body}",
+            "# es-secure node bundle for {}. Contains private keys: keep it 0600 and delete it after\n# `es-secure apply --bundle FILE --ca-fingerprint SHA256 --yes` on that node, where SHA256\n# is the CA fingerprint printed by the apply on the CA host (not one copied from this file).\n{body}",
             self.node
         ))
+    }
+
+    /// The whole bundle file: the body followed by its signature with the CA key.
+    pub fn to_signed_text(&self, signer: &CaSigner) -> anyhow::Result<String> {
+        crate::shell::bundle_sig::sign(signer, &self.to_yaml()?)
     }
 
     pub fn parse(file: &str, text: &str) -> anyhow::Result<Self> {
@@ -78,6 +100,11 @@ impl Bundle {
         }
         let header: Header = serde_saphyr::from_str(text)
             .map_err(|e| anyhow::anyhow!("{file}: not an es-secure bundle: {e}"))?;
+        if header.version == 1 {
+            bail!(
+                "{file}: this is an unsigned (version 1) bundle from an older es-secure, which this release does not trust\nhelp: re-run the apply on the CA host with this release to write signed bundles, and copy the new one here"
+            );
+        }
         if header.version != VERSION {
             bail!(
                 "{file}: bundle version {} is not supported (this es-secure reads version {VERSION})\nhelp: apply it with the es-secure release that wrote it",
@@ -93,50 +120,55 @@ impl Bundle {
                 );
             }
         }
-        if bundle.answers.this_node.as_deref() != Some(bundle.node.as_str()) {
-            bail!(
-                "{file}: the bundle is for node `{}` but its answers name `this_node: {}`: it was edited\nhelp: copy the bundle again from the host that wrote it",
-                bundle.node,
-                bundle.answers.this_node.as_deref().unwrap_or("(none)")
-            );
-        }
         Ok(bundle)
     }
 }
 
-/// Answers for another node: the same cluster answers with `this_node` pointing at it. The
-/// Kibana section is dropped (Kibana is configured where it runs), and the CA is `existing`
-/// because the bundle carries it.
-pub fn answers_for_node(answers: &Answers, node: &str) -> RawAnswers {
-    let mut raw = RawAnswers {
-        version: 1,
-        tier: answers.tier,
-        ..RawAnswers::default()
+/// The bundle text for `node`: the certificates the plan lists in `contents`, issued now by
+/// `signer` with fresh keys, the CA certificate (never its key) and the planned answers.
+pub fn text_for(
+    signer: &CaSigner,
+    node: &str,
+    contents: &BundleContents,
+) -> anyhow::Result<String> {
+    let mut certs = BTreeMap::new();
+    for spec in &contents.certs {
+        let purpose = spec
+            .purpose
+            .with_context(|| format!("the bundle for {node} lists a CA certificate to issue"))?;
+        let issued = signer.issue(spec)?;
+        certs.insert(
+            crate::domain::planner::bundle_cert_name(purpose).to_string(),
+            BundleCert {
+                cert: format!("{}{}", issued.cert_pem, signer.cert_pem()),
+                key: issued.key_pem.to_string(),
+            },
+        );
+    }
+    let bundle = Bundle {
+        version: VERSION,
+        node: node.to_string(),
+        cluster_name: contents.cluster_name.clone(),
+        ca_cert: signer.cert_pem().to_string(),
+        ca_fingerprint: signer.fingerprint_sha256(),
+        certs,
+        answers: contents.answers.clone(),
     };
-    raw.nodes = answers
-        .nodes
-        .iter()
-        .map(|n| RawNode {
-            name: spanned(n.name.clone()),
-            dns: n.dns.iter().cloned().map(spanned).collect(),
-            ip: n.ip.clone(),
-        })
-        .collect();
-    raw.this_node = Some(node.to_string());
-    raw.certificates.ca = RawCaSource::Keyword(CaKeyword::Existing);
-    raw.certificates.key_type = answers.certs.key_type;
-    raw.certificates.validity_days = answers.certs.validity_days;
-    raw.elasticsearch.transport_verification = Some(answers.es.verification);
-    // Built-in users live in the cluster, not on a node: the host that wrote the bundle sets
-    // their passwords, and another node must not set them again.
-    let keep = || Some(spanned("keep".to_string()));
-    raw.passwords.elastic = keep();
-    raw.passwords.kibana_system = keep();
-    raw.passwords.logstash_system = keep();
-    raw.passwords.beats_system = keep();
-    raw.passwords.apm_system = keep();
-    raw.passwords.remote_monitoring_user = keep();
-    raw
+    bundle.to_signed_text(signer)
+}
+
+/// What the operator does with a bundle written here: the exact command for its node, with
+/// the CA fingerprint that node must trust.
+pub fn copy_instruction(node: &str, path: &Path, ca_fingerprint: Option<&str>) -> String {
+    let file = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    );
+    format!(
+        "copy {} to node {node} (keep it 0600) and run there: es-secure apply --bundle {file} --ca-fingerprint {} --yes",
+        path.display(),
+        ca_fingerprint.unwrap_or("SHA256")
+    )
 }
 
 /// The certificate and key file names for a bundle certificate name.
@@ -148,54 +180,148 @@ fn cert_files(name: &str) -> Option<(&'static str, &'static str)> {
     }
 }
 
-fn spanned<T>(value: T) -> serde_saphyr::Spanned<T> {
-    serde_saphyr::Spanned::new(
-        value,
-        serde_saphyr::Location::UNKNOWN,
-        serde_saphyr::Location::UNKNOWN,
-    )
-}
-
-/// A bundle read for `apply --bundle`, checked for form (not yet against this host).
+/// A bundle read for `apply --bundle`, authenticated and checked for form (not yet against
+/// this host).
 pub struct Prepared {
     pub path: PathBuf,
     pub bundle: Bundle,
     pub answers: Answers,
-    /// SHA-256 of the bundle's CA certificate, computed here.
+    /// SHA-256 of the bundle's CA certificate, computed here (`AA:BB:…`).
     pub ca_fingerprint: String,
+    /// The CA certificate's subject, to show with the fingerprint.
+    pub ca_subject: String,
+    /// Whether the CA was the one given with `--ca-fingerprint`. When `false` the signature
+    /// only proves the bundle is intact; the caller must have the operator confirm the CA.
+    pub ca_pinned: bool,
     /// Set when the file is readable by others: it holds private keys.
     pub warning: Option<Finding>,
 }
 
-/// Read and check a bundle: version, form, the answers inside, and that its CA certificate
-/// is one. Errors are configuration errors (exit 2); nothing is changed.
-pub fn prepare(path: &Path) -> anyhow::Result<Prepared> {
+/// Why a bundle cannot be applied. Nothing was changed in either case.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// Unreadable, not a bundle, an unsupported version, a bad fingerprint argument (exit 2).
+    #[error("{0:#}")]
+    Invalid(anyhow::Error),
+    /// Not authentic or not allowed: unsigned, signed by another CA than the one named, an
+    /// edited byte, or answers es-secure never writes into a bundle (exit 3).
+    #[error("{0:#}")]
+    Refused(anyhow::Error),
+}
+
+fn refused(file: &str, what: impl std::fmt::Display, help: &str) -> BundleError {
+    BundleError::Refused(anyhow::anyhow!(
+        "{file}: refused: {what}; nothing was changed\nhelp: {help}"
+    ))
+}
+
+const RECOPY: &str = "copy the bundle again from the CA host (the host that wrote it, under <state>/bundles/), or re-run the apply there to write it anew";
+
+/// Read, authenticate and check a bundle. `expected_ca` is the operator's `--ca-fingerprint`
+/// (any case, colons optional); without it the bundle is checked to be intact and signed by its
+/// own CA, and [`Prepared::ca_pinned`] is `false`. Nothing is changed.
+pub fn prepare(path: &Path, expected_ca: Option<&str>) -> Result<Prepared, BundleError> {
     use std::os::unix::fs::MetadataExt as _;
+    let file = path.display().to_string();
+    let invalid = |e: anyhow::Error| BundleError::Invalid(e);
+    let expected_ca = expected_ca
+        .map(bundle_sig::parse_fingerprint)
+        .transpose()
+        .map_err(|e| invalid(anyhow::anyhow!("--ca-fingerprint: {e}")))?;
     let text = Zeroizing::new(
         crate::shell::safe_fs::read_input_text(path, crate::shell::safe_fs::SMALL_CAP, "bundles")
-            .with_context(|| format!("reading bundle {}", path.display()))?,
+            .with_context(|| format!("reading bundle {file}"))
+            .map_err(invalid)?,
     );
-    let file = path.display().to_string();
-    let bundle = Bundle::parse(&file, &text)?;
+    // Authenticity before anything else is believed: the version, then the CA certificate
+    // (read leniently), the fingerprint the operator trusts, and the signature over the body.
+    #[derive(Deserialize)]
+    struct Header {
+        version: u32,
+        #[serde(default)]
+        ca_cert: Option<String>,
+    }
+    let header: Header = serde_saphyr::from_str(&text)
+        .map_err(|e| invalid(anyhow::anyhow!("{file}: not an es-secure bundle: {e}")))?;
+    if header.version != VERSION {
+        // Bundle::parse gives the message for old and unknown versions.
+        return Err(invalid(Bundle::parse(&file, &text).err().unwrap_or_else(
+            || anyhow::anyhow!("{file}: bundle version {} is not supported", header.version),
+        )));
+    }
+    let signed = bundle_sig::split(&text).map_err(|why| refused(&file, why, RECOPY))?;
+    let ca_pem = header.ca_cert.ok_or_else(|| {
+        invalid(anyhow::anyhow!(
+            "{file}: not an es-secure bundle: no `ca_cert`"
+        ))
+    })?;
+    let ca = crate::shell::certinfo::inspect_pem(&ca_pem)
+        .map_err(|e| invalid(anyhow::anyhow!("{file}: the bundle's CA certificate: {e}")))?;
+    if !ca.is_ca {
+        return Err(refused(
+            &file,
+            format_args!("its `ca_cert` ({}) is not a CA certificate", ca.subject),
+            RECOPY,
+        ));
+    }
+    if let Some(want) = &expected_ca
+        && want != &ca.fingerprint_sha256
+    {
+        return Err(refused(
+            &file,
+            format_args!(
+                "it is signed by the CA \"{}\" with SHA-256 fingerprint {}, not by the CA you named ({want})",
+                ca.subject, ca.fingerprint_sha256
+            ),
+            "check --ca-fingerprint against the `CA SHA-256 fingerprint:` line the apply on the CA host printed; if it is right, this bundle does not come from that host",
+        ));
+    }
+    let ca_der = crate::shell::certinfo::cert_ders(&ca_pem)
+        .map_err(|e| invalid(anyhow::anyhow!("{file}: the bundle's CA certificate: {e}")))?
+        .remove(0);
+    signed
+        .verify(&ca_der)
+        .map_err(|why| refused(&file, why, RECOPY))?;
+    // Authentic from here on; now strict about its form and what it may ask for.
+    let bundle = Bundle::parse(&file, signed.body).map_err(invalid)?;
+    let unexpected = crate::domain::bundle::unexpected_answer_keys(&bundle.answers);
+    if !unexpected.is_empty() {
+        return Err(refused(
+            &file,
+            format_args!(
+                "its answers set {}, which es-secure never writes into a bundle (a bundle may carry only the cluster's tier, nodes, this_node, key type, validity and transport verification, with every password `keep`)",
+                unexpected
+                    .iter()
+                    .map(|k| format!("`answers.{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            RECOPY,
+        ));
+    }
+    if bundle.answers.this_node.as_deref() != Some(bundle.node.as_str()) {
+        return Err(refused(
+            &file,
+            format_args!(
+                "the bundle is for node `{}` but its answers name `this_node: {}`",
+                bundle.node,
+                bundle.answers.this_node.as_deref().unwrap_or("(none)")
+            ),
+            RECOPY,
+        ));
+    }
     let answers = Answers::from_raw(&bundle.answers).map_err(|errs| {
-        anyhow::anyhow!(
+        invalid(anyhow::anyhow!(
             "{file}: the answers inside the bundle are invalid: {}",
             errs.iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; ")
-        )
+        ))
     })?;
-    let ca = crate::shell::certinfo::inspect_pem(&bundle.ca_cert)
-        .map_err(|e| anyhow::anyhow!("{file}: the bundle's CA certificate: {e}"))?;
-    if !ca.is_ca {
-        bail!(
-            "{file}: the bundle's `ca_cert` ({}) is not a CA certificate",
-            ca.subject
-        );
-    }
     let mode = std::fs::metadata(path)
-        .with_context(|| format!("reading bundle {file}"))?
+        .with_context(|| format!("reading bundle {file}"))
+        .map_err(invalid)?
         .mode();
     let warning = (mode & 0o077 != 0).then(|| Finding {
         severity: Severity::Warning,
@@ -211,6 +337,8 @@ pub fn prepare(path: &Path) -> anyhow::Result<Prepared> {
     Ok(Prepared {
         path: path.to_path_buf(),
         ca_fingerprint: ca.fingerprint_sha256,
+        ca_subject: ca.subject,
+        ca_pinned: expected_ca.is_some(),
         bundle,
         answers,
         warning,
@@ -275,7 +403,14 @@ pub fn read_certs(
         )
         .with_context(|| format!("reading bundle {file}"))?,
     );
-    let bundle = Bundle::parse(&file, &text)?;
+    // The file is read again: it must still carry a valid signature by the CA the plan
+    // trusted, so a key swapped in since then is refused like any other edit.
+    let signed = bundle_sig::split(&text).map_err(|why| anyhow::anyhow!("{file}: {why}"))?;
+    let ca_der = crate::shell::certinfo::cert_ders(&expected.ca_cert_pem)?.remove(0);
+    signed
+        .verify(&ca_der)
+        .map_err(|why| anyhow::anyhow!("{file} changed since the plan was made: {why}"))?;
+    let bundle = Bundle::parse(&file, signed.body)?;
     let same = bundle.node == expected.node
         && bundle.ca_cert == expected.ca_cert_pem
         && bundle.certs.len() == expected.certs.len()

@@ -18,6 +18,12 @@ use zeroize::Zeroizing;
 use crate::domain::certspec::{CertPurpose, CertSpec, KeyType};
 use crate::shell::certinfo;
 
+/// Names of the detached-signature schemes [`CaSigner::sign_detached`] produces.
+pub const SIG_ECDSA_P256_SHA256: &str = "ecdsa-p256-sha256";
+pub const SIG_ECDSA_P384_SHA384: &str = "ecdsa-p384-sha384";
+pub const SIG_RSA_PKCS1_SHA256: &str = "rsa-pkcs1-sha256";
+pub const SIG_ED25519: &str = "ed25519";
+
 /// Backdating of notBefore: a node whose clock is a little behind ours must still accept a
 /// certificate issued "now".
 const BACKDATE: Duration = Duration::minutes(5);
@@ -251,6 +257,33 @@ impl CaSigner {
     /// The CA's own key type, when it is one es-secure can generate.
     pub fn key_type(&self) -> Option<KeyType> {
         self.key_type
+    }
+
+    /// Sign `msg` with the CA key (a detached signature, e.g. over a node bundle): the
+    /// scheme's name and the signature bytes. The scheme follows the key: ECDSA P-256/P-384
+    /// (ASN.1 signatures), RSA PKCS#1 v1.5 with SHA-256, or Ed25519.
+    pub fn sign_detached(&self, msg: &[u8]) -> Result<(&'static str, Vec<u8>)> {
+        use rcgen::SigningKey as _;
+        let key = self.issuer.key();
+        let alg = key.algorithm();
+        let scheme = if alg == &PKCS_ECDSA_P256_SHA256 {
+            SIG_ECDSA_P256_SHA256
+        } else if alg == &rcgen::PKCS_ECDSA_P384_SHA384 {
+            SIG_ECDSA_P384_SHA384
+        } else if alg == &PKCS_RSA_SHA256 {
+            SIG_RSA_PKCS1_SHA256
+        } else if alg == &rcgen::PKCS_ED25519 {
+            SIG_ED25519
+        } else {
+            bail!(
+                "the CA key's algorithm ({alg:?}) cannot sign node bundles; use an ECDSA P-256/P-384, RSA or Ed25519 CA"
+            );
+        };
+        let sig = key
+            .sign(msg)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("signing with the CA key")?;
+        Ok((scheme, sig))
     }
 
     /// Issue one leaf certificate with a fresh key.

@@ -429,6 +429,30 @@ impl EsClient {
         decode(what, &body)
     }
 
+    /// `GET /_nodes`: the `node.name` of every node in the cluster (for bundle pruning).
+    pub fn node_names(&self) -> Result<Vec<String>, EsError> {
+        #[derive(Deserialize)]
+        struct Node {
+            name: String,
+        }
+        #[derive(Deserialize)]
+        struct Nodes {
+            #[serde(default)]
+            nodes: std::collections::BTreeMap<String, Node>,
+        }
+        let what = "listing the cluster's nodes (GET /_nodes)";
+        let body = self.call(
+            what,
+            Method::GET,
+            &["_nodes"],
+            &[("filter_path", "nodes.*.name")],
+            None,
+            true,
+        )?;
+        let nodes: Nodes = decode(what, &body)?;
+        Ok(nodes.nodes.into_values().map(|n| n.name).collect())
+    }
+
     /// Status code of an unauthenticated `GET /_cluster/health`: 401 on a secured node,
     /// 200 on an open one. Only transport and TLS problems are errors.
     pub fn status_anonymous(&self) -> Result<u16, EsError> {

@@ -3,6 +3,8 @@
 pub mod access;
 pub mod apply;
 pub mod bundle;
+pub mod bundle_prune;
+pub mod bundle_sig;
 pub mod certgen;
 pub mod certinfo;
 pub mod detect;

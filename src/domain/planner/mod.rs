@@ -457,6 +457,17 @@ impl<'a> Planner<'a> {
             .collect()
     }
 
+    /// `cluster.name` as this host sets it (not a `${VAR}` placeholder), for bundles.
+    fn cluster_name(&self) -> Option<String> {
+        self.facts
+            .es
+            .parsed
+            .settings
+            .value("cluster.name")
+            .map(SettingValue::as_plain)
+            .filter(|c| !c.starts_with("${"))
+    }
+
     fn plan_bundles(&mut self, local: Option<&Node>) {
         let dir = self.facts.state.state_dir.join("bundles");
         let local_name = local.map(|n| n.name.as_str());
@@ -470,6 +481,11 @@ impl<'a> Planner<'a> {
             self.steps.push(Step::WriteBundle {
                 node: node.name.clone(),
                 path,
+                contents: Box::new(crate::domain::bundle::contents_for(
+                    self.answers,
+                    node,
+                    self.cluster_name(),
+                )),
             });
         }
         let only_bundles = self

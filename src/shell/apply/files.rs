@@ -3,7 +3,6 @@
 //! the transaction. Any failure rolls every file back (and restarts the node on the old files
 //! if it had been restarted). It must not make REST changes on the server (that is `rest`).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -14,7 +13,6 @@ use zeroize::Zeroizing;
 use crate::domain::answers::Restart;
 use crate::domain::outcome::ApplyEvent;
 use crate::domain::plan::{Owner, Plan, Product, SecretSource, Step};
-use crate::domain::tier::Tier;
 use crate::shell::certgen::{self, CaSigner};
 use crate::shell::file_realm::TempSuperuser;
 use crate::shell::keystore::{es::EsKeystore, kibana::KibanaKeystore};
@@ -406,8 +404,12 @@ help: Elasticsearch reads its files as `{}`; give that user (or its group) read 
                     Ok(())
                 })?;
             }
-            Step::WriteBundle { node, path } => {
-                let text = self.bundle_text(node)?;
+            Step::WriteBundle {
+                node,
+                path,
+                contents,
+            } => {
+                let text = crate::shell::bundle::text_for(self.signer()?, node, contents)?;
                 self.ensure_state_subdir(txn, path)?;
                 txn.write_file(path, text.as_bytes(), perms(0o600, &Owner::current())?)?;
             }
@@ -480,57 +482,6 @@ help: Elasticsearch reads its files as `{}`; give that user (or its group) read 
             perms(0o660, owner)?
         };
         txn.write_file(path, &bytes, p)
-    }
-
-    /// A bundle for another node: the CA certificate, that node's certificates and keys, and
-    /// answers naming it. Private keys inside: written 0600.
-    fn bundle_text(&mut self, node_name: &str) -> anyhow::Result<String> {
-        let node = self
-            .answers
-            .nodes
-            .iter()
-            .find(|n| n.name == node_name)
-            .with_context(|| format!("node {node_name} is not in the answers"))?;
-        let signer = self.signer()?;
-        let mut certs = BTreeMap::new();
-        let mut specs = vec![(
-            "transport",
-            crate::domain::planner::transport_spec(node, self.answers),
-        )];
-        if self.answers.tier == Tier::Https {
-            specs.push((
-                "http",
-                crate::domain::planner::http_spec(node, self.answers),
-            ));
-        }
-        for (name, spec) in specs {
-            let issued = signer.issue(&spec)?;
-            certs.insert(
-                name.to_string(),
-                crate::shell::bundle::BundleCert {
-                    cert: format!("{}{}", issued.cert_pem, signer.cert_pem()),
-                    key: issued.key_pem.to_string(),
-                },
-            );
-        }
-        let cluster_name = self
-            .facts
-            .es
-            .parsed
-            .settings
-            .value("cluster.name")
-            .map(|v| v.as_plain())
-            .filter(|c| !c.starts_with("${"));
-        let bundle = crate::shell::bundle::Bundle {
-            version: crate::shell::bundle::VERSION,
-            node: node_name.to_string(),
-            cluster_name,
-            ca_cert: signer.cert_pem().to_string(),
-            ca_fingerprint: signer.fingerprint_sha256(),
-            certs,
-            answers: crate::shell::bundle::answers_for_node(self.answers, node_name),
-        };
-        bundle.to_yaml()
     }
 }
 

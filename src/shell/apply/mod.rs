@@ -205,7 +205,15 @@ impl Run<'_> {
             .map_err(ApplyError::Partial)?;
         let rerun = match (&self.opts.answers_path, &self.opts.bundle_path) {
             (Some(p), _) => format!("es-secure apply --answers {}", p.display()),
-            (None, Some(b)) => format!("es-secure apply --bundle {}", b.display()),
+            (None, Some(b)) => match &self.facts.bundle {
+                // The same CA again: the re-run authenticates the bundle like the first run.
+                Some(f) => format!(
+                    "es-secure apply --bundle {} --ca-fingerprint {}",
+                    b.display(),
+                    f.ca_fingerprint
+                ),
+                None => format!("es-secure apply --bundle {}", b.display()),
+            },
             (None, None) => "es-secure apply (with the same answers)".to_string(),
         };
         let text = format!(
@@ -275,11 +283,14 @@ impl Run<'_> {
             }
         }
         for step in &plan.steps {
-            if let Step::WriteBundle { node, path } = step {
-                summary.next_steps.push(format!(
-                    "copy {} to node {node} and run `es-secure apply --bundle FILE` there",
-                    path.display()
-                ));
+            if let Step::WriteBundle { node, path, .. } = step {
+                summary
+                    .next_steps
+                    .push(crate::shell::bundle::copy_instruction(
+                        node,
+                        path,
+                        summary.ca_fingerprint.as_deref(),
+                    ));
             }
         }
         if let Some(b) = &self.facts.bundle {

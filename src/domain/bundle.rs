@@ -1,0 +1,294 @@
+//! What goes into a node bundle, decided as planning: which certificates (SANs, key type,
+//! validity) and which answers another node receives. Also the other side of that decision:
+//! the rule that a bundle being applied may carry only the answers es-secure itself writes
+//! there. Pure: no keys, no files, no signing (see `shell::bundle` for those).
+
+use serde::Serialize;
+
+use crate::domain::answers::{
+    Answers, CaKeyword, RawAnswers, RawCaSource, RawCertificates, RawElasticsearch, RawNode,
+    RawPasswords,
+};
+use crate::domain::certspec::CertSpec;
+use crate::domain::planner;
+use crate::domain::tier::Tier;
+
+/// Everything a bundle for one node will hold, except the key material the executor creates:
+/// shown in the plan so the operator reviews what leaves this host.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BundleContents {
+    /// `cluster.name` of this host (absent when it sets none), so the bundle cannot be applied
+    /// to a node of another cluster by mistake.
+    pub cluster_name: Option<String>,
+    /// The certificates to issue for the node, in bundle order (`transport`, then `http`).
+    pub certs: Vec<CertSpec>,
+    /// The answers the node applies (see [`answers_for_node`]).
+    pub answers: RawAnswers,
+}
+
+// `RawAnswers` is only `PartialEq` because of its span wrappers; equality on the values is
+// reflexive all the same (no floats), which is what `Plan: Eq` needs.
+impl Eq for BundleContents {}
+
+/// The contents of the bundle for `node` (a node of `answers` other than this host's).
+pub fn contents_for(
+    answers: &Answers,
+    node: &crate::domain::answers::Node,
+    cluster_name: Option<String>,
+) -> BundleContents {
+    let mut certs = vec![planner::transport_spec(node, answers)];
+    if answers.tier == Tier::Https {
+        certs.push(planner::http_spec(node, answers));
+    }
+    BundleContents {
+        cluster_name,
+        certs,
+        answers: answers_for_node(answers, &node.name),
+    }
+}
+
+/// Answers for another node: the same cluster answers with `this_node` pointing at it. The
+/// Kibana section is dropped (Kibana is configured where it runs), and the CA is `existing`
+/// because the bundle carries it.
+pub fn answers_for_node(answers: &Answers, node: &str) -> RawAnswers {
+    let nodes = answers
+        .nodes
+        .iter()
+        .map(|n| RawNode {
+            name: spanned(n.name.clone()),
+            dns: n.dns.iter().cloned().map(spanned).collect(),
+            ip: n.ip.clone(),
+        })
+        .collect();
+    let mut raw = node_answers(
+        answers.tier,
+        nodes,
+        node.to_string(),
+        &RawCertificates {
+            key_type: answers.certs.key_type,
+            validity_days: answers.certs.validity_days,
+            ..RawCertificates::default()
+        },
+    );
+    raw.elasticsearch.transport_verification = Some(answers.es.verification);
+    raw
+}
+
+/// The one shape of a bundle's answers: the cluster's tier, nodes, key type and validity
+/// (inputs), everything else fixed. Built from `RawCertificates` only for its two inputs.
+fn node_answers(
+    tier: Tier,
+    nodes: Vec<RawNode>,
+    this_node: String,
+    certs: &RawCertificates,
+) -> RawAnswers {
+    // Built-in users live in the cluster, not on a node: the host that wrote the bundle sets
+    // their passwords, and another node must not set them again.
+    let keep = || Some(spanned("keep".to_string()));
+    RawAnswers {
+        version: 1,
+        tier,
+        elasticsearch: RawElasticsearch::default(),
+        nodes,
+        this_node: Some(this_node),
+        certificates: RawCertificates {
+            ca: RawCaSource::Keyword(CaKeyword::Existing),
+            key_type: certs.key_type,
+            validity_days: certs.validity_days,
+            node_certs: None,
+        },
+        kibana: None,
+        passwords: RawPasswords {
+            elastic: keep(),
+            kibana_system: keep(),
+            logstash_system: keep(),
+            beats_system: keep(),
+            apm_system: keep(),
+            remote_monitoring_user: keep(),
+            ..RawPasswords::default()
+        },
+        auth: crate::domain::answers::RawAuth::default(),
+    }
+}
+
+/// The answers keys of a bundle that es-secure would not have written there, as dotted paths
+/// (`elasticsearch.restart_command`, `passwords.elastic`, …), sorted. Empty means the answers
+/// have exactly the shape [`answers_for_node`] gives them; only the cluster's own inputs
+/// (tier, nodes, `this_node`, key type, validity, transport verification) may vary.
+pub fn unexpected_answer_keys(raw: &RawAnswers) -> Vec<String> {
+    let mut expected = node_answers(
+        raw.tier,
+        raw.nodes.clone(),
+        raw.this_node.clone().unwrap_or_default(),
+        &raw.certificates,
+    );
+    expected.elasticsearch.transport_verification = raw.elasticsearch.transport_verification;
+    let (Ok(got), Ok(want)) = (serde_json::to_value(raw), serde_json::to_value(&expected)) else {
+        // Both are plain data; if either could not be represented, name the whole section.
+        return vec!["answers".to_string()];
+    };
+    let mut keys = Vec::new();
+    diff_keys("", &got, &want, &mut keys);
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Collect the paths where `got` differs from `want`: a key missing on either side or a
+/// different value. Lists are compared whole (their only instance, `nodes`, is an input).
+fn diff_keys(
+    prefix: &str,
+    got: &serde_json::Value,
+    want: &serde_json::Value,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    match (got, want) {
+        (Value::Object(g), Value::Object(w)) => {
+            for (k, gv) in g {
+                let path = join(prefix, k);
+                match w.get(k) {
+                    Some(wv) => diff_keys(&path, gv, wv, out),
+                    None => out.push(path),
+                }
+            }
+            for k in w.keys().filter(|k| !g.contains_key(*k)) {
+                out.push(join(prefix, k));
+            }
+        }
+        _ if got == want => {}
+        _ => out.push(if prefix.is_empty() {
+            "answers".to_string()
+        } else {
+            prefix.to_string()
+        }),
+    }
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+fn spanned<T>(value: T) -> serde_saphyr::Spanned<T> {
+    serde_saphyr::Spanned::new(
+        value,
+        serde_saphyr::Location::UNKNOWN,
+        serde_saphyr::Location::UNKNOWN,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::domain::answers::{RestartMode, parse_raw};
+
+    const CLUSTER: &str = "version: 1
+tier: https
+nodes:
+  - name: node-1
+    dns: [node-1.example.internal]
+    ip: [10.0.0.11]
+  - name: node-2
+    dns: [node-2.example.internal]
+    ip: [10.0.0.12]
+this_node: node-1
+elasticsearch:
+  restart: systemd
+  url: https://10.0.0.11:9200
+passwords:
+  elastic: generate
+  output_file: /root/pw.txt
+kibana:
+  config_dir: /etc/kibana
+";
+
+    fn node2_answers() -> RawAnswers {
+        let raw = parse_raw(CLUSTER).unwrap();
+        let answers = Answers::from_raw(&raw).unwrap();
+        answers_for_node(&answers, "node-2")
+    }
+
+    #[test]
+    fn contents_name_the_nodes_certificates_and_answers() {
+        let raw = parse_raw(CLUSTER).unwrap();
+        let answers = Answers::from_raw(&raw).unwrap();
+        let node = answers.nodes.iter().find(|n| n.name == "node-2").unwrap();
+        let c = contents_for(&answers, node, Some("prod".to_string()));
+        assert_eq!(c.certs.len(), 2, "https: transport and http");
+        assert_eq!(c.certs[0].common_name, "node-2");
+        assert!(c.certs[1].dns.contains(&"localhost".to_string()));
+        assert_eq!(c.answers.this_node.as_deref(), Some("node-2"));
+        // Nothing of this host's operational answers travels.
+        assert!(c.answers.kibana.is_none());
+        assert!(c.answers.elasticsearch.restart.is_none());
+        assert!(c.answers.elasticsearch.url.is_none());
+        assert!(c.answers.passwords.output_file.is_none());
+    }
+
+    #[test]
+    fn what_es_secure_writes_has_no_unexpected_key() {
+        assert_eq!(
+            unexpected_answer_keys(&node2_answers()),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn every_added_or_changed_key_is_named() {
+        type Edit = Box<dyn Fn(&mut RawAnswers)>;
+        let cases: Vec<(&str, Edit)> = vec![
+            (
+                "elasticsearch.restart",
+                Box::new(|r| r.elasticsearch.restart = Some(RestartMode::Command)),
+            ),
+            (
+                "elasticsearch.restart_command",
+                Box::new(|r| r.elasticsearch.restart_command = Some("id".to_string())),
+            ),
+            (
+                "elasticsearch.url",
+                Box::new(|r| r.elasticsearch.url = Some("http://evil:9200".to_string())),
+            ),
+            (
+                "passwords.elastic",
+                Box::new(|r| r.passwords.elastic = Some(spanned("generate".to_string()))),
+            ),
+            (
+                "passwords.output_file",
+                Box::new(|r| r.passwords.output_file = Some("/tmp/pw".into())),
+            ),
+            (
+                "elasticsearch.config_dir",
+                Box::new(|r| r.elasticsearch.config_dir = Some("/tmp/x".into())),
+            ),
+            (
+                "certificates.ca",
+                Box::new(|r| r.certificates.ca = RawCaSource::Keyword(CaKeyword::Generate)),
+            ),
+            (
+                "auth.method",
+                Box::new(|r| {
+                    r.auth.method = crate::domain::answers::AuthMethodKind::BootstrapPassword
+                }),
+            ),
+        ];
+        for (key, edit) in cases {
+            let mut raw = node2_answers();
+            edit(&mut raw);
+            assert_eq!(unexpected_answer_keys(&raw), vec![key.to_string()], "{key}");
+        }
+        // A removed `keep` is named too: the default would generate a password.
+        let mut raw = node2_answers();
+        raw.passwords.kibana_system = None;
+        assert_eq!(
+            unexpected_answer_keys(&raw),
+            vec!["passwords.kibana_system"]
+        );
+    }
+}
