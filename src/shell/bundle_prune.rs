@@ -54,7 +54,8 @@ pub fn prune(facts: &Facts, answers: &Answers, mode: PruneMode) -> anyhow::Resul
         if delete {
             // Unlinks the entry itself (a symlink is not followed), inside the root-only
             // state directory, through the file-system layer.
-            crate::shell::safe_fs::remove_if_exists(&path)
+            crate::shell::safe_fs::entry(&path)
+                .and_then(|t| t.remove())
                 .with_context(|| format!("deleting bundle {}", path.display()))?;
             report.deleted.push((node, path));
         } else {
@@ -62,7 +63,7 @@ pub fn prune(facts: &Facts, answers: &Answers, mode: PruneMode) -> anyhow::Resul
         }
     }
     if !report.deleted.is_empty() {
-        crate::shell::safe_fs::sync_dir(&facts.state.state_dir.join("bundles"))?;
+        crate::shell::safe_fs::open_dir(&facts.state.state_dir.join("bundles"))?.sync()?;
     }
     Ok(report)
 }
