@@ -6,6 +6,7 @@ pub mod certspec;
 pub mod facts;
 pub mod plan;
 pub mod planner;
+pub mod redact;
 pub mod render;
 pub mod settings;
 pub mod tier;

@@ -127,6 +127,9 @@ pub fn answers_for_node(answers: &Answers, node: &str) -> RawAnswers {
     raw.certificates.key_type = answers.certs.key_type;
     raw.certificates.validity_days = answers.certs.validity_days;
     raw.elasticsearch.transport_verification = Some(answers.es.verification);
+    // The operator's opt-ins hold for the whole cluster they describe.
+    raw.elasticsearch.allow_cleartext_rest = answers.es.allow_cleartext_rest;
+    raw.elasticsearch.allow_partial_cluster = answers.es.allow_partial_cluster;
     // Built-in users live in the cluster, not on a node: the host that wrote the bundle sets
     // their passwords, and another node must not set them again.
     let keep = || Some(spanned("keep".to_string()));

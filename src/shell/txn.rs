@@ -224,6 +224,10 @@ enum Entry {
         /// Recorded at commit, to detect later changes before a `rollback_committed`.
         #[serde(default)]
         after: Option<Stamp>,
+        /// The transaction deleted the file (see [`Txn::remove_file`]): it has no `after`, and
+        /// a rollback restores the original.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        removed: bool,
     },
     /// A directory this transaction created.
     Dir { path: PathBuf },
@@ -882,6 +886,7 @@ impl Txn {
                 path: target.clone(),
                 original,
                 after: None,
+                removed: false,
             });
             self.save()?;
         }
@@ -894,6 +899,42 @@ impl Txn {
             .owner
             .or(existing.as_ref().map(|m| (m.uid(), m.gid())));
         atomic_write(&target, contents, mode, owner)?;
+        self.kill_point(n, Phase::AfterWrite);
+        Ok(())
+    }
+
+    /// Delete the regular file `path` (not following a symlink), backing it up first so a
+    /// rollback restores it byte-for-byte. A missing file is nothing to do.
+    pub fn remove_file(&mut self, path: &Path) -> anyhow::Result<()> {
+        let n = self.start_mutation(path)?;
+        let meta = match fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        if !meta.file_type().is_file() {
+            bail!(
+                "not removing {}: it is not a regular file (a symlink or directory)\nhelp: remove it yourself if it is no longer used, then run es-secure again",
+                path.display()
+            );
+        }
+        if self.journal.has_file(path) {
+            bail!(
+                "{} was already changed by this apply; not removing it",
+                path.display()
+            );
+        }
+        let original = self.back_up(path)?;
+        self.journal.entries.push(Entry::File {
+            path: path.to_path_buf(),
+            original,
+            after: None,
+            removed: true,
+        });
+        self.save()?;
+        self.kill_point(n, Phase::AfterBackup);
+        fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
+        sync_dir(parent_of(path)?)?;
         self.kill_point(n, Phase::AfterWrite);
         Ok(())
     }
@@ -970,7 +1011,13 @@ impl Txn {
     /// Mark the transaction done, recording a hash of every file it wrote. Returns its id.
     pub fn commit(mut self) -> anyhow::Result<String> {
         for entry in &mut self.journal.entries {
-            if let Entry::File { path, after, .. } = entry {
+            if let Entry::File {
+                path,
+                after,
+                removed: false,
+                ..
+            } = entry
+            {
                 let (stamp, _) = stamp_of(path)?
                     .with_context(|| format!("{} disappeared before the commit", path.display()))?;
                 *after = Some(stamp);
@@ -1113,6 +1160,15 @@ pub fn rollback_committed(state: &StateDir, id: &str) -> anyhow::Result<Rollback
     }
     let mut changed = Vec::new();
     for entry in &journal.entries {
+        if let Entry::File {
+            path,
+            removed: true,
+            ..
+        } = entry
+            && fs::symlink_metadata(path).is_ok()
+        {
+            changed.push(format!("  {} (created again)", path.display()));
+        }
         if let Entry::File {
             path,
             after: Some(after),
@@ -1258,6 +1314,7 @@ mod tests {
                         },
                     }),
                     after: None,
+                    removed: false,
                 },
             ],
         };
