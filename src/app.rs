@@ -139,6 +139,7 @@ fn plan_cmd(global: &Global, answers_path: &Path, json: bool) -> Result<(), Fail
     let (_, answers) = load_answers(answers_path)?;
     let sandbox = sandbox_if_requested(global)?;
     let facts = detect_with(&locate(global, sandbox.as_deref()), Some(&answers))?;
+    print_findings(&facts);
     let plan = planner::build_plan(&facts, &answers).map_err(plan_error)?;
     let mut out = std::io::stdout().lock();
     let text = if json {
@@ -147,7 +148,29 @@ fn plan_cmd(global: &Global, answers_path: &Path, json: bool) -> Result<(), Fail
         render::plan_text(&plan)
     };
     let _ = writeln!(out, "{}", text.trim_end());
-    Ok(())
+    would_refuse(&facts, global, &plan)
+}
+
+/// `plan` and `apply --dry-run` exit as `apply` would: 3 when a finding would stop it.
+fn would_refuse(facts: &Facts, global: &Global, plan: &Plan) -> Result<(), Failure> {
+    let overrides = overrides(global);
+    let stopping: Vec<String> = facts
+        .host
+        .findings
+        .iter()
+        .filter(|f| f.stops_apply(&overrides))
+        .map(|f| format!("- {}", f.text))
+        .collect();
+    if stopping.is_empty() || plan.is_empty() {
+        return Ok(());
+    }
+    fail(
+        Exit::Refused,
+        format!(
+            "apply would refuse this plan (see the findings above):\n{}",
+            stopping.join("\n")
+        ),
+    )
 }
 
 /// The sandbox directory when `--sandbox` was given.
@@ -223,12 +246,13 @@ fn apply_cmd(
         // run has just written, and never waits on a plan.
         return prune_bundles(&facts, &answers, mode, dry_run);
     }
-    let plan = planner::build_plan(&facts, &answers).map_err(plan_error)?;
+    // Findings first: when the plan is refused too, the operator still learns about them.
     print_findings(&facts);
+    let plan = planner::build_plan(&facts, &answers).map_err(plan_error)?;
     let text = render::plan_text(&plan);
     if dry_run || plan.is_empty() {
         println!("{}", text.trim_end());
-        return Ok(());
+        return would_refuse(&facts, global, &plan);
     }
     if !yes {
         if !std::io::stdin().is_terminal() {

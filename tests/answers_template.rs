@@ -37,6 +37,8 @@ fn the_template_documents_every_key() {
         "restart_command:",
         "transport_verification:",
         "health_timeout_secs:",
+        "allow_cleartext_rest:",
+        "allow_partial_cluster:",
         "nodes:",
         "name:",
         "dns:",

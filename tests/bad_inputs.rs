@@ -325,7 +325,11 @@ fn config_that_is_a_directory_or_a_dangling_symlink() {
 
     let install = Install::new();
     let case = special("service-user-missing", 3, &["no-such-es-user", "useradd"]);
-    let answers = install.base_answers() + "elasticsearch:\n  service_user: no-such-es-user\n";
+    let answers = install.base_answers().replacen(
+        "elasticsearch:\n",
+        "elasticsearch:\n  service_user: no-such-es-user\n",
+        1,
+    );
     failures.extend(check(&install, &case, &answers, &[]));
 
     report(failures, 6);

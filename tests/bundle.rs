@@ -18,6 +18,8 @@ use es_secure::shell::certgen;
 
 const THREE_NODES: &str = "version: 1
 tier: basic
+elasticsearch:
+  allow_cleartext_rest: true
 nodes:
   - name: node-1
     dns: [node-1.example.internal]

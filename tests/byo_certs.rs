@@ -209,7 +209,7 @@ impl Install {
         std::fs::write(
             &p,
             format!(
-                "version: 1\ntier: {tier}\nnodes:\n  - name: node-1\n    dns: [node-1.example.internal, localhost]\n    ip: [10.0.0.11, 127.0.0.1]\nthis_node: node-1\ncertificates:\n  ca: {{cert: {b}/ca.crt, key: {b}/ca.key}}\n  node_certs:\n    transport: {{cert: {b}/{transport}.crt, key: {b}/{transport}.key}}\n{http}"
+                "version: 1\ntier: {tier}\nelasticsearch:\n  allow_partial_cluster: true\n  allow_cleartext_rest: true\nnodes:\n  - name: node-1\n    dns: [node-1.example.internal, localhost]\n    ip: [10.0.0.11, 127.0.0.1]\nthis_node: node-1\ncertificates:\n  ca: {{cert: {b}/ca.crt, key: {b}/ca.key}}\n  node_certs:\n    transport: {{cert: {b}/{transport}.crt, key: {b}/{transport}.key}}\n{http}"
             ),
         )
         .unwrap();

@@ -36,7 +36,7 @@ impl Install {
         std::fs::write(
             &p,
             format!(
-                "version: 1\ntier: {tier}\nnodes:\n  - name: node-1\n    dns: [node-1.example.internal, localhost]\n    ip: [10.0.0.11, 127.0.0.1]\nthis_node: node-1\nkibana:\n  config_dir: {}\n  public_url: https://kibana.example.internal:5601\n",
+                "version: 1\ntier: {tier}\nelasticsearch:\n  allow_partial_cluster: true\nnodes:\n  - name: node-1\n    dns: [node-1.example.internal, localhost]\n    ip: [10.0.0.11, 127.0.0.1]\nthis_node: node-1\nkibana:\n  config_dir: {}\n  public_url: https://kibana.example.internal:5601\n",
                 self.path("kibana").display()
             ),
         )

@@ -23,7 +23,7 @@ impl Install {
     fn new() -> Self {
         let dir = support::install::deb_install();
         let answers = format!(
-            "version: 1\ntier: https\nnodes:\n  - name: node-1\n    dns: [node-1.example.internal, localhost]\n    ip: [10.0.0.11, 127.0.0.1]\nthis_node: node-1\nkibana:\n  config_dir: {}\n  public_url: https://kibana.example.internal:5601\n",
+            "version: 1\ntier: https\nelasticsearch:\n  allow_partial_cluster: true\nnodes:\n  - name: node-1\n    dns: [node-1.example.internal, localhost]\n    ip: [10.0.0.11, 127.0.0.1]\nthis_node: node-1\nkibana:\n  config_dir: {}\n  public_url: https://kibana.example.internal:5601\n",
             dir.path().join("kibana").display()
         );
         std::fs::write(dir.path().join("answers.yml"), answers).unwrap();
@@ -155,8 +155,13 @@ fn a_sigkill_at_every_boundary_is_undone_by_rollback() {
 fn sigterm_during_apply_rolls_back_in_order() {
     let i = Install::new();
     let before = i.tree();
-    let answers = std::fs::read_to_string(i.path("answers.yml")).unwrap()
-        + "elasticsearch:\n  restart: command\n  restart_command: sleep 4\n  health_timeout_secs: 5\n";
+    let answers = std::fs::read_to_string(i.path("answers.yml"))
+        .unwrap()
+        .replacen(
+            "elasticsearch:\n",
+            "elasticsearch:\n  restart: command\n  restart_command: sleep 4\n  health_timeout_secs: 5\n",
+            1,
+        );
     std::fs::write(i.path("answers.yml"), answers).unwrap();
     let answers = i.path("answers.yml");
     let child = support::install::es_secure(i.dir.path(), "nobody")

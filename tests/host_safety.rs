@@ -73,7 +73,7 @@ impl Install {
         std::fs::write(
             &p,
             format!(
-                "version: 1\ntier: {tier}\nnodes:\n  - name: node-1\n    dns: [localhost]\n    ip: [127.0.0.1]\nthis_node: node-1\nelasticsearch:\n  url: {scheme}://127.0.0.1:9200\n  restart: manual\n"
+                "version: 1\ntier: {tier}\nnodes:\n  - name: node-1\n    dns: [localhost]\n    ip: [127.0.0.1]\nthis_node: node-1\nelasticsearch:\n  url: {scheme}://127.0.0.1:9200\n  restart: manual\n  allow_partial_cluster: true\n"
             ),
         )
         .unwrap();

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -13,6 +14,12 @@ struct Install {
 impl Install {
     fn new(fixture: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        // A findings-free install (a version jar, a service user that can enter the
+        // directories), so `plan` exits 0 as `apply` would proceed.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let lib = dir.path().join("home/lib");
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::write(lib.join("elasticsearch-8.19.21.jar"), b"").unwrap();
         let src = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/installs")
             .join(fixture);
@@ -44,6 +51,9 @@ impl Install {
             .arg(self.path("elasticsearch"))
             .arg("--state-dir")
             .arg(self.path("state"))
+            .arg("--es-home")
+            .arg(self.path("home"))
+            .args(["--es-user", "nobody"])
             .env("NO_COLOR", "1")
             .output()
             .unwrap();
@@ -82,9 +92,83 @@ fn deb_minimal_is_refused_in_production_mode() {
 #[test]
 fn deb_basic_three_nodes() {
     let i = Install::new("deb");
-    let (code, out, err) = i.run("plan", &format!("version: 1\ntier: basic\n{THREE_NODES}"));
+    let (code, out, err) = i.run(
+        "plan",
+        &format!(
+            "version: 1\ntier: basic\nelasticsearch:\n  allow_cleartext_rest: true\n{THREE_NODES}"
+        ),
+    );
     assert_eq!(code, 0, "{err}");
     insta::assert_snapshot!(out);
+}
+
+/// The deb node listens on 10.0.0.11 only: below https, the new passwords would cross the
+/// network in clear, so the plan is refused unless the answers accept it.
+#[test]
+fn deb_basic_cleartext_rest_is_refused_without_the_opt_in() {
+    let i = Install::new("deb");
+    let (code, out, err) = i.run("plan", &format!("version: 1\ntier: basic\n{THREE_NODES}"));
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("http://10.0.0.11:9200"), "{err}");
+    assert!(err.contains("allow_cleartext_rest: true"), "{err}");
+}
+
+/// discovery.seed_hosts and cluster.initial_master_nodes name three nodes; answers listing
+/// one are refused with the missing hosts named.
+#[test]
+fn deb_seed_hosts_not_in_the_answers_are_refused() {
+    let i = Install::new("deb");
+    let (code, out, err) = i.run(
+        "plan",
+        "version: 1\ntier: https\nnodes:\n  - {name: node-1, dns: [node-1.example.internal], ip: [10.0.0.11]}\nthis_node: node-1\n",
+    );
+    assert_eq!(code, 3, "{out}{err}");
+    for want in [
+        "`10.0.0.12`",
+        "`10.0.0.13`",
+        "`node-2`",
+        "`node-3`",
+        "allow_partial_cluster",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+}
+
+/// A secret in kibana.yml never reaches the plan's text or JSON; the notes say why it goes.
+#[test]
+fn nested_form_secrets_are_masked_in_text_and_json() {
+    let i = Install::new("nested");
+    let answers = "version: 1\ntier: https\nnodes:\n  - {name: node-1, dns: [localhost], ip: [127.0.0.1]}\nkibana:\n  config_dir: @TMP@/kibana\n  public_url: http://localhost:5601\n";
+    let (code, out, err) = i.run("plan", answers);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !out.contains("changeme") && !err.contains("changeme"),
+        "{out}"
+    );
+    assert!(out.contains("-  password: ***"), "{out}");
+    assert!(
+        out.contains("the plaintext password of `elastic` is deleted"),
+        "{out}"
+    );
+    let file = i.path("answers.yml");
+    let json = Command::new("timeout")
+        .arg("60")
+        .arg(env!("CARGO_BIN_EXE_es-secure"))
+        .args(["plan", "--json", "--answers"])
+        .arg(&file)
+        .arg("--es-config")
+        .arg(i.path("elasticsearch"))
+        .arg("--state-dir")
+        .arg(i.path("state"))
+        .arg("--es-home")
+        .arg(i.path("home"))
+        .args(["--es-user", "nobody"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&json.stdout);
+    assert_eq!(json.status.code(), Some(0), "{text}");
+    assert!(!text.contains("changeme"), "{text}");
+    assert!(text.contains("password: ***"), "{text}");
 }
 
 #[test]
@@ -154,4 +238,38 @@ fn autoconfigured_node_refuses_downgrade() {
     let (code, _, err) = i.run("plan", "version: 1\ntier: minimal\n");
     assert_eq!(code, 3);
     assert!(err.contains("only raises the security tier"), "{err}");
+}
+
+/// `plan` and `apply --dry-run` print the findings and exit as `apply` would: a blocking
+/// finding (here a service user that does not exist) makes both exit 3, after the plan.
+#[test]
+fn plan_and_dry_run_exit_3_with_a_blocking_finding() {
+    let i = Install::new("archive");
+    let answers = i.path("answers.yml");
+    std::fs::write(&answers, "version: 1\ntier: minimal\n").unwrap();
+    for args in [&["plan"][..], &["apply", "--dry-run"][..]] {
+        let out = Command::new("timeout")
+            .arg("60")
+            .arg(env!("CARGO_BIN_EXE_es-secure"))
+            .args(args)
+            .arg("--answers")
+            .arg(&answers)
+            .arg("--es-config")
+            .arg(i.path("elasticsearch"))
+            .arg("--state-dir")
+            .arg(i.path("state"))
+            .args(["--es-user", "es-secure-no-such-user"])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stdout}{stderr}");
+        assert!(stdout.contains("Plan: tier none -> minimal"), "{stdout}");
+        assert!(
+            stderr.contains("BLOCKING: the service user `es-secure-no-such-user` does not exist"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("apply would refuse"), "{stderr}");
+    }
 }

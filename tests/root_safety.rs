@@ -336,7 +336,7 @@ fn fifo_config_and_secret_exit_2_and_change_nothing() {
     std::fs::write(
         &answers,
         format!(
-            "version: 1\ntier: https\nnodes:\n  - name: node-1\n    dns: [localhost]\n    ip: [127.0.0.1]\nthis_node: node-1\npasswords:\n  elastic: file:{}\n",
+            "version: 1\ntier: https\nnodes:\n  - name: node-1\n    dns: [localhost]\n    ip: [127.0.0.1]\nthis_node: node-1\nelasticsearch:\n  allow_partial_cluster: true\npasswords:\n  elastic: file:{}\n",
             fifo.display()
         ),
     )

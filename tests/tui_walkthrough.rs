@@ -275,6 +275,20 @@ fn fixture(dir: &Path) -> PathBuf {
         std::fs::create_dir_all(install.join(sub)).unwrap();
         std::fs::copy(src.join(sub).join(file), install.join(sub).join(file)).unwrap();
     }
+    // A single node on the address the walk pins it to: the wizard configures one node, and
+    // a config naming two more in discovery.seed_hosts / cluster.initial_master_nodes, or
+    // binding an address the certificates do not name, would (rightly) be refused.
+    let yml = install.join("elasticsearch/elasticsearch.yml");
+    let single: String = std::fs::read_to_string(&yml)
+        .unwrap()
+        .replace("network.host: 10.0.0.11", "network.host: 127.0.0.1")
+        .lines()
+        .filter(|l| {
+            !l.starts_with("discovery.seed_hosts") && !l.starts_with("cluster.initial_master_nodes")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&yml, single).unwrap();
     std::fs::create_dir_all(install.join("home/lib")).unwrap();
     std::fs::write(install.join("home/lib/elasticsearch-8.19.21.jar"), b"").unwrap();
     std::fs::create_dir(install.join("state")).unwrap();
@@ -532,7 +546,7 @@ fn wizard_walkthrough_then_replay_of_its_answers() {
     // The operator's comments are kept.
     for kept in [
         "# ======================== Elasticsearch Configuration",
-        "network.host: 10.0.0.11   # the cluster network",
+        "network.host: 127.0.0.1   # the cluster network",
         "# ---------------------------------- Security",
     ] {
         assert!(es_yml.contains(kept), "lost `{kept}`:\n{es_yml}");

@@ -87,6 +87,15 @@ pub struct RawElasticsearch {
     /// Seconds to wait for the cluster to turn yellow or green after a restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_timeout_secs: Option<u64>,
+    /// Below the https tier, allow es-secure's REST calls (temporary superuser, new built-in
+    /// passwords) to go in clear to a non-loopback address.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_cleartext_rest: bool,
+    /// Allow a plan whose `discovery.seed_hosts`/`cluster.initial_master_nodes` name hosts
+    /// that are not among `nodes`, or whose bind/publish addresses the certificates do not
+    /// name (the plan still lists them as warnings).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_partial_cluster: bool,
 }
 
 impl RawElasticsearch {
@@ -402,6 +411,8 @@ pub struct EsAnswers {
     pub restart: Restart,
     pub verification: VerificationMode,
     pub health_timeout_secs: u64,
+    pub allow_cleartext_rest: bool,
+    pub allow_partial_cluster: bool,
 }
 
 /// Validated answers. Built only through [`Answers::from_raw`].
@@ -788,6 +799,23 @@ impl Answers {
             ));
         }
 
+        // bootstrap.password is written on the first run and used on the next; with a manual
+        // restart those are two runs, and a generated password exists only in the first one's
+        // memory: the second run would generate another and fail to authenticate.
+        if auth == AuthMethod::BootstrapPassword
+            && restart == Restart::Manual
+            && passwords
+                .users
+                .iter()
+                .any(|(u, s)| u == "elastic" && *s == SecretRef::Generate)
+        {
+            errors.push(err(
+                "passwords.elastic",
+                raw.passwords.elastic.as_ref().and_then(line_of),
+                "`auth.method: bootstrap-password` with `elasticsearch.restart: manual` (the default) cannot use a generated elastic password: the restart happens between two runs, and the second run cannot know the password the first one put in bootstrap.password\nhelp: set `passwords.elastic: env:NAME` or `file:/PATH` (the same value on both runs), or `elasticsearch.restart: systemd` or `command`",
+            ));
+        }
+
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -801,6 +829,8 @@ impl Answers {
                 restart,
                 verification: raw.elasticsearch.transport_verification.unwrap_or_default(),
                 health_timeout_secs: raw.elasticsearch.health_timeout_secs.unwrap_or(180),
+                allow_cleartext_rest: raw.elasticsearch.allow_cleartext_rest,
+                allow_partial_cluster: raw.elasticsearch.allow_partial_cluster,
             },
             nodes,
             this_node,

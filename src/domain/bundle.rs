@@ -71,6 +71,9 @@ pub fn answers_for_node(answers: &Answers, node: &str) -> RawAnswers {
         },
     );
     raw.elasticsearch.transport_verification = Some(answers.es.verification);
+    // The operator's opt-ins hold for the whole cluster they describe.
+    raw.elasticsearch.allow_cleartext_rest = answers.es.allow_cleartext_rest;
+    raw.elasticsearch.allow_partial_cluster = answers.es.allow_partial_cluster;
     raw
 }
 
@@ -114,7 +117,8 @@ fn node_answers(
 /// The answers keys of a bundle that es-secure would not have written there, as dotted paths
 /// (`elasticsearch.restart_command`, `passwords.elastic`, …), sorted. Empty means the answers
 /// have exactly the shape [`answers_for_node`] gives them; only the cluster's own inputs
-/// (tier, nodes, `this_node`, key type, validity, transport verification) may vary.
+/// (tier, nodes, `this_node`, key type, validity, transport verification and the two
+/// cluster-wide opt-ins) may vary.
 pub fn unexpected_answer_keys(raw: &RawAnswers) -> Vec<String> {
     let mut expected = node_answers(
         raw.tier,
@@ -123,6 +127,8 @@ pub fn unexpected_answer_keys(raw: &RawAnswers) -> Vec<String> {
         &raw.certificates,
     );
     expected.elasticsearch.transport_verification = raw.elasticsearch.transport_verification;
+    expected.elasticsearch.allow_cleartext_rest = raw.elasticsearch.allow_cleartext_rest;
+    expected.elasticsearch.allow_partial_cluster = raw.elasticsearch.allow_partial_cluster;
     let (Ok(got), Ok(want)) = (serde_json::to_value(raw), serde_json::to_value(&expected)) else {
         // Both are plain data; if either could not be represented, name the whole section.
         return vec!["answers".to_string()];

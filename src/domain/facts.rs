@@ -2,12 +2,14 @@
 //! (`shell::detect`); the planner and the UIs only read it. Holds no secrets.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::domain::certspec::KeyType;
+use crate::domain::redact;
 use crate::domain::settings::ParsedFile;
 use crate::domain::tier::TierReport;
 
@@ -89,7 +91,9 @@ pub struct KeystoreFacts {
     pub entries: Option<Vec<String>>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// `Debug` is written by hand (below): the file text and its parsed settings may hold a
+/// plaintext secret, so they are shown masked / by size only.
+#[derive(Clone, PartialEq, Serialize)]
 pub struct EsFacts {
     pub layout: Layout,
     pub home: Option<PathBuf>,
@@ -111,9 +115,18 @@ pub struct EsFacts {
     pub ca_copies: BTreeMap<String, String>,
     /// The group that owns the config directory (what ES reads files through).
     pub config_group: Option<String>,
+    /// Elastic's auto-configuration TLS files present under `<config>/certs/` (`http.p12`,
+    /// `transport.p12`, `http_ca.crt`), by file name.
+    pub autoconfig_files: Vec<String>,
+    /// SHA-256 fingerprint of the auto-configured `certs/http_ca.crt`, when readable.
+    pub autoconfig_ca_fingerprint: Option<String>,
+    /// A data directory holds node state (`<path.data>/_state`): the node has started, so
+    /// its cluster has formed and `cluster.initial_master_nodes` is no longer needed.
+    pub cluster_formed: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// `Debug` is written by hand, as for [`EsFacts`].
+#[derive(Clone, PartialEq, Serialize)]
 pub struct KibanaFacts {
     pub config_dir: PathBuf,
     pub yml_path: PathBuf,
@@ -127,6 +140,45 @@ pub struct KibanaFacts {
     #[serde(skip)]
     pub ca_copies: BTreeMap<String, String>,
     pub config_group: Option<String>,
+}
+
+impl fmt::Debug for EsFacts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EsFacts")
+            .field("layout", &self.layout)
+            .field("home", &self.home)
+            .field("config_dir", &self.config_dir)
+            .field("version", &self.version)
+            .field("yml_path", &self.yml_path)
+            .field("yml_text", &redact::mask_settings_text(&self.yml_text))
+            .field("settings", &self.parsed.settings.len())
+            .field("tier", &self.tier)
+            .field("keystore", &self.keystore)
+            .field("certs_dir_exists", &self.certs_dir_exists)
+            .field("certs", &self.certs)
+            .field("ca_copies", &self.ca_copies.keys().collect::<Vec<_>>())
+            .field("config_group", &self.config_group)
+            .field("autoconfig_files", &self.autoconfig_files)
+            .field("autoconfig_ca_fingerprint", &self.autoconfig_ca_fingerprint)
+            .field("cluster_formed", &self.cluster_formed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for KibanaFacts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KibanaFacts")
+            .field("config_dir", &self.config_dir)
+            .field("yml_path", &self.yml_path)
+            .field("yml_text", &redact::mask_settings_text(&self.yml_text))
+            .field("settings", &self.parsed.settings.len())
+            .field("keystore", &self.keystore)
+            .field("certs_dir_exists", &self.certs_dir_exists)
+            .field("certs", &self.certs)
+            .field("ca_copies", &self.ca_copies.keys().collect::<Vec<_>>())
+            .field("config_group", &self.config_group)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What earlier applies recorded (es-secure's state directory).
@@ -148,6 +200,19 @@ pub struct Finding {
     pub fix: Option<String>,
     /// For overridable findings: the flag that overrides it.
     pub override_flag: Option<String>,
+}
+
+impl Finding {
+    /// Whether this finding stops `apply`, given the override flags passed. `plan` and
+    /// `apply --dry-run` use the same rule for their exit code.
+    pub fn stops_apply(&self, overrides: &[String]) -> bool {
+        let overridden = self
+            .override_flag
+            .as_ref()
+            .is_some_and(|flag| overrides.contains(flag));
+        self.severity == Severity::Blocking
+            || (self.severity == Severity::Overridable && !overridden)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd, Serialize)]

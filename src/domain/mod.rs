@@ -8,6 +8,7 @@ pub mod facts;
 pub mod outcome;
 pub mod plan;
 pub mod planner;
+pub mod redact;
 pub mod render;
 pub mod settings;
 pub mod tier;

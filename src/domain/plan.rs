@@ -6,11 +6,12 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::domain::answers::{Restart, SecretRef};
 use crate::domain::bundle::BundleContents;
 use crate::domain::certspec::{CertPurpose, CertSpec};
+use crate::domain::redact;
 use crate::domain::tier::Tier;
 
 /// Who should own a file the plan creates. Names, not ids: the shell resolves them.
@@ -29,6 +30,49 @@ impl Owner {
             user: None,
             group: None,
         }
+    }
+}
+
+/// The whole text of a settings file, before or after an edit. It may hold a plaintext secret
+/// the plan removes, so `Debug` and `Serialize` (plan JSON) show it with secret values masked;
+/// only the executor reads the real text (to compare and write it).
+#[derive(Clone, Eq, PartialEq)]
+pub struct SettingsText(pub String);
+
+impl SettingsText {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for SettingsText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for SettingsText {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl PartialEq<SettingsText> for String {
+    fn eq(&self, other: &SettingsText) -> bool {
+        *self == other.0
+    }
+}
+
+impl std::fmt::Debug for SettingsText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&redact::mask_settings_text(&self.0), f)
+    }
+}
+
+impl Serialize for SettingsText {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&redact::mask_settings_text(&self.0))
     }
 }
 
@@ -57,6 +101,10 @@ pub enum SecretSource {
     Random(usize),
     /// An operator-provided reference.
     Ref(SecretRef),
+    /// The plaintext value of setting `key` in the settings file `path`, read at apply time:
+    /// a secret found in elasticsearch.yml/kibana.yml moves into the keystore (the plan's edit
+    /// of that file deletes the line). The plan holds only where it is, never the value.
+    PlaintextSetting { path: PathBuf, key: String },
 }
 
 /// One change. Ordered in the plan so that file changes come first (inside one transaction),
@@ -120,12 +168,13 @@ pub enum Step {
     },
     /// Copy the CA certificate (public) to where a product reads it.
     InstallCaCert { path: PathBuf, owner: Owner },
-    /// Rewrite a settings file. `before`/`after` are the whole texts (no secrets in them).
+    /// Rewrite a settings file. `before`/`after` are the whole texts; secret values in them
+    /// are masked wherever they are shown (see [`SettingsText`]).
     EditSettings {
         product: Product,
         path: PathBuf,
-        before: String,
-        after: String,
+        before: SettingsText,
+        after: SettingsText,
     },
     /// Add or replace a keystore entry (name only in plans; the value is resolved at apply).
     KeystoreSet {
@@ -141,6 +190,9 @@ pub enum Step {
         path: PathBuf,
         entry: String,
     },
+    /// Delete a file the new configuration supersedes (e.g. the auto-configured PKCS#12
+    /// files holding the old private keys). Journaled: a rollback restores it.
+    RemoveFile { path: PathBuf, reason: String },
     /// Write a bundle for another node, signed with the CA key: the certificates in
     /// `contents` (issued at apply time, keys included), `ca.crt` and the node's answers.
     WriteBundle {
@@ -174,6 +226,7 @@ impl Step {
                 | Self::EditSettings { .. }
                 | Self::KeystoreSet { .. }
                 | Self::KeystoreRemove { .. }
+                | Self::RemoveFile { .. }
                 | Self::WriteBundle { .. }
         )
     }

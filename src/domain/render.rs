@@ -9,6 +9,7 @@ use similar::TextDiff;
 use crate::domain::answers::Restart;
 use crate::domain::certspec::CertSpec;
 use crate::domain::plan::{Plan, SecretSource, Step};
+use crate::domain::redact;
 
 /// A short, one-line description of a step. Never contains a secret: keystore values and
 /// passwords are named by where they come from, not what they are.
@@ -109,6 +110,9 @@ pub fn step_line(step: &Step) -> String {
                 SecretSource::UserPassword(u) => format!("{u}'s password"),
                 SecretSource::Random(n) => format!("new random {n}-character key"),
                 SecretSource::Ref(r) => r.to_string(),
+                SecretSource::PlaintextSetting { path, key } => {
+                    format!("moved from `{key}` in {}", path.display())
+                }
             };
             format!(
                 "set {} keystore entry `{entry}` in {} (value: {source})",
@@ -125,6 +129,9 @@ pub fn step_line(step: &Step) -> String {
             product.as_str(),
             path.display()
         ),
+        Step::RemoveFile { path, reason } => {
+            format!("remove {} ({reason})", path.display())
+        }
         Step::WriteBundle {
             node,
             path,
@@ -171,9 +178,12 @@ fn spec_summary(spec: &CertSpec) -> String {
     )
 }
 
-/// A unified diff of one file, with `a/` and `b/` headers naming the path.
+/// A unified diff of one file, with `a/` and `b/` headers naming the path. Secret values are
+/// masked on both sides first, so a plaintext password the edit removes shows as `***`.
 pub fn unified_diff(path: &str, before: &str, after: &str) -> String {
-    TextDiff::from_lines(before, after)
+    let before = redact::mask_settings_text(before);
+    let after = redact::mask_settings_text(after);
+    TextDiff::from_lines(&before, &after)
         .unified_diff()
         .context_radius(3)
         .header(&format!("a{path}"), &format!("b{path}"))

@@ -3,7 +3,9 @@
 //! Pure text in, text out: every line we do not need to change stays byte-identical (comments,
 //! blank lines, order, quoting, line endings). A changed value is rewritten where it is written;
 //! a new setting goes into one block of our own, marked by [`MANAGED_BEGIN`]/[`MANAGED_END`]; a
-//! removed setting is commented out with a short note. The result is parsed again and compared
+//! removed setting is commented out with a short note, except a line holding a secret
+//! (password, passphrase, token: see [`crate::domain::redact`]), which is deleted so the value
+//! does not stay in the file. The result is parsed again and compared
 //! with the intended settings: this module must never return text whose effective settings
 //! differ from what was asked for, and must not touch the file system.
 
@@ -12,6 +14,7 @@ use std::ops::Range;
 
 use thiserror::Error;
 
+use crate::domain::redact;
 use crate::domain::settings::{
     self, Entry, MANAGED_BEGIN, MANAGED_END, Node, NodeKind, SettingValue, Settings, Tree,
 };
@@ -21,7 +24,8 @@ use crate::domain::settings::{
 pub enum Edit {
     /// Make `key` have `value` (in place where it exists, else in our managed block).
     Set { key: String, value: SettingValue },
-    /// Make `key` absent (commented out with a short note). Settings below it (`key.*`) go too.
+    /// Make `key` absent (commented out with a short note; lines holding a secret value are
+    /// deleted instead). Settings below it (`key.*`) go too.
     Remove { key: String },
 }
 
@@ -584,6 +588,11 @@ impl<'a> Plan<'a> {
             };
             if settings::mentions_marker(content) {
                 // Commented out, it would read as a block marker next time: drop it instead.
+                *op = LineOp::Delete;
+                continue;
+            }
+            if redact::line_holds_secret(content) {
+                // A commented-out password is still a password in a group-readable file.
                 *op = LineOp::Delete;
                 continue;
             }

@@ -244,6 +244,25 @@ fn ca_copies(certs_dir: &Path) -> BTreeMap<String, String> {
     out
 }
 
+/// TLS files Elastic's security auto-configuration writes under `<config>/certs/`.
+const AUTOCONFIG_FILES: [&str; 3] = ["http.p12", "transport.p12", "http_ca.crt"];
+
+/// Elasticsearch's data directories: `path.data`, else the layout's default.
+fn data_dirs(settings: &settings::Settings, layout: Layout, home: Option<&Path>) -> Vec<PathBuf> {
+    use crate::domain::settings::SettingValue;
+    match settings.value("path.data") {
+        Some(SettingValue::List(items)) => {
+            items.iter().map(|i| PathBuf::from(i.as_plain())).collect()
+        }
+        Some(v) => vec![PathBuf::from(v.as_plain())],
+        None => match (layout, home) {
+            (Layout::Package, _) => vec![PathBuf::from("/var/lib/elasticsearch")],
+            (_, Some(home)) => vec![home.join("data")],
+            (_, None) => Vec::new(),
+        },
+    }
+}
+
 /// Read a CA certificate (and check its key file exists) into facts.
 pub fn read_ca(cert_path: &Path, key_path: &Path) -> anyhow::Result<Option<CaFacts>> {
     let Ok(cert_pem) = safe_fs::read_file_text(cert_path, safe_fs::SMALL_CAP) else {
@@ -287,6 +306,9 @@ pub fn detect(loc: &Locate, answers: Option<&Answers>, now: i64) -> anyhow::Resu
 
     let es_certs_dir = config_dir.join("certs");
     let own_certs_installed = own_certs_installed(answers, &es_certs_dir);
+    let cluster_formed = data_dirs(&parsed.settings, layout, home.as_deref())
+        .iter()
+        .any(|d| d.join("_state").is_dir());
     let es = EsFacts {
         layout,
         home,
@@ -304,6 +326,16 @@ pub fn detect(loc: &Locate, answers: Option<&Answers>, now: i64) -> anyhow::Resu
         ),
         ca_copies: ca_copies(&es_certs_dir),
         config_group: group_of(&config_dir),
+        autoconfig_files: AUTOCONFIG_FILES
+            .iter()
+            .filter(|f| es_certs_dir.join(f).is_file())
+            .map(ToString::to_string)
+            .collect(),
+        autoconfig_ca_fingerprint: std::fs::read_to_string(es_certs_dir.join("http_ca.crt"))
+            .ok()
+            .and_then(|pem| crate::shell::inspect::ca_summary(&pem).ok())
+            .map(|s| s.0),
+        cluster_formed,
         config_dir,
         yml_text,
         parsed,
@@ -388,7 +420,7 @@ fn detect_kibana(dir: &Path, ca: Option<&CaFacts>) -> anyhow::Result<KibanaFacts
     Ok(KibanaFacts {
         config_dir: dir.to_path_buf(),
         yml_path,
-        keystore: keystore_facts(&dir.join("kibana.keystore"), true),
+        keystore: keystore_facts(&kibana_keystore_path(dir), true),
         certs_dir_exists: certs_dir.is_dir(),
         certs: existing_certs(&certs_dir, &[(files::KIBANA_CERT, files::KIBANA_KEY)], ca),
         ca_copies: ca_copies(&certs_dir),
@@ -396,6 +428,28 @@ fn detect_kibana(dir: &Path, ca: Option<&CaFacts>) -> anyhow::Result<KibanaFacts
         yml_text,
         parsed,
     })
+}
+
+/// The kibana.keystore Kibana reads: like Kibana's `getKeystore()`, the one in its data
+/// directory (`<home>/data`, else `/var/lib/kibana`) when it exists, else the config dir's.
+/// `/var/lib/kibana` is only looked at for a config dir under `/etc` (a package install).
+fn kibana_keystore_path(config_dir: &Path) -> PathBuf {
+    let mut data_dirs = Vec::new();
+    if config_dir.file_name().is_some_and(|n| n == "config")
+        && let Some(home) = config_dir.parent()
+    {
+        data_dirs.push(home.join("data"));
+    }
+    if config_dir.starts_with("/etc") {
+        data_dirs.push(PathBuf::from("/usr/share/kibana/data"));
+        data_dirs.push(PathBuf::from("/var/lib/kibana"));
+    }
+    data_dirs
+        .into_iter()
+        .find(|d| d.is_dir())
+        .map(|d| d.join("kibana.keystore"))
+        .filter(|k| k.exists())
+        .unwrap_or_else(|| config_dir.join("kibana.keystore"))
 }
 
 fn keystore_facts(path: &Path, kibana: bool) -> KeystoreFacts {

@@ -10,7 +10,7 @@ use crate::domain::facts::KibanaFacts;
 use crate::domain::plan::{Owner, Product, SecretSource, Step};
 use crate::domain::settings::SettingValue;
 use crate::domain::tier::Tier;
-use crate::domain::yaml_edit::{self, Edit, EditOptions};
+use crate::domain::yaml_edit::{self, Edit, EditError, EditOptions};
 
 impl Planner<'_> {
     pub(super) fn plan_kibana(&mut self, ca_new: bool) -> Result<(), PlanError> {
@@ -73,17 +73,29 @@ impl Planner<'_> {
                 value: SecretSource::UserPassword("kibana_system".to_string()),
                 owner: owner.clone(),
             });
-        } else if !keystore_has(&kfacts.keystore, "elasticsearch.password")
-            && kfacts
-                .parsed
-                .settings
-                .get("elasticsearch.password")
-                .is_none()
-        {
-            self.note("Kibana has no elasticsearch.password and es-secure cannot recover the current kibana_system password: set `passwords.rotate: true` (or `passwords.kibana_system: env:NAME`) to set a new one.");
+        } else if !keystore_has(&kfacts.keystore, "elasticsearch.password") {
+            if self.kibana_yml_password_is_kibana_systems(kfacts) {
+                // `keep` keeps the password Kibana uses today: it moves from kibana.yml (where
+                // the edit deletes it) into kibana.keystore.
+                self.move_to_kibana_keystore(kfacts, "elasticsearch.password", &owner);
+            } else {
+                self.note("Kibana has no kibana_system password es-secure can keep (none in kibana.keystore or kibana.yml), and es-secure cannot recover the current one: set `passwords.rotate: true` (or `passwords.kibana_system: env:NAME`) to set a new one.");
+            }
+        }
+        if !kfacts.keystore.path.starts_with(&kfacts.config_dir) {
+            self.note(format!(
+                "Kibana reads {} (the keystore in its data directory takes precedence over the config directory's), so that is the keystore es-secure uses",
+                kfacts.keystore.path.display()
+            ));
         }
         for key in KIBANA_ENCRYPTION_KEYS {
-            if !keystore_has(&kfacts.keystore, key) && kfacts.parsed.settings.get(key).is_none() {
+            if keystore_has(&kfacts.keystore, key) {
+                continue;
+            }
+            if kfacts.parsed.settings.get(key).is_some() {
+                // The key in use must survive (saved objects are encrypted with it): moved.
+                self.move_to_kibana_keystore(kfacts, key, &owner);
+            } else {
                 self.steps.push(Step::KeystoreSet {
                     product: Product::Kibana,
                     path: kfacts.keystore.path.clone(),
@@ -102,11 +114,12 @@ impl Planner<'_> {
             &EditOptions::default(),
         )?;
         if after != kfacts.yml_text {
+            self.note_kibana_changes(kfacts, &after)?;
             self.steps.push(Step::EditSettings {
                 product: Product::Kibana,
                 path: kfacts.yml_path.clone(),
-                before: kfacts.yml_text.clone(),
-                after,
+                before: kfacts.yml_text.clone().into(),
+                after: after.into(),
             });
         }
         if self.steps.iter().any(|s| match s {
@@ -122,6 +135,86 @@ impl Planner<'_> {
             self.note("Restart Kibana after the apply so it picks up its new settings and keystore (e.g. `systemctl restart kibana`).");
         }
         Ok(())
+    }
+
+    /// A note for each setting the kibana.yml edit drops or changes, saying why.
+    fn note_kibana_changes(&mut self, kfacts: &KibanaFacts, after: &str) -> Result<(), PlanError> {
+        let file = kfacts.yml_path.display().to_string();
+        let after = crate::domain::settings::parse(&file, after)
+            .map_err(|e| PlanError::Edit(EditError::Read(e)))?
+            .settings;
+        let moved: Vec<String> = self
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::KeystoreSet {
+                    product: Product::Kibana,
+                    value: SecretSource::PlaintextSetting { key, .. },
+                    ..
+                } => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
+        let ks_path = kfacts.keystore.path.display().to_string();
+        let yml_user = kfacts
+            .parsed
+            .settings
+            .value("elasticsearch.username")
+            .map(SettingValue::as_plain);
+        let why = |key: &str| -> Option<String> {
+            if moved.iter().any(|k| k == key) {
+                return Some(format!(
+                    "a plaintext secret; its value moves into {ks_path} (same name) and the line is deleted"
+                ));
+            }
+            match key {
+                "elasticsearch.password" => Some(match &yml_user {
+                    Some(u) if u != "kibana_system" => format!(
+                        "the plaintext password of `{u}` is deleted, not kept: Kibana logs in as kibana_system from now on (its password goes to {ks_path}); change `{u}`'s password if the file was readable by others"
+                    ),
+                    _ => format!(
+                        "a plaintext secret; {ks_path} holds the password Kibana uses, so the line is deleted"
+                    ),
+                }),
+                "elasticsearch.serviceAccountToken" => Some(
+                    "Kibana logs in as kibana_system instead of with this service account token (the two cannot be combined); the line is deleted: delete the token in Elasticsearch if nothing else uses it".to_string(),
+                ),
+                k if KIBANA_ENCRYPTION_KEYS.contains(&k) => Some(format!(
+                    "{ks_path} already has this key, and Kibana reads the keystore's value over kibana.yml's; the plaintext line is deleted"
+                )),
+                _ => None,
+            }
+        };
+        for text in super::notes::setting_change_notes(&file, &kfacts.parsed.settings, &after, &why)
+        {
+            self.note(text);
+        }
+        Ok(())
+    }
+
+    /// Whether kibana.yml's plaintext `elasticsearch.password` belongs to `kibana_system`
+    /// (the user Kibana logs in as afterwards). A password for another user (often `elastic`)
+    /// is not kept: the edit deletes it and it is not moved.
+    fn kibana_yml_password_is_kibana_systems(&self, kfacts: &KibanaFacts) -> bool {
+        let s = &kfacts.parsed.settings;
+        s.get("elasticsearch.password").is_some()
+            && s.value("elasticsearch.username")
+                .is_some_and(|u| u.as_plain() == "kibana_system")
+    }
+
+    /// Move the plaintext value of `key` in kibana.yml into kibana.keystore (same entry name;
+    /// Kibana stores it as a JSON string, even when it looks like a number).
+    fn move_to_kibana_keystore(&mut self, kfacts: &KibanaFacts, key: &str, owner: &Owner) {
+        self.steps.push(Step::KeystoreSet {
+            product: Product::Kibana,
+            path: kfacts.keystore.path.clone(),
+            entry: key.to_string(),
+            value: SecretSource::PlaintextSetting {
+                path: kfacts.yml_path.clone(),
+                key: key.to_string(),
+            },
+            owner: owner.clone(),
+        });
     }
 
     pub(super) fn kibana_edits(
@@ -149,12 +242,17 @@ impl Planner<'_> {
             set("elasticsearch.hosts", SettingValue::list(hosts)),
             set("elasticsearch.username", SettingValue::str("kibana_system")),
         ];
-        // Secrets belong in kibana.keystore, and a service token cannot be combined with a
-        // username.
+        // Secrets belong in kibana.keystore (plan_kibana moved the ones still needed; the
+        // keystore's value wins over kibana.yml's where both exist), and a service token cannot
+        // be combined with a username. yaml_edit deletes these lines rather than commenting
+        // them out.
         for key in [
             "elasticsearch.password",
             "elasticsearch.serviceAccountToken",
-        ] {
+        ]
+        .into_iter()
+        .chain(KIBANA_ENCRYPTION_KEYS)
+        {
             if s.get(key).is_some() {
                 edits.push(Edit::Remove {
                     key: key.to_string(),

@@ -7,6 +7,8 @@
 
 mod certs;
 mod kibana;
+mod notes;
+mod shape;
 
 use std::net::IpAddr;
 
@@ -117,6 +119,14 @@ pub enum PlanError {
         "the bundle's {name} certificate cannot be used: {reason}; nothing was changed\nhelp: write the bundle again on the host that holds the CA (re-run its apply), and copy it here"
     )]
     BundleCert { name: String, reason: String },
+    #[error(
+        "es-secure would send the temporary superuser's and the new built-in passwords in clear to {url}: Elasticsearch does not listen on loopback here (network.host/http.host), and this tier has no HTTPS; nothing was changed\nhelp: run es-secure on the node with `network.host` including `_local_` (or 0.0.0.0), or choose tier https, or set `elasticsearch.allow_cleartext_rest: true` in the answers to accept it"
+    )]
+    CleartextRest { url: String },
+    #[error(
+        "{problem}; nothing was changed\nhelp: {fix}, or set `elasticsearch.allow_partial_cluster: true` in the answers to plan anyway (the plan then lists this as a warning)"
+    )]
+    ClusterShape { problem: String, fix: String },
     #[error(transparent)]
     Edit(#[from] EditError),
 }
@@ -164,10 +174,16 @@ pub fn es_url(facts: &Facts, answers: &Answers) -> String {
         "http"
     };
     let settings = &facts.es.parsed.settings;
-    let host = ["http.publish_host", "http.host", "network.host"]
-        .iter()
-        .find_map(|k| settings.value(k).and_then(first_concrete_host))
-        .unwrap_or_else(|| "localhost".to_string());
+    // Plain HTTP carries the temporary superuser's and the new built-in passwords: keep it on
+    // the loopback interface whenever Elasticsearch listens there.
+    let host = if scheme == "http" && http_listens_on_loopback(settings) {
+        "127.0.0.1".to_string()
+    } else {
+        ["http.publish_host", "http.host", "network.host"]
+            .iter()
+            .find_map(|k| settings.value(k).and_then(first_concrete_host))
+            .unwrap_or_else(|| "localhost".to_string())
+    };
     let port = settings
         .value("http.port")
         .map(SettingValue::as_plain)
@@ -179,6 +195,39 @@ pub fn es_url(facts: &Facts, answers: &Answers) -> String {
         _ => host,
     };
     format!("{scheme}://{host}:{port}")
+}
+
+/// The HTTP layer's bind addresses (`http.bind_host`, `http.host`, `network.bind_host`,
+/// `network.host`, first set wins), as written; `None` when none is set.
+fn http_bind_hosts(settings: &Settings) -> Option<Vec<String>> {
+    [
+        "http.bind_host",
+        "http.host",
+        "network.bind_host",
+        "network.host",
+    ]
+    .iter()
+    .find_map(|k| settings.value(k))
+    .map(|v| match v {
+        SettingValue::List(items) => items.iter().map(SettingValue::as_plain).collect(),
+        other => vec![other.as_plain()],
+    })
+}
+
+/// Whether Elasticsearch's HTTP layer listens on a loopback address: its default (`_local_`),
+/// a loopback name or address, or a wildcard (`0.0.0.0`, `::`).
+fn http_listens_on_loopback(settings: &Settings) -> bool {
+    http_bind_hosts(settings).is_none_or(|hosts| {
+        hosts.iter().any(|h| {
+            let h = h.trim();
+            is_loopback_bind(h) || h == "0.0.0.0" || h == "::" || h == "[::]"
+        })
+    })
+}
+
+/// Whether a URL's host is a loopback name or address.
+fn url_is_loopback(url: &str) -> bool {
+    crate::domain::answers::url_host(url).is_some_and(|h| is_loopback_bind(&h))
 }
 
 /// A host a client can connect to, from a bind setting: special values (`_local_`,
@@ -262,12 +311,25 @@ impl<'a> Planner<'a> {
             &opts,
         )?;
         if &after != es_text {
+            let after_settings = crate::domain::settings::parse(
+                &self.facts.es.yml_path.display().to_string(),
+                &after,
+            )
+            .map_err(|e| PlanError::Edit(EditError::Read(e)))?
+            .settings;
+            self.note_es_changes(&after_settings);
             self.steps.push(Step::EditSettings {
                 product: Product::Elasticsearch,
                 path: self.facts.es.yml_path.clone(),
-                before: es_text.clone(),
-                after,
+                before: es_text.clone().into(),
+                after: after.into(),
             });
+            if opts.replace_autoconfig {
+                self.remove_autoconfig_files(&after_settings);
+            }
+        }
+        if ca_new {
+            self.note_ca_change();
         }
         let es_changed = self.steps.len() > es_before || (ca_new && tier >= Tier::Basic);
 
@@ -276,6 +338,8 @@ impl<'a> Planner<'a> {
             self.plan_bundles(local);
         }
 
+        // After the more specific refusals above, so their message wins.
+        self.check_shape(local)?;
         let resets: Vec<Step> = self.password_resets();
         let url = es_url(self.facts, self.answers);
         if tier == Tier::Https
@@ -309,6 +373,14 @@ impl<'a> Planner<'a> {
                 timeout_secs: self.answers.es.health_timeout_secs,
             });
         }
+        if wait && url.starts_with("http://") && !url_is_loopback(&url) {
+            if !self.answers.es.allow_cleartext_rest {
+                return Err(PlanError::CleartextRest { url });
+            }
+            self.note(format!(
+                "warning: es-secure's REST calls go to {url} in clear (`allow_cleartext_rest: true`): the temporary superuser's and the new built-in passwords cross the network unencrypted"
+            ));
+        }
         let any_reset = !resets.is_empty();
         self.steps.extend(resets);
         if es_changed || any_reset {
@@ -316,6 +388,30 @@ impl<'a> Planner<'a> {
         }
         if self.answers.es.restart == Restart::Manual && es_changed {
             self.note("Restart is manual: apply stops after writing the files and tells you what to run; run the same apply again afterwards to finish (passwords, verification).");
+        }
+        Ok(())
+    }
+
+    /// Refuse (or, with `allow_partial_cluster`, warn about) a cluster elasticsearch.yml
+    /// describes differently from the answers; never silent.
+    fn check_shape(&mut self, local: Option<&Node>) -> Result<(), PlanError> {
+        let found = shape::check(&self.facts.es.parsed.settings, self.answers, local);
+        if !found.definite.is_empty() && !self.answers.es.allow_partial_cluster {
+            let (problems, mut fixes): (Vec<String>, Vec<String>) =
+                found.definite.into_iter().unzip();
+            fixes.dedup();
+            return Err(PlanError::ClusterShape {
+                problem: problems.join("\n"),
+                fix: fixes.join("; "),
+            });
+        }
+        for (problem, fix) in found.definite {
+            self.note(format!(
+                "warning: {problem} (planned anyway: `allow_partial_cluster: true`); {fix}"
+            ));
+        }
+        for text in found.unknowable {
+            self.note(text);
         }
         Ok(())
     }
@@ -388,6 +484,25 @@ impl<'a> Planner<'a> {
                 }
             }
         }
+        let removed: Vec<String> = self.es_tls_removals().into_iter().collect();
+        for (key, secure) in plaintext_es_secrets(&self.facts.es.parsed.settings) {
+            // A secret in a TLS context es-secure replaces is dropped with it (see es_edits);
+            // one it leaves alone moves to its keystore form. With both set, Elasticsearch
+            // refuses to start, and the keystore's value is the one in use.
+            if removed.contains(&key) || keystore_has(ks, &secure) {
+                continue;
+            }
+            self.steps.push(Step::KeystoreSet {
+                product: Product::Elasticsearch,
+                path: ks.path.clone(),
+                entry: secure,
+                value: SecretSource::PlaintextSetting {
+                    path: self.facts.es.yml_path.clone(),
+                    key,
+                },
+                owner: owner.clone(),
+            });
+        }
         if self.answers.auth == AuthMethod::BootstrapPassword
             && !keystore_has(ks, "bootstrap.password")
             && !self.password_current("elastic")
@@ -422,15 +537,153 @@ impl<'a> Planner<'a> {
                 SettingValue::str("required"),
             ));
             edits.extend(pem_settings(p, files::TRANSPORT_KEY, files::TRANSPORT_CERT));
-            edits.extend(conflicting_removals(settings, p));
         }
         if tier == Tier::Https {
             let p = "xpack.security.http.ssl";
             edits.push(set(&format!("{p}.enabled"), SettingValue::Bool(true)));
             edits.extend(pem_settings(p, files::HTTP_KEY, files::HTTP_CERT));
-            edits.extend(conflicting_removals(settings, p));
         }
+        let mut removed = self.es_tls_removals();
+        if self.facts.es.cluster_formed && settings.get("cluster.initial_master_nodes").is_some() {
+            removed.push("cluster.initial_master_nodes".to_string());
+        }
+        // Plaintext secrets elsewhere were moved into the keystore (plan_es_keystore).
+        removed.extend(
+            plaintext_es_secrets(settings)
+                .into_iter()
+                .map(|(key, _)| key),
+        );
+        removed.sort();
+        removed.dedup();
+        edits.extend(removed.into_iter().map(|key| Edit::Remove { key }));
         edits
+    }
+
+    /// Remove Elastic's auto-configured key material once no setting refers to it: the
+    /// PKCS#12 files hold private keys (http.p12 also the old CA's), useless after the
+    /// takeover. A rollback restores them.
+    fn remove_autoconfig_files(&mut self, after: &Settings) {
+        let certs_dir = self.facts.es.config_dir.join("certs");
+        for name in &self.facts.es.autoconfig_files {
+            let referenced = after
+                .iter()
+                .any(|(_, s)| s.value.as_plain().contains(name.as_str()));
+            if referenced {
+                continue;
+            }
+            let what = if name.ends_with(".p12") {
+                "auto-configured PKCS#12 keystore with private keys"
+            } else {
+                "auto-configured CA certificate"
+            };
+            self.steps.push(Step::RemoveFile {
+                path: certs_dir.join(name),
+                reason: format!("{what}, replaced by es-secure's PEM files"),
+            });
+        }
+    }
+
+    /// Say which clients need the new CA whenever the CA the node serves changes, with both
+    /// fingerprints (the new one of a generated CA is printed when apply creates it).
+    fn note_ca_change(&mut self) {
+        let old = match (&self.facts.ca, &self.facts.es.autoconfig_ca_fingerprint) {
+            (Some(ca), _) => Some((ca.fingerprint.clone(), ca.cert_path.display().to_string())),
+            (None, Some(fp)) => Some((
+                fp.clone(),
+                self.facts
+                    .es
+                    .config_dir
+                    .join("certs/http_ca.crt")
+                    .display()
+                    .to_string(),
+            )),
+            // The node serves certificates from some other CA today (e.g. auto-configured).
+            (None, None) if self.facts.es.tier.tier >= Tier::Basic => Some((
+                "unknown".to_string(),
+                "the CA of the certificates the node uses now".to_string(),
+            )),
+            (None, None) => None,
+        };
+        let Some((old_fp, old_path)) = old else {
+            return;
+        };
+        let (new_path, _) = self.ca_paths();
+        let new_fp = match &self.facts.byo_ca {
+            Some(byo) => byo.fingerprint.clone(),
+            None => "printed at the end of the apply and by `es-secure status`".to_string(),
+        };
+        self.note(format!(
+            "The CA changes: the node's certificates will be signed by a new CA. Every client that trusts the old CA ({old_path}, SHA-256 {old_fp}) must get the new one ({}, SHA-256 {new_fp}): Beats, Logstash, Elastic Agent/Fleet, language clients, `ca_trusted_fingerprint` settings and enrollment tokens; Kibana is updated by this plan only when `kibana` is in the answers.",
+            new_path.display()
+        ));
+    }
+
+    /// A note for each setting the elasticsearch.yml edit drops or changes, saying why.
+    fn note_es_changes(&mut self, after: &Settings) {
+        let file = self.facts.es.yml_path.display().to_string();
+        let tls_removed = self.es_tls_removals();
+        let moved = plaintext_es_secrets(&self.facts.es.parsed.settings);
+        let autoconfig: Vec<String> = self
+            .facts
+            .es
+            .parsed
+            .autoconfig
+            .as_ref()
+            .map(|b| b.keys.clone())
+            .unwrap_or_default();
+        let ks = &self.facts.es.keystore;
+        let ks_path = ks.path.display().to_string();
+        let why = |key: &str| -> Option<String> {
+            if key == "xpack.security.enrollment.enabled" {
+                return Some("enrollment (`elasticsearch-create-enrollment-token`, Kibana's enrollment flow, new nodes joining with a token) stops working: it relies on the auto-configured certificates es-secure replaces; add nodes with bundles instead".to_string());
+            }
+            if tls_removed.iter().any(|k| k == key) {
+                return Some(if crate::domain::redact::is_secret_key(key) {
+                    "a plaintext password for the keystore or key that es-secure's PEM files replace; it is no longer needed, so the line is deleted (not moved)".to_string()
+                } else {
+                    "es-secure's PEM key and certificate replace this keystore/truststore setting (Elasticsearch refuses both in one TLS context)".to_string()
+                });
+            }
+            if let Some((_, secure)) = moved.iter().find(|(k, _)| k == key) {
+                return Some(if keystore_has(ks, secure) {
+                    format!(
+                        "a plaintext secret; {ks_path} already has `{secure}`, which Elasticsearch would refuse next to it, so the line is deleted"
+                    )
+                } else {
+                    format!(
+                        "a plaintext secret; its value moves into {ks_path} as `{secure}` and the line is deleted"
+                    )
+                });
+            }
+            if key == "cluster.initial_master_nodes" {
+                return Some("the cluster has already formed (this node has state in its data directory): Elasticsearch ignores the setting now and warns about it on every start, and keeping it risks bootstrapping a second cluster".to_string());
+            }
+            if autoconfig.iter().any(|k| k == key) {
+                return Some("part of Elastic's security auto-configuration, which es-secure's settings replace".to_string());
+            }
+            None
+        };
+        for text in notes::setting_change_notes(&file, &self.facts.es.parsed.settings, after, &why)
+        {
+            self.note(text);
+        }
+    }
+
+    /// Settings of the TLS contexts this tier takes over that cannot stay next to PEM files
+    /// (keystores, truststores and their passwords).
+    fn es_tls_removals(&self) -> Vec<String> {
+        let settings = &self.facts.es.parsed.settings;
+        let mut out = Vec::new();
+        if self.answers.tier >= Tier::Basic {
+            out.extend(conflicting_removals(
+                settings,
+                "xpack.security.transport.ssl",
+            ));
+        }
+        if self.answers.tier == Tier::Https {
+            out.extend(conflicting_removals(settings, "xpack.security.http.ssl"));
+        }
+        out
     }
 
     fn password_current(&self, user: &str) -> bool {
@@ -523,9 +776,30 @@ fn pem_settings(prefix: &str, key: &str, cert: &str) -> Vec<Edit> {
     ]
 }
 
+/// Plaintext password settings in elasticsearch.yml and the keystore entry Elasticsearch reads
+/// instead (`…keystore.password` → `…keystore.secure_password`, `…key_passphrase` →
+/// `…secure_key_passphrase`), in file order of keys.
+fn plaintext_es_secrets(settings: &Settings) -> Vec<(String, String)> {
+    const MOVES: [(&str, &str); 4] = [
+        ("keystore.password", "keystore.secure_password"),
+        ("keystore.key_password", "keystore.secure_key_password"),
+        ("truststore.password", "truststore.secure_password"),
+        ("key_passphrase", "secure_key_passphrase"),
+    ];
+    settings
+        .iter()
+        .filter_map(|(key, _)| {
+            MOVES.iter().find_map(|(plain, secure)| {
+                let prefix = key.strip_suffix(plain)?.strip_suffix('.')?;
+                Some((key.clone(), format!("{prefix}.{secure}")))
+            })
+        })
+        .collect()
+}
+
 /// Settings that cannot be combined with PEM key/certificate settings in the same context
 /// (ES refuses to start), or that hold plaintext passwords.
-fn conflicting_removals(settings: &Settings, prefix: &str) -> Vec<Edit> {
+fn conflicting_removals(settings: &Settings, prefix: &str) -> Vec<String> {
     [
         "keystore.path",
         "keystore.type",
@@ -539,7 +813,6 @@ fn conflicting_removals(settings: &Settings, prefix: &str) -> Vec<Edit> {
     .iter()
     .map(|k| format!("{prefix}.{k}"))
     .filter(|k| settings.get(k).is_some())
-    .map(|key| Edit::Remove { key })
     .collect()
 }
 
@@ -608,6 +881,9 @@ mod tests {
                 certs: BTreeMap::new(),
                 ca_copies: BTreeMap::new(),
                 config_group: Some("elasticsearch".to_string()),
+                autoconfig_files: Vec::new(),
+                autoconfig_ca_fingerprint: None,
+                cluster_formed: false,
             },
             kibana: None,
             ca: None,
@@ -672,7 +948,7 @@ mod tests {
     /// The answers a bundle for node-2 carries (what `shell::bundle::answers_for_node` writes).
     fn bundle_answers(tier: Tier) -> Answers {
         let text = format!(
-            "version: 1\ntier: {tier}\nnodes:\n  - {{name: node-1, dns: [node-1.example.internal], ip: [10.0.0.11]}}\n  - {{name: node-2, dns: [node-2.example.internal], ip: [10.0.0.12]}}\nthis_node: node-2\ncertificates:\n  ca: existing\npasswords:\n  elastic: keep\n  kibana_system: keep\n  logstash_system: keep\n  beats_system: keep\n  apm_system: keep\n  remote_monitoring_user: keep\n"
+            "version: 1\ntier: {tier}\nelasticsearch:\n  allow_cleartext_rest: true\nnodes:\n  - {{name: node-1, dns: [node-1.example.internal], ip: [10.0.0.11]}}\n  - {{name: node-2, dns: [node-2.example.internal], ip: [10.0.0.12]}}\nthis_node: node-2\ncertificates:\n  ca: existing\npasswords:\n  elastic: keep\n  kibana_system: keep\n  logstash_system: keep\n  beats_system: keep\n  apm_system: keep\n  remote_monitoring_user: keep\n"
         );
         Answers::from_raw(&parse_raw(&text).unwrap()).unwrap()
     }
@@ -690,7 +966,7 @@ mod tests {
         let facts = facts_for(&yml("node-2"));
         let warned = |node_ip: &str| {
             let text = format!(
-                "version: 1\ntier: https\nnodes:\n  - {{name: node-2, dns: [node-2.example.internal], ip: [{node_ip}]}}\nthis_node: node-2\n"
+                "version: 1\ntier: https\nelasticsearch:\n  allow_partial_cluster: true\nnodes:\n  - {{name: node-2, dns: [node-2.example.internal], ip: [{node_ip}]}}\nthis_node: node-2\n"
             );
             let answers = Answers::from_raw(&parse_raw(&text).unwrap()).unwrap();
             let plan = build_plan(&facts, &answers).unwrap();
@@ -897,7 +1173,7 @@ mod tests {
             ""
         };
         let text = format!(
-            "version: 1\ntier: {tier}\nnodes:\n  - {{name: node-1, dns: [node-1.example.internal], ip: [10.0.0.11]}}\n  - {{name: node-2, dns: [node-2.example.internal], ip: [10.0.0.12]}}\nthis_node: node-2\ncertificates:\n  ca: {{cert: /root/own/ca.crt, key: /root/own/ca.key}}\n  node_certs:\n    transport: {{cert: /root/own/transport.crt, key: /root/own/transport.key}}\n{http}"
+            "version: 1\ntier: {tier}\nelasticsearch:\n  allow_cleartext_rest: true\nnodes:\n  - {{name: node-1, dns: [node-1.example.internal], ip: [10.0.0.11]}}\n  - {{name: node-2, dns: [node-2.example.internal], ip: [10.0.0.12]}}\nthis_node: node-2\ncertificates:\n  ca: {{cert: /root/own/ca.crt, key: /root/own/ca.key}}\n  node_certs:\n    transport: {{cert: /root/own/transport.crt, key: /root/own/transport.key}}\n{http}"
         );
         let answers = Answers::from_raw(&parse_raw(&text).unwrap()).unwrap();
         let mut facts = facts_for(&yml("node-2"));
@@ -1031,5 +1307,323 @@ mod tests {
             })
             .expect("the own certificate is installed (and so checked) again");
         assert!(reason.contains("10.0.0.12"), "{reason}");
+    }
+
+    // ---- secrets are moved, never left; plan notes; REST and cluster-shape checks ----
+
+    fn kibana_facts(
+        yml_text: &str,
+        keystore_entries: &[&str],
+    ) -> crate::domain::facts::KibanaFacts {
+        crate::domain::facts::KibanaFacts {
+            config_dir: "/etc/kibana".into(),
+            yml_path: "/etc/kibana/kibana.yml".into(),
+            yml_text: yml_text.to_string(),
+            parsed: settings::parse("/etc/kibana/kibana.yml", yml_text).unwrap(),
+            keystore: KeystoreFacts {
+                path: "/etc/kibana/kibana.keystore".into(),
+                exists: true,
+                entries: Some(keystore_entries.iter().map(ToString::to_string).collect()),
+            },
+            certs_dir_exists: false,
+            certs: BTreeMap::new(),
+            ca_copies: BTreeMap::new(),
+            config_group: Some("kibana".to_string()),
+        }
+    }
+
+    const LOOPBACK_YML: &str = "node.name: node-1\nnetwork.host: 127.0.0.1\ndiscovery.type: single-node\nxpack.security.enabled: false\n";
+
+    fn minimal_answers(extra: &str) -> Answers {
+        let text = format!("version: 1\ntier: minimal\n{extra}");
+        Answers::from_raw(&parse_raw(&text).unwrap()).unwrap()
+    }
+
+    fn keystore_sets(plan: &Plan) -> Vec<(Product, String, SecretSource)> {
+        plan.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::KeystoreSet {
+                    product,
+                    entry,
+                    value,
+                    ..
+                } => Some((*product, entry.clone(), value.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn edited<'p>(plan: &'p Plan, file: &str) -> &'p str {
+        plan.edits()
+            .find(|(p, _, _)| p.ends_with(file))
+            .map(|(_, _, after)| after)
+            .unwrap()
+    }
+
+    const KIBANA_ALL_KEEP: &str = "kibana:\n  config_dir: /etc/kibana\npasswords:\n  elastic: keep\n  kibana_system: keep\n  logstash_system: keep\n  beats_system: keep\n  apm_system: keep\n  remote_monitoring_user: keep\n";
+
+    /// Review §3(h): `keep` with a plaintext kibana_system password moves it to the keystore,
+    /// deletes the line, and no diff, JSON or Debug output shows the value.
+    #[test]
+    fn kept_kibana_password_moves_into_the_keystore_and_is_never_shown() {
+        let mut facts = facts_for(LOOPBACK_YML);
+        let kyml = "elasticsearch.hosts: [\"http://localhost:9200\"]\nelasticsearch.username: kibana_system\nelasticsearch.password: \"s3cr3t-kibana\"\nxpack.security.encryptionKey: \"0123456789abcdef0123456789abcdef-old\"\n";
+        facts.kibana = Some(kibana_facts(kyml, &[]));
+        let answers = minimal_answers(KIBANA_ALL_KEEP);
+        let plan = build_plan(&facts, &answers).unwrap();
+        let sets = keystore_sets(&plan);
+        for key in ["elasticsearch.password", "xpack.security.encryptionKey"] {
+            assert!(
+                sets.iter().any(|(p, e, v)| *p == Product::Kibana
+                    && e == key
+                    && *v
+                        == SecretSource::PlaintextSetting {
+                            path: "/etc/kibana/kibana.yml".into(),
+                            key: key.to_string()
+                        }),
+                "{key}: {sets:?}"
+            );
+        }
+        let after = edited(&plan, "kibana.yml");
+        assert!(!after.contains("s3cr3t-kibana"), "{after}");
+        assert!(!after.contains("-old"), "{after}");
+        assert!(
+            !after.contains("password"),
+            "deleted, not commented out: {after}"
+        );
+        let text = crate::domain::render::plan_text(&plan);
+        let json = serde_json::to_string(&plan).unwrap();
+        let debug = format!("{plan:?} {facts:?}");
+        for shown in [&text, &json, &debug] {
+            assert!(!shown.contains("s3cr3t-kibana"), "{shown}");
+            assert!(!shown.contains("0123456789abcdef"), "{shown}");
+        }
+        assert!(text.contains("-elasticsearch.password: ***"), "{text}");
+        assert!(
+            plan.notes.iter().any(|n| n.text.contains("removes `elasticsearch.password`: a plaintext secret; its value moves into /etc/kibana/kibana.keystore")),
+            "{:#?}",
+            plan.notes
+        );
+    }
+
+    /// The password of another user (here the elastic superuser) is deleted, not kept.
+    #[test]
+    fn elastic_password_in_kibana_yml_is_deleted_not_moved() {
+        let mut facts = facts_for(LOOPBACK_YML);
+        let kyml = "elasticsearch:\n  hosts: [\"http://localhost:9200\"]\n  username: elastic\n  password: \"changeme\"\n";
+        facts.kibana = Some(kibana_facts(kyml, &[]));
+        let plan = build_plan(&facts, &minimal_answers(KIBANA_ALL_KEEP)).unwrap();
+        assert!(
+            !keystore_sets(&plan)
+                .iter()
+                .any(|(_, e, _)| e == "elasticsearch.password")
+        );
+        let after = edited(&plan, "kibana.yml");
+        assert!(!after.contains("changeme"), "{after}");
+        let notes: Vec<&str> = plan.notes.iter().map(|n| n.text.as_str()).collect();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("the plaintext password of `elastic` is deleted, not kept")),
+            "{notes:#?}"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("cannot recover the current one")),
+            "{notes:#?}"
+        );
+    }
+
+    /// A plaintext TLS password outside the contexts es-secure takes over moves to its
+    /// `secure_` keystore form; inside them it goes with the keystore it unlocked.
+    #[test]
+    fn es_plaintext_tls_passwords_move_or_go() {
+        let yml = format!(
+            "{LOOPBACK_YML}xpack.security.http.ssl.keystore.path: http.p12\nxpack.security.http.ssl.keystore.password: \"hunter2\"\nxpack.monitoring.exporters.x.ssl.key_passphrase: pass-phrase\n"
+        );
+        let facts = facts_for(&yml);
+        let plan = build_plan(&facts, &minimal_answers("")).unwrap();
+        let entries: Vec<String> = keystore_sets(&plan)
+            .into_iter()
+            .filter(|(p, _, _)| *p == Product::Elasticsearch)
+            .map(|(_, e, _)| e)
+            .collect();
+        assert_eq!(
+            entries,
+            vec![
+                "xpack.monitoring.exporters.x.ssl.secure_key_passphrase".to_string(),
+                "xpack.security.http.ssl.keystore.secure_password".to_string(),
+            ]
+        );
+        let after = edited(&plan, "elasticsearch.yml");
+        assert!(
+            !after.contains("hunter2") && !after.contains("pass-phrase"),
+            "{after}"
+        );
+        assert!(after.contains("keystore.path: http.p12"), "{after}");
+    }
+
+    #[test]
+    fn plain_rest_uses_loopback_when_es_listens_there() {
+        for yml in [
+            LOOPBACK_YML.to_string(),
+            "node.name: node-1\ndiscovery.type: single-node\n".to_string(),
+            "node.name: node-1\ndiscovery.type: single-node\nnetwork.host: 0.0.0.0\n".to_string(),
+            "node.name: node-1\ndiscovery.type: single-node\nnetwork.host: [_local_, _site_]\n"
+                .to_string(),
+        ] {
+            let facts = facts_for(&yml);
+            assert_eq!(
+                es_url(&facts, &minimal_answers("")),
+                "http://127.0.0.1:9200",
+                "{yml}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_rest_to_a_lan_address_needs_the_opt_in() {
+        let text = "version: 1\ntier: basic\nnodes:\n  - {name: node-2, dns: [node-2.example.internal], ip: [10.0.0.12]}\nthis_node: node-2\n";
+        let answers = Answers::from_raw(&parse_raw(text).unwrap()).unwrap();
+        let facts = facts_for(&yml("node-2"));
+        let err = build_plan(&facts, &answers).unwrap_err();
+        assert!(
+            matches!(&err, PlanError::CleartextRest { url } if url == "http://10.0.0.12:9200"),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("allow_cleartext_rest: true"),
+            "{err}"
+        );
+        let opted = text.replace(
+            "tier: basic\n",
+            "tier: basic\nelasticsearch:\n  allow_cleartext_rest: true\n",
+        );
+        let answers = Answers::from_raw(&parse_raw(&opted).unwrap()).unwrap();
+        let plan = build_plan(&facts, &answers).unwrap();
+        assert!(
+            plan.notes.iter().any(|n| n.text.contains("in clear")),
+            "{:#?}",
+            plan.notes
+        );
+    }
+
+    #[test]
+    fn seed_hosts_missing_from_the_answers_refuse_the_plan() {
+        let y = "node.name: node-1\nnetwork.host: 127.0.0.1\ndiscovery.seed_hosts: [\"10.0.0.11\", \"10.0.0.12\"]\ncluster.initial_master_nodes: [node-1, node-2]\n";
+        let text = "version: 1\ntier: basic\nnodes:\n  - {name: node-1, ip: [10.0.0.11, 127.0.0.1]}\nthis_node: node-1\n";
+        let answers = Answers::from_raw(&parse_raw(text).unwrap()).unwrap();
+        let err = build_plan(&facts_for(y), &answers).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, PlanError::ClusterShape { .. }), "{msg}");
+        assert!(
+            msg.contains("`10.0.0.12`") && msg.contains("`node-2`"),
+            "{msg}"
+        );
+        let opted = text.replace(
+            "tier: basic\n",
+            "tier: basic\nelasticsearch:\n  allow_partial_cluster: true\n",
+        );
+        let answers = Answers::from_raw(&parse_raw(&opted).unwrap()).unwrap();
+        let plan = build_plan(&facts_for(y), &answers).unwrap();
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.text.starts_with("warning: elasticsearch.yml names hosts")),
+            "{:#?}",
+            plan.notes
+        );
+    }
+
+    #[test]
+    fn formed_cluster_loses_initial_master_nodes_with_a_note() {
+        let y = format!("{LOOPBACK_YML}cluster.initial_master_nodes: [node-1]\n");
+        let mut facts = facts_for(&y);
+        let plan = build_plan(&facts, &minimal_answers("")).unwrap();
+        assert!(edited(&plan, "elasticsearch.yml").contains("initial_master_nodes"));
+        facts.es.cluster_formed = true;
+        let plan = build_plan(&facts, &minimal_answers("")).unwrap();
+        let after = edited(&plan, "elasticsearch.yml");
+        let parsed = settings::parse("e.yml", after).unwrap();
+        assert!(
+            parsed
+                .settings
+                .get("cluster.initial_master_nodes")
+                .is_none(),
+            "{after}"
+        );
+        assert!(
+            plan.notes.iter().any(|n| n.text.contains(
+                "removes `cluster.initial_master_nodes`: the cluster has already formed"
+            )),
+            "{:#?}",
+            plan.notes
+        );
+    }
+
+    #[test]
+    fn autoconfig_takeover_removes_old_key_material_and_names_both_cas() {
+        let y = "node.name: node-1\n#----------------------- BEGIN SECURITY AUTO CONFIGURATION -----------------------\nxpack.security.enabled: true\nxpack.security.enrollment.enabled: true\nxpack.security.http.ssl:\n  enabled: true\n  keystore.path: certs/http.p12\nxpack.security.transport.ssl:\n  enabled: true\n  verification_mode: certificate\n  keystore.path: certs/transport.p12\n  truststore.path: certs/transport.p12\ncluster.initial_master_nodes: [\"node-1\"]\nhttp.host: 0.0.0.0\n#----------------------- END SECURITY AUTO CONFIGURATION -------------------------\n";
+        let mut facts = facts_for(y);
+        facts.es.autoconfig_files = vec![
+            "http.p12".to_string(),
+            "transport.p12".to_string(),
+            "http_ca.crt".to_string(),
+        ];
+        facts.es.autoconfig_ca_fingerprint = Some("AB:CD:EF".to_string());
+        facts.es.cluster_formed = true;
+        let text = "version: 1\ntier: https\nnodes:\n  - {name: node-1, dns: [localhost], ip: [127.0.0.1]}\n";
+        let answers = Answers::from_raw(&parse_raw(text).unwrap()).unwrap();
+        let plan = build_plan(&facts, &answers).unwrap();
+        let removed: Vec<String> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::RemoveFile { path, .. } => Some(path.display().to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            removed,
+            vec![
+                "/etc/elasticsearch/certs/http.p12",
+                "/etc/elasticsearch/certs/transport.p12",
+                "/etc/elasticsearch/certs/http_ca.crt"
+            ]
+        );
+        // Files come before the restart.
+        let restart = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::Restart { .. }))
+            .unwrap();
+        let last_remove = plan
+            .steps
+            .iter()
+            .rposition(|s| matches!(s, Step::RemoveFile { .. }))
+            .unwrap();
+        assert!(last_remove < restart);
+        let notes: Vec<&str> = plan.notes.iter().map(|n| n.text.as_str()).collect();
+        assert!(
+            notes.iter().any(|n| n.contains("The CA changes")
+                && n.contains("AB:CD:EF")
+                && n.contains("/var/lib/es-secure/ca/ca.crt")),
+            "{notes:#?}"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("removes `xpack.security.enrollment.enabled`: enrollment")),
+            "{notes:#?}"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("removes `cluster.initial_master_nodes`")),
+            "{notes:#?}"
+        );
+        assert!(!edited(&plan, "elasticsearch.yml").contains("initial_master_nodes: [\"node-1\"]"));
     }
 }

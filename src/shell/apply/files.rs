@@ -74,6 +74,20 @@ fn es_files_written(plan: &Plan, es_config: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The plaintext value of `key` in a settings file, as it is now (the plan moves it into a
+/// keystore before its edit deletes the line).
+fn plaintext_setting(path: &Path, key: &str) -> anyhow::Result<Zeroizing<String>> {
+    let text = Zeroizing::new(crate::shell::detect::read_settings_file(path)?);
+    let parsed = crate::domain::settings::parse(&path.display().to_string(), &text)?;
+    match parsed.settings.value(key) {
+        Some(v) if !v.as_plain().is_empty() => Ok(Zeroizing::new(v.as_plain())),
+        _ => bail!(
+            "{}: `{key}` is gone or empty since the plan was made\nhelp: run es-secure again to plan against the current file",
+            path.display()
+        ),
+    }
+}
+
 /// Uid/gid for an [`Owner`], or `None` to keep the current user (always when not root).
 fn resolve_owner(owner: &Owner) -> anyhow::Result<Option<(u32, u32)>> {
     if !nix::unistd::geteuid().is_root() {
@@ -378,6 +392,7 @@ help: Elasticsearch reads its files as `{}`; give that user (or its group) read 
                         .with_context(|| format!("{u}'s password is not known to this apply"))?,
                     SecretSource::Random(n) => crate::shell::secrets::random_string(*n)?,
                     SecretSource::Ref(r) => crate::shell::secrets::resolve(entry, r)?,
+                    SecretSource::PlaintextSetting { path, key } => plaintext_setting(path, key)?,
                 };
                 self.keystore_update(*product, path, owner, txn, |ks| match ks {
                     AnyKeystore::Es(k) => k.set(entry, value.as_bytes()).map_err(|e| anyhow!(e)),
@@ -404,6 +419,7 @@ help: Elasticsearch reads its files as `{}`; give that user (or its group) read 
                     Ok(())
                 })?;
             }
+            Step::RemoveFile { path, .. } => txn.remove_file(path)?,
             Step::WriteBundle {
                 node,
                 path,

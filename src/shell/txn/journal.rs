@@ -54,6 +54,10 @@ pub(super) enum Entry {
         /// Recorded at commit, to detect later changes before a `rollback_committed`.
         #[serde(default)]
         after: Option<Stamp>,
+        /// The transaction deleted the file (see `Txn::remove_file`): it has no `after`, and
+        /// a rollback restores the original.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        removed: bool,
     },
     /// A directory this transaction created.
     Dir { path: PathBuf },

@@ -348,6 +348,7 @@ impl Txn {
                 path: target_path.clone(),
                 original,
                 after: None,
+                removed: false,
             });
             self.save()?;
         }
@@ -358,6 +359,42 @@ impl Txn {
             .unwrap_or(DEFAULT_FILE_MODE);
         let owner = perms.owner.or(existing.map(|m| (m.uid, m.gid)));
         target.write(contents, mode, owner)?;
+        self.kill_point(n, Phase::AfterWrite);
+        Ok(())
+    }
+
+    /// Delete the regular file `path` (not following a symlink), backing it up first so a
+    /// rollback restores it byte-for-byte. A missing file is nothing to do.
+    pub fn remove_file(&mut self, path: &Path) -> anyhow::Result<()> {
+        let n = self.start_mutation(path)?;
+        // The entry itself, not what a final symlink points at: a planted link is refused.
+        let target =
+            safe_fs::entry(path).with_context(|| format!("cannot remove {}", path.display()))?;
+        let target_path = target.path();
+        // `meta` does not follow a symlink and refuses anything but a regular file.
+        if target
+            .meta()
+            .with_context(|| format!("not removing {}", path.display()))?
+            .is_none()
+        {
+            return Ok(());
+        }
+        if self.journal.has_file(&target_path) {
+            bail!(
+                "{} was already changed by this apply; not removing it",
+                path.display()
+            );
+        }
+        let original = self.back_up(&target)?;
+        self.journal.entries.push(Entry::File {
+            path: target_path,
+            original,
+            after: None,
+            removed: true,
+        });
+        self.save()?;
+        self.kill_point(n, Phase::AfterBackup);
+        target.remove()?;
         self.kill_point(n, Phase::AfterWrite);
         Ok(())
     }
@@ -400,7 +437,13 @@ impl Txn {
     /// Mark the transaction done, recording a hash of every file it wrote. Returns its id.
     pub fn commit(mut self) -> anyhow::Result<String> {
         for entry in &mut self.journal.entries {
-            if let Entry::File { path, after, .. } = entry {
+            if let Entry::File {
+                path,
+                after,
+                removed: false,
+                ..
+            } = entry
+            {
                 let (stamp, _) = stamp_at(path)?
                     .with_context(|| format!("{} disappeared before the commit", path.display()))?;
                 *after = Some(stamp);
@@ -612,6 +655,15 @@ pub fn rollback_committed(state: &StateDir, id: &str) -> anyhow::Result<Rollback
     for entry in &journal.entries {
         if let Entry::File {
             path,
+            removed: true,
+            ..
+        } = entry
+            && std::fs::symlink_metadata(path).is_ok()
+        {
+            changed.push(format!("  {} (created again)", path.display()));
+        }
+        if let Entry::File {
+            path,
             after: Some(after),
             ..
         } = entry
@@ -753,6 +805,7 @@ mod tests {
                         },
                     }),
                     after: None,
+                    removed: false,
                 },
             ],
         };

@@ -81,6 +81,9 @@ pub fn facts() -> Facts {
             certs: BTreeMap::new(),
             ca_copies: BTreeMap::new(),
             config_group: Some("elasticsearch".to_string()),
+            autoconfig_files: Vec::new(),
+            autoconfig_ca_fingerprint: None,
+            cluster_formed: false,
         },
         kibana: Some(KibanaFacts {
             config_dir: "/etc/kibana".into(),
