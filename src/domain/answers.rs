@@ -87,6 +87,9 @@ pub struct RawElasticsearch {
     /// Seconds to wait for the cluster to turn yellow or green after a restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_timeout_secs: Option<u64>,
+    /// Seconds the restart (systemd or `restart_command`) may take before it is stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_timeout_secs: Option<u64>,
 }
 
 impl RawElasticsearch {
@@ -402,6 +405,8 @@ pub struct EsAnswers {
     pub restart: Restart,
     pub verification: VerificationMode,
     pub health_timeout_secs: u64,
+    /// How long the restart may take (default 300 s).
+    pub restart_timeout_secs: u64,
 }
 
 /// Validated answers. Built only through [`Answers::from_raw`].
@@ -801,6 +806,7 @@ impl Answers {
                 restart,
                 verification: raw.elasticsearch.transport_verification.unwrap_or_default(),
                 health_timeout_secs: raw.elasticsearch.health_timeout_secs.unwrap_or(180),
+                restart_timeout_secs: raw.elasticsearch.restart_timeout_secs.unwrap_or(300),
             },
             nodes,
             this_node,

@@ -158,6 +158,104 @@ pub fn with_temp_superuser<T>(
     }
 }
 
+/// The `es_secure_*` users found in the file realm under `config_dir` (in `users` or
+/// `users_roles`): temporary superusers an interrupted run (or an older version) left
+/// behind. Read-only.
+pub fn leftover_users(config_dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for name in ["users", "users_roles"] {
+        let path = config_dir.join(name);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => Zeroizing::new(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        for line in text.lines() {
+            if let Some(user) = leftover_in_line(name, line)
+                && !names.contains(&user)
+            {
+                names.push(user);
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// The es-secure user a line of `users` (`name:hash`) or `users_roles` (`role:u1,u2`) names.
+fn leftover_in_line(file: &str, line: &str) -> Option<String> {
+    let (left, right) = line.split_once(':')?;
+    if file == "users" {
+        return left.starts_with(USERNAME_PREFIX).then(|| left.to_string());
+    }
+    right
+        .split(',')
+        .map(str::trim)
+        .find(|u| u.starts_with(USERNAME_PREFIX))
+        .map(str::to_string)
+}
+
+/// Remove every `es_secure_*` user from `users` and `users_roles` under `config_dir`, by name:
+/// their lines in `users`, their names in `users_roles` (a role line left empty goes). Every
+/// other byte, the owner and the mode are kept. Returns the names removed.
+pub fn remove_leftover_users(config_dir: &Path) -> anyhow::Result<Vec<String>> {
+    let names = leftover_users(config_dir)?;
+    if names.is_empty() {
+        return Ok(names);
+    }
+    // users first, so a user stops authenticating before it loses its role.
+    for name in ["users", "users_roles"] {
+        let path = real_path(&config_dir.join(name))?;
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let text = Zeroizing::new(
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+        );
+        let mut kept = Zeroizing::new(String::with_capacity(text.len()));
+        let mut changed = false;
+        for l in text.split_inclusive('\n') {
+            let body = l.trim_end_matches(['\n', '\r']);
+            match (name, body.split_once(':')) {
+                ("users", Some((user, _))) if user.starts_with(USERNAME_PREFIX) => changed = true,
+                ("users_roles", Some((role, members)))
+                    if members
+                        .split(',')
+                        .any(|u| u.trim().starts_with(USERNAME_PREFIX)) =>
+                {
+                    changed = true;
+                    let rest: Vec<&str> = members
+                        .split(',')
+                        .filter(|u| !u.trim().starts_with(USERNAME_PREFIX))
+                        .collect();
+                    if !rest.is_empty() {
+                        kept.push_str(&format!("{role}:{}{}", rest.join(","), &l[body.len()..]));
+                    }
+                }
+                _ => kept.push_str(l),
+            }
+        }
+        if changed {
+            write_atomic(
+                &path,
+                kept.as_bytes(),
+                meta.uid(),
+                meta.gid(),
+                meta.mode() & 0o7777,
+            )
+            .with_context(|| {
+                format!(
+                    "removing the temporary es-secure users from {}; delete their lines by hand",
+                    path.display()
+                )
+            })?;
+        }
+    }
+    Ok(names)
+}
+
 /// bcrypt with the `$2a$` prefix: Elasticsearch's `Hasher` recognises bcrypt hashes by it
 /// (older versions by nothing else), while the bcrypt crate writes `$2b$` by default.
 pub fn bcrypt_2a(password: &str) -> anyhow::Result<Zeroizing<String>> {
@@ -450,6 +548,32 @@ mod tests {
             fs::read_to_string(dir.path().join("users_roles")).unwrap(),
             ""
         );
+    }
+
+    #[test]
+    fn leftovers_are_found_and_removed_by_name_keeping_other_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = dir.path().join("users");
+        let roles = dir.path().join("users_roles");
+        std::fs::write(&users, "alice:$2a$10$x\nes_secure_abc:$2a$10$y\n").unwrap();
+        std::fs::write(
+            &roles,
+            "admin:alice\nsuperuser:alice,es_secure_abc\nsuperuser:es_secure_old\n",
+        )
+        .unwrap();
+        assert_eq!(
+            leftover_users(dir.path()).unwrap(),
+            vec!["es_secure_abc".to_string(), "es_secure_old".to_string()]
+        );
+        let removed = remove_leftover_users(dir.path()).unwrap();
+        assert_eq!(removed.len(), 2);
+        assert_eq!(std::fs::read_to_string(&users).unwrap(), "alice:$2a$10$x\n");
+        assert_eq!(
+            std::fs::read_to_string(&roles).unwrap(),
+            "admin:alice\nsuperuser:alice\n"
+        );
+        assert!(leftover_users(dir.path()).unwrap().is_empty());
+        assert!(remove_leftover_users(dir.path()).unwrap().is_empty());
     }
 
     #[test]

@@ -12,6 +12,15 @@ use crate::domain::planner::{self, files};
 use crate::domain::tier::Tier;
 use crate::shell::es_client::{Credentials, EsClient, Trust};
 use crate::shell::file_realm::TempSuperuser;
+use crate::shell::signals::Interrupts;
+
+/// `verify` was interrupted; the temporary superuser (if any) was removed, nothing else
+/// had changed.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "interrupted; the checks were stopped and the temporary superuser removed (nothing else was changed)"
+)]
+pub struct Interrupted;
 
 /// One row: check name, passed, detail.
 pub type Row = (String, bool, String);
@@ -125,7 +134,15 @@ pub fn trust_for(url: &str, ca_pem: Option<&str>) -> anyhow::Result<Trust> {
 /// answers reference (env:/file:) are authenticated; generated ones are read from the
 /// password file when it exists. Admin checks use a temporary superuser (or elastic's
 /// password with `auth.method: elastic-password`).
-pub fn verify(facts: &Facts, answers: &Answers) -> anyhow::Result<Vec<Row>> {
+///
+/// The caller holds the state lock (a [`Session`](crate::shell::recovery::Session)); an
+/// interrupt stops the wait for the temporary superuser and the checks, removes the user and
+/// returns [`Interrupted`].
+pub fn verify(
+    facts: &Facts,
+    answers: &Answers,
+    interrupts: &Interrupts,
+) -> anyhow::Result<Vec<Row>> {
     let url = planner::es_url(facts, answers);
     let trust = trust_for(&url, facts.ca.as_ref().map(|c| c.cert_pem.as_str()))?;
     let generated = read_password_file(facts, answers);
@@ -165,15 +182,23 @@ pub fn verify(facts: &Facts, answers: &Answers) -> anyhow::Result<Vec<Row>> {
                 if let Ok(client) = EsClient::new(&url, trust.clone()) {
                     let _ = client
                         .with_credentials(c.clone())
+                        .with_interrupts(interrupts.clone())
                         .authenticate_retrying(std::time::Duration::from_secs(30));
                 }
                 Some(c)
             }
         },
     };
-    let rows = checks(&url, &trust, admin, &users, answers.tier);
+    let rows = if interrupts.requested() {
+        Vec::new()
+    } else {
+        checks(&url, &trust, admin, &users, answers.tier)
+    };
     if let Some(t) = temp {
         t.remove()?;
+    }
+    if interrupts.requested() {
+        return Err(Interrupted.into());
     }
     Ok(rows)
 }

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
@@ -141,8 +140,11 @@ impl Run<'_> {
         txn: &mut Txn,
         temp_user: &mut Option<TempSuperuser>,
     ) -> anyhow::Result<bool> {
-        if self.interrupted.load(Ordering::SeqCst) {
-            bail!("interrupted by a signal");
+        if self.interrupts.requested() {
+            bail!(
+                "interrupted (SIGINT, SIGTERM, SIGHUP or abort) before step {}",
+                index + 1
+            );
         }
         self.event(ApplyEvent::StepStarted {
             index,
@@ -158,8 +160,10 @@ impl Run<'_> {
                 if *how == Restart::Manual {
                     return Ok(true);
                 }
-                self.restart(how, index)?;
+                // Counted as restarted from the moment the command starts: an interrupted or
+                // failed restart may have stopped the node, so a rollback restarts it.
                 self.restarted = true;
+                self.restart(how, index, true)?;
             }
             Step::WaitHealthy { url, timeout_secs } => {
                 self.wait_healthy(index, url, *timeout_secs, temp_user)?;
@@ -196,7 +200,8 @@ impl Run<'_> {
             Err(e) => format!("ROLLBACK FAILED: {e:#}"),
         };
         if self.restarted {
-            match self.restart(&self.answers.es.restart, failure.index) {
+            // Not interruptible: a second interrupt must not skip the restart on old files.
+            match self.restart(&self.answers.es.restart, failure.index, false) {
                 Ok(()) => report.push_str("\nElasticsearch was restarted on the restored files."),
                 Err(e) => report.push_str(&format!(
                     "\nRestarting Elasticsearch on the restored files failed: {e:#}; restart it yourself"

@@ -45,7 +45,14 @@ pub fn run(input: WizardInput<'_>, apply: ApplyFn) -> anyhow::Result<WizardOutco
     let guard = TerminalGuard::enter()?;
     let mut terminal =
         Terminal::new(CrosstermBackend::new(io::stdout())).context("starting the terminal UI")?;
-    let result = event_loop(&mut terminal, &mut model, input.planner, apply);
+    let mut worker: Option<Worker> = None;
+    let result = event_loop(&mut terminal, &mut model, input.planner, apply, &mut worker);
+    // The terminal failed (drawing, reading, a closed terminal) while the apply runs: let the
+    // apply finish or roll back before the terminal is restored and the process may exit —
+    // never leave it half-done. A hang-up has already asked it to stop.
+    if let (Err(_), Some(w)) = (&result, worker.take()) {
+        let _ = w.handle.join();
+    }
     drop(guard);
     let exit = result?;
     Ok(match exit {
@@ -75,9 +82,9 @@ fn event_loop(
     model: &mut Model,
     planner: crate::ui::PlanFn<'_>,
     apply: ApplyFn,
+    worker: &mut Option<Worker>,
 ) -> anyhow::Result<Exit> {
     let mut apply = Some(apply);
-    let mut worker: Option<Worker> = None;
     if let Ok(size) = terminal.size() {
         model.size = (size.width, size.height);
     }
@@ -93,7 +100,7 @@ fn event_loop(
                 _ => {}
             }
         }
-        if let Some(w) = &worker {
+        if let Some(w) = worker.as_ref() {
             msgs.push(Msg::Tick(w.started.elapsed()));
             msgs.extend(w.events.try_iter().map(Msg::Apply));
             if w.handle.is_finished()
@@ -137,7 +144,7 @@ fn event_loop(
                                 .name("es-secure-apply".to_string())
                                 .spawn(move || f(*answers, *plan, tx))
                                 .context("starting the apply")?;
-                            worker = Some(Worker {
+                            *worker = Some(Worker {
                                 events: rx,
                                 handle,
                                 started: Instant::now(),
