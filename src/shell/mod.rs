@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod keystore;
 pub mod recovery;
 pub mod report;
+pub mod safe_fs;
 pub mod sandbox;
 pub mod secrets;
 pub mod signals;
