@@ -234,7 +234,11 @@ impl<'a> Planner<'a> {
     /// Install the bundle's CA certificate and this node's certificates where the installed
     /// files differ from the bundle's. Each certificate must be signed by the bundle's CA,
     /// match its key and name every address of the node: a bundle is never half-trusted.
-    pub(super) fn plan_bundle_certs(&mut self, node: &Node, b: &BundleFacts) -> Result<(), PlanError> {
+    pub(super) fn plan_bundle_certs(
+        &mut self,
+        node: &Node,
+        b: &BundleFacts,
+    ) -> Result<(), PlanError> {
         let certs_dir = self.facts.es.config_dir.join("certs");
         let owner = self.es_owner();
         let mut planned = Vec::new();
@@ -342,7 +346,7 @@ pub fn http_spec(node: &Node, answers: &Answers) -> CertSpec {
     }
 }
 
-pub(super) fn kibana_spec(k: &crate::domain::answers::KibanaAnswers, answers: &Answers) -> CertSpec {
+pub(super) fn kibana_spec(k: &KibanaAnswers, answers: &Answers) -> CertSpec {
     let mut dns = k.dns.clone();
     if !dns.iter().any(|d| d == "localhost") {
         dns.push("localhost".to_string());

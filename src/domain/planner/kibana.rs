@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::{KIBANA_ENCRYPTION_KEYS, PlanError, Planner, es_url, files, keystore_has, set};
 use crate::domain::answers::{KibanaAnswers, SecretRef};
-use KibanaFacts;
+use crate::domain::facts::KibanaFacts;
 use crate::domain::plan::{Owner, Product, SecretSource, Step};
 use crate::domain::settings::SettingValue;
 use crate::domain::tier::Tier;

@@ -548,10 +548,11 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::domain::certspec::CertPurpose;
     use crate::domain::answers::parse_raw;
+    use crate::domain::certspec::CertPurpose;
     use crate::domain::facts::{
-        BundleCertFacts, BundleFacts, ExistingCert, CaFacts, EsFacts, HostFacts, Layout, StateFacts, Version,
+        BundleCertFacts, BundleFacts, CaFacts, EsFacts, ExistingCert, HostFacts, Layout,
+        StateFacts, Version,
     };
     use crate::domain::settings;
 
