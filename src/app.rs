@@ -392,13 +392,13 @@ fn verify_cmd(global: &Global, answers_path: &Path) -> Result<(), Failure> {
     session
         .interrupts
         .set_phase(crate::shell::signals::Phase::Verify);
-    let table =
-        crate::shell::verify::verify(&facts, &answers, &session.interrupts).map_err(|e| {
-            match e.downcast_ref::<crate::shell::verify::Interrupted>() {
+    let table = crate::shell::verify::verify(&facts, &answers, &session.state, &session.interrupts)
+        .map_err(
+            |e| match e.downcast_ref::<crate::shell::verify::Interrupted>() {
                 Some(_) => Failure::new(Exit::RolledBack, e),
                 None => classify(e),
-            }
-        })?;
+            },
+        )?;
     let mut out = std::io::stdout().lock();
     let mut failed = 0;
     for (check, ok, detail) in &table {

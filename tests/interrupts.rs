@@ -287,33 +287,42 @@ fn an_interrupt_during_the_health_wait_removes_the_temporary_user_and_rolls_back
 
 #[test]
 fn a_sigkill_with_the_temporary_user_in_place_is_found_by_status_and_recovered() {
-    let i = waiting_install();
-    // As the deb and rpm packages ship them: empty. (Recovery removes our lines by name; it
-    // cannot know whether a file that ends up empty existed before.)
-    for f in ["users", "users_roles"] {
-        std::fs::write(i.path("elasticsearch").join(f), "").unwrap();
+    // The temporary user is journaled before its first byte, so recovery removes it by name
+    // and deletes users/users_roles again when it had created them: byte-for-byte either way.
+    for files_existed in [false, true] {
+        let i = waiting_install();
+        if files_existed {
+            // As the deb and rpm packages ship them: empty.
+            for f in ["users", "users_roles"] {
+                std::fs::write(i.path("elasticsearch").join(f), "").unwrap();
+            }
+        }
+        let before = i.tree();
+        let mut run = i.spawn_apply();
+        run.wait_for_stderr("attempt 2", 60);
+        run.signal(Signal::SIGKILL);
+        assert_eq!(run.finish(Duration::from_secs(30)), -9);
+        assert!(i.realm_has_temp_user());
+
+        let (code, out, err) = i.run(&["status"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("INCOMPLETE apply"), "{out}");
+        assert!(out.contains("LEFTOVER temporary superuser"), "{out}");
+        assert!(out.contains("fix: `es-secure rollback`"), "{out}");
+
+        // Any command that touches the install recovers first and says so; rollback does
+        // only that.
+        let (code, out, err) = i.run(&["rollback"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("rolled back first"), "{out}");
+        assert!(
+            out.contains("removed the temporary superuser from users and users_roles"),
+            "{out}"
+        );
+        assert_eq!(before, i.tree(), "files existed: {files_existed}");
+        assert!(!i.realm_has_temp_user());
+        i.assert_status_clean();
     }
-    let before = i.tree();
-    let mut run = i.spawn_apply();
-    run.wait_for_stderr("attempt 2", 60);
-    run.signal(Signal::SIGKILL);
-    assert_eq!(run.finish(Duration::from_secs(30)), -9);
-    assert!(i.realm_has_temp_user());
-
-    let (code, out, err) = i.run(&["status"]);
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("INCOMPLETE apply"), "{out}");
-    assert!(out.contains("LEFTOVER temporary superuser"), "{out}");
-    assert!(out.contains("fix: `es-secure rollback`"), "{out}");
-
-    // Any command that touches the install recovers first and says so; rollback does only that.
-    let (code, out, err) = i.run(&["rollback"]);
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("rolled back first"), "{out}");
-    assert!(out.contains("removed temporary superuser"), "{out}");
-    assert_eq!(before, i.tree());
-    assert!(!i.realm_has_temp_user());
-    i.assert_status_clean();
 }
 
 #[test]

@@ -65,6 +65,13 @@ impl TempSuperuser {
     /// Add a random superuser to the file realm under `config_dir`. The role line goes first
     /// (as Elastic's tool does) so the user never exists without its role.
     pub fn create(config_dir: &Path) -> anyhow::Result<Self> {
+        Self::create_with(config_dir, |_| Ok(()))
+    }
+
+    fn create_with(
+        config_dir: &Path,
+        record: impl FnOnce(&str) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Self> {
         if !config_dir.is_dir() {
             bail!(
                 "the Elasticsearch config directory {} does not exist",
@@ -79,6 +86,7 @@ impl TempSuperuser {
             password,
             additions: Vec::new(),
         };
+        record(&user.username)?;
         let roles_line = format!("superuser:{}", user.username);
         let users_line = Zeroizing::new(format!("{}:{}", user.username, hash.as_str()));
         for (name, line) in [
@@ -200,11 +208,45 @@ fn leftover_in_line(file: &str, line: &str) -> Option<String> {
 /// other byte, the owner and the mode are kept. Returns the names removed.
 pub fn remove_leftover_users(config_dir: &Path) -> anyhow::Result<Vec<String>> {
     let names = leftover_users(config_dir)?;
-    if names.is_empty() {
-        return Ok(names);
+    if !names.is_empty() {
+        remove_matching(
+            config_dir,
+            &|u| u.starts_with(USERNAME_PREFIX),
+            [true, true],
+        )?;
     }
+    Ok(names)
+}
+
+/// Undo of a journaled temporary superuser: remove exactly `username` from `users` and
+/// `users_roles`; a file that did not exist before (`*_existed` false) and is empty
+/// afterwards is deleted. Returns whether the user was still there.
+pub fn remove_user_by_name(
+    config_dir: &Path,
+    username: &str,
+    users_existed: bool,
+    roles_existed: bool,
+) -> anyhow::Result<bool> {
+    if !username.starts_with(USERNAME_PREFIX) {
+        bail!("{username} is not an es-secure temporary user; not removing it");
+    }
+    remove_matching(
+        config_dir,
+        &|u| u == username,
+        [users_existed, roles_existed],
+    )
+}
+
+/// Drop the users `ours` matches from `users` then `users_roles` (`existed`: in that order,
+/// whether the file existed before es-secure added to it). Returns whether any was found.
+fn remove_matching(
+    config_dir: &Path,
+    ours: &dyn Fn(&str) -> bool,
+    existed: [bool; 2],
+) -> anyhow::Result<bool> {
+    let mut found = false;
     // users first, so a user stops authenticating before it loses its role.
-    for name in ["users", "users_roles"] {
+    for (name, existed) in ["users", "users_roles"].into_iter().zip(existed) {
         let path = real_path(&config_dir.join(name))?;
         let meta = match fs::symlink_metadata(&path) {
             Ok(m) => m,
@@ -219,17 +261,12 @@ pub fn remove_leftover_users(config_dir: &Path) -> anyhow::Result<Vec<String>> {
         for l in text.split_inclusive('\n') {
             let body = l.trim_end_matches(['\n', '\r']);
             match (name, body.split_once(':')) {
-                ("users", Some((user, _))) if user.starts_with(USERNAME_PREFIX) => changed = true,
+                ("users", Some((user, _))) if ours(user) => changed = true,
                 ("users_roles", Some((role, members)))
-                    if members
-                        .split(',')
-                        .any(|u| u.trim().starts_with(USERNAME_PREFIX)) =>
+                    if members.split(',').any(|u| ours(u.trim())) =>
                 {
                     changed = true;
-                    let rest: Vec<&str> = members
-                        .split(',')
-                        .filter(|u| !u.trim().starts_with(USERNAME_PREFIX))
-                        .collect();
+                    let rest: Vec<&str> = members.split(',').filter(|u| !ours(u.trim())).collect();
                     if !rest.is_empty() {
                         kept.push_str(&format!("{role}:{}{}", rest.join(","), &l[body.len()..]));
                     }
@@ -237,7 +274,10 @@ pub fn remove_leftover_users(config_dir: &Path) -> anyhow::Result<Vec<String>> {
                 _ => kept.push_str(l),
             }
         }
-        if changed {
+        found |= changed;
+        let result = if !existed && kept.is_empty() {
+            fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))
+        } else if changed {
             write_atomic(
                 &path,
                 kept.as_bytes(),
@@ -245,15 +285,26 @@ pub fn remove_leftover_users(config_dir: &Path) -> anyhow::Result<Vec<String>> {
                 meta.gid(),
                 meta.mode() & 0o7777,
             )
-            .with_context(|| {
-                format!(
-                    "removing the temporary es-secure users from {}; delete their lines by hand",
-                    path.display()
-                )
-            })?;
-        }
+        } else {
+            Ok(())
+        };
+        result.with_context(|| {
+            format!(
+                "removing the temporary es-secure users from {}; delete their lines by hand",
+                path.display()
+            )
+        })?;
     }
-    Ok(names)
+    Ok(found)
+}
+
+/// Like [`TempSuperuser::create`], calling `record(username)` before the first byte is
+/// written — the transaction journals the user there, so a crash at any point is undone.
+pub fn create_journaled(
+    config_dir: &Path,
+    record: impl FnOnce(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<TempSuperuser> {
+    TempSuperuser::create_with(config_dir, record)
 }
 
 /// bcrypt with the `$2a$` prefix: Elasticsearch's `Hasher` recognises bcrypt hashes by it

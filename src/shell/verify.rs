@@ -11,8 +11,8 @@ use crate::domain::facts::Facts;
 use crate::domain::planner::{self, files};
 use crate::domain::tier::Tier;
 use crate::shell::es_client::{Credentials, EsClient, Trust};
-use crate::shell::file_realm::TempSuperuser;
 use crate::shell::signals::Interrupts;
+use crate::shell::txn::{StateDir, Txn};
 
 /// `verify` was interrupted; the temporary superuser (if any) was removed, nothing else
 /// had changed.
@@ -141,6 +141,7 @@ pub fn trust_for(url: &str, ca_pem: Option<&str>) -> anyhow::Result<Trust> {
 pub fn verify(
     facts: &Facts,
     answers: &Answers,
+    state: &StateDir,
     interrupts: &Interrupts,
 ) -> anyhow::Result<Vec<Row>> {
     let url = planner::es_url(facts, answers);
@@ -174,9 +175,15 @@ pub fn verify(
                 password: pw.clone(),
             }),
             None => {
-                let t = TempSuperuser::create(&facts.es.config_dir)?;
+                // Journaled in a transaction of its own before its first byte, so even a
+                // SIGKILL here is undone by the next run; rolled back (a no-op) at the end.
+                let dir = &facts.es.config_dir;
+                let mut txn = Txn::begin(state, "verify: temporary superuser")?;
+                let t = crate::shell::file_realm::create_journaled(dir, |name| {
+                    txn.record_temp_user(dir, name)
+                })?;
                 let c = t.credentials();
-                temp = Some(t);
+                temp = Some((t, txn));
                 // The file realm reloads every 5 s: wait until the new user authenticates
                 // (or give up; the checks below then report the 401 in words).
                 if let Ok(client) = EsClient::new(&url, trust.clone()) {
@@ -194,8 +201,9 @@ pub fn verify(
     } else {
         checks(&url, &trust, admin, &users, answers.tier)
     };
-    if let Some(t) = temp {
+    if let Some((t, txn)) = temp {
         t.remove()?;
+        txn.rollback()?;
     }
     if interrupts.requested() {
         return Err(Interrupted.into());

@@ -166,7 +166,7 @@ impl Run<'_> {
                 self.restart(how, index, true)?;
             }
             Step::WaitHealthy { url, timeout_secs } => {
-                self.wait_healthy(index, url, *timeout_secs, temp_user)?;
+                self.wait_healthy(index, url, *timeout_secs, txn, temp_user)?;
             }
             other => self.file_step(other, txn)?,
         }

@@ -210,6 +210,21 @@ impl Run<'_> {
         let mut text = Zeroizing::new(String::from(
             "# Built-in user passwords set by es-secure. Keep this file secret (mode 0600).\n",
         ));
+        // Users an earlier (possibly interrupted) run set and this one does not touch keep
+        // their line, so the file always holds every password Elasticsearch accepted.
+        let ours =
+            |u: &str| generated.iter().any(|g| g.as_str() == u) || pending.is_some_and(|p| p == u);
+        if let Ok(old) = std::fs::read_to_string(&path) {
+            let old = Zeroizing::new(old);
+            for line in old.lines().filter(|l| !l.starts_with('#')) {
+                if let Some((u, _)) = line.split_once(": ")
+                    && !ours(u)
+                {
+                    text.push_str(line);
+                    text.push('\n');
+                }
+            }
+        }
         for u in &generated {
             if let Some(pw) = self.passwords.get(*u) {
                 text.push_str(&format!("{u}: {}\n", pw.as_str()));

@@ -9,7 +9,8 @@ use anyhow::{Context, anyhow, bail};
 use crate::domain::answers::{AuthMethod, Restart, SecretRef};
 use crate::domain::outcome::ApplyEvent;
 use crate::shell::child;
-use crate::shell::file_realm::TempSuperuser;
+use crate::shell::file_realm::{self, TempSuperuser};
+use crate::shell::txn::Txn;
 
 use super::Run;
 
@@ -73,10 +74,15 @@ impl Run<'_> {
         index: usize,
         url: &str,
         timeout_secs: u64,
+        txn: &mut Txn,
         temp_user: &mut Option<TempSuperuser>,
     ) -> anyhow::Result<()> {
         if self.needs_temp_superuser() && temp_user.is_none() {
-            *temp_user = Some(TempSuperuser::create(&self.facts.es.config_dir)?);
+            // Journaled before its first byte: a crash from here on is undone by name.
+            let dir = &self.facts.es.config_dir;
+            *temp_user = Some(file_realm::create_journaled(dir, |name| {
+                txn.record_temp_user(dir, name)
+            })?);
         }
         let client = self
             .client(url, temp_user.as_ref())?

@@ -59,12 +59,22 @@ pub(super) enum Entry {
     },
     /// A directory this transaction created.
     Dir { path: PathBuf },
+    /// A temporary file-realm superuser, recorded (and fsynced) before the first byte of it
+    /// is written to `users_roles`/`users` under `path` (the Elasticsearch config directory).
+    /// Undone by removing exactly that user's lines by name; a file that did not exist before
+    /// is removed again when nothing else is in it.
+    TempUser {
+        path: PathBuf,
+        username: String,
+        users_existed: bool,
+        roles_existed: bool,
+    },
 }
 
 impl Entry {
     pub(super) fn path(&self) -> &Path {
         match self {
-            Entry::File { path, .. } | Entry::Dir { path } => path,
+            Entry::File { path, .. } | Entry::Dir { path } | Entry::TempUser { path, .. } => path,
         }
     }
 }
