@@ -552,6 +552,8 @@ fn wizard(global: &Global) -> Result<(), Failure> {
         let loc_apply = loc.clone();
         let opts = wizard_opts.clone();
         let pending = std::sync::Arc::clone(&restart_pending);
+        // The screen reports interrupts; printing them would garble it.
+        session.interrupts.set_quiet(true);
         let session = std::sync::Arc::clone(&session);
         let apply_fn: ui::ApplyFn = Box::new(move |answers, plan, tx| {
             pending.store(

@@ -315,6 +315,8 @@ fn a_sigkill_with_the_temporary_user_in_place_is_found_by_status_and_recovered()
         let (code, out, err) = i.run(&["rollback"]);
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("rolled back first"), "{out}");
+        // The journal knows the node was restarted on the new files, and says so.
+        assert!(out.contains("restart it now"), "{out}");
         assert!(
             out.contains("removed the temporary superuser from users and users_roles"),
             "{out}"

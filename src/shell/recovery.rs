@@ -32,8 +32,17 @@ impl Session {
         let interrupts = signals::install()?;
         let mut said = Vec::new();
         for report in txn::recover_incomplete(&state)? {
+            let restarted = report
+                .items
+                .iter()
+                .any(|i| i.action == txn::RollbackAction::WasRestarted);
             said.push(format!(
-                "an earlier apply was interrupted; its changes were rolled back first: {report}\nIf Elasticsearch was restarted on the interrupted files, restart it again so it runs on the restored ones."
+                "an earlier run was interrupted; its changes were rolled back first: {report}\n{}",
+                if restarted {
+                    "Elasticsearch was restarted on the interrupted files: restart it now so it runs on the restored ones."
+                } else {
+                    "Elasticsearch had not been restarted by it: it still runs on the old (restored) files."
+                }
             ));
         }
         Ok((

@@ -163,6 +163,7 @@ impl Run<'_> {
                 // Counted as restarted from the moment the command starts: an interrupted or
                 // failed restart may have stopped the node, so a rollback restarts it.
                 self.restarted = true;
+                txn.record_restart(&self.facts.es.config_dir)?;
                 self.restart(how, index, true)?;
             }
             Step::WaitHealthy { url, timeout_secs } => {

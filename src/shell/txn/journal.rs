@@ -69,12 +69,19 @@ pub(super) enum Entry {
         users_existed: bool,
         roles_existed: bool,
     },
+    /// Elasticsearch (config directory `path`) was about to be restarted on the new files:
+    /// recorded before the restart command runs, so a recovery knows the node may run on
+    /// the files it restores and says so. Nothing to undo on disk.
+    Restart { path: PathBuf },
 }
 
 impl Entry {
     pub(super) fn path(&self) -> &Path {
         match self {
-            Entry::File { path, .. } | Entry::Dir { path } | Entry::TempUser { path, .. } => path,
+            Entry::File { path, .. }
+            | Entry::Dir { path }
+            | Entry::TempUser { path, .. }
+            | Entry::Restart { path } => path,
         }
     }
 }

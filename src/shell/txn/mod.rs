@@ -113,6 +113,9 @@ pub enum RollbackAction {
     RemovedTempUser,
     /// The temporary file-realm superuser had already been removed.
     TempUserGone,
+    /// Elasticsearch had been restarted on the files now restored: it must be restarted
+    /// again to run on them.
+    WasRestarted,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,6 +158,9 @@ impl std::fmt::Display for RollbackReport {
                 }
                 RollbackAction::TempUserGone => {
                     "temporary superuser already removed from users and users_roles in"
+                }
+                RollbackAction::WasRestarted => {
+                    "Elasticsearch had been restarted on the new files (restart it again to run on the restored ones):"
                 }
             };
             write!(f, "\n  {what}: {}", item.path.display())?;
@@ -489,6 +495,23 @@ impl Txn {
             .context("recording the temporary superuser in the journal")
     }
 
+    /// Journal (fsynced) that Elasticsearch under `config_dir` is about to be restarted on
+    /// the files written so far.
+    pub fn record_restart(&mut self, config_dir: &Path) -> anyhow::Result<()> {
+        self.journal.entries.push(Entry::Restart {
+            path: config_dir.to_path_buf(),
+        });
+        self.save().context("recording the restart in the journal")
+    }
+
+    /// Whether this transaction restarted Elasticsearch (see [`Txn::record_restart`]).
+    pub fn restarted(&self) -> bool {
+        self.journal
+            .entries
+            .iter()
+            .any(|e| matches!(e, Entry::Restart { .. }))
+    }
+
     /// Mark the transaction done, recording a hash of every file it wrote. Returns its id.
     pub fn commit(mut self) -> anyhow::Result<String> {
         for entry in &mut self.journal.entries {
@@ -584,6 +607,7 @@ fn undo(dir: &Path, entry: &Entry) -> anyhow::Result<RollbackAction> {
             }
             Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
         },
+        Entry::Restart { .. } => Ok(RollbackAction::WasRestarted),
         Entry::TempUser {
             path,
             username,

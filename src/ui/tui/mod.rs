@@ -85,6 +85,7 @@ fn event_loop(
     worker: &mut Option<Worker>,
 ) -> anyhow::Result<Exit> {
     let mut apply = Some(apply);
+    let mut abort_offered = false;
     if let Ok(size) = terminal.size() {
         model.size = (size.width, size.height);
     }
@@ -95,7 +96,26 @@ fn event_loop(
         let mut msgs = Vec::new();
         if event::poll(TICK).context("reading the terminal")? {
             match event::read().context("reading the terminal")? {
-                Event::Key(key) => msgs.push(Msg::Key(key)),
+                // Ctrl-C while the apply runs offers "Abort (roll back)"; a second Ctrl-C
+                // asks the apply to stop exactly as SIGINT would (it rolls back by itself).
+                Event::Key(key) if worker.is_some() && is_ctrl_c(&key) => {
+                    if abort_offered {
+                        let _ = signal_hook::low_level::raise(signal_hook::consts::SIGINT);
+                        model.status =
+                            Some((false, "Abort: rolling back, please wait".to_string()));
+                    } else {
+                        abort_offered = true;
+                        model.status = Some((
+                            false,
+                            "Ctrl-C again: Abort (roll back) — every file is restored; any other key continues"
+                                .to_string(),
+                        ));
+                    }
+                }
+                Event::Key(key) => {
+                    abort_offered = false;
+                    msgs.push(Msg::Key(key));
+                }
                 Event::Resize(w, h) => msgs.push(Msg::Resize(w, h)),
                 _ => {}
             }
@@ -156,6 +176,13 @@ fn event_loop(
             }
         }
     }
+}
+
+fn is_ctrl_c(key: &crossterm::event::KeyEvent) -> bool {
+    key.code == crossterm::event::KeyCode::Char('c')
+        && key
+            .modifiers
+            .contains(crossterm::event::KeyModifiers::CONTROL)
 }
 
 /// Raw mode + alternate screen for as long as it lives, plus a panic hook that gives the
