@@ -1,9 +1,10 @@
 //! Interrupts in the password phase, against one real Elasticsearch node of the test harness
-//! (`tests/support/es.rs`; skipped when it is not prepared): SIGINT while the first password
-//! change is in flight stops at the next step boundary (exit 5) with every password the node
-//! accepted in the 0600 file; SIGKILL at the same boundary is finished by re-running. Each
-//! case ends with no `es_secure_*` user, `status` clean, and every built-in user
-//! authenticating with the file's password. One node serves all cases (a 2-core machine).
+//! (`tests/support/es.rs`; skipped when it is not prepared): SIGINT, SIGINT twice, SIGTERM
+//! and SIGHUP while the first password change is in flight stop at the next step boundary
+//! (exit 5) with every password the node accepted in the 0600 file; SIGKILL at the same
+//! boundary is finished by re-running. Each case ends with no `es_secure_*` user, `status`
+//! clean, and every line of the passwords file a password the node accepts. One node serves
+//! all cases (a 2-core machine).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -214,9 +215,54 @@ fn interrupts_in_the_password_phase_keep_every_accepted_password() {
     }
     assert_no_temp_user(&node);
 
-    // 2. SIGKILL at the same boundary (passwords rotated): the temporary user stays behind;
-    //    the next run removes it first, finishes, and the file holds every password.
+    // 2. The other signals in the same phase, passwords rotated each time: SIGINT twice,
+    //    SIGTERM, SIGHUP all stop at a step boundary with exit 5; every line of the file is a
+    //    password the node accepts.
     let rotate = answers(&node, state, true);
+    for (name, signals) in [
+        ("SIGINT x2", &[Signal::SIGINT, Signal::SIGINT][..]),
+        ("SIGTERM", &[Signal::SIGTERM][..]),
+        ("SIGHUP", &[Signal::SIGHUP][..]),
+    ] {
+        // The file is kept: users this run does not reach keep their (still valid) lines.
+        let before = std::fs::read(state.join("passwords.txt")).unwrap();
+        let mut run = spawn(
+            &node,
+            state,
+            &["apply", "--yes", "--answers", rotate.to_str().unwrap()],
+            "signal",
+        );
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while std::fs::read(state.join("passwords.txt")).is_ok_and(|b| b == before) {
+            assert!(Instant::now() < deadline, "{name}: {}", run.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for sig in signals {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(i32::try_from(run.child.id()).unwrap()),
+                *sig,
+            )
+            .unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let code = run.finish(Duration::from_secs(300));
+        let stderr = run.stderr();
+        say(&format!("{name} in the password phase: exit {code}"));
+        assert_eq!(code, 5, "{name}: {stderr}");
+        if signals.len() > 1 {
+            assert!(stderr.contains("stopping, please wait"), "{name}: {stderr}");
+        }
+        assert_no_temp_user(&node);
+        let pw = passwords(state);
+        assert_eq!(pw.len(), USERS.len(), "{name}: {pw:?}");
+        for (u, p) in &pw {
+            assert!(authenticates(&node, u, p), "{name}: {u} not accepted");
+        }
+        assert_status_clean(&node, state);
+    }
+
+    // 3. SIGKILL at the same boundary (passwords rotated): the temporary user stays behind;
+    //    the next run removes it first, finishes, and the file holds every password.
     std::fs::remove_file(state.join("passwords.txt")).unwrap();
     let mut run = spawn(
         &node,
