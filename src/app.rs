@@ -18,6 +18,7 @@ use crate::domain::settings::SettingsError;
 use crate::error::{Exit, Failure, fail};
 use crate::shell::apply::{self, ApplyError, ApplyOptions};
 use crate::shell::detect::{self, Locate, NotFound};
+use crate::shell::recovery::Session;
 use crate::shell::state::DEFAULT_STATE_DIR;
 use crate::ui::{self, ApplyEvent, ApplySummary, WizardInput, WizardOutcome};
 
@@ -220,6 +221,13 @@ fn apply_cmd(
     let sandbox = sandbox_if_requested(global)?;
     let loc = locate(global, sandbox.as_deref());
     let bundle_path = bundle.map(|(p, _)| p);
+    // Recovery first: an interrupted run is undone before detecting and planning (a dry run
+    // changes nothing, so it neither locks nor recovers; pruning takes the lock itself).
+    let session = if dry_run || prune.is_some() {
+        None
+    } else {
+        Some(begin_session(&loc.state_dir, "apply")?)
+    };
     let (answers, facts) = match (answers_path, bundle) {
         (Some(path), _) => {
             let (_, answers) = load_answers(path)?;
@@ -246,14 +254,17 @@ fn apply_cmd(
         // run has just written, and never waits on a plan.
         return prune_bundles(&facts, &answers, mode, dry_run);
     }
+    if let Some(session) = &session {
+        remove_leftover_users(session, &facts)?;
+    }
     // Findings first: when the plan is refused too, the operator still learns about them.
     print_findings(&facts);
     let plan = planner::build_plan(&facts, &answers).map_err(plan_error)?;
     let text = render::plan_text(&plan);
-    if dry_run || plan.is_empty() {
+    let Some(session) = session.filter(|_| !dry_run && !plan.is_empty()) else {
         println!("{}", text.trim_end());
         return would_refuse(&facts, global, &plan);
-    }
+    };
     if !yes {
         if !std::io::stdin().is_terminal() {
             return fail(
@@ -277,7 +288,7 @@ fn apply_cmd(
         overrides: overrides(global),
         bundle_path: bundle_path.map(Path::to_path_buf),
     };
-    let summary = apply::apply(&facts, &answers, &plan, &opts, &print_event);
+    let summary = apply::apply_in(&session, &facts, &answers, &plan, &opts, &print_event);
     finish_apply(summary, &plan)
 }
 
@@ -372,18 +383,42 @@ fn prune_bundles(
     Ok(())
 }
 
-/// Print an apply event on stderr (progress is not the program's output).
-fn print_event(e: ApplyEvent) {
-    match e {
-        ApplyEvent::StepStarted { index, line } => eprintln!("[{:>2}] {line}", index + 1),
-        ApplyEvent::StepProgress { text, .. } => eprintln!("     ... {text}"),
-        ApplyEvent::StepDone { elapsed, .. } => {
-            eprintln!("     done ({:.1}s)", elapsed.as_secs_f64());
-        }
-        ApplyEvent::StepFailed { error, .. } => eprintln!("     FAILED: {error}"),
-        ApplyEvent::RolledBack { report } => eprintln!("Rolled back:\n{report}"),
-        ApplyEvent::Notice { text } => eprintln!("\n{text}"),
+/// Recovery first: take the state lock and undo what an interrupted run left, saying what.
+fn begin_session(state_dir: &Path, what: &str) -> Result<Session, Failure> {
+    let (session, said) =
+        Session::begin(state_dir, what).map_err(|e| Failure::new(Exit::Refused, e))?;
+    for text in said {
+        let _ = writeln!(std::io::stderr(), "{text}");
     }
+    Ok(session)
+}
+
+/// The second half of recovery, once detection knows the config directory: temporary
+/// superusers an interrupted run left in the file realm.
+fn remove_leftover_users(session: &Session, facts: &Facts) -> Result<(), Failure> {
+    let said = session
+        .remove_leftover_users(&facts.es.config_dir)
+        .map_err(|e| Failure::new(Exit::Refused, e))?;
+    for text in said {
+        let _ = writeln!(std::io::stderr(), "{text}");
+    }
+    Ok(())
+}
+
+/// Print an apply event on stderr (progress is not the program's output). Write errors are
+/// ignored: after SIGHUP the terminal is gone, and the apply must still finish or roll back.
+fn print_event(e: ApplyEvent) {
+    let mut err = std::io::stderr().lock();
+    let _ = match e {
+        ApplyEvent::StepStarted { index, line } => writeln!(err, "[{:>2}] {line}", index + 1),
+        ApplyEvent::StepProgress { text, .. } => writeln!(err, "     ... {text}"),
+        ApplyEvent::StepDone { elapsed, .. } => {
+            writeln!(err, "     done ({:.1}s)", elapsed.as_secs_f64())
+        }
+        ApplyEvent::StepFailed { error, .. } => writeln!(err, "     FAILED: {error}"),
+        ApplyEvent::RolledBack { report } => writeln!(err, "Rolled back:\n{report}"),
+        ApplyEvent::Notice { text } => writeln!(err, "\n{text}"),
+    };
 }
 
 fn finish_apply(result: Result<ApplySummary, ApplyError>, plan: &Plan) -> Result<(), Failure> {
@@ -483,8 +518,21 @@ fn status_cmd(global: &Global, answers_path: Option<&Path>, json: bool) -> Resul
 fn verify_cmd(global: &Global, answers_path: &Path) -> Result<(), Failure> {
     let (_, answers) = load_answers(answers_path)?;
     let sandbox = sandbox_if_requested(global)?;
-    let facts = detect_with(&locate(global, sandbox.as_deref()), Some(&answers))?;
-    let table = crate::shell::verify::verify(&facts, &answers).map_err(classify)?;
+    let loc = locate(global, sandbox.as_deref());
+    // verify may add a temporary superuser: it takes the lock and recovers first, like apply.
+    let session = begin_session(&loc.state_dir, "verify")?;
+    let facts = detect_with(&loc, Some(&answers))?;
+    remove_leftover_users(&session, &facts)?;
+    session
+        .interrupts
+        .set_phase(crate::shell::signals::Phase::Verify);
+    let table = crate::shell::verify::verify(&facts, &answers, &session.state, &session.interrupts)
+        .map_err(
+            |e| match e.downcast_ref::<crate::shell::verify::Interrupted>() {
+                Some(_) => Failure::new(Exit::RolledBack, e),
+                None => classify(e),
+            },
+        )?;
     let mut out = std::io::stdout().lock();
     let mut failed = 0;
     for (check, ok, detail) in &table {
@@ -526,21 +574,23 @@ fn rollback_cmd(global: &Global, list: bool, id: Option<&str>) -> Result<(), Fai
         }
         return Ok(());
     }
-    // An apply killed mid-way (power loss, SIGKILL) left an incomplete journal: undoing it
-    // is what `rollback` without an ID means first.
-    if id.is_none() && all.iter().any(|t| t.status == txn::TxnStatus::Incomplete) {
-        let _lock = state
-            .lock("rollback")
-            .map_err(|e| Failure::new(Exit::Refused, anyhow::anyhow!(e)))?;
-        let reports =
-            txn::recover_incomplete(&state).map_err(|e| Failure::new(Exit::Refused, e))?;
-        for report in &reports {
-            let _ = writeln!(out, "Rolled back an interrupted apply:\n{report}");
-        }
-        let _ = writeln!(
-            out,
-            "Restart Elasticsearch (and Kibana) if it was restarted on the interrupted files."
+    // Recovery first. An apply killed mid-way (power loss, SIGKILL) left an incomplete
+    // journal or a temporary superuser: undoing that is what `rollback` without an ID means.
+    let (session, said) =
+        Session::begin(&dir, "rollback").map_err(|e| Failure::new(Exit::Refused, e))?;
+    let mut recovered = said;
+    // Best effort: without a detectable install there is no file realm to clean.
+    if let Ok(facts) = detect::detect(&locate(global, sandbox.as_deref()), None, now()) {
+        recovered.extend(
+            session
+                .remove_leftover_users(&facts.es.config_dir)
+                .map_err(|e| Failure::new(Exit::Refused, e))?,
         );
+    }
+    for text in &recovered {
+        let _ = writeln!(out, "{text}");
+    }
+    if id.is_none() && !recovered.is_empty() {
         return Ok(());
     }
     let target = match id {
@@ -555,11 +605,15 @@ fn rollback_cmd(global: &Global, list: bool, id: Option<&str>) -> Result<(), Fai
             }
         },
     };
-    let _lock = state
-        .lock("rollback")
-        .map_err(|e| Failure::new(Exit::Refused, anyhow::anyhow!(e)))?;
-    let report =
-        txn::rollback_committed(&state, &target).map_err(|e| Failure::new(Exit::Refused, e))?;
+    let newest = all
+        .iter()
+        .find(|t| t.status == txn::TxnStatus::Committed)
+        .is_some_and(|t| t.id == target);
+    let report = txn::rollback_committed(&session.state, &target)
+        .map_err(|e| Failure::new(Exit::Refused, e))?;
+    if !report.items.is_empty() {
+        note_restart_after_rollback(&dir, newest);
+    }
     let _ = writeln!(out, "Rolled back {target}:\n{report}");
     let _ = writeln!(
         out,
@@ -568,10 +622,23 @@ fn rollback_cmd(global: &Global, list: bool, id: Option<&str>) -> Result<(), Fai
     Ok(())
 }
 
+/// After rolling back a committed apply: a restart was pending (the node never ran on those
+/// files) and no longer is, or the node runs on the rolled-back files and now needs one. Only
+/// known for the newest apply; an older one is assumed to need a restart.
+fn note_restart_after_rollback(state_dir: &Path, newest: bool) {
+    use crate::shell::state::State;
+    if let Ok(mut state) = State::load(state_dir) {
+        state.restart_pending = !newest || !state.restart_pending;
+        let _ = state.save(state_dir);
+    }
+}
+
 /// The interactive wizard: TUI on a terminal, plain prompts with `--plain`.
 fn wizard(global: &Global) -> Result<(), Failure> {
     let mut sandbox = sandbox_if_requested(global)?;
     let mut loc = locate(global, sandbox.as_deref());
+    // Recovery first (the lock is held until the wizard ends, so its plan stays true).
+    let mut session = begin_session(&loc.state_dir, "the wizard")?;
     let facts = match detect::detect(&loc, None, now()) {
         Ok(f) => f,
         Err(e) if e.downcast_ref::<NotFound>().is_some() && global.es_config.is_none() => {
@@ -582,10 +649,15 @@ fn wizard(global: &Global) -> Result<(), Failure> {
             );
             sandbox = Some(dir);
             loc = locate(global, sandbox.as_deref());
+            // The sandbox has its own state directory.
+            drop(session);
+            session = begin_session(&loc.state_dir, "the wizard")?;
             detect::detect(&loc, None, now()).map_err(classify)?
         }
         Err(e) => return Err(classify(e)),
     };
+    remove_leftover_users(&session, &facts)?;
+    let session = std::sync::Arc::new(session);
     let initial = initial_answers(&facts);
     let loc_for_plan = loc.clone();
     let planner_fn = move |a: &Answers| -> Result<Plan, String> {
@@ -615,13 +687,16 @@ fn wizard(global: &Global) -> Result<(), Failure> {
         let loc_apply = loc.clone();
         let opts = wizard_opts.clone();
         let pending = std::sync::Arc::clone(&restart_pending);
+        // The screen reports interrupts; printing them would garble it.
+        session.interrupts.set_quiet(true);
+        let session = std::sync::Arc::clone(&session);
         let apply_fn: ui::ApplyFn = Box::new(move |answers, plan, tx| {
             pending.store(
                 ui::stops_for_restart(&plan),
                 std::sync::atomic::Ordering::SeqCst,
             );
             let facts = detect::detect(&loc_apply.with_answers(&answers), Some(&answers), now())?;
-            apply::apply(&facts, &answers, &plan, &opts, &|e| {
+            apply::apply_in(&session, &facts, &answers, &plan, &opts, &|e| {
                 let _ = tx.send(e);
             })
             .map_err(|e| anyhow::anyhow!("{e}"))
@@ -648,7 +723,14 @@ fn wizard(global: &Global) -> Result<(), Failure> {
         WizardOutcome::Applied(Err(e)) => Err(Failure::new(Exit::RolledBack, anyhow::anyhow!(e))),
         WizardOutcome::Proceed { answers, plan, .. } => {
             let facts = detect_with(&loc, Some(&answers))?;
-            let result = apply::apply(&facts, &answers, &plan, &wizard_opts, &print_event);
+            let result = apply::apply_in(
+                &session,
+                &facts,
+                &answers,
+                &plan,
+                &wizard_opts,
+                &print_event,
+            );
             finish_apply(result, &plan)
         }
     }

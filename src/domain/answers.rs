@@ -96,6 +96,9 @@ pub struct RawElasticsearch {
     /// name (the plan still lists them as warnings).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_partial_cluster: bool,
+    /// Seconds the restart (systemd or `restart_command`) may take before it is stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_timeout_secs: Option<u64>,
 }
 
 impl RawElasticsearch {
@@ -413,6 +416,8 @@ pub struct EsAnswers {
     pub health_timeout_secs: u64,
     pub allow_cleartext_rest: bool,
     pub allow_partial_cluster: bool,
+    /// How long the restart may take (default 300 s).
+    pub restart_timeout_secs: u64,
 }
 
 /// Validated answers. Built only through [`Answers::from_raw`].
@@ -831,6 +836,7 @@ impl Answers {
                 health_timeout_secs: raw.elasticsearch.health_timeout_secs.unwrap_or(180),
                 allow_cleartext_rest: raw.elasticsearch.allow_cleartext_rest,
                 allow_partial_cluster: raw.elasticsearch.allow_partial_cluster,
+                restart_timeout_secs: raw.elasticsearch.restart_timeout_secs.unwrap_or(300),
             },
             nodes,
             this_node,

@@ -26,6 +26,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::shell::signals::Interrupts;
+
 /// Connecting must be quick: a node that does not accept within 5 s is down or filtered.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Whole-request limit. Health waits server-side for at most 5 s, so 30 s is generous.
@@ -34,6 +36,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const HEALTH_WAIT: Duration = Duration::from_secs(5);
 /// Pause between attempts that failed fast (refused connection, 401, 503).
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// With an interrupt request attached, a health request waits at most this long inside
+/// Elasticsearch, so an interrupt is seen within about a second.
+const INTERRUPTIBLE_HEALTH_WAIT: Duration = Duration::from_secs(1);
 /// Longest slice of an error body quoted when Elasticsearch sends no `error.reason`.
 const MAX_QUOTED_BODY: usize = 300;
 
@@ -114,6 +119,9 @@ pub enum EsError {
 
     #[error("bad Elasticsearch request for {what}: {reason}")]
     Request { what: String, reason: String },
+
+    #[error("interrupted while {what}")]
+    Interrupted { what: String },
 
     #[error(
         "Elasticsearch at {url} was not healthy after {waited_secs} s ({attempts} attempts); \
@@ -240,6 +248,8 @@ pub struct EsClient {
     http: Client,
     https: bool,
     creds: Option<Credentials>,
+    /// Checked by the wait loops at least once a second (see `shell::signals`).
+    interrupts: Option<Interrupts>,
 }
 
 impl fmt::Debug for EsClient {
@@ -317,7 +327,40 @@ impl EsClient {
             http,
             https,
             creds: None,
+            interrupts: None,
         })
+    }
+
+    /// The same client, whose wait loops stop (with [`EsError::Interrupted`]) within about a
+    /// second of an interrupt request.
+    pub fn with_interrupts(&self, interrupts: Interrupts) -> Self {
+        Self {
+            interrupts: Some(interrupts),
+            ..self.clone()
+        }
+    }
+
+    fn interrupted(&self, what: &str) -> Result<(), EsError> {
+        match &self.interrupts {
+            Some(i) if i.requested() => Err(EsError::Interrupted {
+                what: what.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sleep between attempts; an interrupt request ends the pause (and the wait) early.
+    fn pause(&self, d: Duration, what: &str) -> Result<(), EsError> {
+        match &self.interrupts {
+            Some(i) => {
+                i.sleep(d);
+                self.interrupted(what)
+            }
+            None => {
+                std::thread::sleep(d);
+                Ok(())
+            }
+        }
     }
 
     /// The same client, authenticating as `creds`.
@@ -375,14 +418,16 @@ impl EsClient {
     /// Elasticsearch's resource watcher reloads the file (every 5 s by default).
     pub fn authenticate_retrying(&self, timeout: Duration) -> Result<AuthInfo, EsError> {
         let started = Instant::now();
+        let what = "waiting for Elasticsearch to accept the credentials";
         loop {
+            self.interrupted(what)?;
             match self.authenticate() {
                 Ok(info) => return Ok(info),
                 Err(e @ (EsError::Unauthorized { .. } | EsError::Unreachable { .. }))
                     if started.elapsed() + RETRY_PAUSE < timeout =>
                 {
                     drop(e);
-                    std::thread::sleep(RETRY_PAUSE);
+                    self.pause(RETRY_PAUSE, what)?;
                 }
                 Err(e) => return Err(e),
             }
@@ -476,11 +521,17 @@ impl EsClient {
         let what = "cluster health (GET /_cluster/health?wait_for_status=yellow)";
         let started = Instant::now();
         let mut attempt: u32 = 0;
+        let longest = if self.interrupts.is_some() {
+            INTERRUPTIBLE_HEALTH_WAIT
+        } else {
+            HEALTH_WAIT
+        };
         loop {
+            self.interrupted("waiting for Elasticsearch to become healthy")?;
             attempt += 1;
             let attempt_started = Instant::now();
             let remaining = timeout.saturating_sub(started.elapsed());
-            let wait = HEALTH_WAIT.min(remaining).max(Duration::from_secs(1));
+            let wait = longest.min(remaining).max(Duration::from_secs(1));
             let wait_param = format!("{}s", wait.as_secs());
             let outcome = self
                 .call_with_status(
@@ -514,7 +565,10 @@ impl EsClient {
                 _ => {}
             }
             // Fast failures (refused, 401) would spin; a 5 s server-side wait needs no pause.
-            std::thread::sleep(RETRY_PAUSE.saturating_sub(attempt_started.elapsed()));
+            self.pause(
+                RETRY_PAUSE.saturating_sub(attempt_started.elapsed()),
+                "waiting for Elasticsearch to become healthy",
+            )?;
         }
     }
 

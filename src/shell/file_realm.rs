@@ -66,6 +66,13 @@ impl TempSuperuser {
     /// Add a random superuser to the file realm under `config_dir`. The role line goes first
     /// (as Elastic's tool does) so the user never exists without its role.
     pub fn create(config_dir: &Path) -> anyhow::Result<Self> {
+        Self::create_with(config_dir, |_| Ok(()))
+    }
+
+    fn create_with(
+        config_dir: &Path,
+        record: impl FnOnce(&str) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Self> {
         if !config_dir.is_dir() {
             bail!(
                 "the Elasticsearch config directory {} does not exist",
@@ -80,6 +87,7 @@ impl TempSuperuser {
             password,
             additions: Vec::new(),
         };
+        record(&user.username)?;
         let roles_line = format!("superuser:{}", user.username);
         let users_line = Zeroizing::new(format!("{}:{}", user.username, hash.as_str()));
         for (name, line) in [
@@ -157,6 +165,145 @@ pub fn with_temp_superuser<T>(
         (Err(e), Ok(())) => Err(e),
         (Err(e), Err(r)) => Err(e.context(format!("also: {r:#}"))),
     }
+}
+
+/// The `es_secure_*` users found in the file realm under `config_dir` (in `users` or
+/// `users_roles`): temporary superusers an interrupted run (or an older version) left
+/// behind. Read-only.
+pub fn leftover_users(config_dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for name in ["users", "users_roles"] {
+        let path = config_dir.join(name);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => Zeroizing::new(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        for line in text.lines() {
+            if let Some(user) = leftover_in_line(name, line)
+                && !names.contains(&user)
+            {
+                names.push(user);
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// The es-secure user a line of `users` (`name:hash`) or `users_roles` (`role:u1,u2`) names.
+fn leftover_in_line(file: &str, line: &str) -> Option<String> {
+    let (left, right) = line.split_once(':')?;
+    if file == "users" {
+        return left.starts_with(USERNAME_PREFIX).then(|| left.to_string());
+    }
+    right
+        .split(',')
+        .map(str::trim)
+        .find(|u| u.starts_with(USERNAME_PREFIX))
+        .map(str::to_string)
+}
+
+/// Remove every `es_secure_*` user from `users` and `users_roles` under `config_dir`, by name:
+/// their lines in `users`, their names in `users_roles` (a role line left empty goes). Every
+/// other byte, the owner and the mode are kept. Returns the names removed.
+pub fn remove_leftover_users(config_dir: &Path) -> anyhow::Result<Vec<String>> {
+    let names = leftover_users(config_dir)?;
+    if !names.is_empty() {
+        remove_matching(
+            config_dir,
+            &|u| u.starts_with(USERNAME_PREFIX),
+            [true, true],
+        )?;
+    }
+    Ok(names)
+}
+
+/// Undo of a journaled temporary superuser: remove exactly `username` from `users` and
+/// `users_roles`; a file that did not exist before (`*_existed` false) and is empty
+/// afterwards is deleted. Returns whether the user was still there.
+pub fn remove_user_by_name(
+    config_dir: &Path,
+    username: &str,
+    users_existed: bool,
+    roles_existed: bool,
+) -> anyhow::Result<bool> {
+    if !username.starts_with(USERNAME_PREFIX) {
+        bail!("{username} is not an es-secure temporary user; not removing it");
+    }
+    remove_matching(
+        config_dir,
+        &|u| u == username,
+        [users_existed, roles_existed],
+    )
+}
+
+/// Drop the users `ours` matches from `users` then `users_roles` (`existed`: in that order,
+/// whether the file existed before es-secure added to it). Returns whether any was found.
+fn remove_matching(
+    config_dir: &Path,
+    ours: &dyn Fn(&str) -> bool,
+    existed: [bool; 2],
+) -> anyhow::Result<bool> {
+    let mut found = false;
+    // users first, so a user stops authenticating before it loses its role.
+    for (name, existed) in ["users", "users_roles"].into_iter().zip(existed) {
+        let target = match safe_fs::resolve(&config_dir.join(name)) {
+            Ok(t) => t,
+            Err(e) if safe_fs::is_not_found(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        let path = target.path();
+        let Some((bytes, meta)) = target.read(safe_fs::CONFIG_CAP)? else {
+            continue;
+        };
+        let text = Zeroizing::new(
+            String::from_utf8(bytes)
+                .with_context(|| format!("{} is not UTF-8 text", path.display()))?,
+        );
+        let mut kept = Zeroizing::new(String::with_capacity(text.len()));
+        let mut changed = false;
+        for l in text.split_inclusive('\n') {
+            let body = l.trim_end_matches(['\n', '\r']);
+            match (name, body.split_once(':')) {
+                ("users", Some((user, _))) if ours(user) => changed = true,
+                ("users_roles", Some((role, members)))
+                    if members.split(',').any(|u| ours(u.trim())) =>
+                {
+                    changed = true;
+                    let rest: Vec<&str> = members.split(',').filter(|u| !ours(u.trim())).collect();
+                    if !rest.is_empty() {
+                        kept.push_str(&format!("{role}:{}{}", rest.join(","), &l[body.len()..]));
+                    }
+                }
+                _ => kept.push_str(l),
+            }
+        }
+        found |= changed;
+        let result = if !existed && kept.is_empty() {
+            target.remove().map(|_| ())
+        } else if changed {
+            target.write(kept.as_bytes(), meta.mode, Some((meta.uid, meta.gid)))
+        } else {
+            Ok(())
+        };
+        result.with_context(|| {
+            format!(
+                "removing the temporary es-secure users from {}; delete their lines by hand",
+                path.display()
+            )
+        })?;
+    }
+    Ok(found)
+}
+
+/// Like [`TempSuperuser::create`], calling `record(username)` before the first byte is
+/// written — the transaction journals the user there, so a crash at any point is undone.
+pub fn create_journaled(
+    config_dir: &Path,
+    record: impl FnOnce(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<TempSuperuser> {
+    TempSuperuser::create_with(config_dir, record)
 }
 
 /// bcrypt with the `$2a$` prefix: Elasticsearch's `Hasher` recognises bcrypt hashes by it
@@ -385,6 +532,32 @@ mod tests {
             fs::read_to_string(dir.path().join("users_roles")).unwrap(),
             ""
         );
+    }
+
+    #[test]
+    fn leftovers_are_found_and_removed_by_name_keeping_other_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = dir.path().join("users");
+        let roles = dir.path().join("users_roles");
+        std::fs::write(&users, "alice:$2a$10$x\nes_secure_abc:$2a$10$y\n").unwrap();
+        std::fs::write(
+            &roles,
+            "admin:alice\nsuperuser:alice,es_secure_abc\nsuperuser:es_secure_old\n",
+        )
+        .unwrap();
+        assert_eq!(
+            leftover_users(dir.path()).unwrap(),
+            vec!["es_secure_abc".to_string(), "es_secure_old".to_string()]
+        );
+        let removed = remove_leftover_users(dir.path()).unwrap();
+        assert_eq!(removed.len(), 2);
+        assert_eq!(std::fs::read_to_string(&users).unwrap(), "alice:$2a$10$x\n");
+        assert_eq!(
+            std::fs::read_to_string(&roles).unwrap(),
+            "admin:alice\nsuperuser:alice\n"
+        );
+        assert!(leftover_users(dir.path()).unwrap().is_empty());
+        assert!(remove_leftover_users(dir.path()).unwrap().is_empty());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The human-readable `status` report. Read-only; prints nothing itself.
+//! The human-readable `status` report. Read-only (it reads the state directory and the file
+//! realm, and never creates, locks or recovers anything); prints nothing itself.
 
 use std::fmt::Write as _;
 
@@ -56,7 +57,8 @@ pub fn status_text(facts: &Facts) -> String {
         let days = (c.not_after - facts.now) / 86_400;
         let _ = writeln!(
             out,
-            "  cert {name}: expires in {days} days, SANs {}{}",
+            "  cert {name}: {}, SANs {}{}",
+            expiry_text(days),
             c.dns
                 .iter()
                 .cloned()
@@ -75,7 +77,7 @@ pub fn status_text(facts: &Facts) -> String {
         let _ = writeln!(out, "CA ({})", ca.cert_path.display());
         let _ = writeln!(out, "  subject:     {}", ca.subject);
         let _ = writeln!(out, "  SHA-256:     {}", ca.fingerprint);
-        let _ = writeln!(out, "  expires in:  {days} days");
+        let _ = writeln!(out, "  expires:     {}", expiry_text(days));
     }
     match &facts.kibana {
         Some(k) => {
@@ -116,6 +118,7 @@ pub fn status_text(facts: &Facts) -> String {
             " (does not exist)"
         }
     );
+    attention(&mut out, facts);
     if facts.state.restart_pending {
         let _ = writeln!(
             out,
@@ -140,4 +143,58 @@ pub fn status_text(facts: &Facts) -> String {
         }
     }
     out
+}
+
+/// Certificates and the CA within this many days of expiry are called out.
+const EXPIRY_WARNING_DAYS: i64 = 30;
+
+fn expiry_text(days: i64) -> String {
+    if days < 0 {
+        format!("EXPIRED {} days ago: renew it now", -days)
+    } else if days <= EXPIRY_WARNING_DAYS {
+        format!("expires in {days} days — WITHIN {EXPIRY_WARNING_DAYS} DAYS: renew it soon")
+    } else {
+        format!("expires in {days} days")
+    }
+}
+
+/// What an interrupted or killed run left behind, with the command that fixes it: an
+/// incomplete transaction, temporary `es_secure_*` superusers in the file realm.
+fn attention(out: &mut String, facts: &Facts) {
+    let state_dir = &facts.state.state_dir;
+    // Opening a missing state directory would create it; status changes nothing.
+    if state_dir.is_dir()
+        && let Ok(state) = crate::shell::txn::StateDir::open(state_dir)
+        && let Ok(all) = crate::shell::txn::list(&state)
+    {
+        for t in all
+            .iter()
+            .filter(|t| t.status == crate::shell::txn::TxnStatus::Incomplete)
+        {
+            let _ = writeln!(
+                out,
+                "  INCOMPLETE apply {} ({}, {} files): an apply was interrupted or killed; some files may be new, some old\n      fix: `es-secure rollback` restores them (any apply or verify also rolls it back first); then run the apply again",
+                t.id,
+                t.label,
+                t.paths.len()
+            );
+        }
+    }
+    match crate::shell::file_realm::leftover_users(&facts.es.config_dir) {
+        Ok(users) if !users.is_empty() => {
+            let _ = writeln!(
+                out,
+                "  LEFTOVER temporary superuser(s) in {}/users and users_roles: {}\n      fix: `es-secure rollback` removes them (so does any apply or verify), or delete their lines by hand",
+                facts.es.config_dir.display(),
+                users.join(", ")
+            );
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let _ = writeln!(
+                out,
+                "  could not check the file realm for leftover users: {e:#}"
+            );
+        }
+    }
 }

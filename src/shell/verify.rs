@@ -11,7 +11,16 @@ use crate::domain::facts::Facts;
 use crate::domain::planner::{self, files};
 use crate::domain::tier::Tier;
 use crate::shell::es_client::{Credentials, EsClient, Trust};
-use crate::shell::file_realm::TempSuperuser;
+use crate::shell::signals::Interrupts;
+use crate::shell::txn::{StateDir, Txn};
+
+/// `verify` was interrupted; the temporary superuser (if any) was removed, nothing else
+/// had changed.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "interrupted; the checks were stopped and the temporary superuser removed (nothing else was changed)"
+)]
+pub struct Interrupted;
 
 /// One row: check name, passed, detail.
 pub type Row = (String, bool, String);
@@ -125,7 +134,16 @@ pub fn trust_for(url: &str, ca_pem: Option<&str>) -> anyhow::Result<Trust> {
 /// answers reference (env:/file:) are authenticated; generated ones are read from the
 /// password file when it exists. Admin checks use a temporary superuser (or elastic's
 /// password with `auth.method: elastic-password`).
-pub fn verify(facts: &Facts, answers: &Answers) -> anyhow::Result<Vec<Row>> {
+///
+/// The caller holds the state lock (a [`Session`](crate::shell::recovery::Session)); an
+/// interrupt stops the wait for the temporary superuser and the checks, removes the user and
+/// returns [`Interrupted`].
+pub fn verify(
+    facts: &Facts,
+    answers: &Answers,
+    state: &StateDir,
+    interrupts: &Interrupts,
+) -> anyhow::Result<Vec<Row>> {
     let url = planner::es_url(facts, answers);
     let trust = trust_for(&url, facts.ca.as_ref().map(|c| c.cert_pem.as_str()))?;
     let generated = read_password_file(facts, answers);
@@ -157,23 +175,38 @@ pub fn verify(facts: &Facts, answers: &Answers) -> anyhow::Result<Vec<Row>> {
                 password: pw.clone(),
             }),
             None => {
-                let t = TempSuperuser::create(&facts.es.config_dir)?;
+                // Journaled in a transaction of its own before its first byte, so even a
+                // SIGKILL here is undone by the next run; rolled back (a no-op) at the end.
+                let dir = &facts.es.config_dir;
+                let mut txn = Txn::begin(state, "verify: temporary superuser")?;
+                let t = crate::shell::file_realm::create_journaled(dir, |name| {
+                    txn.record_temp_user(dir, name)
+                })?;
                 let c = t.credentials();
-                temp = Some(t);
+                temp = Some((t, txn));
                 // The file realm reloads every 5 s: wait until the new user authenticates
                 // (or give up; the checks below then report the 401 in words).
                 if let Ok(client) = EsClient::new(&url, trust.clone()) {
                     let _ = client
                         .with_credentials(c.clone())
+                        .with_interrupts(interrupts.clone())
                         .authenticate_retrying(std::time::Duration::from_secs(30));
                 }
                 Some(c)
             }
         },
     };
-    let rows = checks(&url, &trust, admin, &users, answers.tier);
-    if let Some(t) = temp {
+    let rows = if interrupts.requested() {
+        Vec::new()
+    } else {
+        checks(&url, &trust, admin, &users, answers.tier)
+    };
+    if let Some((t, txn)) = temp {
         t.remove()?;
+        txn.rollback()?;
+    }
+    if interrupts.requested() {
+        return Err(Interrupted.into());
     }
     Ok(rows)
 }

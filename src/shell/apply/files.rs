@@ -4,7 +4,6 @@
 //! if it had been restarted). It must not make REST changes on the server (that is `rest`).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
@@ -153,8 +152,11 @@ impl Run<'_> {
         txn: &mut Txn,
         temp_user: &mut Option<TempSuperuser>,
     ) -> anyhow::Result<bool> {
-        if self.interrupted.load(Ordering::SeqCst) {
-            bail!("interrupted by a signal");
+        if self.interrupts.requested() {
+            bail!(
+                "interrupted (SIGINT, SIGTERM, SIGHUP or abort) before step {}",
+                index + 1
+            );
         }
         self.event(ApplyEvent::StepStarted {
             index,
@@ -170,14 +172,14 @@ impl Run<'_> {
                 if *how == Restart::Manual {
                     return Ok(true);
                 }
-                // Set before the call: a restart that fails (e.g. `systemctl restart` when
-                // ES dies on start) has already stopped the node, so the rollback must start
-                // it again on the restored files.
+                // Counted as restarted from the moment the command starts: an interrupted or
+                // failed restart may have stopped the node, so a rollback restarts it.
                 self.restarted = true;
-                self.restart(how, index)?;
+                txn.record_restart(&self.facts.es.config_dir)?;
+                self.restart(how, index, true)?;
             }
             Step::WaitHealthy { url, timeout_secs } => {
-                self.wait_healthy(index, url, *timeout_secs, temp_user)?;
+                self.wait_healthy(index, url, *timeout_secs, txn, temp_user)?;
             }
             other => self.file_step(other, txn)?,
         }
@@ -212,7 +214,8 @@ impl Run<'_> {
             Err(e) => format!("ROLLBACK FAILED: {e:#}"),
         };
         if self.restarted {
-            match self.restart(&self.answers.es.restart, failure.index) {
+            // Not interruptible: a second interrupt must not skip the restart on old files.
+            match self.restart(&self.answers.es.restart, failure.index, false) {
                 Ok(()) => report.push_str("\nElasticsearch was restarted on the restored files."),
                 Err(e) => report.push_str(&format!(
                     "\nRestarting Elasticsearch on the restored files failed: {e:#}; restart it yourself"

@@ -19,11 +19,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use anyhow::anyhow;
 use zeroize::Zeroizing;
 
 use crate::domain::answers::{Answers, AuthMethod};
@@ -33,6 +30,8 @@ use crate::domain::plan::{Plan, Step};
 use crate::domain::tier::Tier;
 use crate::shell::certgen::CaSigner;
 use crate::shell::file_realm::TempSuperuser;
+use crate::shell::recovery::Session;
+use crate::shell::signals::{Interrupts, Phase};
 use crate::shell::state::State;
 use crate::shell::txn::{StateDir, Txn};
 
@@ -83,7 +82,9 @@ struct Run<'a> {
     answers: &'a Answers,
     opts: &'a ApplyOptions,
     events: Events<'a>,
-    interrupted: Arc<AtomicBool>,
+    /// SIGINT/SIGTERM/SIGHUP or the wizard's abort: checked at every step boundary and by
+    /// every wait loop.
+    interrupts: Interrupts,
     /// Passwords this apply sets, by user.
     passwords: BTreeMap<String, Zeroizing<String>>,
     ca: Option<CaSigner>,
@@ -104,6 +105,8 @@ struct Run<'a> {
 }
 
 /// Apply `plan`. `events` receives one event per step start/finish and live progress lines.
+/// Takes the state lock and recovers what an interrupted run left first (see
+/// [`Session`]); callers that already hold a session use [`apply_in`].
 pub fn apply(
     facts: &Facts,
     answers: &Answers,
@@ -111,25 +114,38 @@ pub fn apply(
     opts: &ApplyOptions,
     events: Events<'_>,
 ) -> Result<ApplySummary, ApplyError> {
-    let state_dir = StateDir::open(&facts.state.state_dir).map_err(ApplyError::Refused)?;
-    let _lock = state_dir
-        .lock("apply")
-        .map_err(|e| ApplyError::Refused(anyhow!(e)))?;
-    for report in crate::shell::txn::recover_incomplete(&state_dir).map_err(ApplyError::Refused)? {
-        events(ApplyEvent::Notice {
-            text: format!(
-                "an earlier apply was interrupted; its changes were rolled back: {report}"
-            ),
-        });
+    let (session, said) =
+        Session::begin(&facts.state.state_dir, "apply").map_err(ApplyError::Refused)?;
+    for text in said {
+        events(ApplyEvent::Notice { text });
     }
+    let removed = session
+        .remove_leftover_users(&facts.es.config_dir)
+        .map_err(ApplyError::Refused)?;
+    for text in removed {
+        events(ApplyEvent::Notice { text });
+    }
+    apply_in(&session, facts, answers, plan, opts, events)
+}
+
+/// Apply `plan` inside a session that holds the lock and has recovered.
+pub fn apply_in(
+    session: &Session,
+    facts: &Facts,
+    answers: &Answers,
+    plan: &Plan,
+    opts: &ApplyOptions,
+    events: Events<'_>,
+) -> Result<ApplySummary, ApplyError> {
     prepare::check_findings(facts, opts).map_err(ApplyError::Refused)?;
-    let interrupted = crate::shell::txn::install_interrupt_flag().map_err(ApplyError::Refused)?;
+    let interrupts = session.interrupts.clone();
+    interrupts.set_phase(Phase::Idle);
     let mut run = Run {
         facts,
         answers,
         opts,
         events,
-        interrupted,
+        interrupts,
         passwords: BTreeMap::new(),
         ca: None,
         issued: BTreeMap::new(),
@@ -141,7 +157,9 @@ pub fn apply(
         rest: Duration::ZERO,
     };
     run.prepare(plan).map_err(ApplyError::Invalid)?;
-    run.execute(plan, &state_dir)
+    let result = run.execute(plan, &session.state);
+    session.interrupts.set_phase(Phase::Idle);
+    result
 }
 
 impl Run<'_> {
@@ -154,8 +172,9 @@ impl Run<'_> {
     fn execute(mut self, plan: &Plan, state_dir: &StateDir) -> Result<ApplySummary, ApplyError> {
         let mut summary = ApplySummary::default();
         let label = format!("tier {} -> {}", plan.from, plan.to);
-        let mut txn = Txn::begin(state_dir, &label).map_err(ApplyError::Refused)?;
         let mut state = State::load(&self.facts.state.state_dir).map_err(ApplyError::Refused)?;
+        let mut txn = Txn::begin(state_dir, &label).map_err(ApplyError::Refused)?;
+        self.interrupts.set_phase(Phase::Files);
 
         // The temporary superuser lives from the health wait to the end of the REST phase.
         let mut temp_user: Option<TempSuperuser> = None;
@@ -168,6 +187,7 @@ impl Run<'_> {
             }
         };
         self.commit(txn, &mut summary)?;
+        self.interrupts.set_phase(Phase::Rest);
         match outcome {
             FilesOutcome::RestartPending => self.hand_over_restart(plan, &mut state, summary),
             FilesOutcome::Healthy { rest_from } => {
@@ -203,19 +223,7 @@ impl Run<'_> {
         state
             .save(&self.facts.state.state_dir)
             .map_err(ApplyError::Partial)?;
-        let rerun = match (&self.opts.answers_path, &self.opts.bundle_path) {
-            (Some(p), _) => format!("es-secure apply --answers {}", p.display()),
-            (None, Some(b)) => match &self.facts.bundle {
-                // The same CA again: the re-run authenticates the bundle like the first run.
-                Some(f) => format!(
-                    "es-secure apply --bundle {} --ca-fingerprint {}",
-                    b.display(),
-                    f.ca_fingerprint
-                ),
-                None => format!("es-secure apply --bundle {}", b.display()),
-            },
-            (None, None) => "es-secure apply (with the same answers)".to_string(),
-        };
+        let rerun = self.rerun_command();
         let text = format!(
             "The files are written. Restart Elasticsearch now (e.g. `systemctl restart elasticsearch`{}), then run `{rerun}` to {}.",
             if plan.from < Tier::Basic && plan.to >= Tier::Basic {
@@ -298,6 +306,23 @@ impl Run<'_> {
                 "{} holds this node's private keys: delete it once the node runs with the new certificates",
                 b.path.display()
             ));
+        }
+    }
+
+    /// The command that runs this apply again (to finish it).
+    fn rerun_command(&self) -> String {
+        match (&self.opts.answers_path, &self.opts.bundle_path) {
+            (Some(p), _) => format!("es-secure apply --answers {}", p.display()),
+            (None, Some(b)) => match &self.facts.bundle {
+                // The same CA again: the re-run authenticates the bundle like the first run.
+                Some(f) => format!(
+                    "es-secure apply --bundle {} --ca-fingerprint {}",
+                    b.display(),
+                    f.ca_fingerprint
+                ),
+                None => format!("es-secure apply --bundle {}", b.display()),
+            },
+            (None, None) => "es-secure apply (with the same answers)".to_string(),
         }
     }
 

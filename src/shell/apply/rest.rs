@@ -2,6 +2,7 @@
 //! then live verification, and the passwords file. These cannot be un-done on the server, so
 //! a failure says exactly which users were set. It must not touch configuration files.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
@@ -70,15 +71,32 @@ impl Run<'_> {
     ) -> Result<(), ApplyError> {
         let mut set_users: Vec<String> = Vec::new();
         for (index, step) in plan.steps.iter().enumerate().skip(start) {
+            // Interrupts stop the REST phase only at a step boundary: a password change is
+            // either done and recorded or not started.
+            if self.interrupts.requested() {
+                self.write_password_file(summary, &set_users)
+                    .map_err(ApplyError::Partial)?;
+                return Err(ApplyError::Partial(anyhow!(
+                    "interrupted before step {}: the configuration is in place (committed); {}; run `{}` to finish",
+                    index + 1,
+                    done_text(&set_users),
+                    self.rerun_command()
+                )));
+            }
             self.event(ApplyEvent::StepStarted {
                 index,
                 line: crate::domain::render::step_line(step),
             });
             let started = Instant::now();
             let result = match step {
-                Step::ResetPassword { user, secret } => self
-                    .reset_password(user, secret, plan, temp, state)
-                    .map(|()| set_users.push(user.clone())),
+                Step::ResetPassword { user, secret } => {
+                    // The new password is on disk before Elasticsearch can accept it, so a
+                    // crash never loses a password the node has.
+                    self.persist_passwords(&set_users, Some(user))
+                        .map_err(ApplyError::Partial)?;
+                    self.reset_password(user, secret, plan, temp, state)
+                        .map(|()| set_users.push(user.clone()))
+                }
                 Step::Verify { url } => {
                     let table = self.verify(url, temp, &set_users);
                     let failed: Vec<String> = table
@@ -101,15 +119,12 @@ impl Run<'_> {
                     index,
                     error: format!("{e:#}"),
                 });
-                let done = if set_users.is_empty() {
-                    "no password was changed".to_string()
-                } else {
-                    format!("passwords set for: {}", set_users.join(", "))
-                };
                 self.write_password_file(summary, &set_users)
                     .map_err(ApplyError::Partial)?;
                 return Err(ApplyError::Partial(e.context(format!(
-                    "the configuration is in place (committed); {done}; run the same apply again to finish"
+                    "the configuration is in place (committed); {}; run `{}` to finish",
+                    done_text(&set_users),
+                    self.rerun_command()
                 ))));
             }
             self.event(ApplyEvent::StepDone {
@@ -157,13 +172,9 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn write_password_file(
-        &self,
-        summary: &mut ApplySummary,
-        users: &[String],
-    ) -> anyhow::Result<()> {
-        let generated: Vec<&String> = users
-            .iter()
+    /// Generated passwords, by user, among `users`.
+    fn generated<'u>(&self, users: impl Iterator<Item = &'u String>) -> Vec<&'u String> {
+        users
             .filter(|u| {
                 self.answers
                     .passwords
@@ -171,30 +182,84 @@ impl Run<'_> {
                     .iter()
                     .any(|(name, s)| name == *u && *s == SecretRef::Generate)
             })
-            .collect();
-        if generated.is_empty() {
-            return Ok(());
-        }
-        let path = self
-            .answers
+            .collect()
+    }
+
+    fn password_file_path(&self) -> PathBuf {
+        self.answers
             .passwords
             .output_file
             .clone()
-            .unwrap_or_else(|| self.facts.state.state_dir.join("passwords.txt"));
+            .unwrap_or_else(|| self.facts.state.state_dir.join("passwords.txt"))
+    }
+
+    /// Write the passwords file (0600): the generated passwords of `done`, and the one of
+    /// `pending` (about to be sent to Elasticsearch) marked as not yet confirmed. Returns the
+    /// path when a file was written (only generated passwords go there).
+    fn persist_passwords(
+        &self,
+        done: &[String],
+        pending: Option<&String>,
+    ) -> anyhow::Result<Option<PathBuf>> {
+        let generated = self.generated(done.iter());
+        let pending = pending.and_then(|p| self.generated(std::iter::once(p)).pop());
+        if generated.is_empty() && pending.is_none() {
+            return Ok(None);
+        }
+        let path = self.password_file_path();
         let mut text = Zeroizing::new(String::from(
             "# Built-in user passwords set by es-secure. Keep this file secret (mode 0600).\n",
         ));
-        for u in &generated {
-            if let Some(pw) = self.passwords.get(*u) {
-                text.push_str(&format!("{u}: {}\n", pw.as_str()));
-                if self.answers.passwords.show {
-                    summary
-                        .shown_passwords
-                        .push(((*u).clone(), RedactedSecret(pw.clone())));
+        // Users an earlier (possibly interrupted) run set and this one does not touch keep
+        // their line, so the file always holds every password Elasticsearch accepted.
+        let ours =
+            |u: &str| generated.iter().any(|g| g.as_str() == u) || pending.is_some_and(|p| p == u);
+        if let Ok(old) = std::fs::read_to_string(&path) {
+            let old = Zeroizing::new(old);
+            for line in old.lines().filter(|l| !l.starts_with('#')) {
+                if let Some((u, _)) = line.split_once(": ")
+                    && !ours(u)
+                {
+                    text.push_str(line);
+                    text.push('\n');
                 }
             }
         }
+        for u in &generated {
+            if let Some(pw) = self.passwords.get(*u) {
+                text.push_str(&format!("{u}: {}\n", pw.as_str()));
+            }
+        }
+        if let Some(u) = pending
+            && let Some(pw) = self.passwords.get(u)
+        {
+            text.push_str(&format!(
+                "# {u}: being set when this file was written; if es-secure stopped here, Elasticsearch has either this password or the previous one\n{u}: {}\n",
+                pw.as_str()
+            ));
+        }
         write_private(&path, text.as_bytes())?;
+        Ok(Some(path))
+    }
+
+    /// The final passwords file for the users set, and what the summary shows of it.
+    fn write_password_file(
+        &self,
+        summary: &mut ApplySummary,
+        users: &[String],
+    ) -> anyhow::Result<()> {
+        let Some(path) = self.persist_passwords(users, None)? else {
+            return Ok(());
+        };
+        if self.answers.passwords.show {
+            for u in self.generated(users.iter()) {
+                if let Some(pw) = self.passwords.get(u) {
+                    summary
+                        .shown_passwords
+                        .push((u.clone(), RedactedSecret(pw.clone())));
+                }
+            }
+        }
         summary.password_file = Some(path);
         Ok(())
     }
@@ -216,5 +281,14 @@ impl Run<'_> {
             .filter_map(|u| self.passwords.get(u).map(|p| (u.clone(), p.clone())))
             .collect();
         crate::shell::verify::checks(url, &trust, admin, &users, self.answers.tier)
+    }
+}
+
+/// What the REST phase did, in words.
+fn done_text(set_users: &[String]) -> String {
+    if set_users.is_empty() {
+        "no password was changed".to_string()
+    } else {
+        format!("passwords set for: {}", set_users.join(", "))
     }
 }

@@ -6,14 +6,25 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 
-use crate::domain::answers::Restart;
+use crate::domain::answers::{AuthMethod, Restart, SecretRef};
 use crate::domain::outcome::ApplyEvent;
-use crate::shell::file_realm::TempSuperuser;
+use crate::shell::child;
+use crate::shell::file_realm::{self, TempSuperuser};
+use crate::shell::txn::Txn;
 
 use super::Run;
 
 impl Run<'_> {
-    pub(super) fn restart(&self, how: &Restart, index: usize) -> anyhow::Result<()> {
+    /// Run the restart (systemd or the operator's command) with an explicit environment and
+    /// the `elasticsearch.restart_timeout_secs` limit. `interruptible`: an interrupt request
+    /// stops the command (the caller then rolls back); the restart on the restored files
+    /// during a rollback is not interruptible.
+    pub(super) fn restart(
+        &self,
+        how: &Restart,
+        index: usize,
+        interruptible: bool,
+    ) -> anyhow::Result<()> {
         let (program, args): (&str, Vec<String>) = match how {
             Restart::Manual => return Ok(()),
             Restart::Systemd => (
@@ -26,21 +37,34 @@ impl Run<'_> {
             index,
             text: format!("running {program} {}", args.join(" ")),
         });
-        let out = std::process::Command::new(program)
-            .args(&args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .with_context(|| format!("running {program}"))?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-            bail!(
-                "the restart command failed ({}):\n{}",
-                out.status,
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
+        let env = child::child_env(std::env::vars(), &self.secret_env_names());
+        child::run(
+            program,
+            &args,
+            &env,
+            Duration::from_secs(self.answers.es.restart_timeout_secs),
+            interruptible.then_some(&self.interrupts),
+        )
+        .map(drop)
+        .context("the restart command failed")
+    }
+
+    /// Environment variables an `env:NAME` answer reads a secret from: never passed to a
+    /// child process.
+    fn secret_env_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut add = |r: &SecretRef| {
+            if let SecretRef::Env(n) = r {
+                names.push(n.clone());
+            }
+        };
+        for (_, r) in &self.answers.passwords.users {
+            add(r);
         }
-        Ok(())
+        if let AuthMethod::ElasticPassword(r) = &self.answers.auth {
+            add(r);
+        }
+        names
     }
 
     /// The health wait of the files phase: authenticate (the temporary superuser is created
@@ -50,12 +74,19 @@ impl Run<'_> {
         index: usize,
         url: &str,
         timeout_secs: u64,
+        txn: &mut Txn,
         temp_user: &mut Option<TempSuperuser>,
     ) -> anyhow::Result<()> {
         if self.needs_temp_superuser() && temp_user.is_none() {
-            *temp_user = Some(TempSuperuser::create(&self.facts.es.config_dir)?);
+            // Journaled before its first byte: a crash from here on is undone by name.
+            let dir = &self.facts.es.config_dir;
+            *temp_user = Some(file_realm::create_journaled(dir, |name| {
+                txn.record_temp_user(dir, name)
+            })?);
         }
-        let client = self.client(url, temp_user.as_ref())?;
+        let client = self
+            .client(url, temp_user.as_ref())?
+            .with_interrupts(self.interrupts.clone());
         // A 401 for a temporary file-realm user can be the realm still reloading, and right
         // after a restart native users get 401 until the security index has recovered, so the
         // health wait retries 401s. With a known password a 401 that lasts a minute is a wrong

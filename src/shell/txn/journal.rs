@@ -61,12 +61,29 @@ pub(super) enum Entry {
     },
     /// A directory this transaction created.
     Dir { path: PathBuf },
+    /// A temporary file-realm superuser, recorded (and fsynced) before the first byte of it
+    /// is written to `users_roles`/`users` under `path` (the Elasticsearch config directory).
+    /// Undone by removing exactly that user's lines by name; a file that did not exist before
+    /// is removed again when nothing else is in it.
+    TempUser {
+        path: PathBuf,
+        username: String,
+        users_existed: bool,
+        roles_existed: bool,
+    },
+    /// Elasticsearch (config directory `path`) was about to be restarted on the new files:
+    /// recorded before the restart command runs, so a recovery knows the node may run on
+    /// the files it restores and says so. Nothing to undo on disk.
+    Restart { path: PathBuf },
 }
 
 impl Entry {
     pub(super) fn path(&self) -> &Path {
         match self {
-            Entry::File { path, .. } | Entry::Dir { path } => path,
+            Entry::File { path, .. }
+            | Entry::Dir { path }
+            | Entry::TempUser { path, .. }
+            | Entry::Restart { path } => path,
         }
     }
 }

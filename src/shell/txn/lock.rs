@@ -117,8 +117,9 @@ impl StateDir {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let (parent, _) = split(root)?;
-                safe_fs::create_dir_all(parent, 0o755, None)?;
-                create_private_dir(root)?;
+                safe_fs::create_dir_all(parent, 0o755, None)
+                    .and_then(|_| create_private_dir(root))
+                    .map_err(with_root_hint)?;
             }
             Err(e) => return Err(e).with_context(|| format!("reading {}", root.display())),
         }
@@ -238,4 +239,19 @@ pub(super) fn journals_in(root: &Path) -> anyhow::Result<Vec<(PathBuf, Option<Jo
         kb.cmp(&ka).then_with(|| db.cmp(da))
     });
     Ok(out)
+}
+
+/// A state directory this user may not create is almost always a run without root: say so.
+fn with_root_hint(e: anyhow::Error) -> anyhow::Error {
+    let denied = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+    });
+    if denied {
+        anyhow::anyhow!(
+            "{e:#}\nhelp: es-secure changes files of root and the Elasticsearch user: run it as root (sudo es-secure ...), or pass --state-dir DIR you own for a sandbox"
+        )
+    } else {
+        e
+    }
 }

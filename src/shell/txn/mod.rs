@@ -25,9 +25,10 @@
 //! error naming the paths, and the journal is kept so the next run tries again).
 //!
 //! A [`Txn`] dropped without `commit` or `rollback` (a panic) leaves its journal incomplete
-//! on purpose: the next apply rolls it back under the lock. After a first SIGINT/SIGTERM
-//! (see [`install_interrupt_flag`]) the apply rolls back in order; a second one exits at once
-//! and the journal is again recovered by the next apply.
+//! on purpose: the next run rolls it back under the lock. Interrupts never exit the process
+//! (see `shell::signals`): the apply rolls back in order, however many signals arrive; only
+//! SIGKILL leaves an incomplete journal. Besides files and directories the journal records
+//! the temporary file-realm superuser ([`Txn::record_temp_user`]) before its first byte.
 //!
 //! Fault injection, for tests only, compiled in only with the cargo feature `fault-injection`
 //! (see `fault.rs`; read by [`Txn::begin`]; never set them on a real node):
@@ -45,8 +46,6 @@ mod journal;
 mod lock;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, bail};
 use sha2::{Digest as _, Sha256};
@@ -103,6 +102,13 @@ pub enum RollbackAction {
     RemovedDir,
     /// A directory this transaction created was kept because something else is in it.
     KeptDirNotEmpty,
+    /// The temporary file-realm superuser was still there and was removed.
+    RemovedTempUser,
+    /// The temporary file-realm superuser had already been removed.
+    TempUserGone,
+    /// Elasticsearch had been restarted on the files now restored: it must be restarted
+    /// again to run on them.
+    WasRestarted,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,6 +146,15 @@ impl std::fmt::Display for RollbackReport {
                 RollbackAction::NotCreated => "not created (did not exist before)",
                 RollbackAction::RemovedDir => "removed directory",
                 RollbackAction::KeptDirNotEmpty => "kept directory (not empty)",
+                RollbackAction::RemovedTempUser => {
+                    "removed the temporary superuser from users and users_roles in"
+                }
+                RollbackAction::TempUserGone => {
+                    "temporary superuser already removed from users and users_roles in"
+                }
+                RollbackAction::WasRestarted => {
+                    "Elasticsearch had been restarted on the new files (restart it again to run on the restored ones):"
+                }
             };
             write!(f, "\n  {what}: {}", item.path.display())?;
         }
@@ -434,6 +449,36 @@ impl Txn {
         Ok(())
     }
 
+    /// Journal a temporary file-realm superuser under `config_dir` before the first byte of
+    /// it is written (the journal is fsynced), so a crash at any point is undone by name.
+    pub fn record_temp_user(&mut self, config_dir: &Path, username: &str) -> anyhow::Result<()> {
+        self.journal.entries.push(Entry::TempUser {
+            path: config_dir.to_path_buf(),
+            username: username.to_string(),
+            users_existed: config_dir.join("users").exists(),
+            roles_existed: config_dir.join("users_roles").exists(),
+        });
+        self.save()
+            .context("recording the temporary superuser in the journal")
+    }
+
+    /// Journal (fsynced) that Elasticsearch under `config_dir` is about to be restarted on
+    /// the files written so far.
+    pub fn record_restart(&mut self, config_dir: &Path) -> anyhow::Result<()> {
+        self.journal.entries.push(Entry::Restart {
+            path: config_dir.to_path_buf(),
+        });
+        self.save().context("recording the restart in the journal")
+    }
+
+    /// Whether this transaction restarted Elasticsearch (see [`Txn::record_restart`]).
+    pub fn restarted(&self) -> bool {
+        self.journal
+            .entries
+            .iter()
+            .any(|e| matches!(e, Entry::Restart { .. }))
+    }
+
     /// Mark the transaction done, recording a hash of every file it wrote. Returns its id.
     pub fn commit(mut self) -> anyhow::Result<String> {
         for entry in &mut self.journal.entries {
@@ -551,6 +596,25 @@ fn undo(dir: &Path, entry: &Entry) -> anyhow::Result<RollbackAction> {
                 RemovedDir::Removed => RollbackAction::RemovedDir,
                 RemovedDir::Missing => RollbackAction::NotCreated,
                 RemovedDir::NotEmpty => RollbackAction::KeptDirNotEmpty,
+            })
+        }
+        Entry::Restart { .. } => Ok(RollbackAction::WasRestarted),
+        Entry::TempUser {
+            path,
+            username,
+            users_existed,
+            roles_existed,
+        } => {
+            let removed = crate::shell::file_realm::remove_user_by_name(
+                path,
+                username,
+                *users_existed,
+                *roles_existed,
+            )?;
+            Ok(if removed {
+                RollbackAction::RemovedTempUser
+            } else {
+                RollbackAction::TempUserGone
             })
         }
     }
@@ -719,22 +783,6 @@ pub fn recover_incomplete(state: &StateDir) -> anyhow::Result<Vec<RollbackReport
     Ok(reports)
 }
 
-/// Install SIGINT/SIGTERM handlers that set the returned flag; the apply checks it between
-/// steps and rolls back in order. A second signal while the flag is set exits at once (the
-/// journal makes that safe: the next apply rolls back).
-pub fn install_interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [SIGINT, SIGTERM] {
-        // Registered first so that it sees the flag before this signal sets it.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&flag))
-            .context("installing the signal handlers")?;
-        signal_hook::flag::register(sig, Arc::clone(&flag))
-            .context("installing the signal handlers")?;
-    }
-    Ok(flag)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -843,6 +891,37 @@ mod tests {
         let (tmp, _state) = private_tmp();
         let mode = fs::metadata(tmp.path().join("state")).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn a_journaled_temp_user_is_removed_by_name_and_created_files_deleted() {
+        let (tmp, state) = private_tmp();
+        let config = tmp.path().join("config");
+        fs::create_dir(&config).unwrap();
+        fs::write(config.join("users_roles"), "admin:alice\n").unwrap();
+        let _lock = state.lock("test").unwrap();
+        let mut txn = Txn::begin(&state, "t").unwrap();
+        let user = crate::shell::file_realm::create_journaled(&config, |name| {
+            txn.record_temp_user(&config, name)
+        })
+        .unwrap();
+        // A crash: the user is never removed by its owner.
+        std::mem::forget(user);
+        drop(txn);
+        let reports = recover_incomplete(&state).unwrap();
+        assert!(
+            reports[0]
+                .to_string()
+                .contains("removed the temporary superuser")
+        );
+        assert!(
+            !config.join("users").exists(),
+            "created by the user: deleted again"
+        );
+        assert_eq!(
+            fs::read_to_string(config.join("users_roles")).unwrap(),
+            "admin:alice\n"
+        );
     }
 
     #[test]

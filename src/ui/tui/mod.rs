@@ -45,13 +45,21 @@ pub fn run(input: WizardInput<'_>, apply: ApplyFn) -> anyhow::Result<WizardOutco
     let guard = TerminalGuard::enter()?;
     let mut terminal =
         Terminal::new(CrosstermBackend::new(io::stdout())).context("starting the terminal UI")?;
+    let mut worker: Option<Worker> = None;
     let result = event_loop(
         &mut terminal,
         &mut model,
         input.planner,
         input.save_file,
         apply,
+        &mut worker,
     );
+    // The terminal failed (drawing, reading, a closed terminal) while the apply runs: let the
+    // apply finish or roll back before the terminal is restored and the process may exit —
+    // never leave it half-done. A hang-up has already asked it to stop.
+    if let (Err(_), Some(w)) = (&result, worker.take()) {
+        let _ = w.handle.join();
+    }
     drop(guard);
     let exit = result?;
     Ok(match exit {
@@ -82,9 +90,10 @@ fn event_loop(
     planner: crate::ui::PlanFn<'_>,
     save_file: crate::ui::SaveFileFn,
     apply: ApplyFn,
+    worker: &mut Option<Worker>,
 ) -> anyhow::Result<Exit> {
     let mut apply = Some(apply);
-    let mut worker: Option<Worker> = None;
+    let mut abort_offered = false;
     if let Ok(size) = terminal.size() {
         model.size = (size.width, size.height);
     }
@@ -95,12 +104,31 @@ fn event_loop(
         let mut msgs = Vec::new();
         if event::poll(TICK).context("reading the terminal")? {
             match event::read().context("reading the terminal")? {
-                Event::Key(key) => msgs.push(Msg::Key(key)),
+                // Ctrl-C while the apply runs offers "Abort (roll back)"; a second Ctrl-C
+                // asks the apply to stop exactly as SIGINT would (it rolls back by itself).
+                Event::Key(key) if worker.is_some() && is_ctrl_c(&key) => {
+                    if abort_offered {
+                        let _ = signal_hook::low_level::raise(signal_hook::consts::SIGINT);
+                        model.status =
+                            Some((false, "Abort: rolling back, please wait".to_string()));
+                    } else {
+                        abort_offered = true;
+                        model.status = Some((
+                            false,
+                            "Ctrl-C again: Abort (roll back) — every file is restored; any other key continues"
+                                .to_string(),
+                        ));
+                    }
+                }
+                Event::Key(key) => {
+                    abort_offered = false;
+                    msgs.push(Msg::Key(key));
+                }
                 Event::Resize(w, h) => msgs.push(Msg::Resize(w, h)),
                 _ => {}
             }
         }
-        if let Some(w) = &worker {
+        if let Some(w) = worker.as_ref() {
             msgs.push(Msg::Tick(w.started.elapsed()));
             msgs.extend(w.events.try_iter().map(Msg::Apply));
             if w.handle.is_finished()
@@ -144,7 +172,7 @@ fn event_loop(
                                 .name("es-secure-apply".to_string())
                                 .spawn(move || f(*answers, *plan, tx))
                                 .context("starting the apply")?;
-                            worker = Some(Worker {
+                            *worker = Some(Worker {
                                 events: rx,
                                 handle,
                                 started: Instant::now(),
@@ -156,6 +184,13 @@ fn event_loop(
             }
         }
     }
+}
+
+fn is_ctrl_c(key: &crossterm::event::KeyEvent) -> bool {
+    key.code == crossterm::event::KeyCode::Char('c')
+        && key
+            .modifiers
+            .contains(crossterm::event::KeyModifiers::CONTROL)
 }
 
 /// Raw mode + alternate screen for as long as it lives, plus a panic hook that gives the

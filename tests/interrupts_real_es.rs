@@ -1,0 +1,302 @@
+//! Interrupts in the password phase, against one real Elasticsearch node of the test harness
+//! (`tests/support/es.rs`; skipped when it is not prepared): SIGINT, SIGINT twice, SIGTERM
+//! and SIGHUP while the first password change is in flight stop at the next step boundary
+//! (exit 5) with every password the node accepted in the 0600 file; SIGKILL at the same
+//! boundary is finished by re-running. Each case ends with no `es_secure_*` user, `status`
+//! clean, and every line of the passwords file a password the node accepts. One node serves
+//! all cases (a 2-core machine).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use support::es::{self, EsVersion, Node, Security, say};
+
+const USERS: [&str; 6] = [
+    "elastic",
+    "kibana_system",
+    "logstash_system",
+    "beats_system",
+    "apm_system",
+    "remote_monitoring_user",
+];
+
+fn command(node: &Node, state: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("env");
+    cmd.arg("--default-signal=INT,TERM,HUP")
+        .arg(env!("CARGO_BIN_EXE_es-secure"))
+        .args(args)
+        .arg("--es-home")
+        .arg(node.home())
+        .arg("--es-config")
+        .arg(node.config_dir())
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--es-user", &es::test_user()])
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+struct Running {
+    child: Child,
+    err: PathBuf,
+}
+
+impl Running {
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    fn finish(&mut self, limit: Duration) -> i32 {
+        use std::os::unix::process::ExitStatusExt;
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code().unwrap_or_else(|| -s.signal().unwrap_or(0));
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "es-secure did not exit within {limit:?}:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn spawn(node: &Node, state: &Path, args: &[&str], tag: &str) -> Running {
+    let err = state.join(format!("stderr-{tag}.txt"));
+    let child = command(node, state, args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(state.join(format!("stdout-{tag}.txt"))).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    Running { child, err }
+}
+
+fn answers(node: &Node, state: &Path, rotate: bool) -> PathBuf {
+    let text = format!(
+        "version: 1\ntier: minimal\nelasticsearch:\n  url: http://{host}:{port}\n  restart: command\n  restart_command: {restart}\n  health_timeout_secs: 400\n  restart_timeout_secs: 400\nnodes:\n  - name: {name}\n    dns: [localhost]\n    ip: [{host}]\nthis_node: {name}\npasswords:\n  output_file: {state}/passwords.txt\n  rotate: {rotate}\n",
+        host = node.host(),
+        port = node.http_port(),
+        restart = node.restart_command(),
+        name = node.name(),
+        state = state.display(),
+    );
+    let path = state.join(format!("answers-{rotate}.yml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn passwords(state: &Path) -> BTreeMap<String, String> {
+    let path = state.join("passwords.txt");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(": "))
+        .map(|(u, p)| (u.to_string(), p.to_string()))
+        .collect()
+}
+
+fn authenticates(node: &Node, user: &str, pw: &str) -> bool {
+    node.get("/_security/_authenticate", Some((user, pw)))
+        .is_ok_and(|r| r.status == 200)
+}
+
+fn assert_no_temp_user(node: &Node) {
+    for f in ["users", "users_roles"] {
+        let text = std::fs::read_to_string(node.config_dir().join(f)).unwrap_or_default();
+        assert!(!text.contains("es_secure_"), "{f}: {text}");
+    }
+}
+
+fn assert_status_clean(node: &Node, state: &Path) {
+    let mut r = spawn(node, state, &["status"], "status");
+    assert_eq!(r.finish(Duration::from_secs(60)), 0, "{}", r.stderr());
+    let out = std::fs::read_to_string(state.join("stdout-status.txt")).unwrap();
+    assert!(
+        !out.contains("INCOMPLETE") && !out.contains("LEFTOVER"),
+        "{out}"
+    );
+}
+
+/// Wait until the passwords file exists: es-secure writes it just before the first change.
+fn wait_for_first_password(state: &Path, run: &Running) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !state.join("passwords.txt").exists() {
+        assert!(Instant::now() < deadline, "{}", run.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn interrupts_in_the_password_phase_keep_every_accepted_password() {
+    if !es::available(EsVersion::V8) {
+        return;
+    }
+    let mut node = Node::builder(EsVersion::V8, "interrupts_pw")
+        .security(Security::Disabled)
+        .build()
+        .unwrap();
+    node.start_and_wait(es::ready_timeout()).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let state = state.path();
+
+    // 1. SIGINT while the first password change is in flight: that change completes, the
+    //    apply stops at the next step boundary, exit 5 with the command that finishes.
+    let a = answers(&node, state, false);
+    let mut run = spawn(
+        &node,
+        state,
+        &["apply", "--yes", "--answers", a.to_str().unwrap()],
+        "sigint",
+    );
+    wait_for_first_password(state, &run);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(run.child.id()).unwrap()),
+        Signal::SIGINT,
+    )
+    .unwrap();
+    let code = run.finish(Duration::from_secs(300));
+    let stderr = run.stderr();
+    say(&format!("SIGINT in the password phase: exit {code}"));
+    assert_eq!(code, 5, "{stderr}");
+    assert!(
+        stderr.contains("received: stopping after the current step"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("interrupted before step"), "{stderr}");
+    assert!(stderr.contains("es-secure apply --answers"), "{stderr}");
+    assert_no_temp_user(&node);
+    // Every password in the file is one Elasticsearch accepted (the change in flight
+    // completed, nothing after it started), and the apply did stop early.
+    let pw = passwords(state);
+    assert!(!pw.is_empty());
+    for (u, p) in &pw {
+        assert!(
+            authenticates(&node, u, p),
+            "{u} in the file but not accepted: {pw:?}"
+        );
+    }
+    assert!(pw.len() < USERS.len(), "the apply did stop early: {pw:?}");
+    assert_status_clean(&node, state);
+
+    // The same apply finishes; the file then holds all six, the first ones kept.
+    let mut rerun = spawn(
+        &node,
+        state,
+        &["apply", "--yes", "--answers", a.to_str().unwrap()],
+        "rerun",
+    );
+    assert_eq!(
+        rerun.finish(Duration::from_secs(600)),
+        0,
+        "{}",
+        rerun.stderr()
+    );
+    let pw = passwords(state);
+    for u in USERS {
+        assert!(authenticates(&node, u, &pw[u]), "{u} after the re-run");
+    }
+    assert_no_temp_user(&node);
+
+    // 2. The other signals in the same phase, passwords rotated each time: SIGINT twice,
+    //    SIGTERM, SIGHUP all stop at a step boundary with exit 5; every line of the file is a
+    //    password the node accepts.
+    let rotate = answers(&node, state, true);
+    for (name, signals) in [
+        ("SIGINT x2", &[Signal::SIGINT, Signal::SIGINT][..]),
+        ("SIGTERM", &[Signal::SIGTERM][..]),
+        ("SIGHUP", &[Signal::SIGHUP][..]),
+    ] {
+        // The file is kept: users this run does not reach keep their (still valid) lines.
+        let before = std::fs::read(state.join("passwords.txt")).unwrap();
+        let mut run = spawn(
+            &node,
+            state,
+            &["apply", "--yes", "--answers", rotate.to_str().unwrap()],
+            "signal",
+        );
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while std::fs::read(state.join("passwords.txt")).is_ok_and(|b| b == before) {
+            assert!(Instant::now() < deadline, "{name}: {}", run.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for sig in signals {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(i32::try_from(run.child.id()).unwrap()),
+                *sig,
+            )
+            .unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let code = run.finish(Duration::from_secs(300));
+        let stderr = run.stderr();
+        say(&format!("{name} in the password phase: exit {code}"));
+        assert_eq!(code, 5, "{name}: {stderr}");
+        if signals.len() > 1 {
+            assert!(stderr.contains("stopping, please wait"), "{name}: {stderr}");
+        }
+        assert_no_temp_user(&node);
+        let pw = passwords(state);
+        assert_eq!(pw.len(), USERS.len(), "{name}: {pw:?}");
+        for (u, p) in &pw {
+            assert!(authenticates(&node, u, p), "{name}: {u} not accepted");
+        }
+        assert_status_clean(&node, state);
+    }
+
+    // 3. SIGKILL at the same boundary (passwords rotated): the temporary user stays behind;
+    //    the next run removes it first, finishes, and the file holds every password.
+    std::fs::remove_file(state.join("passwords.txt")).unwrap();
+    let mut run = spawn(
+        &node,
+        state,
+        &["apply", "--yes", "--answers", rotate.to_str().unwrap()],
+        "kill",
+    );
+    wait_for_first_password(state, &run);
+    run.child.kill().unwrap();
+    let _ = run.finish(Duration::from_secs(60));
+    let mut rerun = spawn(
+        &node,
+        state,
+        &["apply", "--yes", "--answers", rotate.to_str().unwrap()],
+        "after-kill",
+    );
+    assert_eq!(
+        rerun.finish(Duration::from_secs(600)),
+        0,
+        "{}",
+        rerun.stderr()
+    );
+    assert!(
+        rerun.stderr().contains("removed temporary superuser"),
+        "{}",
+        rerun.stderr()
+    );
+    let pw = passwords(state);
+    for u in USERS {
+        assert!(
+            authenticates(&node, u, &pw[u]),
+            "{u} after the kill and re-run"
+        );
+    }
+    assert_no_temp_user(&node);
+    assert_status_clean(&node, state);
+}
