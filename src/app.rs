@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             bundle,
             yes,
             dry_run,
+            ignore_ownership: _, // folded into `Global` by `Cli::resolve`
         }) => apply_cmd(
             &cli.global,
             answers.as_deref(),
@@ -43,6 +44,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }
         Some(Command::Verify { answers }) => verify_cmd(&cli.global, &answers),
         Some(Command::Rollback { list, id }) => rollback_cmd(&cli.global, list, id.as_deref()),
+        Some(Command::Completions { shell }) => {
+            let mut cmd = Cli::command_tree();
+            clap_complete::generate(shell, &mut cmd, "es-secure", &mut std::io::stdout());
+            Ok(())
+        }
+        Some(Command::Man) => clap_mangen::Man::new(Cli::command_tree())
+            .render(&mut std::io::stdout())
+            .map_err(|e| Failure::new(Exit::Internal, e)),
     }
 }
 
@@ -123,6 +132,36 @@ fn detect_with(loc: &Locate, answers: Option<&Answers>) -> Result<Facts, Failure
     detect::detect(&loc, answers, now()).map_err(classify)
 }
 
+/// With `-v`: what was detected and where, on stderr (paths and versions only, no secrets).
+fn explain(global: &Global, facts: &Facts) {
+    if global.verbose == 0 {
+        return;
+    }
+    let version = facts
+        .es
+        .version
+        .map_or_else(|| "unknown".to_string(), |v| v.to_string());
+    eprintln!(
+        "detected: Elasticsearch {version} ({:?} layout), tier {}",
+        facts.es.layout, facts.es.tier.tier
+    );
+    eprintln!("  config: {}", facts.es.yml_path.display());
+    if let Some(home) = &facts.es.home {
+        eprintln!("  home:   {}", home.display());
+    }
+    match &facts.kibana {
+        Some(k) => eprintln!("  kibana: {}", k.yml_path.display()),
+        None => eprintln!("  kibana: not found (left alone)"),
+    }
+    eprintln!("  state:  {}", facts.state.state_dir.display());
+    if global.verbose > 1 {
+        for line in &facts.es.tier.evidence {
+            eprintln!("  evidence: {line}");
+        }
+        eprintln!("  restart pending: {}", facts.state.restart_pending);
+    }
+}
+
 fn plan_error(e: PlanError) -> Failure {
     let exit = match e {
         PlanError::Edit(_) => Exit::Config,
@@ -135,12 +174,16 @@ fn plan_cmd(global: &Global, answers_path: &Path, json: bool) -> Result<(), Fail
     let (_, answers) = load_answers(answers_path)?;
     let sandbox = sandbox_if_requested(global)?;
     let facts = detect_with(&locate(global, sandbox.as_deref()), Some(&answers))?;
+    explain(global, &facts);
     let plan = planner::build_plan(&facts, &answers).map_err(plan_error)?;
-    let mut out = std::io::stdout().lock();
+    // Styles are dropped by anstream for NO_COLOR and when stdout is not a terminal.
+    let mut out = anstream::stdout().lock();
     let text = if json {
-        serde_json::to_string_pretty(&plan).map_err(|e| Failure::new(Exit::Internal, e))?
+        crate::domain::plan_json::document(&plan)
+            .and_then(|doc| serde_json::to_string_pretty(&doc))
+            .map_err(|e| Failure::new(Exit::Internal, e))?
     } else {
-        render::plan_text(&plan)
+        ui::style::plan(&render::plan_text(&plan))
     };
     let _ = writeln!(out, "{}", text.trim_end());
     Ok(())
@@ -204,11 +247,12 @@ fn apply_cmd(
         }
         (None, None) => return fail(Exit::Config, "apply needs --answers FILE or --bundle FILE"),
     };
+    explain(global, &facts);
     let plan = planner::build_plan(&facts, &answers).map_err(plan_error)?;
     print_findings(&facts);
-    let text = render::plan_text(&plan);
+    let text = ui::style::plan(&render::plan_text(&plan));
     if dry_run || plan.is_empty() {
-        println!("{}", text.trim_end());
+        anstream::println!("{}", text.trim_end());
         return Ok(());
     }
     if !yes {
@@ -218,7 +262,7 @@ fn apply_cmd(
                 "apply needs confirmation, and there is no terminal to ask on\nhelp: review the plan with `es-secure plan --answers FILE`, then run apply with --yes",
             );
         }
-        println!("{}", text.trim_end());
+        anstream::println!("{}", text.trim_end());
         let proceed = inquire::Confirm::new("Apply this plan?")
             .with_default(false)
             .prompt()
@@ -227,7 +271,7 @@ fn apply_cmd(
             return fail(Exit::Refused, "cancelled; nothing was changed");
         }
     } else {
-        eprintln!("{}", text.trim_end());
+        anstream::eprintln!("{}", text.trim_end());
     }
     let opts = ApplyOptions {
         answers_path: answers_path.map(Path::to_path_buf),
@@ -274,15 +318,11 @@ fn finish_apply(result: Result<ApplySummary, ApplyError>, plan: &Plan) -> Result
 }
 
 fn print_summary(s: &ApplySummary) {
-    let mut out = std::io::stdout().lock();
+    let mut out = anstream::stdout().lock();
     if !s.verify_table.is_empty() {
         let _ = writeln!(out, "\nVerification:");
         for (check, ok, detail) in &s.verify_table {
-            let _ = writeln!(
-                out,
-                "  [{}] {check}: {detail}",
-                if *ok { "PASS" } else { "FAIL" }
-            );
+            let _ = writeln!(out, "  [{}] {check}: {detail}", ui::style::pass_fail(*ok));
         }
     }
     if let Some(fp) = &s.ca_fingerprint {
@@ -335,6 +375,7 @@ fn status_cmd(global: &Global, answers_path: Option<&Path>, json: bool) -> Resul
     };
     let sandbox = sandbox_if_requested(global)?;
     let facts = detect_with(&locate(global, sandbox.as_deref()), answers.as_ref())?;
+    explain(global, &facts);
     let mut out = std::io::stdout().lock();
     if json {
         let text =
@@ -350,18 +391,15 @@ fn verify_cmd(global: &Global, answers_path: &Path) -> Result<(), Failure> {
     let (_, answers) = load_answers(answers_path)?;
     let sandbox = sandbox_if_requested(global)?;
     let facts = detect_with(&locate(global, sandbox.as_deref()), Some(&answers))?;
+    explain(global, &facts);
     let table = crate::shell::verify::verify(&facts, &answers).map_err(classify)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = anstream::stdout().lock();
     let mut failed = 0;
     for (check, ok, detail) in &table {
         if !ok {
             failed += 1;
         }
-        let _ = writeln!(
-            out,
-            "[{}] {check}: {detail}",
-            if *ok { "PASS" } else { "FAIL" }
-        );
+        let _ = writeln!(out, "[{}] {check}: {detail}", ui::style::pass_fail(*ok));
     }
     if failed > 0 {
         return fail(Exit::VerifyFailed, format!("{failed} check(s) failed"));

@@ -5,6 +5,7 @@ pub mod answers;
 pub mod certspec;
 pub mod facts;
 pub mod plan;
+pub mod plan_json;
 pub mod planner;
 pub mod render;
 pub mod settings;

@@ -18,6 +18,7 @@ use crate::domain::facts::Facts;
 use crate::domain::plan::Plan;
 
 pub mod plain;
+pub mod style;
 pub mod tui;
 
 /// Builds the plan for typed answers (the pure planner, bound to this host's facts).
