@@ -333,3 +333,123 @@ fn verify_against_a_node_that_is_down_fails_clearly() {
         .code(6)
         .stdout(predicate::str::contains("FAIL").or(predicate::str::contains("fail")));
 }
+
+#[test]
+fn plan_json_has_a_schema_version_and_octal_modes() {
+    let i = Install::new();
+    let a = i.answers("https");
+    let out = i
+        .cmd()
+        .args(["plan", "--json", "--answers"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1, "{v:#}");
+    let modes: Vec<&serde_json::Value> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.get("CreateDir"))
+        .map(|d| &d["mode"])
+        .collect();
+    assert!(!modes.is_empty(), "no directory in the plan: {v:#}");
+    for mode in modes {
+        let text = mode
+            .as_str()
+            .unwrap_or_else(|| panic!("mode {mode} is not a string"));
+        assert!(
+            text.len() == 4 && u32::from_str_radix(text, 8).is_ok(),
+            "mode {text} is not octal"
+        );
+    }
+}
+
+#[test]
+fn colour_only_on_request_or_a_terminal() {
+    let i = Install::new();
+    let a = i.answers("https");
+    let plan = |env: &[(&str, &str)]| {
+        let mut c = i.cmd();
+        c.env_remove("NO_COLOR").args(["plan", "--answers"]).arg(&a);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Not a terminal (a pipe here): no escape codes, so scripts and files get plain text.
+    let piped = plan(&[]);
+    assert!(!piped.contains('\u{1b}'), "{piped}");
+    let forced = plan(&[("CLICOLOR_FORCE", "1")]);
+    assert!(
+        forced.contains("\u{1b}[32m+xpack.security.enabled: true"),
+        "{forced}"
+    );
+    // NO_COLOR wins over everything (no-color.org).
+    let no_color = plan(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert_eq!(no_color, piped);
+}
+
+#[test]
+fn wizard_flags_are_refused_next_to_a_command() {
+    let i = Install::new();
+    i.cmd()
+        .args(["--plain", "status"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--plain does not apply to `status`",
+        ));
+    let a = i.answers("https");
+    i.cmd()
+        .args(["--ignore-ownership", "apply", "--yes", "--answers"])
+        .arg(&a)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("put it after `apply`"));
+    assert!(!i.path("elasticsearch/certs").exists());
+}
+
+#[test]
+fn verbose_says_what_was_detected() {
+    let i = Install::new();
+    i.cmd()
+        .args(["status", "-v"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("detected: Elasticsearch 8.19.21"))
+        .stderr(predicate::str::contains(
+            i.path("kibana/kibana.yml").display().to_string(),
+        ));
+    i.cmd()
+        .arg("status")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("detected:").not());
+}
+
+#[test]
+fn completions_and_man_page() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef es-secure"),
+        ("fish", "complete -c es-secure"),
+    ] {
+        bin()
+            .args(["completions", shell])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(marker))
+            .stdout(predicate::str::contains("rollback"));
+    }
+    bin()
+        .arg("man")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(".ie"))
+        .stdout(predicate::str::contains(".TH es-secure 1"))
+        .stdout(predicate::str::contains("completions"));
+}
