@@ -18,11 +18,41 @@ use crate::domain::settings::SettingsError;
 use crate::error::{Exit, Failure, fail};
 use crate::shell::apply::{self, ApplyError, ApplyOptions};
 use crate::shell::detect::{self, Locate, NotFound};
+use crate::shell::run_log;
 use crate::shell::state::DEFAULT_STATE_DIR;
 use crate::ui::{self, ApplyEvent, ApplySummary, WizardInput, WizardOutcome};
 
-/// Run the parsed command line; the error carries the exit code.
+/// Run the parsed command line; the error carries the exit code. With `--log-file` the
+/// progress and the outcome are also written there at the end.
 pub fn run(cli: Cli) -> Result<(), Failure> {
+    if let Some(path) = &cli.global.log_file {
+        let args: Vec<String> = std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        run_log::start(path.clone(), &args.join(" "));
+    }
+    let result = dispatch(cli);
+    if let Err(failure) = &result {
+        let label = match failure.exit {
+            Exit::RestartPending => "restart pending",
+            _ => "error",
+        };
+        run_log::record(&format!("{label}: {:#}", failure.error));
+    }
+    let code = result.as_ref().map_or_else(|f| f.exit.code(), |()| 0);
+    if let Err(e) = run_log::finish(code) {
+        eprintln!("warning: the log file was not written: {e:#}");
+    }
+    result
+}
+
+/// Print on stderr, and keep the line for `--log-file`.
+fn say(text: &str) {
+    eprintln!("{text}");
+    run_log::record(text);
+}
+
+fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         None => wizard(&cli.global),
         Some(Command::Plan { answers, json }) => plan_cmd(&cli.global, &answers, json),
@@ -133,32 +163,45 @@ fn detect_with(loc: &Locate, answers: Option<&Answers>) -> Result<Facts, Failure
 }
 
 /// With `-v`: what was detected and where, on stderr (paths and versions only, no secrets).
+/// The log file always gets it.
 fn explain(global: &Global, facts: &Facts) {
-    if global.verbose == 0 {
-        return;
-    }
     let version = facts
         .es
         .version
         .map_or_else(|| "unknown".to_string(), |v| v.to_string());
-    eprintln!(
-        "detected: Elasticsearch {version} ({:?} layout), tier {}",
-        facts.es.layout, facts.es.tier.tier
-    );
-    eprintln!("  config: {}", facts.es.yml_path.display());
+    let mut lines = vec![
+        format!(
+            "detected: Elasticsearch {version} ({:?} layout), tier {}",
+            facts.es.layout, facts.es.tier.tier
+        ),
+        format!("  config: {}", facts.es.yml_path.display()),
+    ];
     if let Some(home) = &facts.es.home {
-        eprintln!("  home:   {}", home.display());
+        lines.push(format!("  home:   {}", home.display()));
     }
-    match &facts.kibana {
-        Some(k) => eprintln!("  kibana: {}", k.yml_path.display()),
-        None => eprintln!("  kibana: not found (left alone)"),
+    lines.push(match &facts.kibana {
+        Some(k) => format!("  kibana: {}", k.yml_path.display()),
+        None => "  kibana: not found (left alone)".to_string(),
+    });
+    lines.push(format!("  state:  {}", facts.state.state_dir.display()));
+    let detail_from = lines.len();
+    for line in &facts.es.tier.evidence {
+        lines.push(format!("  evidence: {line}"));
     }
-    eprintln!("  state:  {}", facts.state.state_dir.display());
-    if global.verbose > 1 {
-        for line in &facts.es.tier.evidence {
-            eprintln!("  evidence: {line}");
+    lines.push(format!(
+        "  restart pending: {}",
+        facts.state.restart_pending
+    ));
+    for (i, line) in lines.iter().enumerate() {
+        let shown = match global.verbose {
+            0 => false,
+            1 => i < detail_from,
+            _ => true,
+        };
+        if shown {
+            eprintln!("{line}");
         }
-        eprintln!("  restart pending: {}", facts.state.restart_pending);
+        run_log::record(line);
     }
 }
 
@@ -206,9 +249,9 @@ fn print_findings(facts: &Facts) {
             Severity::Warning => "warning",
             Severity::Info => "info",
         };
-        eprintln!("{label}: {}", f.text);
+        say(&format!("{label}: {}", f.text));
         if let Some(fix) = &f.fix {
-            eprintln!("  fix: {fix}");
+            say(&format!("  fix: {fix}"));
         }
     }
 }
@@ -272,6 +315,7 @@ fn apply_cmd(
         }
     } else {
         anstream::eprintln!("{}", text.trim_end());
+        run_log::record(&render::plan_text(&plan));
     }
     let opts = ApplyOptions {
         answers_path: answers_path.map(Path::to_path_buf),
@@ -285,14 +329,14 @@ fn apply_cmd(
 /// Print an apply event on stderr (progress is not the program's output).
 fn print_event(e: ApplyEvent) {
     match e {
-        ApplyEvent::StepStarted { index, line } => eprintln!("[{:>2}] {line}", index + 1),
-        ApplyEvent::StepProgress { text, .. } => eprintln!("     ... {text}"),
+        ApplyEvent::StepStarted { index, line } => say(&format!("[{:>2}] {line}", index + 1)),
+        ApplyEvent::StepProgress { text, .. } => say(&format!("     ... {text}")),
         ApplyEvent::StepDone { elapsed, .. } => {
-            eprintln!("     done ({:.1}s)", elapsed.as_secs_f64());
+            say(&format!("     done ({:.1}s)", elapsed.as_secs_f64()));
         }
-        ApplyEvent::StepFailed { error, .. } => eprintln!("     FAILED: {error}"),
-        ApplyEvent::RolledBack { report } => eprintln!("Rolled back:\n{report}"),
-        ApplyEvent::Notice { text } => eprintln!("\n{text}"),
+        ApplyEvent::StepFailed { error, .. } => say(&format!("     FAILED: {error}")),
+        ApplyEvent::RolledBack { report } => say(&format!("Rolled back:\n{report}")),
+        ApplyEvent::Notice { text } => say(&format!("\n{text}")),
     }
 }
 

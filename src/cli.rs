@@ -44,6 +44,10 @@ pub struct Global {
     /// More detail on stderr: what was detected and where (repeat for more).
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
+    /// Also write what is shown on stderr (findings, plan, steps, errors; never passwords)
+    /// to FILE, mode 0600, when the command ends.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
     /// Wizard only (set from `--plain`); not a flag of the commands.
     #[arg(skip)]
     pub plain: bool,

@@ -453,3 +453,61 @@ fn completions_and_man_page() {
         .stdout(predicate::str::contains(".TH es-secure 1"))
         .stdout(predicate::str::contains("completions"));
 }
+
+#[test]
+fn log_file_has_the_progress_and_no_password() {
+    let es = support::fake_es::FakeEs::start();
+    let i = Install::new();
+    let a = i.path("answers.yml");
+    std::fs::write(
+        &a,
+        format!(
+            "version: 1\ntier: basic\nelasticsearch:\n  url: {}\nnodes:\n  - name: node-1\n    dns: [localhost]\n    ip: [10.0.0.11, 127.0.0.1]\nthis_node: node-1\npasswords:\n  show: true\n",
+            es.url()
+        ),
+    )
+    .unwrap();
+    let log = i.path("logs/run.log");
+    i.cmd()
+        .args(["apply", "--yes", "--answers"])
+        .arg(&a)
+        .arg("--log-file")
+        .arg(&log)
+        .assert()
+        .code(7);
+    let first = std::fs::read_to_string(&log).unwrap();
+    assert!(first.contains("Restart Elasticsearch now"), "{first}");
+    assert!(first.contains("restart pending: "), "{first}");
+    assert!(first.ends_with("exit 7\n"), "{first}");
+    // The finishing apply shows the generated passwords once, on stdout only.
+    let out = i
+        .cmd()
+        .args(["apply", "--yes", "--answers"])
+        .arg(&a)
+        .arg("--log-file")
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let passwords: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Passwords (shown once"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_once(": ").map(|(_, pw)| pw))
+        .collect();
+    assert_eq!(passwords.len(), 6, "{stdout}");
+    let second = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        second.contains("POST /_security/user/elastic/_password"),
+        "{second}"
+    );
+    assert!(second.ends_with("exit 0\n"), "{second}");
+    for pw in passwords {
+        assert!(!second.contains(pw), "a password is in the log file");
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}

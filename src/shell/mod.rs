@@ -11,6 +11,7 @@ pub mod file_realm;
 pub mod inspect;
 pub mod keystore;
 pub mod report;
+pub mod run_log;
 pub mod sandbox;
 pub mod secrets;
 pub mod state;
