@@ -32,7 +32,9 @@ fn new_keystore() -> Vec<u8> {
 }
 
 /// Mutations the scenario makes, in order (for the fault loops).
+#[cfg(feature = "fault-injection")]
 const MUTATIONS: u32 = 6;
+#[cfg(feature = "fault-injection")]
 const PHASES: [&str; 3] = ["before", "after-backup", "after-write"];
 
 fn is_root() -> bool {
@@ -270,6 +272,7 @@ fn assert_each_file_old_or_new(p: &Paths, label: &str) {
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn hard_crash_at_every_fault_point_is_recovered() {
     for n in 1..=MUTATIONS {
         for phase in PHASES {
@@ -313,6 +316,7 @@ fn hard_crash_at_every_fault_point_is_recovered() {
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn injected_error_at_every_mutation_rolls_back() {
     for n in 1..=MUTATIONS {
         let (_tmp, p) = setup();
@@ -335,6 +339,7 @@ fn injected_error_at_every_mutation_rolls_back() {
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn fault_beyond_the_last_mutation_commits() {
     let (_tmp, p) = setup();
     let out = support::run::output(&mut child(

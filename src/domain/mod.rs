@@ -4,6 +4,7 @@
 pub mod answers;
 pub mod certspec;
 pub mod facts;
+pub mod outcome;
 pub mod plan;
 pub mod plan_json;
 pub mod planner;

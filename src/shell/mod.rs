@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod keystore;
 pub mod report;
 pub mod run_log;
+pub mod safe_fs;
 pub mod sandbox;
 pub mod secrets;
 pub mod state;
