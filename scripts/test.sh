@@ -32,6 +32,23 @@ cargo clippy --locked --all-targets -- -D warnings
 step "cargo build (tests, benches, examples)"
 cargo build --locked --all-targets
 
+# The .deb: built from the debug build above (no second, release compile), installed with
+# dpkg on this machine, checked, removed. cargo-deb is installed once into ~/.cargo/bin.
+step "packaging: .deb with cargo-deb, installed and removed with dpkg"
+scripts/deb.sh --profile dev
+deb=$(ls -t target/debian/es-secure_*.deb | head -n 1)
+if ! dpkg -s man-db >/dev/null 2>&1; then
+    apt-get install -y -qq man-db >/dev/null || { apt-get update -qq && apt-get install -y -qq man-db >/dev/null; }
+fi
+dpkg -i "$deb" >/dev/null
+trap 'dpkg -r es-secure >/dev/null 2>&1 || true; rm -f "$env_file"' EXIT
+/usr/bin/es-secure --version
+man -w es-secure
+test -s /usr/share/doc/es-secure/answers.example.yml
+test -s /usr/share/bash-completion/completions/es-secure
+dpkg -r es-secure >/dev/null
+trap 'rm -f "$env_file"' EXIT
+
 # Real-Elasticsearch tests start JVMs as `estest`; two test threads keep two nodes (or one
 # three-node cluster) at a time on a 2-core machine without starving them into timeouts.
 step "cargo test (unit, snapshot, binary, PTY and real-Elasticsearch tests)"

@@ -19,11 +19,43 @@ use crate::error::{Exit, Failure, fail};
 use crate::shell::apply::{self, ApplyError, ApplyOptions};
 use crate::shell::detect::{self, Locate, NotFound};
 use crate::shell::recovery::Session;
+use crate::shell::run_log;
 use crate::shell::state::DEFAULT_STATE_DIR;
 use crate::ui::{self, ApplyEvent, ApplySummary, WizardInput, WizardOutcome};
 
-/// Run the parsed command line; the error carries the exit code.
+/// Run the parsed command line; the error carries the exit code. With `--log-file` the
+/// progress and the outcome are also written there at the end.
 pub fn run(cli: Cli) -> Result<(), Failure> {
+    if let Some(path) = &cli.global.log_file {
+        let args: Vec<String> = std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        run_log::start(path.clone(), &args.join(" "));
+    }
+    let result = dispatch(cli);
+    if let Err(failure) = &result {
+        let label = match failure.exit {
+            Exit::RestartPending => "restart pending",
+            _ => "error",
+        };
+        run_log::record(&format!("{label}: {:#}", failure.error));
+    }
+    let code = result.as_ref().map_or_else(|f| f.exit.code(), |()| 0);
+    if let Err(e) = run_log::finish(code) {
+        eprintln!("warning: the log file was not written: {e:#}");
+    }
+    result
+}
+
+/// Print on stderr, and keep the line for `--log-file`.
+/// Progress and messages on stderr, and into the run log. A write error is ignored: after
+/// SIGHUP the terminal is gone, and the apply must still finish or roll back.
+fn say(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+    run_log::record(text);
+}
+
+fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         None => wizard(&cli.global),
         Some(Command::Plan { answers, json }) => plan_cmd(&cli.global, &answers, json),
@@ -34,6 +66,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             prune_bundles,
             yes,
             dry_run,
+            ignore_ownership: _, // folded into `Global` by `Cli::resolve`
         }) => apply_cmd(
             &cli.global,
             answers.as_deref(),
@@ -47,6 +80,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }
         Some(Command::Verify { answers }) => verify_cmd(&cli.global, &answers),
         Some(Command::Rollback { list, id }) => rollback_cmd(&cli.global, list, id.as_deref()),
+        Some(Command::Completions { shell }) => {
+            let mut cmd = Cli::command_tree();
+            clap_complete::generate(shell, &mut cmd, "es-secure", &mut std::io::stdout());
+            Ok(())
+        }
+        Some(Command::Man) => clap_mangen::Man::new(Cli::command_tree())
+            .render(&mut std::io::stdout())
+            .map_err(|e| Failure::new(Exit::Internal, e)),
     }
 }
 
@@ -128,6 +169,49 @@ fn detect_with(loc: &Locate, answers: Option<&Answers>) -> Result<Facts, Failure
     detect::detect(&loc, answers, now()).map_err(classify)
 }
 
+/// With `-v`: what was detected and where, on stderr (paths and versions only, no secrets).
+/// The log file always gets it.
+fn explain(global: &Global, facts: &Facts) {
+    let version = facts
+        .es
+        .version
+        .map_or_else(|| "unknown".to_string(), |v| v.to_string());
+    let mut lines = vec![
+        format!(
+            "detected: Elasticsearch {version} ({:?} layout), tier {}",
+            facts.es.layout, facts.es.tier.tier
+        ),
+        format!("  config: {}", facts.es.yml_path.display()),
+    ];
+    if let Some(home) = &facts.es.home {
+        lines.push(format!("  home:   {}", home.display()));
+    }
+    lines.push(match &facts.kibana {
+        Some(k) => format!("  kibana: {}", k.yml_path.display()),
+        None => "  kibana: not found (left alone)".to_string(),
+    });
+    lines.push(format!("  state:  {}", facts.state.state_dir.display()));
+    let detail_from = lines.len();
+    for line in &facts.es.tier.evidence {
+        lines.push(format!("  evidence: {line}"));
+    }
+    lines.push(format!(
+        "  restart pending: {}",
+        facts.state.restart_pending
+    ));
+    for (i, line) in lines.iter().enumerate() {
+        let shown = match global.verbose {
+            0 => false,
+            1 => i < detail_from,
+            _ => true,
+        };
+        if shown {
+            eprintln!("{line}");
+        }
+        run_log::record(line);
+    }
+}
+
 fn plan_error(e: PlanError) -> Failure {
     let exit = match e {
         PlanError::Edit(_) => Exit::Config,
@@ -140,13 +224,17 @@ fn plan_cmd(global: &Global, answers_path: &Path, json: bool) -> Result<(), Fail
     let (_, answers) = load_answers(answers_path)?;
     let sandbox = sandbox_if_requested(global)?;
     let facts = detect_with(&locate(global, sandbox.as_deref()), Some(&answers))?;
+    explain(global, &facts);
     print_findings(&facts);
     let plan = planner::build_plan(&facts, &answers).map_err(plan_error)?;
-    let mut out = std::io::stdout().lock();
+    // Styles are dropped by anstream for NO_COLOR and when stdout is not a terminal.
+    let mut out = anstream::stdout().lock();
     let text = if json {
-        serde_json::to_string_pretty(&plan).map_err(|e| Failure::new(Exit::Internal, e))?
+        crate::domain::plan_json::document(&plan)
+            .and_then(|doc| serde_json::to_string_pretty(&doc))
+            .map_err(|e| Failure::new(Exit::Internal, e))?
     } else {
-        render::plan_text(&plan)
+        ui::style::plan(&render::plan_text(&plan))
     };
     let _ = writeln!(out, "{}", text.trim_end());
     would_refuse(&facts, global, &plan)
@@ -191,9 +279,9 @@ fn print_findings(facts: &Facts) {
             Severity::Warning => "warning",
             Severity::Info => "info",
         };
-        eprintln!("{label}: {}", f.text);
+        say(&format!("{label}: {}", f.text));
         if let Some(fix) = &f.fix {
-            eprintln!("  fix: {fix}");
+            say(&format!("  fix: {fix}"));
         }
     }
 }
@@ -257,12 +345,13 @@ fn apply_cmd(
     if let Some(session) = &session {
         remove_leftover_users(session, &facts)?;
     }
+    explain(global, &facts);
     // Findings first: when the plan is refused too, the operator still learns about them.
     print_findings(&facts);
     let plan = planner::build_plan(&facts, &answers).map_err(plan_error)?;
-    let text = render::plan_text(&plan);
+    let text = ui::style::plan(&render::plan_text(&plan));
     let Some(session) = session.filter(|_| !dry_run && !plan.is_empty()) else {
-        println!("{}", text.trim_end());
+        anstream::println!("{}", text.trim_end());
         return would_refuse(&facts, global, &plan);
     };
     if !yes {
@@ -272,7 +361,7 @@ fn apply_cmd(
                 "apply needs confirmation, and there is no terminal to ask on\nhelp: review the plan with `es-secure plan --answers FILE`, then run apply with --yes",
             );
         }
-        println!("{}", text.trim_end());
+        anstream::println!("{}", text.trim_end());
         let proceed = inquire::Confirm::new("Apply this plan?")
             .with_default(false)
             .prompt()
@@ -281,7 +370,8 @@ fn apply_cmd(
             return fail(Exit::Refused, "cancelled; nothing was changed");
         }
     } else {
-        eprintln!("{}", text.trim_end());
+        anstream::eprintln!("{}", text.trim_end());
+        run_log::record(&render::plan_text(&plan));
     }
     let opts = ApplyOptions {
         answers_path: answers_path.map(Path::to_path_buf),
@@ -408,17 +498,16 @@ fn remove_leftover_users(session: &Session, facts: &Facts) -> Result<(), Failure
 /// Print an apply event on stderr (progress is not the program's output). Write errors are
 /// ignored: after SIGHUP the terminal is gone, and the apply must still finish or roll back.
 fn print_event(e: ApplyEvent) {
-    let mut err = std::io::stderr().lock();
-    let _ = match e {
-        ApplyEvent::StepStarted { index, line } => writeln!(err, "[{:>2}] {line}", index + 1),
-        ApplyEvent::StepProgress { text, .. } => writeln!(err, "     ... {text}"),
+    match e {
+        ApplyEvent::StepStarted { index, line } => say(&format!("[{:>2}] {line}", index + 1)),
+        ApplyEvent::StepProgress { text, .. } => say(&format!("     ... {text}")),
         ApplyEvent::StepDone { elapsed, .. } => {
-            writeln!(err, "     done ({:.1}s)", elapsed.as_secs_f64())
+            say(&format!("     done ({:.1}s)", elapsed.as_secs_f64()));
         }
-        ApplyEvent::StepFailed { error, .. } => writeln!(err, "     FAILED: {error}"),
-        ApplyEvent::RolledBack { report } => writeln!(err, "Rolled back:\n{report}"),
-        ApplyEvent::Notice { text } => writeln!(err, "\n{text}"),
-    };
+        ApplyEvent::StepFailed { error, .. } => say(&format!("     FAILED: {error}")),
+        ApplyEvent::RolledBack { report } => say(&format!("Rolled back:\n{report}")),
+        ApplyEvent::Notice { text } => say(&format!("\n{text}")),
+    }
 }
 
 fn finish_apply(result: Result<ApplySummary, ApplyError>, plan: &Plan) -> Result<(), Failure> {
@@ -443,15 +532,11 @@ fn finish_apply(result: Result<ApplySummary, ApplyError>, plan: &Plan) -> Result
 }
 
 fn print_summary(s: &ApplySummary) {
-    let mut out = std::io::stdout().lock();
+    let mut out = anstream::stdout().lock();
     if !s.verify_table.is_empty() {
         let _ = writeln!(out, "\nVerification:");
         for (check, ok, detail) in &s.verify_table {
-            let _ = writeln!(
-                out,
-                "  [{}] {check}: {detail}",
-                if *ok { "PASS" } else { "FAIL" }
-            );
+            let _ = writeln!(out, "  [{}] {check}: {detail}", ui::style::pass_fail(*ok));
         }
     }
     if let Some(fp) = &s.ca_fingerprint {
@@ -504,6 +589,7 @@ fn status_cmd(global: &Global, answers_path: Option<&Path>, json: bool) -> Resul
     };
     let sandbox = sandbox_if_requested(global)?;
     let facts = detect_with(&locate(global, sandbox.as_deref()), answers.as_ref())?;
+    explain(global, &facts);
     let mut out = std::io::stdout().lock();
     if json {
         let text =
@@ -522,6 +608,7 @@ fn verify_cmd(global: &Global, answers_path: &Path) -> Result<(), Failure> {
     // verify may add a temporary superuser: it takes the lock and recovers first, like apply.
     let session = begin_session(&loc.state_dir, "verify")?;
     let facts = detect_with(&loc, Some(&answers))?;
+    explain(global, &facts);
     remove_leftover_users(&session, &facts)?;
     session
         .interrupts
@@ -533,17 +620,13 @@ fn verify_cmd(global: &Global, answers_path: &Path) -> Result<(), Failure> {
                 None => classify(e),
             },
         )?;
-    let mut out = std::io::stdout().lock();
+    let mut out = anstream::stdout().lock();
     let mut failed = 0;
     for (check, ok, detail) in &table {
         if !ok {
             failed += 1;
         }
-        let _ = writeln!(
-            out,
-            "[{}] {check}: {detail}",
-            if *ok { "PASS" } else { "FAIL" }
-        );
+        let _ = writeln!(out, "[{}] {check}: {detail}", ui::style::pass_fail(*ok));
     }
     if failed > 0 {
         return fail(Exit::VerifyFailed, format!("{failed} check(s) failed"));

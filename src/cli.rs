@@ -1,8 +1,9 @@
-//! The command line, as clap derive types. Parsing only: no I/O here.
+//! The command line, as clap derive types. Parsing only: no I/O here, and no decisions beyond
+//! which flags go with which command.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 /// Secure a self-managed Elasticsearch cluster and its Kibana: security on, built-in
 /// passwords, transport TLS and HTTPS, planned as a reviewable diff and applied as one
@@ -12,10 +13,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    #[command(flatten)]
+    pub wizard: WizardFlags,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
+/// Flags every command that looks at an installation understands (given before or after the
+/// command name).
 #[derive(Clone, Debug, Default, Args)]
 pub struct Global {
     /// Elasticsearch home (the directory with bin/ and lib/); overrides detection.
@@ -36,12 +41,32 @@ pub struct Global {
     /// Use es-secure's bundled sample install (a scratch copy), even if Elasticsearch is found.
     #[arg(long, global = true)]
     pub sandbox: bool,
+    /// More detail on stderr: what was detected and where (repeat for more).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Also write what is shown on stderr (findings, plan, steps, errors; never passwords)
+    /// to FILE, mode 0600, when the command ends.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Wizard only (set from `--plain`); not a flag of the commands.
+    #[arg(skip)]
+    pub plain: bool,
+    /// Set from the wizard's or `apply`'s `--ignore-ownership`; not a flag of other commands.
+    #[arg(skip)]
+    pub ignore_ownership: bool,
+}
+
+/// Flags of the wizard (no command). Given together with a command they are refused, so a
+/// flag never silently does nothing.
+#[derive(Clone, Debug, Default, Args)]
+#[command(next_help_heading = "Wizard options (no command)")]
+pub struct WizardFlags {
     /// Plain line-by-line prompts instead of the full-screen wizard.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub plain: bool,
     /// Apply even though the service user cannot use the config, data or logs directories
     /// (you will fix ownership before the restart).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub ignore_ownership: bool,
 }
 
@@ -49,14 +74,16 @@ pub struct Global {
 pub enum Command {
     /// Print the plan for an answers file and change nothing.
     Plan {
+        /// The answers file (see templates/answers.example.yml).
         #[arg(long, value_name = "FILE")]
         answers: PathBuf,
-        /// Print the plan as JSON.
+        /// Print the plan as JSON (with `schema_version`; file modes as octal strings).
         #[arg(long)]
         json: bool,
     },
     /// Apply an answers file (or a node bundle): show the plan, confirm, apply, verify.
     Apply {
+        /// The answers file (see templates/answers.example.yml).
         #[arg(
             long,
             value_name = "FILE",
@@ -88,9 +115,14 @@ pub enum Command {
         /// Show the plan and stop (same as `plan`).
         #[arg(long)]
         dry_run: bool,
+        /// Apply even though the service user cannot use the config, data or logs
+        /// directories (you will fix ownership before the restart).
+        #[arg(long)]
+        ignore_ownership: bool,
     },
     /// Show the detected installation, its tier with evidence, certificates and findings.
     Status {
+        /// Print the detected facts as JSON.
         #[arg(long)]
         json: bool,
         /// Answers file, to show where it points.
@@ -99,6 +131,7 @@ pub enum Command {
     },
     /// Check the live node: TLS, anonymous 401, users, certificates, health.
     Verify {
+        /// The answers file the node was secured with.
         #[arg(long, value_name = "FILE")]
         answers: PathBuf,
     },
@@ -110,6 +143,128 @@ pub enum Command {
         /// The apply to restore (from --list); default: the latest.
         id: Option<String>,
     },
+    /// Print a shell completion script (e.g. `es-secure completions bash > /etc/bash_completion.d/es-secure`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout (e.g. `es-secure man | man -l -`).
+    Man,
+}
+
+impl Cli {
+    /// The clap command tree, for completions and the man page.
+    pub fn command_tree() -> clap::Command {
+        Self::command()
+    }
+
+    /// Fold flags into [`Global`] and refuse the wizard's flags next to a command: the
+    /// message names the flag and where it belongs.
+    pub fn resolve(mut self) -> Result<Self, String> {
+        let wizard_flag = if self.wizard.plain {
+            Some("--plain")
+        } else if self.wizard.ignore_ownership {
+            Some("--ignore-ownership")
+        } else {
+            None
+        };
+        if let (Some(flag), Some(cmd)) = (wizard_flag, &self.command) {
+            let hint = if flag == "--ignore-ownership" && matches!(cmd, Command::Apply { .. }) {
+                "put it after `apply`: `es-secure apply --ignore-ownership ...`"
+            } else {
+                "it is a flag of the wizard (es-secure without a command)"
+            };
+            return Err(format!("{flag} does not apply to `{}`: {hint}", cmd.name()));
+        }
+        self.global.plain = self.wizard.plain;
+        self.global.ignore_ownership = match &self.command {
+            Some(Command::Apply {
+                ignore_ownership, ..
+            }) => *ignore_ownership,
+            _ => self.wizard.ignore_ownership,
+        };
+        Ok(self)
+    }
+}
+
+impl Command {
+    /// The subcommand's name as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Plan { .. } => "plan",
+            Self::Apply { .. } => "apply",
+            Self::Status { .. } => "status",
+            Self::Verify { .. } => "verify",
+            Self::Rollback { .. } => "rollback",
+            Self::Completions { .. } => "completions",
+            Self::Man => "man",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        Cli::try_parse_from(args)
+            .map_err(|e| e.to_string())
+            .and_then(Cli::resolve)
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_flag_has_help() {
+        fn check(cmd: &clap::Command, path: &str) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                assert!(arg.get_help().is_some(), "{path} {id} has no help text");
+            }
+            for sub in cmd.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        check(&Cli::command(), "es-secure");
+    }
+
+    #[test]
+    fn wizard_flags_are_refused_with_a_command() {
+        let e = parse(&["es-secure", "--plain", "status"]).unwrap_err();
+        assert!(e.contains("--plain does not apply to `status`"), "{e}");
+        let e = parse(&["es-secure", "--ignore-ownership", "apply", "--answers", "a"]).unwrap_err();
+        assert!(e.contains("after `apply`"), "{e}");
+        assert!(parse(&["es-secure", "status", "--plain"]).is_err());
+        assert!(parse(&["es-secure", "plan", "--answers", "a", "--ignore-ownership"]).is_err());
+    }
+
+    #[test]
+    fn flags_land_where_they_act() {
+        let cli = parse(&["es-secure", "--plain", "--ignore-ownership"]).unwrap();
+        assert!(cli.global.plain && cli.global.ignore_ownership);
+        let cli = parse(&[
+            "es-secure",
+            "--es-home",
+            "/h",
+            "apply",
+            "--answers",
+            "a",
+            "--ignore-ownership",
+            "-vv",
+        ])
+        .unwrap();
+        assert!(cli.global.ignore_ownership && !cli.global.plain);
+        assert_eq!(cli.global.verbose, 2);
+        assert_eq!(cli.global.es_home, Some(PathBuf::from("/h")));
+    }
 }
 
 /// `--prune-bundles [joined|all]`.

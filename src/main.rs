@@ -18,7 +18,13 @@ fn main() {
         );
         std::process::exit(es_secure::error::Exit::Config.code());
     }
-    let cli = es_secure::cli::Cli::parse();
+    let cli = match es_secure::cli::Cli::parse().resolve() {
+        Ok(cli) => cli,
+        // A flag given to a command it does not affect: a usage error (exit 2), like clap's own.
+        Err(msg) => es_secure::cli::Cli::command_tree()
+            .error(clap::error::ErrorKind::ArgumentConflict, msg)
+            .exit(),
+    };
     match es_secure::app::run(cli) {
         Ok(()) => {}
         Err(failure) => {

@@ -120,7 +120,7 @@ impl Install {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        let out = cmd.output().unwrap();
+        let out = support::run::output(&mut cmd);
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -343,7 +343,7 @@ fn is_root() -> bool {
 #[test]
 fn failed_writes_roll_back_everything() {
     if !is_root() {
-        eprintln!("SKIPPED: failed_writes_roll_back_everything needs root (chattr, mount)");
+        support::skip("failed_writes_roll_back_everything needs root (chattr, mount)");
         return;
     }
     let mut failures = Vec::new();
@@ -361,7 +361,7 @@ fn failed_writes_roll_back_everything() {
         failures.extend(check(&install, &case, &install.base_answers(), &[]));
         let _ = Command::new("chattr").arg("-i").arg(&kyml).status();
     } else {
-        eprintln!("SKIPPED: read-only case (chattr +i not supported on this filesystem)");
+        support::skip("read-only case (chattr +i not supported on this filesystem)");
     }
 
     // A full disk: the config directory on a 64 KiB tmpfs, already nearly full.
@@ -382,7 +382,7 @@ fn failed_writes_roll_back_everything() {
         failures.extend(check(&install, &case, &install.base_answers(), &[]));
         let _ = Command::new("umount").arg(&es).status();
     } else {
-        eprintln!("SKIPPED: disk-full case (cannot mount a tmpfs here)");
+        support::skip("disk-full case (cannot mount a tmpfs here)");
     }
     report(failures, 2);
 }
@@ -391,7 +391,7 @@ fn failed_writes_roll_back_everything() {
 #[test]
 fn not_writable_config_names_sudo() {
     if !is_root() {
-        eprintln!("SKIPPED: not_writable_config_names_sudo drops to `nobody`, needs root");
+        support::skip("not_writable_config_names_sudo drops to `nobody`, needs root");
         return;
     }
     let install = Install::new();
@@ -403,21 +403,21 @@ fn not_writable_config_names_sudo() {
     std::fs::write(&answers, install.base_answers()).unwrap();
     std::fs::set_permissions(&answers, std::fs::Permissions::from_mode(0o644)).unwrap();
     let before = install.snapshot();
-    let out = Command::new("setpriv")
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(env!("CARGO_BIN_EXE_es-secure"))
-        .args(["apply", "--yes", "--answers"])
-        .arg(&answers)
-        .arg("--es-home")
-        .arg(install.path("home"))
-        .arg("--es-config")
-        .arg(install.path("elasticsearch"))
-        .arg("--kibana-config")
-        .arg(install.path("kibana"))
-        .arg("--state-dir")
-        .arg(install.path("nobody-state"))
-        .output()
-        .unwrap();
+    let out = support::run::output(
+        Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_es-secure"))
+            .args(["apply", "--yes", "--answers"])
+            .arg(&answers)
+            .arg("--es-home")
+            .arg(install.path("home"))
+            .arg("--es-config")
+            .arg(install.path("elasticsearch"))
+            .arg("--kibana-config")
+            .arg(install.path("kibana"))
+            .arg("--state-dir")
+            .arg(install.path("nobody-state")),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("sudo"), "{stderr}");

@@ -61,12 +61,12 @@ impl Node {
     /// Run es-secure against this install: (exit code, stdout, stderr), with the scratch
     /// directory shown as `[TMP]`.
     fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = support::install::es_secure(self.dir.path(), "nobody")
-            .arg("--kibana-config")
-            .arg(self.path("kibana"))
-            .args(args)
-            .output()
-            .unwrap();
+        let out = support::run::output(
+            support::install::es_secure(self.dir.path(), "nobody")
+                .arg("--kibana-config")
+                .arg(self.path("kibana"))
+                .args(args),
+        );
         let clean = |b: &[u8]| {
             String::from_utf8_lossy(b).replace(&self.dir.path().display().to_string(), "[TMP]")
         };

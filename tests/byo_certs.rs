@@ -217,12 +217,12 @@ impl Install {
     }
 
     fn run(&self, args: &[&str], answers: &Path) -> (i32, String) {
-        let out = support::install::es_secure(self.dir.path(), "nobody")
-            .args(args)
-            .arg("--answers")
-            .arg(answers)
-            .output()
-            .unwrap();
+        let out = support::run::output(
+            support::install::es_secure(self.dir.path(), "nobody")
+                .args(args)
+                .arg("--answers")
+                .arg(answers),
+        );
         (
             out.status.code().unwrap_or(-1),
             format!(

@@ -27,7 +27,9 @@ impl Install {
 
     fn cmd(&self) -> Command {
         let mut c = Command::from_std(support::install::es_secure(self.dir.path(), "nobody"));
-        c.arg("--kibana-config").arg(self.path("kibana"));
+        c.arg("--kibana-config")
+            .arg(self.path("kibana"))
+            .timeout(support::run::LIMIT);
         c
     }
 
@@ -49,16 +51,21 @@ impl Install {
     }
 }
 
+/// The binary with no scratch install, bounded like every spawned es-secure.
+fn bin() -> Command {
+    let mut c = Command::cargo_bin("es-secure").unwrap();
+    c.timeout(support::run::LIMIT);
+    c
+}
+
 #[test]
 fn version_and_help() {
-    Command::cargo_bin("es-secure")
-        .unwrap()
+    bin()
         .arg("--version")
         .assert()
         .success()
         .stdout(predicate::str::starts_with("es-secure "));
-    Command::cargo_bin("es-secure")
-        .unwrap()
+    bin()
         .arg("--help")
         .assert()
         .success()
@@ -75,9 +82,32 @@ fn status_shows_tier_with_evidence() {
         .stdout(predicate::str::contains("8.19.21"))
         .stdout(predicate::str::contains("xpack.security.enabled"));
     let out = i.cmd().args(["status", "--json"]).output().unwrap();
-    assert!(out.status.success());
+    assert!(out.status.success(), "{out:?}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(v.is_object());
+    // The fields a script reads: where the config is, the version, the tier and its evidence.
+    let es = &v["es"];
+    assert_eq!(
+        es["config_dir"].as_str(),
+        Some(i.path("elasticsearch").to_str().unwrap()),
+        "{v:#}"
+    );
+    assert_eq!(
+        es["version"],
+        serde_json::json!({"major": 8, "minor": 19, "patch": 21}),
+        "{v:#}"
+    );
+    assert_eq!(es["tier"]["tier"].as_str(), Some("none"), "{v:#}");
+    assert!(
+        es["tier"]["evidence"]
+            .to_string()
+            .contains("xpack.security.enabled"),
+        "{v:#}"
+    );
+    assert_eq!(
+        v["kibana"]["config_dir"].as_str(),
+        Some(i.path("kibana").to_str().unwrap()),
+        "{v:#}"
+    );
 }
 
 #[test]
@@ -116,13 +146,32 @@ fn apply_dry_run_is_plan() {
     let i = Install::new();
     let before = i.es_yml();
     let a = i.answers("https");
-    i.cmd()
+    let plan = i
+        .cmd()
+        .args(["plan", "--answers"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert_eq!(plan.status.code(), Some(0), "{plan:?}");
+    let dry = i
+        .cmd()
         .args(["apply", "--dry-run", "--answers"])
         .arg(&a)
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("elasticsearch.yml"));
+        .output()
+        .unwrap();
+    assert_eq!(dry.status.code(), Some(0), "{dry:?}");
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains("+xpack.security.enabled: true"),
+        "the plan is not a plan: {plan:?}"
+    );
+    // Byte for byte: `--dry-run` is documented as `plan`, so the operator reviews exactly
+    // what `plan` would show.
+    assert_eq!(
+        String::from_utf8_lossy(&dry.stdout),
+        String::from_utf8_lossy(&plan.stdout)
+    );
     assert_eq!(before, i.es_yml());
+    assert!(!i.path("elasticsearch/certs").exists());
 }
 
 #[test]
@@ -170,31 +219,100 @@ fn apply_then_rollback_restores_bytes() {
     assert!(!i.path("elasticsearch/certs/http.crt").exists());
 }
 
+/// Every file under the scratch install (config, certificates, keystores, state), by path.
+fn tree(root: &std::path::Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(dir: &std::path::Path, out: &mut std::collections::BTreeMap<PathBuf, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(root, &mut out);
+    out
+}
+
 #[test]
 fn second_apply_is_nothing_to_do() {
+    // The apply can only finish (passwords, verification) against a node: a fake REST
+    // endpoint stands in for it here; e2e_real_es.rs does the same on a real node.
+    let es = support::fake_es::FakeEs::start();
     let i = Install::new();
-    let a = i.answers("https");
+    let a = i.path("answers.yml");
+    std::fs::write(
+        &a,
+        format!(
+            "version: 1\ntier: basic\nelasticsearch:\n  url: {}\n  allow_partial_cluster: true\nnodes:\n  - name: node-1\n    dns: [node-1.example.internal, localhost]\n    ip: [10.0.0.11, 127.0.0.1]\nthis_node: node-1\n",
+            es.url()
+        ),
+    )
+    .unwrap();
+    // 1: files written, then "restart pending" (restart: manual).
     i.cmd()
         .args(["apply", "--yes", "--answers"])
         .arg(&a)
         .assert()
         .code(7);
-    let after_first = i.es_yml();
-    // The plan for the same answers on the applied install is empty (the restart is what is
-    // left, so `plan` says so instead of re-writing anything).
+    // 2: the operator restarted; the same apply sets the passwords and verifies.
     i.cmd()
-        .args(["plan", "--answers"])
+        .args(["apply", "--yes", "--answers"])
         .arg(&a)
         .assert()
-        .success()
-        .stdout(predicate::str::contains("Nothing to do").or(predicate::str::contains("restart")));
-    assert_eq!(after_first, i.es_yml());
+        .code(0)
+        .stdout(predicate::str::contains("[PASS]"));
+    assert!(
+        es.take()
+            .iter()
+            .any(|r| r.method == "POST" && r.path == "/_security/user/elastic/_password"),
+        "the finishing apply set no password"
+    );
+    let finished = tree(i.dir.path());
+    // 3: the same answers once more: nothing to do, no byte changed, the node not contacted.
+    i.cmd()
+        .args(["apply", "--yes", "--answers"])
+        .arg(&a)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Nothing to do"));
+    assert_eq!(
+        es.take(),
+        Vec::new(),
+        "a nothing-to-do apply called the node"
+    );
+    let again = tree(i.dir.path());
+    assert_eq!(
+        finished.keys().collect::<Vec<_>>(),
+        again.keys().collect::<Vec<_>>()
+    );
+    for (path, bytes) in &finished {
+        assert!(&again[path] == bytes, "{} changed", path.display());
+    }
 }
 
 #[test]
 fn rollback_with_nothing_to_roll_back() {
     let i = Install::new();
-    i.cmd().args(["rollback", "--list"]).assert().success();
+    let before = i.es_yml();
+    i.cmd()
+        .args(["rollback", "--list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("No applies recorded"));
+    // The bare `rollback` means "undo the latest apply"; with none it is a refused
+    // precondition (exit 3, README's table), naming the state directory, and changes nothing.
+    i.cmd()
+        .arg("rollback")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("no committed apply to roll back"))
+        .stderr(predicate::str::contains(
+            i.path("state").display().to_string(),
+        ));
+    assert_eq!(before, i.es_yml());
 }
 
 #[test]
@@ -214,4 +332,182 @@ fn verify_against_a_node_that_is_down_fails_clearly() {
         .assert()
         .code(6)
         .stdout(predicate::str::contains("FAIL").or(predicate::str::contains("fail")));
+}
+
+#[test]
+fn plan_json_has_a_schema_version_and_octal_modes() {
+    let i = Install::new();
+    let a = i.answers("https");
+    let out = i
+        .cmd()
+        .args(["plan", "--json", "--answers"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1, "{v:#}");
+    let modes: Vec<&serde_json::Value> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.get("CreateDir"))
+        .map(|d| &d["mode"])
+        .collect();
+    assert!(!modes.is_empty(), "no directory in the plan: {v:#}");
+    for mode in modes {
+        let text = mode
+            .as_str()
+            .unwrap_or_else(|| panic!("mode {mode} is not a string"));
+        assert!(
+            text.len() == 4 && u32::from_str_radix(text, 8).is_ok(),
+            "mode {text} is not octal"
+        );
+    }
+}
+
+#[test]
+fn colour_only_on_request_or_a_terminal() {
+    let i = Install::new();
+    let a = i.answers("https");
+    let plan = |env: &[(&str, &str)]| {
+        let mut c = i.cmd();
+        c.env_remove("NO_COLOR").args(["plan", "--answers"]).arg(&a);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Not a terminal (a pipe here): no escape codes, so scripts and files get plain text.
+    let piped = plan(&[]);
+    assert!(!piped.contains('\u{1b}'), "{piped}");
+    let forced = plan(&[("CLICOLOR_FORCE", "1")]);
+    assert!(
+        forced.contains("\u{1b}[32m+xpack.security.enabled: true"),
+        "{forced}"
+    );
+    // NO_COLOR wins over everything (no-color.org).
+    let no_color = plan(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert_eq!(no_color, piped);
+}
+
+#[test]
+fn wizard_flags_are_refused_next_to_a_command() {
+    let i = Install::new();
+    i.cmd()
+        .args(["--plain", "status"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--plain does not apply to `status`",
+        ));
+    let a = i.answers("https");
+    i.cmd()
+        .args(["--ignore-ownership", "apply", "--yes", "--answers"])
+        .arg(&a)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("put it after `apply`"));
+    assert!(!i.path("elasticsearch/certs").exists());
+}
+
+#[test]
+fn verbose_says_what_was_detected() {
+    let i = Install::new();
+    i.cmd()
+        .args(["status", "-v"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("detected: Elasticsearch 8.19.21"))
+        .stderr(predicate::str::contains(
+            i.path("kibana/kibana.yml").display().to_string(),
+        ));
+    i.cmd()
+        .arg("status")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("detected:").not());
+}
+
+#[test]
+fn completions_and_man_page() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef es-secure"),
+        ("fish", "complete -c es-secure"),
+    ] {
+        bin()
+            .args(["completions", shell])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(marker))
+            .stdout(predicate::str::contains("rollback"));
+    }
+    bin()
+        .arg("man")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(".ie"))
+        .stdout(predicate::str::contains(".TH es-secure 1"))
+        .stdout(predicate::str::contains("completions"));
+}
+
+#[test]
+fn log_file_has_the_progress_and_no_password() {
+    let es = support::fake_es::FakeEs::start();
+    let i = Install::new();
+    let a = i.path("answers.yml");
+    std::fs::write(
+        &a,
+        format!(
+            "version: 1\ntier: basic\nelasticsearch:\n  url: {}\n  allow_partial_cluster: true\nnodes:\n  - name: node-1\n    dns: [localhost]\n    ip: [10.0.0.11, 127.0.0.1]\nthis_node: node-1\npasswords:\n  show: true\n",
+            es.url()
+        ),
+    )
+    .unwrap();
+    let log = i.path("logs/run.log");
+    i.cmd()
+        .args(["apply", "--yes", "--answers"])
+        .arg(&a)
+        .arg("--log-file")
+        .arg(&log)
+        .assert()
+        .code(7);
+    let first = std::fs::read_to_string(&log).unwrap();
+    assert!(first.contains("Restart Elasticsearch now"), "{first}");
+    assert!(first.contains("restart pending: "), "{first}");
+    assert!(first.ends_with("exit 7\n"), "{first}");
+    // The finishing apply shows the generated passwords once, on stdout only.
+    let out = i
+        .cmd()
+        .args(["apply", "--yes", "--answers"])
+        .arg(&a)
+        .arg("--log-file")
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let passwords: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Passwords (shown once"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_once(": ").map(|(_, pw)| pw))
+        .collect();
+    assert_eq!(passwords.len(), 6, "{stdout}");
+    let second = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        second.contains("POST /_security/user/elastic/_password"),
+        "{second}"
+    );
+    assert!(second.ends_with("exit 0\n"), "{second}");
+    for pw in passwords {
+        assert!(!second.contains(pw), "a password is in the log file");
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
 }

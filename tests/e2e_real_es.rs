@@ -71,7 +71,8 @@ fn es_secure(node: &Node, state: &Path, args: &[&str], env: &[(&str, &str)]) -> 
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
+    // Bounded above es-secure's own waits (restart 400 s, health 400 s) plus its own work.
+    let out = support::run::output_within(&mut cmd, std::time::Duration::from_secs(900));
     let run = Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -45,7 +45,7 @@ impl Install {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.output().unwrap()
+        support::run::output(&mut cmd)
     }
 
     fn apply(&self, env: &[(&str, String)]) -> Output {
@@ -187,7 +187,7 @@ fn sigterm_during_apply_rolls_back_in_order() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = support::run::wait_output_within(child, support::run::LIMIT, "es-secure apply");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");

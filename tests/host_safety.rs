@@ -12,7 +12,7 @@ mod support;
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use es_secure::domain::facts::Severity;
 use es_secure::shell::detect::{self, HostProbe, Locate};
@@ -60,11 +60,7 @@ impl Install {
     }
 
     fn cmd(&self, args: &[&str]) -> std::process::Output {
-        support::install::es_secure(self.dir.path(), &self.user)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        support::run::output(support::install::es_secure(self.dir.path(), &self.user).args(args))
     }
 
     fn answers(&self, tier: &str) -> String {

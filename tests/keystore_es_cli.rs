@@ -15,7 +15,10 @@
 //!   format 6), run with `ES_SECURE_TEST_JAVA_8`.
 //!
 //! Each zip is extracted once into `<zip>.extracted/` next to it (outside the repository).
-//! Unset env var → a loud `SKIPPED:` line and the test returns.
+//! Unset env var → a loud `SKIPPED:` line and the test returns (a failure under
+//! `ES_SECURE_TEST_REQUIRE=1`, as in CI).
+
+mod support;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -38,10 +41,10 @@ struct Distro {
 
 fn distro(zip_var: &str, java_var: &str, java_default: &str) -> Option<Distro> {
     let Some(zip) = std::env::var_os(zip_var) else {
-        eprintln!(
-            "SKIPPED: {zip_var} is not set, so the elasticsearch-keystore round-trip tests did not run \
+        support::skip(&format!(
+            "{zip_var} is not set, so the elasticsearch-keystore round-trip tests did not run \
              (point it at an integ-test-zip elasticsearch-<version>.zip)"
-        );
+        ));
         return None;
     };
     let java =

@@ -3,6 +3,8 @@
 //! (`tests/support/kibana_keystore_decrypt.js`, written from Kibana's documented format with
 //! Node's `crypto`, the same primitives Kibana uses), in both directions.
 
+mod support;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,9 +23,7 @@ fn node() -> Option<&'static str> {
     match Command::new("node").arg("--version").output() {
         Ok(o) if o.status.success() => Some("node"),
         _ => {
-            eprintln!(
-                "SKIPPED: node is not installed; the Kibana keystore cross-check did not run"
-            );
+            support::skip("node is not installed; the Kibana keystore cross-check did not run");
             None
         }
     }

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::PermissionsExt as _;
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -43,20 +45,20 @@ impl Install {
         let answers = answers.replace("@TMP@", &self.dir.path().display().to_string());
         let file = self.path("answers.yml");
         std::fs::write(&file, answers).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_es-secure"))
-            .arg(cmd)
-            .arg("--answers")
-            .arg(&file)
-            .arg("--es-config")
-            .arg(self.path("elasticsearch"))
-            .arg("--state-dir")
-            .arg(self.path("state"))
-            .arg("--es-home")
-            .arg(self.path("home"))
-            .args(["--es-user", "nobody"])
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
+        let out = support::run::output(
+            Command::new(env!("CARGO_BIN_EXE_es-secure"))
+                .arg(cmd)
+                .arg("--answers")
+                .arg(&file)
+                .arg("--es-config")
+                .arg(self.path("elasticsearch"))
+                .arg("--state-dir")
+                .arg(self.path("state"))
+                .arg("--es-home")
+                .arg(self.path("home"))
+                .args(["--es-user", "nobody"])
+                .env("NO_COLOR", "1"),
+        );
         let clean = |b: &[u8]| {
             String::from_utf8_lossy(b).replace(&self.dir.path().display().to_string(), "[TMP]")
         };
@@ -209,13 +211,13 @@ fn nested_form_https_edits_in_place() {
 #[test]
 fn autoconfigured_node_is_detected_as_https() {
     let i = Install::new("autoconfig");
-    let out = Command::new(env!("CARGO_BIN_EXE_es-secure"))
-        .args(["status", "--es-config"])
-        .arg(i.path("elasticsearch"))
-        .arg("--state-dir")
-        .arg(i.path("state"))
-        .output()
-        .unwrap();
+    let out = support::run::output(
+        Command::new(env!("CARGO_BIN_EXE_es-secure"))
+            .args(["status", "--es-config"])
+            .arg(i.path("elasticsearch"))
+            .arg("--state-dir")
+            .arg(i.path("state")),
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("tier:        https"), "{text}");
     assert!(text.contains("auto-configuration block: lines"), "{text}");

@@ -8,6 +8,8 @@
 //! running Elasticsearch.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
@@ -609,11 +611,11 @@ fn wizard_walkthrough_then_replay_of_its_answers() {
     let tui_result = dir.path().join("tui-result");
     std::fs::rename(&install, &tui_result).unwrap();
     copy_tree(&pristine, &install);
-    let out = command(&install)
-        .args(["apply", "--yes", "--answers"])
-        .arg(&answers)
-        .output()
-        .unwrap();
+    let out = support::run::output(
+        command(&install)
+            .args(["apply", "--yes", "--answers"])
+            .arg(&answers),
+    );
     // restart: manual: the files are written, then "restart pending".
     assert_eq!(
         out.status.code(),

@@ -7,6 +7,7 @@ pub mod certspec;
 pub mod facts;
 pub mod outcome;
 pub mod plan;
+pub mod plan_json;
 pub mod planner;
 pub mod redact;
 pub mod render;

@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod keystore;
 pub mod recovery;
 pub mod report;
+pub mod run_log;
 pub mod safe_fs;
 pub mod sandbox;
 pub mod secrets;

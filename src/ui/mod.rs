@@ -19,6 +19,7 @@ use crate::domain::plan::Plan;
 pub use crate::domain::outcome::{ApplyEvent, ApplySummary, RedactedSecret, Timing};
 
 pub mod plain;
+pub mod style;
 pub mod tui;
 
 /// Builds the plan for typed answers (the pure planner, bound to this host's facts).
