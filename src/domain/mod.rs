@@ -3,10 +3,12 @@
 
 pub mod answers;
 pub mod certspec;
+pub mod defaults;
 pub mod facts;
 pub mod plan;
 pub mod planner;
 pub mod render;
 pub mod settings;
+pub mod summary;
 pub mod tier;
 pub mod yaml_edit;

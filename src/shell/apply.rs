@@ -64,6 +64,9 @@ pub struct ApplyOptions {
     pub overrides: Vec<String>,
     /// The node bundle being applied (`apply --bundle`), to tell the operator what to re-run.
     pub bundle_path: Option<PathBuf>,
+    /// How to invoke es-secure again in this context (`es-secure --sandbox --state-dir …`),
+    /// so a printed re-run command works when pasted; `es-secure` when unset.
+    pub command: Option<String>,
 }
 
 /// Progress sink: the TUI sends these to its screen, the CLI prints them.
@@ -492,10 +495,11 @@ impl Run<'_> {
             state
                 .save(&self.facts.state.state_dir)
                 .map_err(ApplyError::Partial)?;
+            let me = self.opts.command.as_deref().unwrap_or("es-secure");
             let rerun = match (&self.opts.answers_path, &self.opts.bundle_path) {
-                (Some(p), _) => format!("es-secure apply --answers {}", p.display()),
-                (None, Some(b)) => format!("es-secure apply --bundle {}", b.display()),
-                (None, None) => "es-secure apply (with the same answers)".to_string(),
+                (Some(p), _) => format!("{me} apply --answers {}", crate::shell::quote(p)),
+                (None, Some(b)) => format!("{me} apply --bundle {}", crate::shell::quote(b)),
+                (None, None) => format!("{me} apply (with the same answers)"),
             };
             let text = format!(
                 "The files are written. Restart Elasticsearch now (e.g. `systemctl restart elasticsearch`{}), then run `{rerun}` to {}.",

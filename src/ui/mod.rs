@@ -13,19 +13,32 @@ use std::time::Duration;
 use anyhow::Context;
 use zeroize::Zeroizing;
 
-use crate::domain::answers::{Answers, RawAnswers};
+use crate::domain::answers::{AnswerError, Answers, RawAnswers};
 use crate::domain::facts::Facts;
 use crate::domain::plan::Plan;
+use crate::shell::apply::ApplyError;
 
+pub mod form;
 pub mod plain;
+pub mod screens;
 pub mod tui;
 
 /// Builds the plan for typed answers (the pure planner, bound to this host's facts).
 pub type PlanFn<'a> = &'a dyn Fn(&Answers) -> Result<Plan, String>;
 
-/// Runs a plan, reporting progress on the channel; returns what the Done screen shows.
-pub type ApplyFn =
-    Box<dyn FnOnce(Answers, Plan, Sender<ApplyEvent>) -> anyhow::Result<ApplySummary> + Send>;
+/// The checks of answers that need the host (own CA files, `env:`/`file:` secrets), run on a
+/// screen before moving on; each problem names its answer key.
+pub type CheckFn<'a> = &'a dyn Fn(&Answers) -> Vec<AnswerError>;
+
+/// Runs a plan (with the secret-free answers it came from, which the app records), reporting
+/// progress on the channel; returns what the Done screen shows, or the typed apply error (its
+/// kind decides the exit code). Callable again when an apply that changed nothing is retried
+/// from Review.
+pub type ApplyFn = Box<
+    dyn Fn(RawAnswers, Answers, Plan, Sender<ApplyEvent>) -> Result<ApplySummary, ApplyError>
+        + Send
+        + Sync,
+>;
 
 /// What a frontend starts from.
 pub struct WizardInput<'a> {
@@ -33,8 +46,15 @@ pub struct WizardInput<'a> {
     /// Prefilled answers: from detection, or from `--answers FILE` when given.
     pub initial: RawAnswers,
     pub planner: PlanFn<'a>,
+    pub check: CheckFn<'a>,
     /// Where "Save answers" writes by default.
     pub default_answers_path: PathBuf,
+    /// The recorded answers of an apply that has not finished (restart pending, or failed),
+    /// when `initial` holds them: the wizard offers to finish that apply.
+    pub pending: Option<PathBuf>,
+    /// How to invoke es-secure again in this context (`es-secure --sandbox …`), for the
+    /// commands the wizard prints.
+    pub command: String,
 }
 
 /// How a wizard run ended.
@@ -51,8 +71,9 @@ pub enum WizardOutcome {
         answers: Box<Answers>,
         plan: Plan,
     },
-    /// The TUI applied the plan; this is its summary (or the error after rollback).
-    Applied(Result<ApplySummary, String>),
+    /// The TUI applied the plan; this is its summary, or the error: an [`ApplyError`] (its
+    /// kind decides the exit code) or, when the apply thread died, an internal error.
+    Applied(Result<ApplySummary, anyhow::Error>),
 }
 
 /// Progress of an apply, one event at a time.
@@ -130,23 +151,6 @@ impl std::fmt::Debug for RedactedSecret {
     }
 }
 
-/// Whether applying `plan` stops after writing the files for the operator to restart
-/// Elasticsearch (`restart: manual`): such an apply ends "restart pending" (exit code 7), from
-/// the command line and from the wizard alike.
-pub fn stops_for_restart(plan: &Plan) -> bool {
-    use crate::domain::answers::Restart;
-    use crate::domain::plan::Step;
-    plan.steps.iter().any(|s| {
-        matches!(
-            s,
-            Step::Restart {
-                how: Restart::Manual,
-                ..
-            }
-        )
-    })
-}
-
 /// Serialize answers as an answers file (they hold no secrets by construction: passwords are
 /// references).
 pub fn answers_yaml(raw: &RawAnswers) -> anyhow::Result<String> {
@@ -161,6 +165,19 @@ pub fn save_answers(raw: &RawAnswers, path: &Path) -> anyhow::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let text = answers_yaml(raw)?;
+    // On a fresh install the default place, the state directory, does not exist yet; it
+    // holds backups of secret-bearing files, so it is made private.
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating the directory {}", dir.display()))?;
+    }
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(true)
@@ -171,26 +188,4 @@ pub fn save_answers(raw: &RawAnswers, path: &Path) -> anyhow::Result<()> {
     file.write_all(text.as_bytes())
         .with_context(|| format!("writing answers file {}", path.display()))?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    #[test]
-    fn a_manual_restart_step_means_restart_pending() {
-        let facts = tui::demo::facts();
-        let plan = crate::domain::planner::build_plan(
-            &facts,
-            &Answers::from_raw(&tui::demo::answers()).unwrap(),
-        )
-        .unwrap();
-        // The sample answers leave the restart to the operator (the default).
-        assert!(stops_for_restart(&plan));
-        let mut none = plan.clone();
-        none.steps
-            .retain(|s| !matches!(s, crate::domain::plan::Step::Restart { .. }));
-        assert!(!stops_for_restart(&none));
-    }
 }
