@@ -34,5 +34,5 @@ cargo build --locked --all-targets
 # three-node cluster) at a time on a 2-core machine without starving them into timeouts.
 step "cargo test (unit, snapshot, binary, PTY and real-Elasticsearch tests)"
 t0=$(date +%s)
-ES_SECURE_TEST_REQUIRE=1 cargo test --locked --lib --bins --tests --no-fail-fast -- --test-threads="${ES_SECURE_TEST_THREADS:-2}"
+ES_SECURE_TEST_REQUIRE=1 cargo test --locked --features fault-injection --lib --bins --tests --no-fail-fast -- --test-threads="${ES_SECURE_TEST_THREADS:-2}"
 step "all tests passed in $(( $(date +%s) - t0 ))s"

@@ -30,7 +30,9 @@ fn new_keystore() -> Vec<u8> {
 }
 
 /// Mutations the scenario makes, in order (for the fault loops).
+#[cfg(feature = "fault-injection")]
 const MUTATIONS: u32 = 6;
+#[cfg(feature = "fault-injection")]
 const PHASES: [&str; 3] = ["before", "after-backup", "after-write"];
 
 fn is_root() -> bool {
@@ -265,6 +267,7 @@ fn assert_each_file_old_or_new(p: &Paths, label: &str) {
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn hard_crash_at_every_fault_point_is_recovered() {
     for n in 1..=MUTATIONS {
         for phase in PHASES {
@@ -310,6 +313,7 @@ fn hard_crash_at_every_fault_point_is_recovered() {
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn injected_error_at_every_mutation_rolls_back() {
     for n in 1..=MUTATIONS {
         let (_tmp, p) = setup();
@@ -331,6 +335,7 @@ fn injected_error_at_every_mutation_rolls_back() {
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn fault_beyond_the_last_mutation_commits() {
     let (_tmp, p) = setup();
     let out = child(

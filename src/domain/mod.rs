@@ -5,6 +5,7 @@ pub mod answers;
 pub mod certspec;
 pub mod defaults;
 pub mod facts;
+pub mod outcome;
 pub mod plan;
 pub mod planner;
 pub mod render;

@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod keystore;
 pub mod precheck;
 pub mod report;
+pub mod safe_fs;
 pub mod sandbox;
 pub mod secrets;
 pub mod state;

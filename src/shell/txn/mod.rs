@@ -29,8 +29,8 @@
 //! (see [`install_interrupt_flag`]) the apply rolls back in order; a second one exits at once
 //! and the journal is again recovered by the next apply.
 //!
-//! Fault injection, for tests only (they are read by [`Txn::begin`]; never set them on a
-//! real node):
+//! Fault injection, for tests only, compiled in only with the cargo feature `fault-injection`
+//! (see `fault.rs`; read by [`Txn::begin`]; never set them on a real node):
 //! - `ES_SECURE_FAULT_AT=<n>`: the n-th mutation of the transaction (`write_file`,
 //!   `create_dir_all` or `mutation_checkpoint`, counted from 1) fails with an error before it
 //!   changes anything.
@@ -40,27 +40,34 @@
 //!   before the change; `after-write` is after the change. A checkpoint has no backup or
 //!   write, so all three phases are the same point for it.
 
+mod fault;
+mod journal;
+mod lock;
+
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read as _, Seek as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{
     DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, bail};
-use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-const TXN_DIR: &str = "txn";
-const JOURNAL: &str = "journal.json";
-const JOURNAL_TMP: &str = "journal.json.tmp";
+use crate::shell::safe_fs::{
+    atomic_write, parent_of, remove_if_exists, resolve_target, sync_dir, temp_path,
+};
+use fault::{FaultPlan, Phase};
+use journal::{
+    Entry, JOURNAL, JOURNAL_TMP, JOURNAL_VERSION, Journal, JournalStatus, Original, Stamp,
+    read_journal, save_journal,
+};
+pub use lock::{Lock, LockError, StateDir};
+use lock::{check_private_dir, create_private_dir};
+
 const BACKUP_DIR: &str = "backup";
-const LOCK_FILE: &str = "lock";
-const JOURNAL_VERSION: u32 = 1;
 /// Mode of a new file when the caller gives none: private, since it may hold a secret.
 const DEFAULT_FILE_MODE: u32 = 0o600;
 /// Mode of a new directory when the caller gives none.
@@ -72,43 +79,6 @@ const DEFAULT_DIR_MODE: u32 = 0o700;
 pub struct Perms {
     pub mode: Option<u32>,
     pub owner: Option<(u32, u32)>,
-}
-
-/// es-secure's private state directory (journals, backups, the lock).
-pub struct StateDir {
-    root: PathBuf,
-    /// Set while this process holds the lock through this `StateDir`; the operations that
-    /// change files check it so nobody forgets to lock.
-    locked: Arc<AtomicBool>,
-}
-
-/// The held `<state>/lock`; released when dropped.
-pub struct Lock {
-    file: Flock<File>,
-    held: Arc<AtomicBool>,
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        // The holder text is only meaningful while held; clearing it is best effort.
-        let _ = self.file.set_len(0);
-        self.held.store(false, Ordering::SeqCst);
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    #[error(
-        "another es-secure is running: {} is locked by {holder}\nhelp: wait for it to finish; if that process is gone, the lock is released with it and you can run again",
-        path.display()
-    )]
-    Held { path: PathBuf, holder: String },
-    #[error("cannot take the lock {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// Status of a past transaction as shown to the operator.
@@ -184,174 +154,8 @@ impl std::fmt::Display for RollbackReport {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// Journal
-
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-enum JournalStatus {
-    Incomplete,
-    Committed,
-    /// A committed transaction being rolled back: recovered like an incomplete one.
-    RollingBack,
-    RolledBack,
-}
-
-/// Content hash, mode and owner of a file at one moment.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq, Serialize)]
-struct Stamp {
-    sha256: String,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-}
-
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq, Serialize)]
-struct Original {
-    /// File name of the copy under `backup/`.
-    backup: String,
-    #[serde(flatten)]
-    stamp: Stamp,
-}
-
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-enum Entry {
-    /// A file this transaction writes; `original: None` means it did not exist.
-    File {
-        path: PathBuf,
-        original: Option<Original>,
-        /// Recorded at commit, to detect later changes before a `rollback_committed`.
-        #[serde(default)]
-        after: Option<Stamp>,
-    },
-    /// A directory this transaction created.
-    Dir { path: PathBuf },
-}
-
-impl Entry {
-    fn path(&self) -> &Path {
-        match self {
-            Entry::File { path, .. } | Entry::Dir { path } => path,
-        }
-    }
-}
-
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq, Serialize)]
-struct Journal {
-    version: u32,
-    id: String,
-    label: String,
-    /// Unix time in nanoseconds; orders the transactions.
-    started_ns: u64,
-    pid: u32,
-    status: JournalStatus,
-    #[serde(default)]
-    last_checkpoint: Option<String>,
-    entries: Vec<Entry>,
-}
-
-impl Journal {
-    fn has_file(&self, path: &Path) -> bool {
-        self.entries
-            .iter()
-            .any(|e| matches!(e, Entry::File { path: p, .. } if p == path))
-    }
-
-    fn summary(&self) -> TxnSummary {
-        TxnSummary {
-            id: self.id.clone(),
-            label: self.label.clone(),
-            status: match self.status {
-                JournalStatus::Committed => TxnStatus::Committed,
-                JournalStatus::RolledBack => TxnStatus::RolledBack,
-                JournalStatus::Incomplete | JournalStatus::RollingBack => TxnStatus::Incomplete,
-            },
-            paths: self
-                .entries
-                .iter()
-                .map(|e| e.path().to_path_buf())
-                .collect(),
-        }
-    }
-}
-
-fn read_journal(dir: &Path) -> anyhow::Result<Journal> {
-    let path = dir.join(JOURNAL);
-    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let journal: Journal = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is not a valid es-secure journal; inspect it and the backups next to it by hand",
-            path.display()
-        )
-    })?;
-    if journal.version != JOURNAL_VERSION {
-        bail!(
-            "{} has journal version {}, this es-secure reads version {JOURNAL_VERSION}",
-            path.display(),
-            journal.version
-        );
-    }
-    Ok(journal)
-}
-
-/// Atomically replace the journal and make the replacement durable.
-fn save_journal(dir: &Path, journal: &Journal) -> anyhow::Result<()> {
-    let text = serde_json::to_vec_pretty(journal).context("serializing the journal")?;
-    let tmp = dir.join(JOURNAL_TMP);
-    remove_if_exists(&tmp)?;
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(&text)
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    drop(f);
-    let path = dir.join(JOURNAL);
-    fs::rename(&tmp, &path).with_context(|| format!("renaming into {}", path.display()))?;
-    sync_dir(dir)
-}
-
-// ---------------------------------------------------------------------------------------
-// Small file-system helpers
-
-fn sync_dir(dir: &Path) -> anyhow::Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing directory {}", dir.display()))
-}
-
-fn remove_if_exists(path: &Path) -> anyhow::Result<bool> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
-    }
-}
-
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
-}
-
-fn parent_of(path: &Path) -> anyhow::Result<&Path> {
-    path.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .with_context(|| format!("{} has no parent directory", path.display()))
-}
-
-/// The temp file an atomic write of `target` goes through. Its name is fixed so that
-/// recovery can delete one a crash left behind.
-fn temp_path(target: &Path) -> anyhow::Result<PathBuf> {
-    let name = target
-        .file_name()
-        .with_context(|| format!("{} has no file name", target.display()))?;
-    let mut tmp = std::ffi::OsString::from(".");
-    tmp.push(name);
-    tmp.push(".es-secure.tmp");
-    Ok(parent_of(target)?.join(tmp))
 }
 
 /// Current content hash, mode and owner of a regular file, or `None` if it does not exist.
@@ -379,72 +183,6 @@ fn stamp_of(path: &Path) -> anyhow::Result<Option<(Stamp, Vec<u8>)>> {
     Ok(Some((stamp, bytes)))
 }
 
-/// Replace `target` atomically with `bytes`, owned by `owner` (when given) with `mode`.
-fn atomic_write(
-    target: &Path,
-    bytes: &[u8],
-    mode: u32,
-    owner: Option<(u32, u32)>,
-) -> anyhow::Result<()> {
-    let tmp = temp_path(target)?;
-    remove_if_exists(&tmp)?;
-    let result = (|| -> anyhow::Result<()> {
-        // 0600 until the final mode is set: the content may be a secret.
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        if let Some((uid, gid)) = owner {
-            let meta = f
-                .metadata()
-                .with_context(|| format!("reading {}", tmp.display()))?;
-            // Only chown when needed, so a non-root run keeping its own files works.
-            if meta.uid() != uid || meta.gid() != gid {
-                std::os::unix::fs::fchown(&f, Some(uid), Some(gid))
-                    .with_context(|| format!("setting owner {uid}:{gid} on {}", tmp.display()))?;
-            }
-        }
-        // After chown, which clears set-id bits.
-        f.set_permissions(fs::Permissions::from_mode(mode))
-            .with_context(|| format!("setting mode {mode:o} on {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("syncing {}", tmp.display()))?;
-        drop(f);
-        fs::rename(&tmp, target).with_context(|| format!("renaming into {}", target.display()))
-    })();
-    if let Err(e) = result {
-        let _ = remove_if_exists(&tmp);
-        return Err(e);
-    }
-    sync_dir(parent_of(target)?)
-}
-
-/// The path a write really changes: an existing symlink is followed so the link stays a
-/// link (package layouts symlink config files); anything but a regular file is refused.
-fn resolve_target(path: &Path) -> anyhow::Result<PathBuf> {
-    if !path.is_absolute() {
-        bail!("refusing to write {}: not an absolute path", path.display());
-    }
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            let real = fs::canonicalize(path)
-                .with_context(|| format!("{} is a symlink to a missing file", path.display()))?;
-            if !real.is_file() {
-                bail!("{} does not point to a regular file", path.display());
-            }
-            Ok(real)
-        }
-        Ok(m) if m.is_file() => Ok(path.to_path_buf()),
-        Ok(_) => bail!("refusing to write {}: not a regular file", path.display()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(path.to_path_buf()),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
-}
-
 fn now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -452,7 +190,7 @@ fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-fn utc_stamp(compact: bool) -> String {
+pub(super) fn utc_stamp(compact: bool) -> String {
     let t = time::OffsetDateTime::now_utc();
     if compact {
         format!(
@@ -487,242 +225,6 @@ fn new_id() -> anyhow::Result<String> {
 /// line cannot point outside `<state>/txn`.
 fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-// ---------------------------------------------------------------------------------------
-// State directory and lock
-
-/// Refuse a directory others could read or that belongs to someone else: it holds backups
-/// of files with secrets in them.
-fn check_private_dir(dir: &Path) -> anyhow::Result<()> {
-    let meta = fs::metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
-    if !meta.is_dir() {
-        bail!("{} is not a directory", dir.display());
-    }
-    let me = nix::unistd::geteuid().as_raw();
-    if meta.uid() != me {
-        bail!(
-            "{} is owned by uid {}, not by the user running es-secure (uid {me}); it holds backups of files with secrets\nfix: chown {me} {}  (or choose another --state-dir)",
-            dir.display(),
-            meta.uid(),
-            dir.display()
-        );
-    }
-    if meta.mode() & 0o077 != 0 {
-        bail!(
-            "{} can be accessed by group or others (mode {:o}); it holds backups of files with secrets\nfix: chmod 700 {}",
-            dir.display(),
-            meta.mode() & 0o7777,
-            dir.display()
-        );
-    }
-    Ok(())
-}
-
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    match fs::DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => {
-            // The umask may have narrowed the mode only; set it exactly anyway.
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("setting mode 700 on {}", dir.display()))?;
-            sync_dir(parent_of(dir)?)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("creating {}", dir.display())),
-    }
-}
-
-impl StateDir {
-    /// Open (creating it 0700 if missing) the state directory `root`.
-    pub fn open(root: &Path) -> anyhow::Result<Self> {
-        if !root.is_absolute() {
-            bail!(
-                "the state directory must be an absolute path, not {}",
-                root.display()
-            );
-        }
-        match fs::metadata(root) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let parent = parent_of(root)?;
-                fs::create_dir_all(parent)
-                    .with_context(|| format!("creating {}", parent.display()))?;
-                create_private_dir(root)?;
-            }
-            Err(e) => return Err(e).with_context(|| format!("reading {}", root.display())),
-        }
-        check_private_dir(root)?;
-        Ok(Self {
-            root: root.to_path_buf(),
-            locked: Arc::new(AtomicBool::new(false)),
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.root
-    }
-
-    /// Take `<state>/lock` for `what` (e.g. `apply`) without waiting.
-    pub fn lock(&self, what: &str) -> Result<Lock, LockError> {
-        let path = self.root.join(LOCK_FILE);
-        let io = |source| LockError::Io {
-            path: path.clone(),
-            source,
-        };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-            .open(&path)
-            .map_err(io)?;
-        let mut file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(f) => f,
-            Err((mut file, errno)) if errno == Errno::EWOULDBLOCK => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                let holder = text.trim();
-                return Err(LockError::Held {
-                    path,
-                    holder: if holder.is_empty() {
-                        "another process (it has not written its name yet)".to_string()
-                    } else {
-                        holder.to_string()
-                    },
-                });
-            }
-            Err((_, errno)) => return Err(io(std::io::Error::from(errno))),
-        };
-        let mut command: String = std::env::args().collect::<Vec<_>>().join(" ");
-        if command.len() > 200 {
-            let mut cut = 200;
-            while !command.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            command.truncate(cut);
-            command.push_str("...");
-        }
-        let holder = format!(
-            "pid {} ({command}) for {what}, since {}\n",
-            std::process::id(),
-            utc_stamp(false)
-        );
-        file.set_len(0)
-            .and_then(|()| file.rewind())
-            .and_then(|()| file.write_all(holder.as_bytes()))
-            .and_then(|()| file.sync_all())
-            .map_err(io)?;
-        self.locked.store(true, Ordering::SeqCst);
-        Ok(Lock {
-            file,
-            held: Arc::clone(&self.locked),
-        })
-    }
-
-    fn require_lock(&self, doing: &str) -> anyhow::Result<()> {
-        if !self.locked.load(Ordering::SeqCst) {
-            bail!(
-                "internal error: {doing} needs the lock on {} (call StateDir::lock first)",
-                self.root.display()
-            );
-        }
-        Ok(())
-    }
-
-    fn txn_root(&self) -> PathBuf {
-        self.root.join(TXN_DIR)
-    }
-
-    /// Journals by transaction directory; directories without a journal (a crash inside
-    /// `begin`) are returned as `None`.
-    fn journals(&self) -> anyhow::Result<Vec<(PathBuf, Option<Journal>)>> {
-        let root = self.txn_root();
-        let entries = match fs::read_dir(&root) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", root.display())),
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.with_context(|| format!("reading {}", root.display()))?;
-            let dir = entry.path();
-            if !dir.is_dir() {
-                continue;
-            }
-            if dir.join(JOURNAL).exists() {
-                let j = read_journal(&dir)?;
-                out.push((dir, Some(j)));
-            } else {
-                out.push((dir, None));
-            }
-        }
-        // Newest first.
-        out.sort_by(|(da, a), (db, b)| {
-            let ka = a.as_ref().map_or(0, |j| j.started_ns);
-            let kb = b.as_ref().map_or(0, |j| j.started_ns);
-            kb.cmp(&ka).then_with(|| db.cmp(da))
-        });
-        Ok(out)
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Fault injection
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    Before,
-    AfterBackup,
-    AfterWrite,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct FaultPlan {
-    fail_at: Option<u32>,
-    kill_at: Option<(u32, Phase)>,
-}
-
-impl FaultPlan {
-    fn from_env() -> anyhow::Result<Self> {
-        let get = |name: &str| std::env::var(name).ok();
-        Self::parse(
-            get("ES_SECURE_FAULT_AT").as_deref(),
-            get("ES_SECURE_FAULT_KILL_AT").as_deref(),
-            get("ES_SECURE_FAULT_KILL_PHASE").as_deref(),
-        )
-    }
-
-    /// A malformed value is an error, so a test never silently runs without its fault.
-    fn parse(fail: Option<&str>, kill: Option<&str>, phase: Option<&str>) -> anyhow::Result<Self> {
-        let num = |name: &str, v: &str| -> anyhow::Result<u32> {
-            match v.trim().parse::<u32>() {
-                Ok(n) if n >= 1 => Ok(n),
-                _ => bail!("{name}={v:?}: expected a mutation number from 1"),
-            }
-        };
-        let fail_at = fail.map(|v| num("ES_SECURE_FAULT_AT", v)).transpose()?;
-        let phase = match phase.map(str::trim) {
-            None | Some("before") => Phase::Before,
-            Some("after-backup") => Phase::AfterBackup,
-            Some("after-write") => Phase::AfterWrite,
-            Some(other) => bail!(
-                "ES_SECURE_FAULT_KILL_PHASE={other:?}: expected before, after-backup or after-write"
-            ),
-        };
-        let kill_at = kill
-            .map(|v| num("ES_SECURE_FAULT_KILL_AT", v))
-            .transpose()?
-            .map(|n| (n, phase));
-        Ok(Self { fail_at, kill_at })
-    }
-}
-
-/// Die like a power cut would leave us: no destructors, no rollback.
-fn crash_now() -> ! {
-    let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGKILL);
-    std::process::abort()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -808,7 +310,7 @@ impl Txn {
     fn start_mutation(&mut self, what: &Path) -> anyhow::Result<u32> {
         self.mutations += 1;
         let n = self.mutations;
-        if self.fault.fail_at == Some(n) {
+        if self.fault.fails_at(n) {
             bail!(
                 "injected fault (ES_SECURE_FAULT_AT={n}) before changing {}",
                 what.display()
@@ -819,9 +321,7 @@ impl Txn {
     }
 
     fn kill_point(&self, n: u32, phase: Phase) {
-        if self.fault.kill_at == Some((n, phase)) {
-            crash_now();
-        }
+        self.fault.kill_point(n, phase);
     }
 
     fn save(&self) -> anyhow::Result<()> {
@@ -1098,7 +598,7 @@ pub fn rollback_committed(state: &StateDir, id: &str) -> anyhow::Result<Rollback
     if !dir.join(JOURNAL).exists() {
         bail!(
             "no apply with id {id} in {}\nhelp: `es-secure rollback --list` shows the recorded applies",
-            state.root.display()
+            state.path().display()
         );
     }
     let mut journal = read_journal(&dir)?;
@@ -1197,24 +697,6 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let state = StateDir::open(&tmp.path().join("state")).unwrap();
         (tmp, state)
-    }
-
-    #[test]
-    fn fault_plan_parses_and_rejects_typos() {
-        assert_eq!(
-            FaultPlan::parse(None, None, None).unwrap(),
-            FaultPlan::default()
-        );
-        let p = FaultPlan::parse(Some("3"), Some("2"), Some("after-write")).unwrap();
-        assert_eq!(p.fail_at, Some(3));
-        assert_eq!(p.kill_at, Some((2, Phase::AfterWrite)));
-        assert_eq!(
-            FaultPlan::parse(None, Some("1"), None).unwrap().kill_at,
-            Some((1, Phase::Before))
-        );
-        assert!(FaultPlan::parse(Some("0"), None, None).is_err());
-        assert!(FaultPlan::parse(Some("x"), None, None).is_err());
-        assert!(FaultPlan::parse(None, Some("1"), Some("afterwrite")).is_err());
     }
 
     #[test]
