@@ -393,6 +393,11 @@ fn verify_cmd(global: &Global, answers_path: &Path) -> Result<(), Failure> {
     let sandbox = sandbox_if_requested(global)?;
     let facts = detect_with(&locate(global, sandbox.as_deref()), Some(&answers))?;
     sandbox_guard(&facts, &answers)?;
+    // The checks wait for the node (health, authentication): say so instead of a silence.
+    eprintln!(
+        "verifying {} (this can take up to a minute while the node answers)…",
+        planner::es_url(&facts, &answers)
+    );
     // verify fails before any check only on unusable input (the CA to trust, the answers).
     let table = crate::shell::verify::verify(&facts, &answers)
         .map_err(|e| Failure::from_error(e, Exit::Config))?;

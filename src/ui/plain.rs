@@ -396,7 +396,9 @@ fn ask_kibana(form: &mut Form, hostname: Option<&str>) -> Asked<()> {
         let https = Confirm::new("Serve Kibana to browsers over HTTPS?")
             .with_default(form.browser_https())
             .prompt()?;
-        if https != form.browser_https() || form.kibana_url.trim().is_empty() {
+        // Only a changed answer rewrites the URL: an empty one stays empty, as in the TUI
+        // (the same default in both frontends).
+        if https != form.browser_https() {
             form.set_browser_https(https, hostname);
         }
     }

@@ -229,16 +229,24 @@ fn with_errors(model: &Model, frame: &mut Frame, area: Rect, t: Theme) -> Rect {
     if model.errors.is_empty() {
         return area;
     }
-    let n = (model.errors.len() as u16 + 1).min(area.height / 2);
-    let [top, bottom] = Layout::vertical([Constraint::Min(1), Constraint::Length(n)]).areas(area);
+    // Wrapped to the width, each line of a message (its `help:` too) on its own, and the
+    // area sized to what wrapping gives: an error is read whole, not cut at the edge.
     let mut lines = vec![Line::from(Span::styled("Fix before going on:", t.bad()))];
     for e in &model.errors {
-        lines.push(Line::from(vec![
-            Span::styled(format!("✗ {}: ", e.key), t.bad()),
-            Span::raw(e.message.clone()),
-        ]));
+        for (i, part) in e.message.lines().enumerate() {
+            let text = if i == 0 {
+                format!("✗ {}: {part}", e.key)
+            } else {
+                format!("  {part}")
+            };
+            lines.extend(wrapped(&text, t.bad(), area.width, 4));
+        }
     }
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), bottom);
+    let n = u16::try_from(lines.len())
+        .unwrap_or(u16::MAX)
+        .min(area.height / 2);
+    let [top, bottom] = Layout::vertical([Constraint::Min(1), Constraint::Length(n)]).areas(area);
+    frame.render_widget(Paragraph::new(lines), bottom);
     top
 }
 
@@ -338,6 +346,9 @@ fn tier(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     );
     lines.push(Line::raw(""));
     let width = usize::from(area.width.saturating_sub(6)).max(20);
+    // Where the selected tier's explanation ends: on a short terminal (60×16) the view
+    // scrolls so that it stays visible.
+    let mut selected_end = 0;
     for tr in model.tiers() {
         let selected = model.form.tier == tr;
         let mark = if selected { "(•)" } else { "( )" };
@@ -359,6 +370,9 @@ fn tier(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
         for l in wrap(tr.explanation(), width) {
             lines.push(Line::from(Span::styled(format!("      {l}"), t.dim())));
         }
+        if selected {
+            selected_end = lines.len();
+        }
         lines.push(Line::raw(""));
     }
     if model.form.tier == Tier::Minimal {
@@ -367,7 +381,11 @@ fn tier(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
             t.dim(),
         )));
     }
-    frame.render_widget(Paragraph::new(lines), area);
+    let skip = selected_end.saturating_sub(usize::from(area.height));
+    frame.render_widget(
+        Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>()),
+        area,
+    );
 }
 
 /// Greedy word wrap to `width` characters; words longer than a line (paths) are split.

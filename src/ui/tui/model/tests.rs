@@ -505,3 +505,35 @@ impl Ctrl for Msg {
         }
     }
 }
+
+#[test]
+fn the_selected_tier_stays_visible_at_60x16() {
+    let mut m = at(Screen::Tier);
+    // The last tier offered, whose explanation is the lowest on the screen.
+    for _ in 0..3 {
+        send(&mut m, key(KeyCode::Down));
+    }
+    send(&mut m, Msg::Resize(60, 16));
+    let selected = format!("(•) {}", m.form.tier.as_str());
+    let screen = demo::render_text(&m, 60, 16).unwrap();
+    assert!(screen.contains(&selected), "{selected} not on:\n{screen}");
+}
+
+#[test]
+fn a_long_inline_error_and_its_help_are_wrapped_not_cut() {
+    let mut m = at(Screen::Passwords);
+    m.errors = vec![AnswerError {
+        key: "passwords.elastic".to_string(),
+        line: None,
+        message: "is `env:A_RATHER_LONG_VARIABLE_NAME_FOR_THE_PASSWORD`, but the environment variable is not set\nhelp: export it before running es-secure (nothing was changed) END".to_string(),
+    }];
+    let screen = demo::render_text(&m, 80, 24).unwrap();
+    let flat = screen
+        .lines()
+        .map(|l| l.trim_matches(|c| c == '│' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(flat.contains("is not set"), "{screen}");
+    assert!(flat.contains("help: export it"), "{screen}");
+    assert!(flat.contains("END"), "{screen}");
+}
