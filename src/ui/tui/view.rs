@@ -266,7 +266,16 @@ fn row(
 ) -> Line<'static> {
     let marker = if focused { "› " } else { "  " };
     let value = if focused && text_field {
-        format!("{value}_")
+        // A long value (a 300-character path) scrolls: the end, where the cursor is, stays
+        // in view at 80 columns instead of running off the edge.
+        const VISIBLE: usize = 48;
+        let n = value.chars().count();
+        if n > VISIBLE {
+            let tail: String = value.chars().skip(n - (VISIBLE - 1)).collect();
+            format!("…{tail}_")
+        } else {
+            format!("{value}_")
+        }
     } else {
         value
     };

@@ -566,6 +566,9 @@ impl Model {
     }
 
     fn form_key(&mut self, key: KeyEvent) -> Command {
+        // A form screen's message answers the last key ("needs at least one node"): the next
+        // key makes it stale.
+        self.status = None;
         match key.code {
             KeyCode::Enter | KeyCode::Tab => return self.forward(),
             KeyCode::BackTab | KeyCode::Esc => {

@@ -537,3 +537,65 @@ fn a_long_inline_error_and_its_help_are_wrapped_not_cut() {
     assert!(flat.contains("help: export it"), "{screen}");
     assert!(flat.contains("END"), "{screen}");
 }
+
+#[test]
+fn a_pending_apply_is_offered_and_f_goes_straight_to_review() {
+    let mut m = demo::model();
+    // Without a pending apply, f does nothing on Welcome.
+    assert_eq!(m.update(key(KeyCode::Char('f'))), Command::None);
+    assert_eq!(m.screen, Screen::Welcome);
+    m.set_pending(PathBuf::from("/var/lib/es-secure/wizard-answers.yml"));
+    assert!(m.welcome[0].text.contains("wizard-answers.yml"));
+    let cmd = m.update(key(KeyCode::Char('f')));
+    assert_eq!(m.screen, Screen::Review);
+    assert!(matches!(cmd, Command::BuildPlan(_)), "{cmd:?}");
+}
+
+#[test]
+fn host_checks_run_before_leaving_the_passwords_screen() {
+    let mut m = at(Screen::Passwords);
+    let cmd = m.update(enter());
+    assert!(matches!(cmd, Command::CheckInputs(_)), "{cmd:?}");
+    // A problem this screen owns keeps the operator here, with the message.
+    let problem = AnswerError {
+        key: "passwords.elastic".to_string(),
+        line: None,
+        message: "the environment variable PW is not set".to_string(),
+    };
+    assert_eq!(m.update(Msg::Checked(vec![problem])), Command::None);
+    assert_eq!(m.screen, Screen::Passwords);
+    assert_eq!(m.errors.len(), 1);
+    // None: on to Review, which asks for the plan.
+    let cmd = m.update(Msg::Checked(Vec::new()));
+    assert_eq!(m.screen, Screen::Review);
+    assert!(matches!(cmd, Command::BuildPlan(_)), "{cmd:?}");
+}
+
+#[test]
+fn a_long_field_scrolls_to_its_end_while_typing() {
+    let mut m = at(Screen::Passwords);
+    // The "Save to file" row is a text field; focus it and type a long path.
+    while m.focused() != Some(Field::PwFile) {
+        send(&mut m, key(KeyCode::Down));
+    }
+    let long = format!("/{}/END", "x".repeat(300));
+    send_all(&mut m, typed(&long));
+    let screen = demo::render_text(&m, 80, 24).unwrap();
+    assert!(screen.contains("xxxx/END_"), "{screen}");
+}
+
+#[test]
+fn a_form_message_goes_away_with_the_next_key() {
+    let mut m = at(Screen::Nodes);
+    while m.form.nodes.len() > 1 {
+        send(&mut m, key(KeyCode::Char('d')));
+    }
+    send(&mut m, key(KeyCode::Char('d')));
+    assert!(
+        m.status
+            .as_ref()
+            .is_some_and(|(_, s)| s.contains("at least one node"))
+    );
+    send(&mut m, key(KeyCode::Char('a')));
+    assert_eq!(m.status, None);
+}
