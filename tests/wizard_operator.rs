@@ -276,3 +276,71 @@ fn the_sandbox_never_contacts_the_default_port() {
         assert!(!fake.contacted(), "the sandbox connected to 127.0.0.1:9200");
     }
 }
+
+#[test]
+fn a_held_lock_ends_the_wizard_with_exit_3_not_4() {
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&state)
+        .unwrap();
+    // Another es-secure, as far as the wizard can tell: it holds <state>/lock.
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(state.join("lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let mut s = plain(dir.path());
+    walk_defaults(&mut s);
+    s.send("\r").unwrap();
+    s.expect("locked").unwrap();
+    assert_eq!(exit_code(&mut s), 3);
+    drop(lock);
+}
+
+#[test]
+fn tui_a_held_lock_returns_to_review_and_never_exits_4() {
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&state)
+        .unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(state.join("lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let mut s = Session::spawn(base(dir.path())).unwrap();
+    s.set_expect_timeout(Some(TIMEOUT));
+    s.expect("\x1b[?1049h").unwrap();
+    // Welcome, Tier, Nodes, Kibana, Passwords (minimal: no Certificates), then Review:
+    // Proceed, confirm. Paced: the wizard redraws between keys.
+    let keys = ["\r", "\r", "\r", "\r", "\r", "p", "y"];
+    for k in keys {
+        std::thread::sleep(Duration::from_millis(500));
+        s.send(k).unwrap();
+    }
+    // The apply is refused (lock held) and changed nothing: Enter goes back to Review,
+    // where quitting is a cancel (3), never "rolled back" (4).
+    std::thread::sleep(Duration::from_millis(1500));
+    for k in ["\r", "q", "y"] {
+        s.send(k).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(exit_code(&mut s), 3);
+    // The apply was started: its answers were recorded first.
+    assert!(state.join("wizard-answers.yml").exists());
+    drop(lock);
+}
