@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use super::{PlanError, Planner, RENEW_WITHIN_DAYS, files};
-use crate::domain::answers::{Answers, CaSource, Node, RawCertPair};
+use crate::domain::answers::{Answers, CaSource, KibanaAnswers, Node, RawCertPair};
 use crate::domain::certspec::{CertPurpose, CertSpec};
 use crate::domain::facts::{BundleFacts, ExistingCert};
 use crate::domain::plan::Step;
@@ -346,10 +346,7 @@ pub fn http_spec(node: &Node, answers: &Answers) -> CertSpec {
     }
 }
 
-pub(super) fn kibana_spec(
-    k: &crate::domain::answers::KibanaAnswers,
-    answers: &Answers,
-) -> CertSpec {
+pub(super) fn kibana_spec(k: &KibanaAnswers, answers: &Answers) -> CertSpec {
     let mut dns = k.dns.clone();
     if !dns.iter().any(|d| d == "localhost") {
         dns.push("localhost".to_string());
