@@ -400,12 +400,15 @@ fn tier(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
 /// Greedy word wrap to `width` characters; words longer than a line (paths) are split.
 /// (Paragraph's own wrapping cannot indent continuation lines or keep scroll math simple.)
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    use unicode_width::{UnicodeWidthChar as _, UnicodeWidthStr as _};
+    // Columns, not chars: a CJK character takes two, so counting chars would run past the
+    // edge.
     let width = width.max(8);
     let mut out = Vec::new();
     let mut line = String::new();
     let mut len = 0;
     for word in text.split(' ') {
-        let wlen = word.chars().count();
+        let wlen = word.width();
         if len > 0 && len + 1 + wlen > width {
             out.push(std::mem::take(&mut line));
             len = 0;
@@ -414,15 +417,16 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
             line.push(' ');
             len += 1;
         }
-        let mut rest: Vec<char> = word.chars().collect();
-        while len + rest.len() > width {
-            let take = width - len;
-            line.extend(rest.drain(..take));
-            out.push(std::mem::take(&mut line));
-            len = 0;
+        // A word longer than a line (a path) is split where the line is full.
+        for c in word.chars() {
+            let cw = c.width().unwrap_or(0);
+            if len > 0 && len + cw > width {
+                out.push(std::mem::take(&mut line));
+                len = 0;
+            }
+            line.push(c);
+            len += cw;
         }
-        len += rest.len();
-        line.extend(rest);
     }
     if !line.is_empty() || out.is_empty() {
         out.push(line);

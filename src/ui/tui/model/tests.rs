@@ -599,3 +599,19 @@ fn a_form_message_goes_away_with_the_next_key() {
     send(&mut m, key(KeyCode::Char('a')));
     assert_eq!(m.status, None);
 }
+
+#[test]
+fn wrapping_counts_columns_not_chars() {
+    use unicode_width::UnicodeWidthStr as _;
+    // Twelve CJK characters are 24 columns: at width 10 no line may be wider than 10.
+    let lines = crate::ui::tui::view::wrap("ノード名前テスト東京大阪京都", 10);
+    assert!(lines.len() > 1, "{lines:?}");
+    for l in &lines {
+        assert!(l.width() <= 10, "{l:?} in {lines:?}");
+    }
+    // ASCII wraps as before: words kept whole, a long one split at the edge.
+    assert_eq!(
+        crate::ui::tui::view::wrap("aaa bbb cccccccccccc", 8),
+        vec!["aaa bbb", "cccccccc", "cccc"]
+    );
+}
