@@ -52,8 +52,8 @@ pub fn rows(plan: &Plan) -> Vec<(&'static str, String)> {
         match users.len() {
             0 => "none".to_string(),
             // The step list names each user; the summary stays one line.
-            1..=3 => format!("{} (rollback does not undo this)", users.join(", ")),
-            n => format!("{n} built-in users (rollback does not undo this)"),
+            1..=3 => format!("{} (not undone by rollback)", users.join(", ")),
+            n => format!("{n} built-in users (not undone by rollback)"),
         },
     ));
     let ca = if plan
