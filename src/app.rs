@@ -225,18 +225,18 @@ fn apply_cmd(
     } else {
         eprintln!("{}", text.trim_end());
     }
-    let command = command_prefix(global, sandbox.is_some());
+    let flags = context_flags(global, sandbox.is_some());
     let opts = ApplyOptions {
         answers_path: answers_path.map(Path::to_path_buf),
         overrides: overrides(global),
         bundle_path: bundle_path.map(Path::to_path_buf),
-        command: Some(command.clone()),
+        context_flags: flags.clone(),
     };
     let noticed = std::cell::RefCell::new(Vec::new());
     let summary = apply::apply(&facts, &answers, &plan, &opts, &|e| {
         print_event(e, &noticed);
     });
-    finish_apply(summary, &plan, &command, &noticed.into_inner())
+    finish_apply(summary, &plan, &flags, &noticed.into_inner())
 }
 
 /// In the sandbox, refuse any apply or check that could reach a node other than the
@@ -282,12 +282,12 @@ fn print_event(e: ApplyEvent, noticed: &std::cell::RefCell<Vec<String>>) {
 fn finish_apply(
     result: Result<ApplySummary, ApplyError>,
     plan: &Plan,
-    command: &str,
+    flags: &str,
     noticed: &[String],
 ) -> Result<(), Failure> {
     match result {
         Ok(summary) => {
-            print_summary(&summary, command, noticed);
+            print_summary(&summary, flags, noticed);
             if plan.stops_for_restart() {
                 return Err(Failure::new(
                     Exit::RestartPending,
@@ -313,9 +313,9 @@ fn apply_failure(e: ApplyError) -> Failure {
     }
 }
 
-/// The summary on stdout; `command` is how to invoke es-secure in this context (for the undo
-/// command). The next steps already said as notices during the apply are not repeated.
-fn print_summary(s: &ApplySummary, command: &str, noticed: &[String]) {
+/// The summary on stdout; `flags` are this run's context flags (for the undo command).
+/// The next steps already said as notices during the apply are not repeated.
+fn print_summary(s: &ApplySummary, flags: &str, noticed: &[String]) {
     let mut out = std::io::stdout().lock();
     if !s.verify_table.is_empty() {
         let _ = writeln!(out, "\nVerification:");
@@ -346,7 +346,7 @@ fn print_summary(s: &ApplySummary, command: &str, noticed: &[String]) {
     if let Some(id) = &s.transaction {
         let _ = writeln!(
             out,
-            "Transaction {id} (undo with `{command} rollback {id}`)."
+            "Transaction {id} (undo with `es-secure rollback {id}{flags}`)."
         );
     }
     if let Some(t) = &s.timing {
@@ -488,12 +488,14 @@ fn rollback_cmd(global: &Global, list: bool, id: Option<&str>) -> Result<(), Fai
 /// pending or a failure can be finished later with the same answers.
 const WIZARD_ANSWERS: &str = "wizard-answers.yml";
 
-/// How to invoke es-secure again in this context: printed commands carry `--sandbox` and the
-/// location flags the operator gave, so they work when pasted.
-fn command_prefix(global: &Global, sandbox: bool) -> String {
-    let mut cmd = "es-secure".to_string();
+/// The flags that give the context of this run (`--sandbox`, the state directory, the
+/// locations the operator named), each with a leading space: printed commands end with them,
+/// after the subcommand (they are global), so they work when pasted and still read
+/// `es-secure apply --answers FILE …`.
+fn context_flags(global: &Global, sandbox: bool) -> String {
+    let mut flags = String::new();
     if sandbox {
-        cmd.push_str(" --sandbox");
+        flags.push_str(" --sandbox");
     }
     let paths = [
         ("--state-dir", &global.state_dir),
@@ -503,19 +505,19 @@ fn command_prefix(global: &Global, sandbox: bool) -> String {
     ];
     for (flag, value) in paths {
         if let Some(p) = value {
-            cmd.push_str(&format!(" {flag} {}", crate::shell::quote(p)));
+            flags.push_str(&format!(" {flag} {}", crate::shell::quote(p)));
         }
     }
     if let Some(user) = &global.es_user {
-        cmd.push_str(&format!(
+        flags.push_str(&format!(
             " --es-user {}",
             crate::shell::quote(Path::new(user))
         ));
     }
     if global.ignore_ownership {
-        cmd.push_str(" --ignore-ownership");
+        flags.push_str(" --ignore-ownership");
     }
-    cmd
+    flags
 }
 
 /// The recorded answers of an apply that has not finished: they still plan steps on this
@@ -572,7 +574,7 @@ fn wizard(global: &Global) -> Result<(), Failure> {
     let initial = pending
         .clone()
         .unwrap_or_else(|| crate::domain::defaults::initial_answers(&facts));
-    let command = command_prefix(global, sandbox.is_some());
+    let flags = context_flags(global, sandbox.is_some());
     let input = WizardInput {
         facts: &facts,
         initial,
@@ -580,7 +582,7 @@ fn wizard(global: &Global) -> Result<(), Failure> {
         check: &check_fn,
         default_answers_path: loc.state_dir.join("answers.yml"),
         pending: pending.as_ref().map(|_| recorded.clone()),
-        command: command.clone(),
+        context_flags: flags.clone(),
     };
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     // Set by the TUI's apply: the plan stopped for a manual restart, so the wizard ends with
@@ -591,7 +593,7 @@ fn wizard(global: &Global) -> Result<(), Failure> {
     let wizard_opts = ApplyOptions {
         overrides: overrides(global),
         answers_path: Some(recorded.clone()),
-        command: Some(command.clone()),
+        context_flags: flags.clone(),
         ..ApplyOptions::default()
     };
     let outcome = if global.plain || !tty {
@@ -631,12 +633,12 @@ fn wizard(global: &Global) -> Result<(), Failure> {
         WizardOutcome::Cancelled => fail(Exit::Refused, "cancelled; nothing was changed"),
         WizardOutcome::Applied(Ok(summary)) => {
             // The TUI showed the notices on its own screen, which is gone now: print them all.
-            print_summary(&summary, &command, &[]);
+            print_summary(&summary, &flags, &[]);
             if restart_pending.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err(Failure::new(
                     Exit::RestartPending,
                     anyhow::anyhow!(
-                        "restart Elasticsearch, then run `{command} apply --answers {}` (or the wizard again: it offers to finish) to finish",
+                        "restart Elasticsearch, then run `es-secure apply --answers {}{flags}` (or the wizard again: it offers to finish) to finish",
                         crate::shell::quote(&recorded)
                     ),
                 ));
@@ -655,7 +657,7 @@ fn wizard(global: &Global) -> Result<(), Failure> {
             let result = apply::apply(&facts, &answers, &plan, &wizard_opts, &|e| {
                 print_event(e, &noticed);
             });
-            finish_apply(result, &plan, &command, &noticed.into_inner())
+            finish_apply(result, &plan, &flags, &noticed.into_inner())
         }
     }
 }
@@ -696,9 +698,9 @@ mod tests {
             ..Global::default()
         };
         assert_eq!(
-            command_prefix(&global, true),
-            "es-secure --sandbox --state-dir '/tmp/my state'"
+            context_flags(&global, true),
+            " --sandbox --state-dir '/tmp/my state'"
         );
-        assert_eq!(command_prefix(&Global::default(), false), "es-secure");
+        assert_eq!(context_flags(&Global::default(), false), "");
     }
 }

@@ -53,9 +53,9 @@ pub struct WizardInput<'a> {
     /// The recorded answers of an apply that has not finished (restart pending, or failed),
     /// when `initial` holds them: the wizard offers to finish that apply.
     pub pending: Option<PathBuf>,
-    /// How to invoke es-secure again in this context (`es-secure --sandbox …`), for the
-    /// commands the wizard prints.
-    pub command: String,
+    /// This run's context flags (` --sandbox --state-dir …`), appended to the commands the
+    /// wizard prints.
+    pub context_flags: String,
 }
 
 /// How a wizard run ended.

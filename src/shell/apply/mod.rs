@@ -73,9 +73,9 @@ pub struct ApplyOptions {
     pub overrides: Vec<String>,
     /// The node bundle being applied (`apply --bundle`), to tell the operator what to re-run.
     pub bundle_path: Option<PathBuf>,
-    /// How to invoke es-secure again in this context (`es-secure --sandbox --state-dir …`),
-    /// so a printed re-run command works when pasted; `es-secure` when unset.
-    pub command: Option<String>,
+    /// The flags that give this run's context (` --sandbox --state-dir …`, each with a
+    /// leading space), appended to the printed re-run command so it works when pasted.
+    pub context_flags: String,
 }
 
 /// Progress sink: the TUI sends these to its screen, the CLI prints them.
@@ -206,11 +206,16 @@ impl Run<'_> {
         state
             .save(&self.facts.state.state_dir)
             .map_err(ApplyError::Partial)?;
-        let me = self.opts.command.as_deref().unwrap_or("es-secure");
+        let flags = &self.opts.context_flags;
         let rerun = match (&self.opts.answers_path, &self.opts.bundle_path) {
-            (Some(p), _) => format!("{me} apply --answers {}", crate::shell::quote(p)),
-            (None, Some(b)) => format!("{me} apply --bundle {}", crate::shell::quote(b)),
-            (None, None) => format!("{me} apply (with the same answers)"),
+            (Some(p), _) => format!(
+                "es-secure apply --answers {}{flags}",
+                crate::shell::quote(p)
+            ),
+            (None, Some(b)) => {
+                format!("es-secure apply --bundle {}{flags}", crate::shell::quote(b))
+            }
+            (None, None) => format!("es-secure apply{flags} (with the same answers)"),
         };
         let text = format!(
             "The files are written. Restart Elasticsearch now (e.g. `systemctl restart elasticsearch`{}), then run `{rerun}` to {}.",

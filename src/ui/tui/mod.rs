@@ -41,7 +41,7 @@ type Term = Terminal<CrosstermBackend<Stdout>>;
 /// Run the wizard on the terminal. Returns when the operator cancels or after the apply.
 pub fn run(input: WizardInput<'_>, apply: ApplyFn) -> anyhow::Result<WizardOutcome> {
     let mut model = Model::new(input.facts, &input.initial, input.default_answers_path);
-    model.command = input.command.clone();
+    model.context_flags = input.context_flags.clone();
     if let Some(p) = input.pending.clone() {
         model.set_pending(p);
     }

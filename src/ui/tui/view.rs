@@ -1092,10 +1092,10 @@ fn done(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
         if let Some(p) = &s.answers_saved {
             lines.extend(wrapped(
                 &format!(
-                    "Answers saved to {} (no secrets; replay: {} apply --answers {}).",
+                    "Answers saved to {} (no secrets; replay: es-secure apply --answers {}{}).",
                     p.display(),
-                    model.command,
-                    p.display()
+                    p.display(),
+                    model.context_flags
                 ),
                 Style::new(),
                 area.width,
@@ -1106,8 +1106,8 @@ fn done(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
             // Wrapped, not cut: the command must be copyable whole at any width.
             lines.extend(wrapped(
                 &format!(
-                    "Transaction {id}: undo with `{} rollback {id}`.",
-                    model.command
+                    "Transaction {id}: undo with `es-secure rollback {id}{}`.",
+                    model.context_flags
                 ),
                 Style::new(),
                 area.width,

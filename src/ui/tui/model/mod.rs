@@ -142,8 +142,8 @@ pub struct Model {
     /// The recorded answers of an unfinished apply, loaded into the form: `f` on Welcome
     /// goes straight to Review to finish it.
     pub pending: Option<PathBuf>,
-    /// How to invoke es-secure again in this context, for printed commands.
-    pub command: String,
+    /// This run's context flags (` --sandbox …`), appended to printed commands.
+    pub context_flags: String,
 }
 
 impl Model {
@@ -194,7 +194,7 @@ impl Model {
             color: true,
             size: (80, 24),
             pending: None,
-            command: "es-secure".to_string(),
+            context_flags: String::new(),
         };
         model.node_sel = model.form.this_node;
         model
