@@ -9,12 +9,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 
 use crate::cli::{Cli, Command, Global, PruneBundles};
-use crate::domain::answers::{self, Answers, RawAnswers, RestartMode};
+use crate::domain::answers::{self, Answers, RawAnswers};
 use crate::domain::facts::{Facts, Layout, Severity};
 use crate::domain::plan::Plan;
 use crate::domain::planner::{self, PlanError};
 use crate::domain::render;
-use crate::domain::settings::SettingsError;
 use crate::error::{Exit, Failure, fail};
 use crate::shell::apply::{self, ApplyError, ApplyOptions};
 use crate::shell::detect::{self, Locate, NotFound};
@@ -98,19 +97,11 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Map an error from detection/reading to an exit code: unreadable or malformed input is a
-/// configuration error, anything else internal.
-fn classify(e: anyhow::Error) -> Failure {
-    let exit = if e.downcast_ref::<SettingsError>().is_some()
-        || e.downcast_ref::<NotFound>().is_some()
-        || e.downcast_ref::<std::io::Error>().is_some()
-        || e.chain().any(|c| c.to_string().contains("help:"))
-    {
-        Exit::Config
-    } else {
-        Exit::Internal
-    };
-    Failure::new(exit, e)
+/// Detection reads only the operator's install (settings files, CA, keystores, paths given
+/// on the command line): when it fails, the input is what is wrong, so nothing was changed and
+/// the exit code is 2. A [`Failure`] made deeper down keeps its own code.
+fn detect_failure(e: anyhow::Error) -> Failure {
+    Failure::from_error(e, Exit::Config)
 }
 
 /// Read and parse an answers file: errors name the file and line.
@@ -166,7 +157,7 @@ fn detect_with(loc: &Locate, answers: Option<&Answers>) -> Result<Facts, Failure
         Some(a) => loc.clone().with_answers(a),
         None => loc.clone(),
     };
-    detect::detect(&loc, answers, now()).map_err(classify)
+    detect::detect(&loc, answers, now()).map_err(detect_failure)
 }
 
 /// With `-v`: what was detected and where, on stderr (paths and versions only, no secrets).
@@ -265,7 +256,11 @@ fn would_refuse(facts: &Facts, global: &Global, plan: &Plan) -> Result<(), Failu
 /// The sandbox directory when `--sandbox` was given.
 fn sandbox_if_requested(global: &Global) -> Result<Option<PathBuf>, Failure> {
     if global.sandbox {
-        Ok(Some(crate::shell::sandbox::ensure().map_err(classify)?))
+        // Creating the sandbox copies files into the operator's cache directory; when that
+        // fails (no home, disk full) the fix is on the operator's side.
+        Ok(Some(
+            crate::shell::sandbox::ensure().map_err(|e| Failure::from_error(e, Exit::Config))?,
+        ))
     } else {
         Ok(None)
     }
@@ -349,6 +344,7 @@ fn apply_cmd(
     // Findings first: when the plan is refused too, the operator still learns about them.
     print_findings(&facts);
     let plan = planner::build_plan(&facts, &answers).map_err(plan_error)?;
+    sandbox_guard(&facts, &answers)?;
     let text = ui::style::plan(&render::plan_text(&plan));
     let Some(session) = session.filter(|_| !dry_run && !plan.is_empty()) else {
         anstream::println!("{}", text.trim_end());
@@ -373,13 +369,40 @@ fn apply_cmd(
         anstream::eprintln!("{}", text.trim_end());
         run_log::record(&render::plan_text(&plan));
     }
+    let flags = context_flags(global, sandbox.is_some());
     let opts = ApplyOptions {
         answers_path: answers_path.map(Path::to_path_buf),
         overrides: overrides(global),
         bundle_path: bundle_path.map(Path::to_path_buf),
+        context_flags: flags.clone(),
     };
-    let summary = apply::apply_in(&session, &facts, &answers, &plan, &opts, &print_event);
-    finish_apply(summary, &plan)
+    let noticed = std::cell::RefCell::new(Vec::new());
+    let summary = apply::apply_in(&session, &facts, &answers, &plan, &opts, &|e| {
+        print_event(e, &noticed);
+    });
+    finish_apply(summary, &plan, &flags, &noticed.into_inner())
+}
+
+/// In the sandbox, refuse any apply or check that could reach a node other than the
+/// sandbox's own (a real node on this machine, e.g. on 9200): nothing is contacted or changed.
+fn sandbox_guard(facts: &Facts, answers: &Answers) -> Result<(), Failure> {
+    if facts.es.layout != Layout::Sandbox {
+        return Ok(());
+    }
+    let own_port = facts
+        .es
+        .parsed
+        .settings
+        .value("http.port")
+        .and_then(|v| v.as_plain().parse::<u16>().ok());
+    let root = facts
+        .es
+        .config_dir
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(&facts.es.config_dir);
+    crate::shell::sandbox::refuse_foreign(&planner::es_url(facts, answers), own_port, root)
+        .map_err(|e| Failure::new(Exit::Refused, e))
 }
 
 /// Make sure the operator trusts the CA that signed a bundle: `--ca-fingerprint` matched it
@@ -497,7 +520,7 @@ fn remove_leftover_users(session: &Session, facts: &Facts) -> Result<(), Failure
 
 /// Print an apply event on stderr (progress is not the program's output). Write errors are
 /// ignored: after SIGHUP the terminal is gone, and the apply must still finish or roll back.
-fn print_event(e: ApplyEvent) {
+fn print_event(e: ApplyEvent, noticed: &std::cell::RefCell<Vec<String>>) {
     match e {
         ApplyEvent::StepStarted { index, line } => say(&format!("[{:>2}] {line}", index + 1)),
         ApplyEvent::StepProgress { text, .. } => say(&format!("     ... {text}")),
@@ -506,15 +529,23 @@ fn print_event(e: ApplyEvent) {
         }
         ApplyEvent::StepFailed { error, .. } => say(&format!("     FAILED: {error}")),
         ApplyEvent::RolledBack { report } => say(&format!("Rolled back:\n{report}")),
-        ApplyEvent::Notice { text } => say(&format!("\n{text}")),
+        ApplyEvent::Notice { text } => {
+            say(&format!("\n{text}"));
+            noticed.borrow_mut().push(text);
+        }
     }
 }
 
-fn finish_apply(result: Result<ApplySummary, ApplyError>, plan: &Plan) -> Result<(), Failure> {
+fn finish_apply(
+    result: Result<ApplySummary, ApplyError>,
+    plan: &Plan,
+    flags: &str,
+    noticed: &[String],
+) -> Result<(), Failure> {
     match result {
         Ok(summary) => {
-            print_summary(&summary);
-            if ui::stops_for_restart(plan) {
+            print_summary(&summary, flags, noticed);
+            if plan.stops_for_restart() {
                 return Err(Failure::new(
                     Exit::RestartPending,
                     anyhow::anyhow!(
@@ -524,14 +555,24 @@ fn finish_apply(result: Result<ApplySummary, ApplyError>, plan: &Plan) -> Result
             }
             Ok(())
         }
-        Err(ApplyError::Refused(e)) => Err(Failure::new(Exit::Refused, e)),
-        Err(ApplyError::Invalid(e)) => Err(Failure::new(Exit::Config, e)),
-        Err(e @ ApplyError::RolledBack { .. }) => Err(Failure::new(Exit::RolledBack, e)),
-        Err(ApplyError::Partial(e)) => Err(Failure::new(Exit::Partial, e)),
+        Err(e) => Err(apply_failure(e)),
     }
 }
 
-fn print_summary(s: &ApplySummary) {
+/// The exit code of each kind of apply failure (the README's table), from the CLI and the
+/// wizard alike.
+fn apply_failure(e: ApplyError) -> Failure {
+    match e {
+        ApplyError::Refused(e) => Failure::new(Exit::Refused, e),
+        ApplyError::Invalid(e) => Failure::new(Exit::Config, e),
+        e @ ApplyError::RolledBack { .. } => Failure::new(Exit::RolledBack, e),
+        ApplyError::Partial(e) => Failure::new(Exit::Partial, e),
+    }
+}
+
+/// The summary on stdout; `flags` are this run's context flags (for the undo command).
+/// The next steps already said as notices during the apply are not repeated.
+fn print_summary(s: &ApplySummary, flags: &str, noticed: &[String]) {
     let mut out = anstream::stdout().lock();
     if !s.verify_table.is_empty() {
         let _ = writeln!(out, "\nVerification:");
@@ -558,7 +599,7 @@ fn print_summary(s: &ApplySummary) {
     if let Some(id) = &s.transaction {
         let _ = writeln!(
             out,
-            "Transaction {id} (undo with `es-secure rollback {id}`)."
+            "Transaction {id} (undo with `es-secure rollback {id}{flags}`)."
         );
     }
     if let Some(t) = &s.timing {
@@ -577,7 +618,7 @@ fn print_summary(s: &ApplySummary) {
         }
         let _ = writeln!(out, "{line}.");
     }
-    for step in &s.next_steps {
+    for step in s.next_steps.iter().filter(|n| !noticed.contains(n)) {
         let _ = writeln!(out, "next: {step}");
     }
 }
@@ -609,7 +650,13 @@ fn verify_cmd(global: &Global, answers_path: &Path) -> Result<(), Failure> {
     let session = begin_session(&loc.state_dir, "verify")?;
     let facts = detect_with(&loc, Some(&answers))?;
     explain(global, &facts);
+    sandbox_guard(&facts, &answers)?;
     remove_leftover_users(&session, &facts)?;
+    // The checks wait for the node (health, authentication): say so instead of a silence.
+    say(&format!(
+        "verifying {} (this can take up to a minute while the node answers)…",
+        planner::es_url(&facts, &answers)
+    ));
     session
         .interrupts
         .set_phase(crate::shell::signals::Phase::Verify);
@@ -617,7 +664,9 @@ fn verify_cmd(global: &Global, answers_path: &Path) -> Result<(), Failure> {
         .map_err(
             |e| match e.downcast_ref::<crate::shell::verify::Interrupted>() {
                 Some(_) => Failure::new(Exit::RolledBack, e),
-                None => classify(e),
+                // verify fails before any check only on unusable input (the CA to trust,
+                // the answers).
+                None => Failure::from_error(e, Exit::Config),
             },
         )?;
     let mut out = anstream::stdout().lock();
@@ -716,6 +765,58 @@ fn note_restart_after_rollback(state_dir: &Path, newest: bool) {
     }
 }
 
+/// Where the wizard records the (secret-free) answers of every apply it starts, so a restart
+/// pending or a failure can be finished later with the same answers.
+const WIZARD_ANSWERS: &str = "wizard-answers.yml";
+
+/// The flags that give the context of this run (`--sandbox`, the state directory, the
+/// locations the operator named), each with a leading space: printed commands end with them,
+/// after the subcommand (they are global), so they work when pasted and still read
+/// `es-secure apply --answers FILE …`.
+fn context_flags(global: &Global, sandbox: bool) -> String {
+    let mut flags = String::new();
+    if sandbox {
+        flags.push_str(" --sandbox");
+    }
+    let paths = [
+        ("--state-dir", &global.state_dir),
+        ("--es-home", &global.es_home),
+        ("--es-config", &global.es_config),
+        ("--kibana-config", &global.kibana_config),
+    ];
+    for (flag, value) in paths {
+        if let Some(p) = value {
+            flags.push_str(&format!(" {flag} {}", crate::shell::quote(p)));
+        }
+    }
+    if let Some(user) = &global.es_user {
+        flags.push_str(&format!(
+            " --es-user {}",
+            crate::shell::quote(Path::new(user))
+        ));
+    }
+    if global.ignore_ownership {
+        flags.push_str(" --ignore-ownership");
+    }
+    flags
+}
+
+/// The recorded answers of an apply that has not finished: they still plan steps on this
+/// install (the restart was pending, or the apply failed).
+fn pending_answers(
+    path: &Path,
+    plan: &dyn Fn(&Answers) -> Result<Plan, String>,
+) -> Option<RawAnswers> {
+    if !path.exists() {
+        return None;
+    }
+    let (raw, answers) = load_answers(path).ok()?;
+    match plan(&answers) {
+        Ok(p) if !p.is_empty() => Some(raw),
+        _ => None,
+    }
+}
+
 /// The interactive wizard: TUI on a terminal, plain prompts with `--plain`.
 fn wizard(global: &Global) -> Result<(), Failure> {
     let mut sandbox = sandbox_if_requested(global)?;
@@ -725,43 +826,63 @@ fn wizard(global: &Global) -> Result<(), Failure> {
     let facts = match detect::detect(&loc, None, now()) {
         Ok(f) => f,
         Err(e) if e.downcast_ref::<NotFound>().is_some() && global.es_config.is_none() => {
-            let dir = crate::shell::sandbox::ensure().map_err(classify)?;
-            eprintln!(
+            let dir = crate::shell::sandbox::ensure()
+                .map_err(|e| Failure::from_error(e, Exit::Config))?;
+            say(&format!(
                 "{e}\n\nNo Elasticsearch here, so the wizard runs on a sandbox copy of a sample install:\n  {}\nNothing outside that directory is changed.\n",
                 dir.display()
-            );
+            ));
             sandbox = Some(dir);
             loc = locate(global, sandbox.as_deref());
             // The sandbox has its own state directory.
             drop(session);
             session = begin_session(&loc.state_dir, "the wizard")?;
-            detect::detect(&loc, None, now()).map_err(classify)?
+            detect::detect(&loc, None, now()).map_err(detect_failure)?
         }
-        Err(e) => return Err(classify(e)),
+        Err(e) => return Err(detect_failure(e)),
     };
     remove_leftover_users(&session, &facts)?;
     let session = std::sync::Arc::new(session);
-    let initial = initial_answers(&facts);
     let loc_for_plan = loc.clone();
+    // The planner refuses what `apply` would refuse up front (own CA, env:/file: secrets), so
+    // Review never offers Proceed on answers that cannot be applied.
     let planner_fn = move |a: &Answers| -> Result<Plan, String> {
         let f = detect::detect(&loc_for_plan.clone().with_answers(a), Some(a), now())
             .map_err(|e| format!("{e:#}"))?;
+        let problems = crate::shell::precheck::inputs(a, now());
+        if !problems.is_empty() {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            return Err(lines.join("\n"));
+        }
         planner::build_plan(&f, a).map_err(|e| e.to_string())
     };
+    let check_fn = |a: &Answers| crate::shell::precheck::inputs(a, now());
+    let recorded = loc.state_dir.join(WIZARD_ANSWERS);
+    let pending = pending_answers(&recorded, &planner_fn);
+    let initial = pending
+        .clone()
+        .unwrap_or_else(|| crate::domain::defaults::initial_answers(&facts));
+    let flags = context_flags(global, sandbox.is_some());
     let input = WizardInput {
         facts: &facts,
         initial,
         planner: &planner_fn,
+        check: &check_fn,
         default_answers_path: loc.state_dir.join("answers.yml"),
         save_file: crate::shell::safe_fs::write_private,
+        pending: pending.as_ref().map(|_| recorded.clone()),
+        context_flags: flags.clone(),
     };
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     // Set by the TUI's apply: the plan stopped for a manual restart, so the wizard ends with
     // the same "restart pending" exit code as `apply`.
     let restart_pending = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    // The wizard's applies honour the same override flags as `apply`.
+    // The wizard's applies honour the same override flags as `apply`, name the recorded
+    // answers in their re-run command, and print commands for this context.
     let wizard_opts = ApplyOptions {
         overrides: overrides(global),
+        answers_path: Some(recorded.clone()),
+        context_flags: flags.clone(),
         ..ApplyOptions::default()
     };
     let outcome = if global.plain || !tty {
@@ -770,114 +891,108 @@ fn wizard(global: &Global) -> Result<(), Failure> {
         let loc_apply = loc.clone();
         let opts = wizard_opts.clone();
         let pending = std::sync::Arc::clone(&restart_pending);
+        let recorded = recorded.clone();
         // The screen reports interrupts; printing them would garble it.
         session.interrupts.set_quiet(true);
         let session = std::sync::Arc::clone(&session);
-        let apply_fn: ui::ApplyFn = Box::new(move |answers, plan, tx| {
+        let apply_fn: ui::ApplyFn = Box::new(move |raw, answers, plan, tx| {
             pending.store(
-                ui::stops_for_restart(&plan),
+                plan.stops_for_restart(),
                 std::sync::atomic::Ordering::SeqCst,
             );
-            let facts = detect::detect(&loc_apply.with_answers(&answers), Some(&answers), now())?;
-            apply::apply_in(&session, &facts, &answers, &plan, &opts, &|e| {
+            // Detection failing here means the install changed under the wizard: nothing was
+            // written yet, so it is unusable input like any other.
+            let facts = detect::detect(
+                &loc_apply.clone().with_answers(&answers),
+                Some(&answers),
+                now(),
+            )
+            .map_err(ApplyError::Invalid)?;
+            sandbox_guard(&facts, &answers).map_err(|f| ApplyError::Refused(f.error))?;
+            record_answers(&raw, &recorded).map_err(ApplyError::Refused)?;
+            let mut summary = apply::apply_in(&session, &facts, &answers, &plan, &opts, &|e| {
                 let _ = tx.send(e);
-            })
-            .map_err(|e| anyhow::anyhow!("{e}"))
+            })?;
+            summary.answers_saved = Some(recorded.clone());
+            Ok(summary)
         });
         ui::tui::run(input, apply_fn)
     }
-    .map_err(|e| Failure::new(Exit::Internal, e))?;
+    // A frontend error made with an exit code (no terminal to ask on) keeps it; anything
+    // else (the terminal failed) is internal.
+    .map_err(|e| Failure::from_error(e, Exit::Internal))?;
     match outcome {
         WizardOutcome::Cancelled => fail(Exit::Refused, "cancelled; nothing was changed"),
         WizardOutcome::Applied(Ok(summary)) => {
-            print_summary(&summary);
+            // The TUI showed the notices on its own screen, which is gone now: print them all.
+            print_summary(&summary, &flags, &[]);
             if restart_pending.load(std::sync::atomic::Ordering::SeqCst) {
-                let rerun = match &summary.answers_saved {
-                    Some(p) => format!("`es-secure apply --answers {}`", p.display()),
-                    None => "the wizard again with the same answers".to_string(),
-                };
                 return Err(Failure::new(
                     Exit::RestartPending,
-                    anyhow::anyhow!("restart Elasticsearch, then run {rerun} to finish"),
+                    anyhow::anyhow!(
+                        "restart Elasticsearch, then run `es-secure apply --answers {}{flags}` (or the wizard again: it offers to finish) to finish",
+                        crate::shell::quote(&recorded)
+                    ),
                 ));
             }
             Ok(())
         }
-        WizardOutcome::Applied(Err(e)) => Err(Failure::new(Exit::RolledBack, anyhow::anyhow!(e))),
-        WizardOutcome::Proceed { answers, plan, .. } => {
+        WizardOutcome::Applied(Err(e)) => Err(match e.downcast::<ApplyError>() {
+            Ok(e) => apply_failure(e),
+            Err(e) => Failure::from_error(e, Exit::Internal),
+        }),
+        WizardOutcome::Proceed { raw, answers, plan } => {
             let facts = detect_with(&loc, Some(&answers))?;
-            let result = apply::apply_in(
-                &session,
-                &facts,
-                &answers,
-                &plan,
-                &wizard_opts,
-                &print_event,
-            );
-            finish_apply(result, &plan)
+            sandbox_guard(&facts, &answers)?;
+            record_answers(&raw, &recorded).map_err(|e| Failure::new(Exit::Refused, e))?;
+            let noticed = std::cell::RefCell::new(Vec::new());
+            let result = apply::apply_in(&session, &facts, &answers, &plan, &wizard_opts, &|e| {
+                print_event(e, &noticed);
+            });
+            finish_apply(result, &plan, &flags, &noticed.into_inner())
         }
     }
 }
 
-/// Answers prefilled from detection: the current node from node.name and network.host.
-pub fn initial_answers(facts: &Facts) -> RawAnswers {
-    use crate::domain::answers::RawNode;
-    use crate::domain::tier::Tier;
-    let s = &facts.es.parsed.settings;
-    let mut raw = RawAnswers {
-        version: 1,
-        tier: facts.es.tier.tier.max(Tier::Minimal),
-        ..RawAnswers::default()
-    };
-    let name = s
-        .value("node.name")
-        .map(|v| v.as_plain())
-        .filter(|n| answers::valid_node_name(n))
-        .or_else(|| {
-            facts
-                .host
-                .hostname
-                .clone()
-                .filter(|h| answers::valid_node_name(h))
-        })
-        .unwrap_or_else(|| "node-1".to_string());
-    let mut dns = vec!["localhost".to_string()];
-    if let Some(h) = &facts.host.hostname
-        && answers::valid_dns_name(h)
-        && h != "localhost"
-    {
-        dns.insert(0, h.clone());
-    }
-    let mut ip = vec![std::net::IpAddr::from([127, 0, 0, 1])];
-    if let Some(v) = s.value("network.host")
-        && let Ok(addr) = v.as_plain().parse::<std::net::IpAddr>()
-        && !ip.contains(&addr)
-        && !addr.is_unspecified()
-    {
-        ip.insert(0, addr);
-    }
-    raw.nodes = vec![RawNode {
-        name: spanned(name.clone()),
-        dns: dns.into_iter().map(spanned).collect(),
-        ip,
-    }];
-    raw.this_node = Some(name);
-    if facts.es.layout == Layout::Sandbox {
-        raw.elasticsearch.restart = Some(RestartMode::Manual);
-    }
-    if let Some(k) = &facts.kibana {
-        raw.kibana = Some(answers::RawKibana {
-            config_dir: k.config_dir.clone(),
-            ..answers::RawKibana::default()
-        });
-    }
-    raw
+/// Record the answers of an apply the wizard starts (they hold no secrets), creating the
+/// state directory on a fresh install.
+fn record_answers(raw: &RawAnswers, path: &Path) -> anyhow::Result<()> {
+    ui::save_answers(raw, path, crate::shell::safe_fs::write_private).with_context(
+        || "recording the wizard's answers in the state directory (nothing was changed)",
+    )
 }
 
-fn spanned<T>(value: T) -> serde_saphyr::Spanned<T> {
-    serde_saphyr::Spanned::new(
-        value,
-        serde_saphyr::Location::UNKNOWN,
-        serde_saphyr::Location::UNKNOWN,
-    )
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apply_failures_keep_the_documented_exit_codes() {
+        let e = || anyhow::anyhow!("x");
+        // A held lock is a refusal (3), from the CLI and the wizard alike.
+        assert_eq!(apply_failure(ApplyError::Refused(e())).exit, Exit::Refused);
+        assert_eq!(apply_failure(ApplyError::Invalid(e())).exit, Exit::Config);
+        assert_eq!(
+            apply_failure(ApplyError::RolledBack {
+                cause: e(),
+                report: String::new()
+            })
+            .exit,
+            Exit::RolledBack
+        );
+        assert_eq!(apply_failure(ApplyError::Partial(e())).exit, Exit::Partial);
+    }
+
+    #[test]
+    fn printed_commands_carry_the_context() {
+        let global = Global {
+            state_dir: Some(PathBuf::from("/tmp/my state")),
+            ..Global::default()
+        };
+        assert_eq!(
+            context_flags(&global, true),
+            " --sandbox --state-dir '/tmp/my state'"
+        );
+        assert_eq!(context_flags(&Global::default(), false), "");
+    }
 }

@@ -33,7 +33,7 @@ fn main() {
                 es_secure::error::Exit::RestartPending => "restart pending",
                 _ => "error",
             };
-            eprintln!("{label}: {:#}", failure.error);
+            eprintln!("{label}: {}", failure.report());
             std::process::exit(failure.exit.code());
         }
     }

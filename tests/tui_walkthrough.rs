@@ -457,11 +457,11 @@ fn walk(install: &Path, answers: &Path) -> (i32, String) {
 
     // Review: the plan, scrolled a bit and through the diffs.
     w.wait_for("Review the plan", "Review");
-    w.wait_for("Tier none -> https", "Review: plan built");
+    w.wait_for("Plan: tier none -> https", "Review: plan built");
     w.wait_line(&["[ Proceed ]", "diff 1/2 · 1-"], "Review: first page");
     w.send(PAGE_DOWN);
     w.wait_until(
-        |t| t.contains("[ Proceed ]") && !t.contains("· 1-") && !t.contains("Tier none"),
+        |t| t.contains("[ Proceed ]") && !t.contains("· 1-") && !t.contains("Plan: tier none"),
         "scrolling down a page",
         "Review: scrolled",
     );
@@ -529,8 +529,12 @@ fn wizard_walkthrough_then_replay_of_its_answers() {
     );
     // Like `apply`: files written, restart pending.
     assert_eq!(code, 7, "wizard exit code; output:\n{output}");
+    // The command that finishes names the answers the wizard recorded for this apply.
     assert!(
-        output.contains(&format!("es-secure apply --answers {}", answers.display())),
+        output.contains(&format!(
+            "es-secure apply --answers {}",
+            install.join("state/wizard-answers.yml").display()
+        )),
         "{output}"
     );
 

@@ -4,6 +4,7 @@
 pub mod answers;
 pub mod bundle;
 pub mod certspec;
+pub mod defaults;
 pub mod facts;
 pub mod outcome;
 pub mod plan;
@@ -12,5 +13,6 @@ pub mod planner;
 pub mod redact;
 pub mod render;
 pub mod settings;
+pub mod summary;
 pub mod tier;
 pub mod yaml_edit;

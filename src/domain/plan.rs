@@ -266,4 +266,19 @@ impl Plan {
             _ => None,
         })
     }
+
+    /// Whether applying this plan stops after writing the files for the operator to restart
+    /// Elasticsearch (`restart: manual`): such an apply ends "restart pending" (exit code 7),
+    /// from the command line and from the wizard alike.
+    pub fn stops_for_restart(&self) -> bool {
+        self.steps.iter().any(|s| {
+            matches!(
+                s,
+                Step::Restart {
+                    how: Restart::Manual,
+                    ..
+                }
+            )
+        })
+    }
 }

@@ -2,8 +2,6 @@
 //! changed file. Shared by `plan`, `apply`'s review, `--dry-run` and the TUI's review screen,
 //! so they can never disagree. Pure; adds no colour (frontends style the lines).
 
-use std::fmt::Write as _;
-
 use similar::TextDiff;
 
 use crate::domain::answers::Restart;
@@ -190,39 +188,102 @@ pub fn unified_diff(path: &str, before: &str, after: &str) -> String {
         .to_string()
 }
 
-/// The whole plan as text: header, numbered steps, notes, then one diff per edited file.
-pub fn plan_text(plan: &Plan) -> String {
-    let mut out = String::new();
+/// What a line of the rendered plan is, so a frontend can style it without re-parsing.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum LineKind {
+    Heading,
+    Step,
+    Note,
+    /// Blank separator or unchanged diff context.
+    Context,
+    FileHeader,
+    Hunk,
+    Added,
+    Removed,
+}
+
+/// One line of the rendered plan.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct PlanLine {
+    pub kind: LineKind,
+    pub text: String,
+}
+
+/// The whole plan as lines: header, numbered steps, notes, then one diff per edited file.
+/// The second value holds the index of each diff's first line (for "next file" jumps).
+/// [`plan_text`] is these lines joined, so every frontend shows the same words.
+pub fn plan_lines(plan: &Plan) -> (Vec<PlanLine>, Vec<usize>) {
+    let mut lines = Vec::new();
+    let mut files = Vec::new();
+    let push = |lines: &mut Vec<PlanLine>, kind, text: String| {
+        lines.push(PlanLine { kind, text });
+    };
     if plan.is_empty() {
-        let _ = writeln!(
-            out,
-            "Nothing to do: this node is already at tier {} as the answers ask.",
-            plan.to
+        push(
+            &mut lines,
+            LineKind::Heading,
+            format!(
+                "Nothing to do: this node is already at tier {} as the answers ask.",
+                plan.to
+            ),
         );
         for note in &plan.notes {
-            let _ = writeln!(out, "note: {}", note.text);
+            push(&mut lines, LineKind::Note, format!("note: {}", note.text));
         }
-        return out;
+        return (lines, files);
     }
-    let _ = writeln!(
-        out,
-        "Plan: tier {} -> {} ({} steps)",
-        plan.from,
-        plan.to,
-        plan.steps.len()
+    push(
+        &mut lines,
+        LineKind::Heading,
+        format!(
+            "Plan: tier {} -> {} ({} steps)",
+            plan.from,
+            plan.to,
+            plan.steps.len()
+        ),
     );
     for (i, step) in plan.steps.iter().enumerate() {
-        let _ = writeln!(out, "{:>3}. {}", i + 1, step_line(step));
+        push(
+            &mut lines,
+            LineKind::Step,
+            format!("{:>3}. {}", i + 1, step_line(step)),
+        );
     }
     if !plan.notes.is_empty() {
-        out.push('\n');
+        push(&mut lines, LineKind::Context, String::new());
         for note in &plan.notes {
-            let _ = writeln!(out, "note: {}", note.text);
+            push(&mut lines, LineKind::Note, format!("note: {}", note.text));
         }
     }
     for (path, before, after) in plan.edits() {
+        push(&mut lines, LineKind::Context, String::new());
+        files.push(lines.len());
+        let diff = unified_diff(&path.display().to_string(), before, after);
+        // split_terminator, not lines(): a CRLF file's diff keeps its \r, as plan_text did.
+        for l in diff.split_terminator('\n') {
+            let kind = if l.starts_with("---") || l.starts_with("+++") {
+                LineKind::FileHeader
+            } else if l.starts_with("@@") {
+                LineKind::Hunk
+            } else if l.starts_with('+') {
+                LineKind::Added
+            } else if l.starts_with('-') {
+                LineKind::Removed
+            } else {
+                LineKind::Context
+            };
+            push(&mut lines, kind, l.to_string());
+        }
+    }
+    (lines, files)
+}
+
+/// The whole plan as text: [`plan_lines`], one per line.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for line in plan_lines(plan).0 {
+        out.push_str(&line.text);
         out.push('\n');
-        out.push_str(&unified_diff(&path.display().to_string(), before, after));
     }
     out
 }

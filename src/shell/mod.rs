@@ -13,6 +13,7 @@ pub mod es_client;
 pub mod file_realm;
 pub mod inspect;
 pub mod keystore;
+pub mod precheck;
 pub mod recovery;
 pub mod report;
 pub mod run_log;
@@ -23,3 +24,18 @@ pub mod signals;
 pub mod state;
 pub mod txn;
 pub mod verify;
+
+/// A path as a shell word: unchanged when it holds only safe characters, else single-quoted,
+/// so a printed command can be pasted as it is.
+pub fn quote(path: &std::path::Path) -> String {
+    let text = path.display().to_string();
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c))
+    {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}

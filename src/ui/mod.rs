@@ -11,23 +11,36 @@ use std::sync::mpsc::Sender;
 
 use anyhow::Context;
 
-use crate::domain::answers::{Answers, RawAnswers};
+use crate::domain::answers::{AnswerError, Answers, RawAnswers};
 use crate::domain::facts::Facts;
 use crate::domain::plan::Plan;
+use crate::shell::apply::ApplyError;
 // The executor's output types live in the domain so that neither ui nor shell imports the
 // other; re-exported here because every frontend speaks them.
 pub use crate::domain::outcome::{ApplyEvent, ApplySummary, RedactedSecret, Timing};
 
+pub mod form;
 pub mod plain;
+pub mod screens;
 pub mod style;
 pub mod tui;
 
 /// Builds the plan for typed answers (the pure planner, bound to this host's facts).
 pub type PlanFn<'a> = &'a dyn Fn(&Answers) -> Result<Plan, String>;
 
-/// Runs a plan, reporting progress on the channel; returns what the Done screen shows.
-pub type ApplyFn =
-    Box<dyn FnOnce(Answers, Plan, Sender<ApplyEvent>) -> anyhow::Result<ApplySummary> + Send>;
+/// The checks of answers that need the host (own CA files, `env:`/`file:` secrets), run on a
+/// screen before moving on; each problem names its answer key.
+pub type CheckFn<'a> = &'a dyn Fn(&Answers) -> Vec<AnswerError>;
+
+/// Runs a plan (with the secret-free answers it came from, which the app records), reporting
+/// progress on the channel; returns what the Done screen shows, or the typed apply error (its
+/// kind decides the exit code). Callable again when an apply that changed nothing is retried
+/// from Review.
+pub type ApplyFn = Box<
+    dyn Fn(RawAnswers, Answers, Plan, Sender<ApplyEvent>) -> Result<ApplySummary, ApplyError>
+        + Send
+        + Sync,
+>;
 
 /// Writes a private file (the app passes the shell's one file-system layer, so the UI itself
 /// never touches the file system and never follows a planted symlink as root).
@@ -39,10 +52,17 @@ pub struct WizardInput<'a> {
     /// Prefilled answers: from detection, or from `--answers FILE` when given.
     pub initial: RawAnswers,
     pub planner: PlanFn<'a>,
+    pub check: CheckFn<'a>,
     /// Where "Save answers" writes by default.
     pub default_answers_path: PathBuf,
     /// How "Save answers" writes the file.
     pub save_file: SaveFileFn,
+    /// The recorded answers of an apply that has not finished (restart pending, or failed),
+    /// when `initial` holds them: the wizard offers to finish that apply.
+    pub pending: Option<PathBuf>,
+    /// This run's context flags (` --sandbox --state-dir …`), appended to the commands the
+    /// wizard prints.
+    pub context_flags: String,
 }
 
 /// How a wizard run ended.
@@ -59,25 +79,9 @@ pub enum WizardOutcome {
         answers: Box<Answers>,
         plan: Plan,
     },
-    /// The TUI applied the plan; this is its summary (or the error after rollback).
-    Applied(Result<ApplySummary, String>),
-}
-
-/// Whether applying `plan` stops after writing the files for the operator to restart
-/// Elasticsearch (`restart: manual`): such an apply ends "restart pending" (exit code 7), from
-/// the command line and from the wizard alike.
-pub fn stops_for_restart(plan: &Plan) -> bool {
-    use crate::domain::answers::Restart;
-    use crate::domain::plan::Step;
-    plan.steps.iter().any(|s| {
-        matches!(
-            s,
-            Step::Restart {
-                how: Restart::Manual,
-                ..
-            }
-        )
-    })
+    /// The TUI applied the plan; this is its summary, or the error: an [`ApplyError`] (its
+    /// kind decides the exit code) or, when the apply thread died, an internal error.
+    Applied(Result<ApplySummary, anyhow::Error>),
 }
 
 /// Serialize answers as an answers file (they hold no secrets by construction: passwords are
@@ -96,26 +100,4 @@ pub fn save_answers(raw: &RawAnswers, path: &Path, save: SaveFileFn) -> anyhow::
     let path = std::path::absolute(path)
         .with_context(|| format!("writing answers file {}", path.display()))?;
     save(&path, text.as_bytes()).with_context(|| format!("writing answers file {}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    #[test]
-    fn a_manual_restart_step_means_restart_pending() {
-        let facts = tui::demo::facts();
-        let plan = crate::domain::planner::build_plan(
-            &facts,
-            &Answers::from_raw(&tui::demo::answers()).unwrap(),
-        )
-        .unwrap();
-        // The sample answers leave the restart to the operator (the default).
-        assert!(stops_for_restart(&plan));
-        let mut none = plan.clone();
-        none.steps
-            .retain(|s| !matches!(s, crate::domain::plan::Step::Restart { .. }));
-        assert!(!stops_for_restart(&none));
-    }
 }

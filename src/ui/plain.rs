@@ -15,13 +15,16 @@ use inquire::{Confirm, Select, Text};
 use crate::domain::answers::{AuthMethodKind, SecretRef};
 use crate::domain::render;
 use crate::domain::tier::Tier;
-use crate::ui::tui::form::{CaChoice, Form, KEY_TYPES, NodeForm, PwMode, offered_tiers};
-use crate::ui::tui::model::{InfoKind, Screen, screen_errors, welcome_lines};
+use crate::error::{Exit, Failure};
+use crate::ui::form::{CaChoice, Form, KEY_TYPES, NodeForm, PwMode, offered_tiers};
+use crate::ui::screens::{InfoKind, Screen, screen_errors, welcome_lines};
 use crate::ui::{WizardInput, WizardOutcome};
 
 /// Why the prompts stopped early.
 enum Stop {
-    /// Esc or Ctrl-C: the operator cancelled.
+    /// Esc: back to the previous question screen (as Esc does in the TUI).
+    Back,
+    /// Ctrl-C: the operator cancelled.
     Cancelled,
     Failed(anyhow::Error),
 }
@@ -29,10 +32,18 @@ enum Stop {
 impl From<InquireError> for Stop {
     fn from(e: InquireError) -> Self {
         match e {
-            InquireError::OperationCanceled | InquireError::OperationInterrupted => Self::Cancelled,
-            InquireError::NotTTY => Self::Failed(anyhow::anyhow!(
-                "the wizard needs a terminal to ask on\nhelp: write an answers file and run `es-secure apply --answers FILE`"
-            )),
+            InquireError::OperationCanceled => Self::Back,
+            InquireError::OperationInterrupted => Self::Cancelled,
+            // A usage error, not a bug: the exit code says so (2), from here to `main`.
+            InquireError::NotTTY => Self::Failed(
+                Failure::new(
+                    Exit::Config,
+                    anyhow::anyhow!(
+                        "the wizard needs a terminal to ask on\nhelp: write an answers file and run `es-secure apply --answers FILE`"
+                    ),
+                )
+                .into(),
+            ),
             other => Self::Failed(anyhow::Error::new(other).context("asking a question")),
         }
     }
@@ -44,7 +55,7 @@ type Asked<T> = Result<T, Stop>;
 pub fn run(input: WizardInput<'_>) -> anyhow::Result<WizardOutcome> {
     match wizard(&input) {
         Ok(outcome) => Ok(outcome),
-        Err(Stop::Cancelled) => Ok(WizardOutcome::Cancelled),
+        Err(Stop::Cancelled | Stop::Back) => Ok(WizardOutcome::Cancelled),
         Err(Stop::Failed(e)) => Err(e),
     }
 }
@@ -59,31 +70,71 @@ fn wizard(input: &WizardInput<'_>) -> Asked<WizardOutcome> {
         };
         eprintln!("{text}");
     }
-    eprintln!("\nNothing is written until you approve the plan.\n");
+    if let Some(p) = &input.pending {
+        eprintln!(
+            "\nAn earlier apply has not finished (restart pending, or it failed). Its answers ({}) are loaded: press Enter through the questions to finish it.",
+            p.display()
+        );
+    }
+    eprintln!("\nNothing is written until you approve the plan (Esc goes back, Ctrl-C cancels).\n");
     let mut form = Form::new(&input.initial, facts);
+    let default_pw_file = input.default_answers_path.with_file_name("passwords.txt");
     let current = facts.es.tier.tier;
     let hostname = facts.host.hostname.clone();
+    const SCREENS: [Screen; 5] = [
+        Screen::Tier,
+        Screen::Nodes,
+        Screen::Certs,
+        Screen::Kibana,
+        Screen::Passwords,
+    ];
+    let mut start = 0;
     loop {
-        for screen in [
-            Screen::Tier,
-            Screen::Nodes,
-            Screen::Certs,
-            Screen::Kibana,
-            Screen::Passwords,
-        ] {
+        let mut i = start;
+        while let Some(&screen) = SCREENS.get(i) {
             if screen == Screen::Certs && !form.needs_certs() {
+                i += 1;
                 continue;
             }
             loop {
-                match screen {
-                    Screen::Tier => ask_tier(&mut form, current)?,
-                    Screen::Nodes => ask_nodes(&mut form)?,
-                    Screen::Certs => ask_certs(&mut form)?,
-                    Screen::Kibana => ask_kibana(&mut form, hostname.as_deref())?,
-                    _ => ask_passwords(&mut form)?,
+                let asked = match screen {
+                    Screen::Tier => ask_tier(&mut form, current),
+                    Screen::Nodes => ask_nodes(&mut form),
+                    Screen::Certs => ask_certs(&mut form),
+                    Screen::Kibana => ask_kibana(&mut form, hostname.as_deref()),
+                    _ => ask_passwords(&mut form, &default_pw_file).inspect(|()| {
+                        if let Some(w) = crate::ui::screens::passwords_warning(&form, current) {
+                            eprintln!("{w}");
+                        }
+                    }),
+                };
+                match asked {
+                    Ok(()) => {}
+                    // Esc: the previous screen (skipping Certificates when it is not asked),
+                    // or this one again on the first.
+                    Err(Stop::Back) => {
+                        i = i.saturating_sub(1);
+                        if SCREENS.get(i) == Some(&Screen::Certs) && !form.needs_certs() {
+                            i = i.saturating_sub(1);
+                        }
+                        break;
+                    }
+                    Err(e) => return Err(e),
                 }
-                let errors = screen_errors(&form, screen);
+                let mut errors = screen_errors(&form, screen);
+                // The host-side checks (own CA files, env:/file: secrets), as the TUI runs
+                // them: a screen is left only when `apply` would accept its answers.
+                if errors.is_empty()
+                    && matches!(screen, Screen::Certs | Screen::Passwords)
+                    && let Ok((_, answers)) = form.validate()
+                {
+                    errors = (input.check)(&answers)
+                        .into_iter()
+                        .filter(|e| screen.owns(&e.key))
+                        .collect();
+                }
                 if errors.is_empty() {
+                    i += 1;
                     break;
                 }
                 eprintln!("\nPlease fix:");
@@ -101,12 +152,21 @@ fn wizard(input: &WizardInput<'_>) -> Asked<WizardOutcome> {
                     eprintln!("  {e}");
                 }
                 eprintln!("Let's go through them again.\n");
+                start = 0;
                 continue;
             }
         };
         let plan = (input.planner)(&answers);
         match &plan {
-            Ok(plan) => println!("\n{}", render::plan_text(plan).trim_end()),
+            Ok(plan) => {
+                if !plan.is_empty() {
+                    eprintln!();
+                    for (label, value) in crate::domain::summary::rows(plan) {
+                        eprintln!("{label:<22}{value}");
+                    }
+                }
+                println!("\n{}", render::plan_text(plan).trim_end());
+            }
             Err(e) => eprintln!("\nThe planner refused these answers:\n{e}"),
         }
         loop {
@@ -119,7 +179,15 @@ fn wizard(input: &WizardInput<'_>) -> Asked<WizardOutcome> {
                 "Save answers to a file",
                 "Cancel (nothing is written)",
             ]);
-            let choice = Select::new("What now?", choices).prompt()?;
+            let choice = match Select::new("What now?", choices).prompt() {
+                Ok(c) => c,
+                // Esc on the review: back to the last question screen.
+                Err(InquireError::OperationCanceled) => {
+                    start = SCREENS.len() - 1;
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            };
             if choice.starts_with("Proceed") {
                 if let Ok(plan) = plan {
                     return Ok(WizardOutcome::Proceed {
@@ -129,12 +197,18 @@ fn wizard(input: &WizardInput<'_>) -> Asked<WizardOutcome> {
                     });
                 }
             } else if choice.starts_with("Change") {
+                start = 0;
                 break;
             } else if choice.starts_with("Save") {
                 let default = input.default_answers_path.display().to_string();
-                let path = Text::new("Save answers to:")
+                let path = match Text::new("Save answers to:")
                     .with_initial_value(&default)
-                    .prompt()?;
+                    .prompt()
+                {
+                    Ok(p) => p,
+                    Err(InquireError::OperationCanceled) => continue,
+                    Err(e) => return Err(e.into()),
+                };
                 match crate::ui::save_answers(&raw, &PathBuf::from(path.trim()), input.save_file) {
                     Ok(()) => eprintln!("Saved (no secrets in it) to {}", path.trim()),
                     Err(e) => eprintln!("Could not save: {e:#}"),
@@ -322,7 +396,9 @@ fn ask_kibana(form: &mut Form, hostname: Option<&str>) -> Asked<()> {
         let https = Confirm::new("Serve Kibana to browsers over HTTPS?")
             .with_default(form.browser_https())
             .prompt()?;
-        if https != form.browser_https() || form.kibana_url.trim().is_empty() {
+        // Only a changed answer rewrites the URL: an empty one stays empty, as in the TUI
+        // (the same default in both frontends).
+        if https != form.browser_https() {
             form.set_browser_https(https, hostname);
         }
     }
@@ -332,7 +408,7 @@ fn ask_kibana(form: &mut Form, hostname: Option<&str>) -> Asked<()> {
     Ok(())
 }
 
-fn ask_passwords(form: &mut Form) -> Asked<()> {
+fn ask_passwords(form: &mut Form, default_pw_file: &std::path::Path) -> Asked<()> {
     const ALL: &str = "Generate new passwords for every built-in user (recommended)";
     const EACH: &str = "Choose for each user";
     let all_generate = form.passwords.iter().all(|p| p.mode == PwMode::Generate);
@@ -383,7 +459,12 @@ fn ask_passwords(form: &mut Form) -> Asked<()> {
     form.pw_show = Confirm::new("Show generated passwords once at the end?")
         .with_default(form.pw_show)
         .prompt()?;
-    form.pw_file = Text::new("Save generated passwords to (absolute path, empty for no file):")
+    // Empty is not "no file": the apply then writes them to the state directory.
+    let question = format!(
+        "Save generated passwords to (absolute path; empty: {}):",
+        default_pw_file.display()
+    );
+    form.pw_file = Text::new(&question)
         .with_initial_value(&form.pw_file)
         .prompt()?;
     const TEMP: &str = "a temporary file-realm superuser (default)";

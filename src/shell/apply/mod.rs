@@ -72,6 +72,9 @@ pub struct ApplyOptions {
     pub overrides: Vec<String>,
     /// The node bundle being applied (`apply --bundle`), to tell the operator what to re-run.
     pub bundle_path: Option<PathBuf>,
+    /// The flags that give this run's context (` --sandbox --state-dir …`, each with a
+    /// leading space), appended to the printed re-run command so it works when pasted.
+    pub context_flags: String,
 }
 
 /// Progress sink: the TUI sends these to its screen, the CLI prints them.
@@ -310,19 +313,24 @@ impl Run<'_> {
     }
 
     /// The command that runs this apply again (to finish it).
+    /// The command that finishes this apply, with the run's context flags, ready to paste.
     fn rerun_command(&self) -> String {
+        let flags = &self.opts.context_flags;
         match (&self.opts.answers_path, &self.opts.bundle_path) {
-            (Some(p), _) => format!("es-secure apply --answers {}", p.display()),
+            (Some(p), _) => format!(
+                "es-secure apply --answers {}{flags}",
+                crate::shell::quote(p)
+            ),
             (None, Some(b)) => match &self.facts.bundle {
                 // The same CA again: the re-run authenticates the bundle like the first run.
                 Some(f) => format!(
-                    "es-secure apply --bundle {} --ca-fingerprint {}",
-                    b.display(),
+                    "es-secure apply --bundle {} --ca-fingerprint {}{flags}",
+                    crate::shell::quote(b),
                     f.ca_fingerprint
                 ),
-                None => format!("es-secure apply --bundle {}", b.display()),
+                None => format!("es-secure apply --bundle {}{flags}", crate::shell::quote(b)),
             },
-            (None, None) => "es-secure apply (with the same answers)".to_string(),
+            (None, None) => format!("es-secure apply{flags} (with the same answers)"),
         }
     }
 

@@ -22,7 +22,7 @@ use crate::domain::settings::{self, ParsedFile};
 use crate::domain::tier::{self, Tier};
 use crate::ui::{ApplyEvent, ApplySummary, RedactedSecret};
 
-use super::model::{Command, Model, Msg};
+use super::model::{ApplyFailure, Command, Model, Msg};
 
 /// The sample node's `elasticsearch.yml` (security never configured).
 pub const ES_YML: &str =
@@ -233,13 +233,18 @@ pub fn model() -> Model {
 /// Feed a message and carry out a resulting plan request with the real (pure) planner on the
 /// sample facts, as the run loop would. Other commands are returned for the caller to check.
 pub fn send(model: &mut Model, msg: Msg) -> Command {
-    match model.update(msg) {
-        Command::BuildPlan(answers) => {
-            let plan =
-                crate::domain::planner::build_plan(&facts(), &answers).map_err(|e| e.to_string());
-            model.update(Msg::Planned(plan))
-        }
-        other => other,
+    let mut command = model.update(msg);
+    loop {
+        command = match command {
+            Command::BuildPlan(answers) => {
+                let plan = crate::domain::planner::build_plan(&facts(), &answers)
+                    .map_err(|e| e.to_string());
+                model.update(Msg::Planned(plan))
+            }
+            // The sample host has nothing to check: its answers name no files or variables.
+            Command::CheckInputs(_) => model.update(Msg::Checked(Vec::new())),
+            other => return other,
+        };
     }
 }
 
@@ -335,9 +340,11 @@ pub fn screens() -> Vec<(&'static str, Model)> {
     );
     send(
         &mut m,
-        Msg::ApplyFinished(Err(
-            "step 7 failed; every change was rolled back (transaction 20261123-142501)".to_string(),
-        )),
+        Msg::ApplyFinished(Err(ApplyFailure {
+            message: "step 7 failed; every change was rolled back (transaction 20261123-142501)"
+                .to_string(),
+            unchanged: true,
+        })),
     );
     out.push(("08-apply-failed", m));
     // The sample summary is that of a complete run (verification included), so every step,

@@ -9,7 +9,6 @@
 //! apply through the function the app hands in.
 
 pub mod demo;
-pub mod form;
 pub mod model;
 pub mod view;
 
@@ -28,9 +27,10 @@ use crossterm::terminal::{
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
+use crate::shell::apply::ApplyError;
 use crate::ui::{ApplyEvent, ApplyFn, ApplySummary, WizardInput, WizardOutcome};
 
-pub use model::{Command, Exit, Model, Msg, Screen};
+pub use model::{ApplyFailure, Command, Exit, Model, Msg, Screen};
 pub use view::view;
 
 /// How often the loop wakes up without input (spinner and elapsed times).
@@ -41,18 +41,27 @@ type Term = Terminal<CrosstermBackend<Stdout>>;
 /// Run the wizard on the terminal. Returns when the operator cancels or after the apply.
 pub fn run(input: WizardInput<'_>, apply: ApplyFn) -> anyhow::Result<WizardOutcome> {
     let mut model = Model::new(input.facts, &input.initial, input.default_answers_path);
+    model.context_flags = input.context_flags.clone();
+    if let Some(p) = input.pending.clone() {
+        model.set_pending(p);
+    }
     model.color = color_wanted();
     let guard = TerminalGuard::enter()?;
     let mut terminal =
         Terminal::new(CrosstermBackend::new(io::stdout())).context("starting the terminal UI")?;
+    // The apply's typed error stays here; the model only shows its text.
+    let mut apply_error = None;
     let mut worker: Option<Worker> = None;
     let result = event_loop(
         &mut terminal,
         &mut model,
-        input.planner,
-        input.save_file,
+        Callbacks {
+            planner: input.planner,
+            check: input.check,
+            save_file: input.save_file,
+        },
         apply,
-        &mut worker,
+        (&mut worker, &mut apply_error),
     );
     // The terminal failed (drawing, reading, a closed terminal) while the apply runs: let the
     // apply finish or roll back before the terminal is restored and the process may exit —
@@ -64,10 +73,13 @@ pub fn run(input: WizardInput<'_>, apply: ApplyFn) -> anyhow::Result<WizardOutco
     let exit = result?;
     Ok(match exit {
         Exit::Cancelled => WizardOutcome::Cancelled,
-        Exit::Applied => match (model.take_summary(), model.apply.failed.take()) {
-            (Some(summary), _) => WizardOutcome::Applied(Ok(summary)),
-            (None, Some(e)) => WizardOutcome::Applied(Err(e)),
-            (None, None) => WizardOutcome::Applied(Err("the apply did not finish".to_string())),
+        Exit::Applied => match (model.take_summary(), apply_error, model.apply.failed.take()) {
+            (Some(summary), _, _) => WizardOutcome::Applied(Ok(summary)),
+            (None, Some(e), _) => WizardOutcome::Applied(Err(e)),
+            (None, None, Some(e)) => WizardOutcome::Applied(Err(anyhow::anyhow!(e))),
+            (None, None, None) => {
+                WizardOutcome::Applied(Err(anyhow::anyhow!("the apply did not finish")))
+            }
         },
     })
 }
@@ -80,19 +92,30 @@ fn color_wanted() -> bool {
 /// The apply worker: its events and, when it ends, its result.
 struct Worker {
     events: Receiver<ApplyEvent>,
-    handle: JoinHandle<anyhow::Result<ApplySummary>>,
+    handle: JoinHandle<Result<ApplySummary, ApplyError>>,
     started: Instant,
+}
+
+/// What the loop calls back into for planning, checking and saving.
+struct Callbacks<'a> {
+    planner: crate::ui::PlanFn<'a>,
+    check: crate::ui::CheckFn<'a>,
+    save_file: crate::ui::SaveFileFn,
 }
 
 fn event_loop(
     terminal: &mut Term,
     model: &mut Model,
-    planner: crate::ui::PlanFn<'_>,
-    save_file: crate::ui::SaveFileFn,
+    callbacks: Callbacks<'_>,
     apply: ApplyFn,
-    worker: &mut Option<Worker>,
+    (worker, apply_error): (&mut Option<Worker>, &mut Option<anyhow::Error>),
 ) -> anyhow::Result<Exit> {
-    let mut apply = Some(apply);
+    let Callbacks {
+        planner,
+        check,
+        save_file,
+    } = callbacks;
+    let apply = Arc::new(apply);
     let mut abort_offered = false;
     if let Ok(size) = terminal.size() {
         model.size = (size.width, size.height);
@@ -138,10 +161,29 @@ fn event_loop(
                     // Drain what was sent between the last read and the end of the thread.
                     msgs.extend(w.events.try_iter().map(Msg::Apply));
                     let result = match w.handle.join() {
-                        Ok(r) => r.map_err(|e| format!("{e:#}")),
-                        Err(_) => Err("the apply stopped unexpectedly (internal error); check `es-secure status` and `es-secure rollback --list`".to_string()),
+                        Ok(r) => r.map_err(|e| {
+                            // Refused or rolled back: the host is as it was.
+                            let unchanged = !matches!(e, ApplyError::Partial(_));
+                            (anyhow::Error::from(e), unchanged)
+                        }),
+                        Err(_) => Err((
+                            anyhow::anyhow!(
+                                "the apply stopped unexpectedly (internal error); check `es-secure status` and `es-secure rollback --list`"
+                            ),
+                            false,
+                        )),
                     };
-                    msgs.push(Msg::ApplyFinished(result));
+                    let shown = match result {
+                        Ok(summary) => Ok(summary),
+                        Err((e, unchanged)) => {
+                            let message = format!("{e:#}");
+                            // The last failure decides the exit code; one the operator
+                            // retried from Review is replaced by the next outcome.
+                            *apply_error = Some(e);
+                            Err(ApplyFailure { message, unchanged })
+                        }
+                    };
+                    msgs.push(Msg::ApplyFinished(shown));
                 }
             }
         }
@@ -159,18 +201,22 @@ fn event_loop(
                             .context("drawing the terminal UI")?;
                         model.update(Msg::Planned(planner(&answers)))
                     }
+                    Command::CheckInputs(answers) => model.update(Msg::Checked(check(&answers))),
                     Command::SaveAnswers(raw, path) => {
                         let result = crate::ui::save_answers(&raw, &path, save_file)
                             .map(|()| path)
                             .map_err(|e| format!("{e:#}"));
                         model.update(Msg::Saved(result))
                     }
-                    Command::StartApply(answers, plan) => {
-                        if let Some(f) = apply.take() {
+                    Command::StartApply(raw, answers, plan) => {
+                        // One apply at a time: Review is not reachable while one runs.
+                        if worker.is_none() {
+                            *apply_error = None;
+                            let f = Arc::clone(&apply);
                             let (tx, rx) = mpsc::channel();
                             let handle = std::thread::Builder::new()
                                 .name("es-secure-apply".to_string())
-                                .spawn(move || f(*answers, *plan, tx))
+                                .spawn(move || f(*raw, *answers, *plan, tx))
                                 .context("starting the apply")?;
                             *worker = Some(Worker {
                                 events: rx,

@@ -13,10 +13,10 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use crate::domain::answers::AuthMethodKind;
 use crate::domain::tier::Tier;
 
-use super::form::PwMode;
 use super::model::{
     Button, Field, InfoKind, Model, Overlay, Review, ReviewKind, Screen, StepState,
 };
+use crate::ui::form::PwMode;
 
 /// Below this the layout cannot hold a screen; a notice is shown instead.
 pub const MIN_WIDTH: u16 = 60;
@@ -172,6 +172,9 @@ fn breadcrumb(model: &Model, t: Theme) -> Line<'static> {
 
 fn keys_hint(model: &Model) -> String {
     let base = match model.screen {
+        Screen::Welcome if model.pending.is_some() => {
+            "f finish the apply · Enter next · ↑↓ scroll · ? help · q quit"
+        }
         Screen::Welcome => "Enter next · ↑↓ scroll · ? help · q quit",
         Screen::Tier => "↑↓ choose · Enter next · Esc back · ? help · q quit",
         Screen::Nodes => {
@@ -226,16 +229,24 @@ fn with_errors(model: &Model, frame: &mut Frame, area: Rect, t: Theme) -> Rect {
     if model.errors.is_empty() {
         return area;
     }
-    let n = (model.errors.len() as u16 + 1).min(area.height / 2);
-    let [top, bottom] = Layout::vertical([Constraint::Min(1), Constraint::Length(n)]).areas(area);
+    // Wrapped to the width, each line of a message (its `help:` too) on its own, and the
+    // area sized to what wrapping gives: an error is read whole, not cut at the edge.
     let mut lines = vec![Line::from(Span::styled("Fix before going on:", t.bad()))];
     for e in &model.errors {
-        lines.push(Line::from(vec![
-            Span::styled(format!("✗ {}: ", e.key), t.bad()),
-            Span::raw(e.message.clone()),
-        ]));
+        for (i, part) in e.message.lines().enumerate() {
+            let text = if i == 0 {
+                format!("✗ {}: {part}", e.key)
+            } else {
+                format!("  {part}")
+            };
+            lines.extend(wrapped(&text, t.bad(), area.width, 4));
+        }
     }
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), bottom);
+    let n = u16::try_from(lines.len())
+        .unwrap_or(u16::MAX)
+        .min(area.height / 2);
+    let [top, bottom] = Layout::vertical([Constraint::Min(1), Constraint::Length(n)]).areas(area);
+    frame.render_widget(Paragraph::new(lines), bottom);
     top
 }
 
@@ -255,7 +266,16 @@ fn row(
 ) -> Line<'static> {
     let marker = if focused { "› " } else { "  " };
     let value = if focused && text_field {
-        format!("{value}_")
+        // A long value (a 300-character path) scrolls: the end, where the cursor is, stays
+        // in view at 80 columns instead of running off the edge.
+        const VISIBLE: usize = 48;
+        let n = value.chars().count();
+        if n > VISIBLE {
+            let tail: String = value.chars().skip(n - (VISIBLE - 1)).collect();
+            format!("…{tail}_")
+        } else {
+            format!("{value}_")
+        }
     } else {
         value
     };
@@ -335,6 +355,9 @@ fn tier(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     );
     lines.push(Line::raw(""));
     let width = usize::from(area.width.saturating_sub(6)).max(20);
+    // Where the selected tier's explanation ends: on a short terminal (60×16) the view
+    // scrolls so that it stays visible.
+    let mut selected_end = 0;
     for tr in model.tiers() {
         let selected = model.form.tier == tr;
         let mark = if selected { "(•)" } else { "( )" };
@@ -356,6 +379,9 @@ fn tier(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
         for l in wrap(tr.explanation(), width) {
             lines.push(Line::from(Span::styled(format!("      {l}"), t.dim())));
         }
+        if selected {
+            selected_end = lines.len();
+        }
         lines.push(Line::raw(""));
     }
     if model.form.tier == Tier::Minimal {
@@ -364,18 +390,25 @@ fn tier(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
             t.dim(),
         )));
     }
-    frame.render_widget(Paragraph::new(lines), area);
+    let skip = selected_end.saturating_sub(usize::from(area.height));
+    frame.render_widget(
+        Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>()),
+        area,
+    );
 }
 
 /// Greedy word wrap to `width` characters; words longer than a line (paths) are split.
 /// (Paragraph's own wrapping cannot indent continuation lines or keep scroll math simple.)
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    use unicode_width::{UnicodeWidthChar as _, UnicodeWidthStr as _};
+    // Columns, not chars: a CJK character takes two, so counting chars would run past the
+    // edge.
     let width = width.max(8);
     let mut out = Vec::new();
     let mut line = String::new();
     let mut len = 0;
     for word in text.split(' ') {
-        let wlen = word.chars().count();
+        let wlen = word.width();
         if len > 0 && len + 1 + wlen > width {
             out.push(std::mem::take(&mut line));
             len = 0;
@@ -384,15 +417,16 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
             line.push(' ');
             len += 1;
         }
-        let mut rest: Vec<char> = word.chars().collect();
-        while len + rest.len() > width {
-            let take = width - len;
-            line.extend(rest.drain(..take));
-            out.push(std::mem::take(&mut line));
-            len = 0;
+        // A word longer than a line (a path) is split where the line is full.
+        for c in word.chars() {
+            let cw = c.width().unwrap_or(0);
+            if len > 0 && len + cw > width {
+                out.push(std::mem::take(&mut line));
+                len = 0;
+            }
+            line.push(c);
+            len += cw;
         }
-        len += rest.len();
-        line.extend(rest);
     }
     if !line.is_empty() || out.is_empty() {
         out.push(line);
@@ -532,7 +566,7 @@ fn choice(value: &str) -> String {
 }
 
 fn certs(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
-    use super::form::CaChoice;
+    use crate::ui::form::CaChoice;
     let area = with_errors(model, frame, area, t);
     let f = &model.form;
     let focused = model.focused();
@@ -691,6 +725,9 @@ fn passwords(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
         area.width,
         0,
     );
+    if let Some(w) = crate::ui::screens::passwords_warning(f, model.current_tier) {
+        lines.extend(wrapped(&w, t.warn(), area.width, 9));
+    }
     for (i, p) in f.passwords.iter().enumerate() {
         let value = match p.mode {
             PwMode::Generate => "generate".to_string(),
@@ -718,7 +755,9 @@ fn passwords(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     lines.push(row(
         "Save to file",
         if f.pw_file.is_empty() && focused != Some(Field::PwFile) {
-            "(not saved; empty)".to_string()
+            // Empty is not "not saved": the apply writes generated passwords to the state
+            // directory then; say where.
+            format!("(default: {})", default_password_file(model).display())
         } else {
             f.pw_file.clone()
         },
@@ -773,6 +812,7 @@ fn review(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     for l in &model.review_lines {
         let (style, wrap_it) = match l.kind {
             ReviewKind::Heading => (t.accent(), Some(2)),
+            ReviewKind::Summary => (Style::new().add_modifier(Modifier::BOLD), Some(22)),
             ReviewKind::Step => (Style::new(), Some(5)),
             ReviewKind::Context => (Style::new(), None),
             ReviewKind::Note => (t.warn(), Some(6)),
@@ -940,6 +980,12 @@ fn apply(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     );
 }
 
+/// Where the apply writes generated passwords when the answers name no file: the state
+/// directory, which also holds the default answers file.
+fn default_password_file(model: &Model) -> std::path::PathBuf {
+    model.default_answers_path.with_file_name("passwords.txt")
+}
+
 fn done(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     let mut lines: Vec<Line<'static>> = Vec::new();
     let bold = Style::new().add_modifier(Modifier::BOLD);
@@ -977,7 +1023,21 @@ fn done(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
                 area.width,
                 2,
             )),
-            None => lines.push(Line::raw("Generated passwords were not saved to a file.")),
+            None if model.restart_pending() => lines.extend(wrapped(
+                &format!(
+                    "Passwords are set when you finish the apply after the restart; generated ones then go to {} (mode 0600).",
+                    if model.form.pw_file.is_empty() {
+                        default_password_file(model)
+                    } else {
+                        std::path::PathBuf::from(&model.form.pw_file)
+                    }
+                    .display()
+                ),
+                Style::new(),
+                area.width,
+                2,
+            )),
+            None => lines.push(Line::raw("No passwords were generated by this apply.")),
         }
         if let Some(fp) = &s.ca_fingerprint {
             lines.push(Line::raw(""));
@@ -1032,8 +1092,10 @@ fn done(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
         if let Some(p) = &s.answers_saved {
             lines.extend(wrapped(
                 &format!(
-                    "Answers saved to {} (replay: es-secure apply --answers FILE).",
-                    p.display()
+                    "Answers saved to {} (no secrets; replay: es-secure apply --answers {}{}).",
+                    p.display(),
+                    p.display(),
+                    model.context_flags
                 ),
                 Style::new(),
                 area.width,
@@ -1041,9 +1103,16 @@ fn done(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
             ));
         }
         if let Some(id) = &s.transaction {
-            lines.push(Line::raw(format!(
-                "Transaction {id}: undo with `es-secure rollback {id}`."
-            )));
+            // Wrapped, not cut: the command must be copyable whole at any width.
+            lines.extend(wrapped(
+                &format!(
+                    "Transaction {id}: undo with `es-secure rollback {id}{}`.",
+                    model.context_flags
+                ),
+                Style::new(),
+                area.width,
+                2,
+            ));
         }
     }
     let (lines, info) = scrolled(lines, model.scroll, area.height);
