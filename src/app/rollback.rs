@@ -1,0 +1,95 @@
+//! The `rollback` command: list the recorded applies, recover an interrupted one, or undo a
+//! committed one. It must not detect more than the file realm it cleans needs, and never
+//! rolls back anything but what the journal recorded.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use crate::cli::Global;
+use crate::error::{Exit, Failure, fail};
+use crate::shell::detect;
+use crate::shell::recovery::Session;
+
+use super::{locate, now, sandbox_if_requested, state_dir};
+
+pub(super) fn rollback_cmd(global: &Global, list: bool, id: Option<&str>) -> Result<(), Failure> {
+    use crate::shell::txn;
+    let sandbox = sandbox_if_requested(global)?;
+    let dir = state_dir(global, sandbox.as_deref());
+    let state = txn::StateDir::open(&dir).map_err(|e| Failure::new(Exit::Config, e))?;
+    let all = txn::list(&state).map_err(|e| Failure::new(Exit::Config, e))?;
+    let mut out = std::io::stdout().lock();
+    if list {
+        if all.is_empty() {
+            let _ = writeln!(out, "No applies recorded in {}.", dir.display());
+        }
+        for t in &all {
+            let _ = writeln!(
+                out,
+                "{}  {:?}  {}  ({} files)",
+                t.id,
+                t.status,
+                t.label,
+                t.paths.len()
+            );
+        }
+        return Ok(());
+    }
+    // Recovery first. An apply killed mid-way (power loss, SIGKILL) left an incomplete
+    // journal or a temporary superuser: undoing that is what `rollback` without an ID means.
+    let (session, said) =
+        Session::begin(&dir, "rollback").map_err(|e| Failure::new(Exit::Refused, e))?;
+    let mut recovered = said;
+    // Best effort: without a detectable install there is no file realm to clean.
+    if let Ok(facts) = detect::detect(&locate(global, sandbox.as_deref()), None, now()) {
+        recovered.extend(
+            session
+                .remove_leftover_users(&facts.es.config_dir)
+                .map_err(|e| Failure::new(Exit::Refused, e))?,
+        );
+    }
+    for text in &recovered {
+        let _ = writeln!(out, "{text}");
+    }
+    if id.is_none() && !recovered.is_empty() {
+        return Ok(());
+    }
+    let target = match id {
+        Some(id) => id.to_string(),
+        None => match all.iter().find(|t| t.status == txn::TxnStatus::Committed) {
+            Some(t) => t.id.clone(),
+            None => {
+                return fail(
+                    Exit::Refused,
+                    format!("no committed apply to roll back in {}", dir.display()),
+                );
+            }
+        },
+    };
+    let newest = all
+        .iter()
+        .find(|t| t.status == txn::TxnStatus::Committed)
+        .is_some_and(|t| t.id == target);
+    let report = txn::rollback_committed(&session.state, &target)
+        .map_err(|e| Failure::new(Exit::Refused, e))?;
+    if !report.items.is_empty() {
+        note_restart_after_rollback(&dir, newest);
+    }
+    let _ = writeln!(out, "Rolled back {target}:\n{report}");
+    let _ = writeln!(
+        out,
+        "Restart Elasticsearch (and Kibana) so the restored files take effect."
+    );
+    Ok(())
+}
+
+/// After rolling back a committed apply: a restart was pending (the node never ran on those
+/// files) and no longer is, or the node runs on the rolled-back files and now needs one. Only
+/// known for the newest apply; an older one is assumed to need a restart.
+fn note_restart_after_rollback(state_dir: &Path, newest: bool) {
+    use crate::shell::state::State;
+    if let Ok(mut state) = State::load(state_dir) {
+        state.restart_pending = !newest || !state.restart_pending;
+        let _ = state.save(state_dir);
+    }
+}
