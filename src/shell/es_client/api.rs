@@ -1,0 +1,146 @@
+//! The few Elasticsearch endpoints es-secure calls: cluster health, authenticate, change a
+//! password, the node's TLS certificates, the cluster's node names, and an anonymous probe.
+//! Each is one request; it must not retry (see `wait`), and a password it sends never comes
+//! back in an error.
+
+use reqwest::Method;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::error::{decode, redact_error};
+use super::{AuthInfo, EsClient, EsError, Health, SslCertificate};
+
+impl EsClient {
+    /// `GET /_cluster/health`.
+    pub fn health(&self) -> Result<Health, EsError> {
+        let what = "cluster health (GET /_cluster/health)";
+        let body = self.call(what, Method::GET, &["_cluster", "health"], &[], None, true)?;
+        decode(what, &body)
+    }
+
+    /// `GET /_security/_authenticate`: who the credentials belong to.
+    pub fn authenticate(&self) -> Result<AuthInfo, EsError> {
+        #[derive(Deserialize)]
+        struct Realm {
+            #[serde(default)]
+            name: String,
+        }
+        #[derive(Deserialize)]
+        struct Raw {
+            username: String,
+            #[serde(default)]
+            roles: Vec<String>,
+            authentication_realm: Option<Realm>,
+        }
+        let what = "authenticate (GET /_security/_authenticate)";
+        let body = self.call(
+            what,
+            Method::GET,
+            &["_security", "_authenticate"],
+            &[],
+            None,
+            true,
+        )?;
+        let raw: Raw = decode(what, &body)?;
+        Ok(AuthInfo {
+            username: raw.username,
+            roles: raw.roles,
+            realm: raw.authentication_realm.map(|r| r.name).unwrap_or_default(),
+        })
+    }
+
+    /// `POST /_security/user/<user>/_password` with `{"password": …}`.
+    pub fn change_password(&self, user: &str, password: &Zeroizing<String>) -> Result<(), EsError> {
+        let what = format!("changing the password of {user}");
+        // Zeroizing for our copy; reqwest keeps its own copy of the body, which we cannot wipe.
+        let body = Zeroizing::new(
+            serde_json::to_vec(&serde_json::json!({ "password": password.as_str() })).map_err(
+                |e| EsError::Request {
+                    what: what.clone(),
+                    reason: e.to_string(),
+                },
+            )?,
+        );
+        let result = self.call(
+            &what,
+            Method::POST,
+            &["_security", "user", user, "_password"],
+            &[],
+            Some(body.to_vec()),
+            true,
+        );
+        // Elasticsearch may quote part of a body it could not parse; never pass that on.
+        result
+            .map(drop)
+            .map_err(|e| redact_error(e, password.as_str()))
+    }
+
+    /// `GET /_ssl/certificates`: the certificates the node has loaded.
+    pub fn ssl_certificates(&self) -> Result<Vec<SslCertificate>, EsError> {
+        let what = "listing certificates (GET /_ssl/certificates)";
+        let body = self.call(
+            what,
+            Method::GET,
+            &["_ssl", "certificates"],
+            &[],
+            None,
+            true,
+        )?;
+        decode(what, &body)
+    }
+
+    /// `GET /_nodes`: the `node.name` of every node in the cluster (for bundle pruning).
+    pub fn node_names(&self) -> Result<Vec<String>, EsError> {
+        #[derive(Deserialize)]
+        struct Node {
+            name: String,
+        }
+        #[derive(Deserialize)]
+        struct Nodes {
+            #[serde(default)]
+            nodes: std::collections::BTreeMap<String, Node>,
+        }
+        let what = "listing the cluster's nodes (GET /_nodes)";
+        let body = self.call(
+            what,
+            Method::GET,
+            &["_nodes"],
+            &[("filter_path", "nodes.*.name")],
+            None,
+            true,
+        )?;
+        let nodes: Nodes = decode(what, &body)?;
+        Ok(nodes.nodes.into_values().map(|n| n.name).collect())
+    }
+
+    /// Status code of an unauthenticated `GET /_cluster/health`: 401 on a secured node,
+    /// 200 on an open one. Only transport and TLS problems are errors.
+    pub fn status_anonymous(&self) -> Result<u16, EsError> {
+        let url = self.endpoint("anonymous request", &["_cluster", "health"], &[])?;
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .map_err(|e| self.transport_error(&e))?;
+        Ok(response.status().as_u16())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::shell::es_client::Trust;
+
+    #[test]
+    fn unreachable_port_is_reported_as_unreachable() {
+        // Port 9 (discard) is closed on test machines; the connection is refused at once.
+        let c = EsClient::new("http://127.0.0.1:9", Trust::PlainHttp).unwrap();
+        let e = c.health().unwrap_err();
+        assert!(matches!(e, EsError::Unreachable { .. }), "{e:?}");
+        assert!(
+            e.to_string().contains("systemctl status elasticsearch"),
+            "{e}"
+        );
+    }
+}
