@@ -1,0 +1,430 @@
+//! The question screens of the wizard: Welcome, Tier, Nodes, Certificates, Kibana and
+//! Passwords, each drawn from the model's form. They must not change state or do I/O.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::domain::answers::AuthMethodKind;
+use crate::domain::tier::Tier;
+
+use crate::ui::form::PwMode;
+use crate::ui::tui::model::{Field, InfoKind, Model};
+
+use super::{
+    Theme, choice, clip, default_password_file, field_has_error, row, scroll_info, scrolled,
+    with_errors, wrap, wrapped,
+};
+
+pub(super) fn welcome(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    for l in &model.welcome {
+        let style = match l.kind {
+            InfoKind::Heading => t.accent(),
+            InfoKind::Normal => Style::new(),
+            InfoKind::Dim | InfoKind::Info => t.dim(),
+            InfoKind::Blocking => t.bad(),
+            InfoKind::Overridable | InfoKind::Warning => t.warn(),
+        };
+        lines.extend(wrapped(&l.text, style, area.width, 6));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(
+        "Nothing is written until you approve the plan on the Review screen.",
+    ));
+    let (lines, info) = scrolled(lines, model.scroll, area.height);
+    frame.render_widget(Paragraph::new(lines), area);
+    scroll_info(frame, area, &info, t);
+}
+
+pub(super) fn tier(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
+    let area = with_errors(model, frame, area, t);
+    let mut lines = wrapped(
+        &format!(
+            "This node is at tier {}. es-secure only moves up; lower tiers are not offered.",
+            model.current_tier
+        ),
+        Style::new(),
+        area.width,
+        0,
+    );
+    lines.push(Line::raw(""));
+    let width = usize::from(area.width.saturating_sub(6)).max(20);
+    // Where the selected tier's explanation ends: on a short terminal (60×16) the view
+    // scrolls so that it stays visible.
+    let mut selected_end = 0;
+    for tr in model.tiers() {
+        let selected = model.form.tier == tr;
+        let mark = if selected { "(•)" } else { "( )" };
+        let mut head = vec![
+            Span::styled(if selected { "› " } else { "  " }, t.accent()),
+            Span::styled(
+                format!("{mark} {}", tr.as_str()),
+                if selected {
+                    t.focus()
+                } else {
+                    Style::new().add_modifier(Modifier::BOLD)
+                },
+            ),
+        ];
+        if tr == model.current_tier {
+            head.push(Span::styled("  (current)", t.dim()));
+        }
+        lines.push(Line::from(head));
+        for l in wrap(tr.explanation(), width) {
+            lines.push(Line::from(Span::styled(format!("      {l}"), t.dim())));
+        }
+        if selected {
+            selected_end = lines.len();
+        }
+        lines.push(Line::raw(""));
+    }
+    if model.form.tier == Tier::Minimal {
+        lines.push(Line::from(Span::styled(
+            "Minimal issues no certificates, so the Certificates screen is skipped.",
+            t.dim(),
+        )));
+    }
+    let skip = selected_end.saturating_sub(usize::from(area.height));
+    frame.render_widget(
+        Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>()),
+        area,
+    );
+}
+
+pub(super) fn nodes(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
+    let area = with_errors(model, frame, area, t);
+    let focused = model.focused();
+    let f = &model.form;
+    let mut lines = wrapped(&model.detected_node, t.dim(), area.width, 2);
+    lines.push(Line::from(Span::styled(
+        format!(
+            "  {:<3}{:<18}{:<30}{}",
+            "", "node.name", "DNS names", "IP addresses"
+        ),
+        Style::new().add_modifier(Modifier::BOLD),
+    )));
+    let header = lines.len();
+    for (i, n) in f.nodes.iter().enumerate() {
+        let is_focus = focused == Some(Field::NodeRow(i));
+        let sel = model.node_sel == i;
+        let this = if f.this_node == i { "★" } else { " " };
+        let text = format!(
+            "{this}  {:<18}{:<30}{}",
+            clip(&n.name, 17),
+            clip(&n.dns, 29),
+            clip(&n.ip, 24)
+        );
+        let style = if is_focus {
+            t.focus()
+        } else if sel {
+            Style::new().add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        let err = model
+            .errors
+            .iter()
+            .any(|e| e.key.starts_with(&format!("nodes[{i}]")));
+        let mut spans = vec![
+            Span::styled(if is_focus { "› " } else { "  " }, t.accent()),
+            Span::styled(text, style),
+        ];
+        if err {
+            spans.push(Span::styled(" !", t.bad()));
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::from(Span::styled(
+        "  ★ = the node on this host (t on a row changes it)",
+        t.dim(),
+    )));
+    lines.push(Line::raw(""));
+    if let Some(n) = f.nodes.get(model.node_sel) {
+        let i = model.node_sel;
+        lines.push(Line::from(Span::styled(
+            format!("Edit node {}:", i + 1),
+            Style::new().add_modifier(Modifier::BOLD),
+        )));
+        for (field, label, value, key) in [
+            (
+                Field::NodeName,
+                "node.name",
+                &n.name,
+                format!("nodes[{i}].name"),
+            ),
+            (
+                Field::NodeDns,
+                "DNS names",
+                &n.dns,
+                format!("nodes[{i}].dns"),
+            ),
+            (
+                Field::NodeIp,
+                "IP addresses",
+                &n.ip,
+                format!("nodes[{i}].ip"),
+            ),
+        ] {
+            lines.push(row(
+                label,
+                value.clone(),
+                focused == Some(field),
+                true,
+                field_has_error(model, &key),
+                t,
+            ));
+        }
+        lines.push(Line::from(Span::styled(
+            "  lists: separate with commas; e.g. node-1.example.internal, localhost",
+            t.dim(),
+        )));
+    }
+    // Keep the focused row visible when there are more nodes than lines.
+    let focus_line = match focused {
+        Some(Field::NodeRow(i)) => i + header,
+        _ => lines.len(),
+    };
+    let h = usize::from(area.height);
+    let start = (focus_line + 1).saturating_sub(h);
+    frame.render_widget(
+        Paragraph::new(lines.into_iter().skip(start).collect::<Vec<_>>()),
+        area,
+    );
+}
+
+pub(super) fn certs(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
+    use crate::ui::form::CaChoice;
+    let area = with_errors(model, frame, area, t);
+    let f = &model.form;
+    let focused = model.focused();
+    let mut lines = vec![
+        Line::from(Span::styled(
+            "One CA signs every node's transport (and, for https, HTTP) certificate.",
+            t.dim(),
+        )),
+        Line::raw(""),
+        row(
+            "CA",
+            choice(f.ca.label()),
+            focused == Some(Field::CaSource),
+            false,
+            false,
+            t,
+        ),
+    ];
+    if f.ca == CaChoice::Files {
+        lines.push(row(
+            "  CA certificate",
+            f.ca_cert.clone(),
+            focused == Some(Field::CaCert),
+            true,
+            field_has_error(model, "certificates.ca.cert"),
+            t,
+        ));
+        lines.push(row(
+            "  CA private key",
+            f.ca_key.clone(),
+            focused == Some(Field::CaKey),
+            true,
+            field_has_error(model, "certificates.ca.key"),
+            t,
+        ));
+    }
+    lines.push(row(
+        "Key type",
+        choice(f.key_type.as_str()),
+        focused == Some(Field::KeyType),
+        false,
+        false,
+        t,
+    ));
+    lines.push(row(
+        "Validity (days)",
+        f.validity.clone(),
+        focused == Some(Field::Validity),
+        true,
+        field_has_error(model, "certificates.validity_days"),
+        t,
+    ));
+    lines.push(Line::raw(""));
+    if let Some(fp) = &model.existing_ca {
+        lines.extend(wrapped(
+            &format!("  CA from an earlier run (SHA-256): {fp}"),
+            t.dim(),
+            area.width,
+            4,
+        ));
+    }
+    let help = match focused {
+        Some(Field::CaSource | Field::CaCert | Field::CaKey) => match f.ca {
+            CaChoice::Generate => {
+                "A new CA is created in es-secure's state directory (key 0600, root only). Later runs reuse it, so nodes keep trusting each other."
+            }
+            CaChoice::Existing => {
+                "Use the CA an earlier es-secure run created; the plan is refused if there is none."
+            }
+            CaChoice::Files => {
+                "Your own CA: PEM certificate and unencrypted PEM key, absolute paths. es-secure checks they match and copies them to its state directory."
+            }
+        },
+        Some(Field::KeyType) => {
+            "ECDSA P-256 is fast and small; choose RSA if old clients must connect."
+        }
+        _ => {
+            "How long node certificates are valid: 1 to 3650 days (Elastic's certutil default is 3 years, 1095 days)."
+        }
+    };
+    for l in wrap(help, usize::from(area.width.saturating_sub(4)).max(20)) {
+        lines.push(Line::from(Span::styled(format!("  {l}"), t.dim())));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+pub(super) fn kibana(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
+    let area = with_errors(model, frame, area, t);
+    let f = &model.form;
+    let focused = model.focused();
+    let detected = match &model.kibana_detected {
+        Some(dir) => format!("Kibana was detected in {dir}."),
+        None => "Kibana was not detected on this host.".to_string(),
+    };
+    let mut lines = vec![Line::from(detected), Line::raw("")];
+    lines.push(row(
+        "Configure Kibana",
+        choice(if f.kibana_on { "yes" } else { "no" }),
+        focused == Some(Field::KibanaOn),
+        false,
+        false,
+        t,
+    ));
+    if f.kibana_on {
+        lines.push(row(
+            "Config directory",
+            f.kibana_dir.clone(),
+            focused == Some(Field::KibanaDir),
+            true,
+            field_has_error(model, "kibana.config_dir"),
+            t,
+        ));
+        lines.push(row(
+            "Public URL",
+            f.kibana_url.clone(),
+            focused == Some(Field::KibanaUrl),
+            true,
+            field_has_error(model, "kibana.public_url"),
+            t,
+        ));
+        if f.tier == Tier::Https {
+            lines.push(row(
+                "Browser HTTPS",
+                choice(if f.browser_https() { "on" } else { "off" }),
+                focused == Some(Field::KibanaHttps),
+                false,
+                false,
+                t,
+            ));
+        } else {
+            lines.push(Line::from(Span::styled(
+                "  Browser HTTPS          off (only the https tier serves HTTPS to browsers)",
+                t.dim(),
+            )));
+        }
+    }
+    lines.push(Line::raw(""));
+    let help = if f.kibana_on {
+        "Kibana logs in to Elasticsearch as kibana_system (its password goes into Kibana's keystore, not kibana.yml). The public URL is what browsers use; with the https tier an https:// URL makes Kibana serve HTTPS with a certificate from the CA."
+    } else {
+        "Kibana is left alone. Configure it later by running es-secure again."
+    };
+    for l in wrap(help, usize::from(area.width.saturating_sub(4)).max(20)) {
+        lines.push(Line::from(Span::styled(format!("  {l}"), t.dim())));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+pub(super) fn passwords(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
+    let area = with_errors(model, frame, area, t);
+    let f = &model.form;
+    let focused = model.focused();
+    let mut lines = wrapped(
+        "Space cycles: generate / keep (leave alone) / your own (env:NAME or file:/PATH).",
+        t.dim(),
+        area.width,
+        0,
+    );
+    if let Some(w) = crate::ui::screens::passwords_warning(f, model.current_tier) {
+        lines.extend(wrapped(&w, t.warn(), area.width, 9));
+    }
+    for (i, p) in f.passwords.iter().enumerate() {
+        let value = match p.mode {
+            PwMode::Generate => "generate".to_string(),
+            PwMode::Keep => "keep".to_string(),
+            PwMode::Reference if p.reference.is_empty() => "your own: ".to_string(),
+            PwMode::Reference => format!("your own: {}", p.reference),
+        };
+        lines.push(row(
+            p.user,
+            value,
+            focused == Some(Field::Password(i)),
+            p.mode == PwMode::Reference,
+            field_has_error(model, &format!("passwords.{}", p.user)),
+            t,
+        ));
+    }
+    lines.push(row(
+        "Show once at end",
+        choice(if f.pw_show { "yes" } else { "no" }),
+        focused == Some(Field::PwShow),
+        false,
+        false,
+        t,
+    ));
+    lines.push(row(
+        "Save to file",
+        if f.pw_file.is_empty() && focused != Some(Field::PwFile) {
+            // Empty is not "not saved": the apply writes generated passwords to the state
+            // directory then; say where.
+            format!("(default: {})", default_password_file(model).display())
+        } else {
+            f.pw_file.clone()
+        },
+        focused == Some(Field::PwFile),
+        true,
+        field_has_error(model, "passwords.output_file"),
+        t,
+    ));
+    let auth = match f.auth {
+        AuthMethodKind::TemporarySuperuser => "temporary file-realm superuser",
+        AuthMethodKind::ElasticPassword => "current elastic password",
+        AuthMethodKind::BootstrapPassword => "bootstrap.password (first start)",
+    };
+    lines.push(row(
+        "Log in to set them",
+        choice(auth),
+        focused == Some(Field::Auth),
+        false,
+        field_has_error(model, "auth.elastic_password"),
+        t,
+    ));
+    if f.auth == AuthMethodKind::ElasticPassword {
+        lines.push(row(
+            "  elastic password",
+            f.auth_ref.clone(),
+            focused == Some(Field::AuthRef),
+            true,
+            field_has_error(model, "auth.elastic_password"),
+            t,
+        ));
+    }
+    lines.push(Line::raw(""));
+    lines.extend(wrapped(
+        "  Generated passwords are 24 random characters. Answers files never hold a password, only where to find it.",
+        t.dim(),
+        area.width,
+        2,
+    ));
+    frame.render_widget(Paragraph::new(lines), area);
+}
