@@ -14,8 +14,7 @@ impl EsClient {
     /// `GET /_cluster/health`.
     pub fn health(&self) -> Result<Health, EsError> {
         let what = "cluster health (GET /_cluster/health)";
-        let body = self.call(what, Method::GET, &["_cluster", "health"], &[], None, true)?;
-        decode(what, &body)
+        self.get_json(what, &["_cluster", "health"], &[])
     }
 
     /// `GET /_security/_authenticate`: who the credentials belong to.
@@ -33,15 +32,7 @@ impl EsClient {
             authentication_realm: Option<Realm>,
         }
         let what = "authenticate (GET /_security/_authenticate)";
-        let body = self.call(
-            what,
-            Method::GET,
-            &["_security", "_authenticate"],
-            &[],
-            None,
-            true,
-        )?;
-        let raw: Raw = decode(what, &body)?;
+        let raw: Raw = self.get_json(what, &["_security", "_authenticate"], &[])?;
         Ok(AuthInfo {
             username: raw.username,
             roles: raw.roles,
@@ -78,15 +69,7 @@ impl EsClient {
     /// `GET /_ssl/certificates`: the certificates the node has loaded.
     pub fn ssl_certificates(&self) -> Result<Vec<SslCertificate>, EsError> {
         let what = "listing certificates (GET /_ssl/certificates)";
-        let body = self.call(
-            what,
-            Method::GET,
-            &["_ssl", "certificates"],
-            &[],
-            None,
-            true,
-        )?;
-        decode(what, &body)
+        self.get_json(what, &["_ssl", "certificates"], &[])
     }
 
     /// `GET /_nodes`: the `node.name` of every node in the cluster (for bundle pruning).
@@ -101,16 +84,19 @@ impl EsClient {
             nodes: std::collections::BTreeMap<String, Node>,
         }
         let what = "listing the cluster's nodes (GET /_nodes)";
-        let body = self.call(
-            what,
-            Method::GET,
-            &["_nodes"],
-            &[("filter_path", "nodes.*.name")],
-            None,
-            true,
-        )?;
-        let nodes: Nodes = decode(what, &body)?;
+        let nodes: Nodes = self.get_json(what, &["_nodes"], &[("filter_path", "nodes.*.name")])?;
         Ok(nodes.nodes.into_values().map(|n| n.name).collect())
+    }
+
+    /// An authenticated `GET` whose JSON answer is decoded into `T`.
+    fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<T, EsError> {
+        let body = self.call(what, Method::GET, segments, query, None, true)?;
+        decode(what, &body)
     }
 
     /// Status code of an unauthenticated `GET /_cluster/health`: 401 on a secured node,

@@ -294,6 +294,30 @@ fn row(
     Line::from(spans)
 }
 
+/// A form row holding text the operator types, marked when an error names `key`.
+fn text_row(
+    model: &Model,
+    label: &str,
+    value: &str,
+    focused: bool,
+    key: &str,
+    t: Theme,
+) -> Line<'static> {
+    row(
+        label,
+        value.to_string(),
+        focused,
+        true,
+        field_has_error(model, key),
+        t,
+    )
+}
+
+/// A form row holding one of a few choices (changed with the arrow keys).
+fn choice_row(label: &str, value: &str, focused: bool, t: Theme) -> Line<'static> {
+    row(label, choice(value), focused, false, false, t)
+}
+
 fn scrolled(lines: Vec<Line<'static>>, scroll: usize, height: u16) -> (Vec<Line<'static>>, String) {
     let total = lines.len();
     let h = usize::from(height);

@@ -14,8 +14,8 @@ use crate::ui::form::PwMode;
 use crate::ui::tui::model::{Field, InfoKind, Model};
 
 use super::{
-    Theme, choice, clip, default_password_file, field_has_error, row, scroll_info, scrolled,
-    with_errors, wrap, wrapped,
+    Theme, choice, choice_row, clip, default_password_file, field_has_error, row, scroll_info,
+    scrolled, text_row, with_errors, wrap, wrapped,
 };
 
 pub(super) fn welcome(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
@@ -168,12 +168,12 @@ pub(super) fn nodes(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
                 format!("nodes[{i}].ip"),
             ),
         ] {
-            lines.push(row(
+            lines.push(text_row(
+                model,
                 label,
-                value.clone(),
+                value,
                 focused == Some(field),
-                true,
-                field_has_error(model, &key),
+                &key,
                 t,
             ));
         }
@@ -206,47 +206,38 @@ pub(super) fn certs(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
             t.dim(),
         )),
         Line::raw(""),
-        row(
-            "CA",
-            choice(f.ca.label()),
-            focused == Some(Field::CaSource),
-            false,
-            false,
-            t,
-        ),
+        choice_row("CA", f.ca.label(), focused == Some(Field::CaSource), t),
     ];
     if f.ca == CaChoice::Files {
-        lines.push(row(
+        lines.push(text_row(
+            model,
             "  CA certificate",
-            f.ca_cert.clone(),
+            &f.ca_cert,
             focused == Some(Field::CaCert),
-            true,
-            field_has_error(model, "certificates.ca.cert"),
+            "certificates.ca.cert",
             t,
         ));
-        lines.push(row(
+        lines.push(text_row(
+            model,
             "  CA private key",
-            f.ca_key.clone(),
+            &f.ca_key,
             focused == Some(Field::CaKey),
-            true,
-            field_has_error(model, "certificates.ca.key"),
+            "certificates.ca.key",
             t,
         ));
     }
-    lines.push(row(
+    lines.push(choice_row(
         "Key type",
-        choice(f.key_type.as_str()),
+        f.key_type.as_str(),
         focused == Some(Field::KeyType),
-        false,
-        false,
         t,
     ));
-    lines.push(row(
+    lines.push(text_row(
+        model,
         "Validity (days)",
-        f.validity.clone(),
+        &f.validity,
         focused == Some(Field::Validity),
-        true,
-        field_has_error(model, "certificates.validity_days"),
+        "certificates.validity_days",
         t,
     ));
     lines.push(Line::raw(""));
@@ -277,9 +268,7 @@ pub(super) fn certs(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
             "How long node certificates are valid: 1 to 3650 days (Elastic's certutil default is 3 years, 1095 days)."
         }
     };
-    for l in wrap(help, usize::from(area.width.saturating_sub(4)).max(20)) {
-        lines.push(Line::from(Span::styled(format!("  {l}"), t.dim())));
-    }
+    lines.extend(help_lines(help, area, t));
     frame.render_widget(Paragraph::new(lines), area);
 }
 
@@ -292,38 +281,34 @@ pub(super) fn kibana(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
         None => "Kibana was not detected on this host.".to_string(),
     };
     let mut lines = vec![Line::from(detected), Line::raw("")];
-    lines.push(row(
+    lines.push(choice_row(
         "Configure Kibana",
-        choice(if f.kibana_on { "yes" } else { "no" }),
+        if f.kibana_on { "yes" } else { "no" },
         focused == Some(Field::KibanaOn),
-        false,
-        false,
         t,
     ));
     if f.kibana_on {
-        lines.push(row(
+        lines.push(text_row(
+            model,
             "Config directory",
-            f.kibana_dir.clone(),
+            &f.kibana_dir,
             focused == Some(Field::KibanaDir),
-            true,
-            field_has_error(model, "kibana.config_dir"),
+            "kibana.config_dir",
             t,
         ));
-        lines.push(row(
+        lines.push(text_row(
+            model,
             "Public URL",
-            f.kibana_url.clone(),
+            &f.kibana_url,
             focused == Some(Field::KibanaUrl),
-            true,
-            field_has_error(model, "kibana.public_url"),
+            "kibana.public_url",
             t,
         ));
         if f.tier == Tier::Https {
-            lines.push(row(
+            lines.push(choice_row(
                 "Browser HTTPS",
-                choice(if f.browser_https() { "on" } else { "off" }),
+                if f.browser_https() { "on" } else { "off" },
                 focused == Some(Field::KibanaHttps),
-                false,
-                false,
                 t,
             ));
         } else {
@@ -339,9 +324,7 @@ pub(super) fn kibana(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
     } else {
         "Kibana is left alone. Configure it later by running es-secure again."
     };
-    for l in wrap(help, usize::from(area.width.saturating_sub(4)).max(20)) {
-        lines.push(Line::from(Span::styled(format!("  {l}"), t.dim())));
-    }
+    lines.extend(help_lines(help, area, t));
     frame.render_widget(Paragraph::new(lines), area);
 }
 
@@ -374,12 +357,10 @@ pub(super) fn passwords(model: &Model, frame: &mut Frame, area: Rect, t: Theme) 
             t,
         ));
     }
-    lines.push(row(
+    lines.push(choice_row(
         "Show once at end",
-        choice(if f.pw_show { "yes" } else { "no" }),
+        if f.pw_show { "yes" } else { "no" },
         focused == Some(Field::PwShow),
-        false,
-        false,
         t,
     ));
     lines.push(row(
@@ -410,12 +391,12 @@ pub(super) fn passwords(model: &Model, frame: &mut Frame, area: Rect, t: Theme) 
         t,
     ));
     if f.auth == AuthMethodKind::ElasticPassword {
-        lines.push(row(
+        lines.push(text_row(
+            model,
             "  elastic password",
-            f.auth_ref.clone(),
+            &f.auth_ref,
             focused == Some(Field::AuthRef),
-            true,
-            field_has_error(model, "auth.elastic_password"),
+            "auth.elastic_password",
             t,
         ));
     }
@@ -427,4 +408,11 @@ pub(super) fn passwords(model: &Model, frame: &mut Frame, area: Rect, t: Theme) 
         2,
     ));
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// The dimmed help under a form, wrapped to the screen and indented by two.
+fn help_lines(help: &str, area: Rect, t: Theme) -> impl Iterator<Item = Line<'static>> {
+    wrap(help, usize::from(area.width.saturating_sub(4)).max(20))
+        .into_iter()
+        .map(move |l| Line::from(Span::styled(format!("  {l}"), t.dim())))
 }
