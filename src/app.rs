@@ -292,7 +292,7 @@ fn overrides(global: &Global) -> Vec<String> {
 
 /// What an apply works from, read and checked before the host is touched.
 enum ApplyInput {
-    Answers(Answers),
+    Answers(Box<Answers>),
     Bundle(Box<crate::shell::bundle::Prepared>),
 }
 
@@ -313,7 +313,7 @@ fn apply_cmd(
     // The input first (answers, or a bundle whose signature and CA are checked): bad input
     // is refused before anything on the host is touched, the state directory included.
     let input = match (answers_path, bundle) {
-        (Some(path), _) => ApplyInput::Answers(load_answers(path)?.1),
+        (Some(path), _) => ApplyInput::Answers(Box::new(load_answers(path)?.1)),
         (None, Some((path, ca_fingerprint))) => {
             use crate::shell::bundle::BundleError;
             let prepared =
@@ -336,7 +336,7 @@ fn apply_cmd(
     let (answers, facts) = match input {
         ApplyInput::Answers(answers) => {
             let facts = detect_with(&loc, Some(&answers))?;
-            (answers, facts)
+            (*answers, facts)
         }
         ApplyInput::Bundle(prepared) => {
             let mut facts = detect_with(&loc, Some(&prepared.answers))?;
