@@ -6,7 +6,9 @@
 //!    shows up as `authentication_failed` in `<cluster>_audit.json`; with an HTTP allow list
 //!    of 127.0.0.1 a request from 127.0.0.2 is refused (and audited as `connection_denied`)
 //!    while 127.0.0.1 works; a TLS 1.1 handshake is refused while 1.2 and 1.3 succeed
-//!    (`openssl s_client`).
+//!    (`openssl s_client`);
+//! 3. back on Basic (`start_basic`) with security on, a re-run that changes the allow list
+//!    reads the license as the temporary superuser, is refused, and changes nothing.
 //!
 //! TLS 1.1 is also disabled by the bundled JDK, so its refusal shows the node's effective
 //! posture; es-secure's `supported_protocols` is checked in elasticsearch.yml (Elasticsearch
@@ -324,5 +326,35 @@ fn license_gate_audit_ip_filter_and_tls_versions_on_one_node() {
         let (ok, text) = handshake(&node, flag);
         assert!(ok, "{flag} handshake failed:\n{text}");
     }
+
+    // 3. Back on Basic, with security on: a re-run that changes a Gold setting reads the
+    //    license as the temporary superuser over HTTPS, refuses, and changes nothing.
+    let basic = support::run::output_within(
+        Command::new("curl")
+            .args(["-sS", "--max-time", "30", "-X", "POST", "--cacert"])
+            .arg(node.config_dir().join("certs/ca.crt"))
+            .args(["-u", &format!("elastic:{pw}")])
+            .arg(format!(
+                "https://127.0.0.1:{}/_license/start_basic?acknowledge=true",
+                node.http_port()
+            )),
+        Duration::from_secs(40),
+    );
+    let body = String::from_utf8_lossy(&basic.stdout).into_owned();
+    assert!(body.contains("\"basic_was_started\":true"), "{body}");
+    let changed = std::fs::read_to_string(&answers).unwrap().replace(
+        "http_allow: [127.0.0.1]",
+        "http_allow: [127.0.0.1, 127.0.0.3]",
+    );
+    std::fs::write(&answers, changed).unwrap();
+    let before = tree(&node.config_dir());
+    let run = apply(&node, state.path(), &answers);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("license is `basic`"), "{run:?}");
+    assert_eq!(
+        tree(&node.config_dir()),
+        before,
+        "a refused apply changed files (the temporary superuser must be gone too)"
+    );
     node.stop().unwrap();
 }
