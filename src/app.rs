@@ -74,9 +74,11 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             yes,
             dry_run,
         ),
-        Some(Command::Status { json, answers }) => {
-            status_cmd(&cli.global, answers.as_deref(), json)
-        }
+        Some(Command::Status {
+            json,
+            strict,
+            answers,
+        }) => status_cmd(&cli.global, answers.as_deref(), json, strict),
         Some(Command::Verify { answers }) => verify_cmd(&cli.global, &answers),
         Some(Command::Rollback { list, id }) => rollback_cmd(&cli.global, list, id.as_deref()),
         Some(Command::Completions { shell }) => {
@@ -636,7 +638,12 @@ fn print_summary(s: &ApplySummary, flags: &str, noticed: &[String]) {
     }
 }
 
-fn status_cmd(global: &Global, answers_path: Option<&Path>, json: bool) -> Result<(), Failure> {
+fn status_cmd(
+    global: &Global,
+    answers_path: Option<&Path>,
+    json: bool,
+    strict: bool,
+) -> Result<(), Failure> {
     let answers = match answers_path {
         Some(p) => Some(load_answers(p)?.1),
         None => None,
@@ -644,14 +651,30 @@ fn status_cmd(global: &Global, answers_path: Option<&Path>, json: bool) -> Resul
     let sandbox = sandbox_if_requested(global)?;
     let facts = detect_with(&locate(global, sandbox.as_deref()), answers.as_ref())?;
     explain(global, &facts);
+    let posture = crate::domain::posture::assess(&facts);
     let mut out = std::io::stdout().lock();
     if json {
+        let mut value =
+            serde_json::to_value(&facts).map_err(|e| Failure::new(Exit::Internal, e))?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert(
+                "posture".to_string(),
+                serde_json::to_value(&posture).map_err(|e| Failure::new(Exit::Internal, e))?,
+            );
+        }
         let text =
-            serde_json::to_string_pretty(&facts).map_err(|e| Failure::new(Exit::Internal, e))?;
+            serde_json::to_string_pretty(&value).map_err(|e| Failure::new(Exit::Internal, e))?;
         let _ = writeln!(out, "{text}");
-        return Ok(());
+    } else {
+        let _ = writeln!(out, "{}", crate::shell::report::status_text(&facts));
+        let _ = writeln!(out, "{}", crate::domain::posture::render(&posture));
     }
-    let _ = writeln!(out, "{}", crate::shell::report::status_text(&facts));
+    if strict && posture.any_fail() {
+        return fail(
+            Exit::VerifyFailed,
+            "the posture has at least one `fail` row (status --strict)",
+        );
+    }
     Ok(())
 }
 

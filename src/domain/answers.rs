@@ -60,6 +60,10 @@ pub struct RawAnswers {
     pub passwords: RawPasswords,
     #[serde(default)]
     pub auth: RawAuth,
+    /// Defence-in-depth layers beyond the tiers (audit, IP filter, TLS protocols, Kibana
+    /// sessions); each subsection is opt-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardening: Option<RawHardening>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
@@ -233,6 +237,99 @@ pub struct RawAuth {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elastic_password: Option<Spanned<String>>,
 }
+
+/// `hardening`: each subsection left out leaves that layer alone.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHardening {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<RawAudit>,
+    /// TLS versions for transport and HTTP (and Kibana's server), e.g. `[TLSv1.3, TLSv1.2]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_protocols: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kibana_session: Option<RawKibanaSession>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_filter: Option<RawIpFilter>,
+}
+
+/// `hardening.audit`: Elasticsearch security audit logging (a Gold feature).
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Event types to record (default [`DEFAULT_AUDIT_EVENTS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `hardening.kibana_session`: Kibana's session timeouts (`<count>[ms|s|m|h|d|w|M|Y]`, `0` =
+/// never).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKibanaSession {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifespan: Option<String>,
+}
+
+/// `hardening.ip_filter`: which addresses may connect (a Gold feature).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIpFilter {
+    /// Default: every node's addresses from `nodes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport_allow: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_allow: Vec<String>,
+    /// Default `[_all]` when `http_allow` is set (an allow list alone restricts nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_deny: Vec<String>,
+}
+
+/// Audit events recorded by default: every denial, failure and security change, without the
+/// per-request `access_granted` flood (Elastic's own default includes it).
+pub const DEFAULT_AUDIT_EVENTS: [&str; 7] = [
+    "access_denied",
+    "anonymous_access_denied",
+    "authentication_failed",
+    "connection_denied",
+    "tampered_request",
+    "run_as_denied",
+    "security_config_change",
+];
+
+/// Every audit event type Elasticsearch 8.x/9.x knows (and `_all`).
+const KNOWN_AUDIT_EVENTS: [&str; 14] = [
+    "_all",
+    "access_denied",
+    "access_granted",
+    "anonymous_access_denied",
+    "authentication_failed",
+    "authentication_success",
+    "realm_authentication_failed",
+    "connection_denied",
+    "connection_granted",
+    "tampered_request",
+    "run_as_denied",
+    "run_as_granted",
+    "security_config_change",
+    "system_access_granted",
+];
+
+/// Default TLS versions: the two the bundled JDKs still enable.
+pub const DEFAULT_TLS_PROTOCOLS: [&str; 2] = ["TLSv1.3", "TLSv1.2"];
+
+/// Kibana session defaults: an idle hour, and a working day at most before logging in again
+/// (Kibana's own defaults are 3d and 30d).
+pub const DEFAULT_KIBANA_IDLE_TIMEOUT: &str = "1h";
+pub const DEFAULT_KIBANA_LIFESPAN: &str = "8h";
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -420,6 +517,49 @@ pub struct EsAnswers {
     pub restart_timeout_secs: u64,
 }
 
+/// Validated `hardening`. `None`/empty fields leave that layer alone.
+#[derive(Clone, Debug, Default, Eq, PartialEq, Serialize)]
+pub struct Hardening {
+    pub audit: Option<AuditAnswers>,
+    pub tls_protocols: Vec<String>,
+    pub kibana_session: Option<KibanaSession>,
+    pub ip_filter: Option<IpFilterAnswers>,
+}
+
+impl Hardening {
+    /// The Gold-license features these answers turn on (no-ops on a Basic license).
+    pub fn gold_features(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.audit.as_ref().is_some_and(|a| a.enabled) {
+            out.push("audit logging (hardening.audit)");
+        }
+        if self.ip_filter.is_some() {
+            out.push("IP filtering (hardening.ip_filter)");
+        }
+        out
+    }
+}
+
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct AuditAnswers {
+    pub enabled: bool,
+    pub events: Vec<String>,
+}
+
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct KibanaSession {
+    pub idle_timeout: String,
+    pub lifespan: String,
+}
+
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct IpFilterAnswers {
+    /// `None`: every node's addresses.
+    pub transport_allow: Option<Vec<String>>,
+    pub http_allow: Vec<String>,
+    pub http_deny: Vec<String>,
+}
+
 /// Validated answers. Built only through [`Answers::from_raw`].
 #[derive(Clone, Debug, Eq, PartialEq, Serialize)]
 pub struct Answers {
@@ -433,6 +573,7 @@ pub struct Answers {
     pub kibana: Option<KibanaAnswers>,
     pub passwords: PasswordAnswers,
     pub auth: AuthMethod,
+    pub hardening: Hardening,
 }
 
 impl Answers {
@@ -821,6 +962,12 @@ impl Answers {
             ));
         }
 
+        let hardening = raw
+            .hardening
+            .as_ref()
+            .map(|h| parse_hardening(h, &mut errors))
+            .unwrap_or_default();
+
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -849,7 +996,183 @@ impl Answers {
             kibana,
             passwords,
             auth,
+            hardening,
         })
+    }
+}
+
+fn parse_hardening(raw: &RawHardening, errors: &mut Vec<AnswerError>) -> Hardening {
+    let audit = raw.audit.as_ref().map(|a| {
+        let events = match &a.events {
+            None => DEFAULT_AUDIT_EVENTS.iter().map(|e| e.to_string()).collect(),
+            Some(list) => {
+                if list.is_empty() {
+                    errors.push(err(
+                        "hardening.audit.events",
+                        None,
+                        "an empty event list records nothing; leave the key out for the default selection",
+                    ));
+                }
+                for e in list {
+                    if !KNOWN_AUDIT_EVENTS.contains(&e.as_str()) {
+                        errors.push(err(
+                            "hardening.audit.events",
+                            None,
+                            format!(
+                                "`{e}` is not an audit event type; use one of {}",
+                                KNOWN_AUDIT_EVENTS.join(", ")
+                            ),
+                        ));
+                    }
+                }
+                list.clone()
+            }
+        };
+        AuditAnswers {
+            enabled: a.enabled,
+            events,
+        }
+    });
+    let tls_protocols = raw.tls_protocols.clone().unwrap_or_default();
+    if raw.tls_protocols.as_ref().is_some_and(Vec::is_empty) {
+        errors.push(err(
+            "hardening.tls_protocols",
+            None,
+            "an empty list would turn TLS off; use [TLSv1.3, TLSv1.2] or leave the key out",
+        ));
+    }
+    for p in &tls_protocols {
+        match p.as_str() {
+            "TLSv1.3" | "TLSv1.2" => {}
+            "SSLv2Hello" | "SSLv3" | "TLSv1" | "TLSv1.1" => errors.push(err(
+                "hardening.tls_protocols",
+                None,
+                format!(
+                    "`{p}` is obsolete (broken, and disabled in the JDK Elasticsearch bundles, which silently ignores it); use TLSv1.3 and TLSv1.2"
+                ),
+            )),
+            _ => errors.push(err(
+                "hardening.tls_protocols",
+                None,
+                format!("`{p}` is not a TLS version; use TLSv1.3 and/or TLSv1.2"),
+            )),
+        }
+    }
+    let kibana_session = raw.kibana_session.as_ref().map(|k| {
+        let mut one = |key: &str, value: &Option<String>, default: &str| {
+            let v = value.clone().unwrap_or_else(|| default.to_string());
+            if !valid_kibana_duration(&v) {
+                errors.push(err(
+                    format!("hardening.kibana_session.{key}"),
+                    None,
+                    format!("`{v}` is not a Kibana duration: a count and a unit (ms, s, m, h, d, w, M, Y), e.g. 1h, or 0 for never"),
+                ));
+            }
+            v
+        };
+        KibanaSession {
+            idle_timeout: one("idle_timeout", &k.idle_timeout, DEFAULT_KIBANA_IDLE_TIMEOUT),
+            lifespan: one("lifespan", &k.lifespan, DEFAULT_KIBANA_LIFESPAN),
+        }
+    });
+    let ip_filter = raw.ip_filter.as_ref().map(|f| {
+        let lists = [
+            ("transport_allow", f.transport_allow.as_deref().unwrap_or_default()),
+            ("http_allow", &f.http_allow[..]),
+            ("http_deny", &f.http_deny[..]),
+        ];
+        for (key, list) in lists {
+            for entry in list {
+                if !valid_filter_entry(entry) {
+                    errors.push(err(
+                        format!("hardening.ip_filter.{key}"),
+                        None,
+                        format!("`{entry}` is not an IP address, CIDR range (10.0.0.0/8), host name or `_all`"),
+                    ));
+                }
+            }
+        }
+        if f.transport_allow.as_ref().is_some_and(Vec::is_empty) {
+            errors.push(err(
+                "hardening.ip_filter.transport_allow",
+                None,
+                "an empty list would cut the nodes off from each other; leave the key out to allow every node in `nodes`",
+            ));
+        }
+        let http_deny = if f.http_deny.is_empty() && !f.http_allow.is_empty() {
+            vec!["_all".to_string()]
+        } else {
+            f.http_deny.clone()
+        };
+        IpFilterAnswers {
+            transport_allow: f.transport_allow.clone(),
+            http_allow: f.http_allow.clone(),
+            http_deny,
+        }
+    });
+    Hardening {
+        audit,
+        tls_protocols,
+        kibana_session,
+        ip_filter,
+    }
+}
+
+/// Kibana's duration form: `0`, or digits followed by one of its units.
+fn valid_kibana_duration(text: &str) -> bool {
+    if text == "0" {
+        return true;
+    }
+    let digits = text.chars().take_while(char::is_ascii_digit).count();
+    digits > 0 && ["ms", "s", "m", "h", "d", "w", "M", "Y"].contains(&&text[digits..])
+}
+
+/// An IP filter entry Elasticsearch accepts: `_all`, an address, a CIDR range, or a host name
+/// (optionally with a leading `*.` wildcard).
+pub fn valid_filter_entry(entry: &str) -> bool {
+    if entry == "_all" || entry.parse::<IpAddr>().is_ok() || parse_cidr(entry).is_some() {
+        return true;
+    }
+    let name = entry.strip_prefix("*.").unwrap_or(entry);
+    valid_dns_name(name) && name.parse::<IpAddr>().is_err()
+}
+
+/// `addr/prefix`, with the prefix in range for the address family.
+pub fn parse_cidr(entry: &str) -> Option<(IpAddr, u8)> {
+    let (addr, prefix) = entry.split_once('/')?;
+    let addr: IpAddr = addr.parse().ok()?;
+    let prefix: u8 = prefix.parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    (prefix <= max).then_some((addr, prefix))
+}
+
+/// Whether an IP filter entry certainly matches `ip` (`_all`, the address, a range holding
+/// it). Host names never count: which addresses they resolve to is not known here.
+pub fn filter_entry_matches(entry: &str, ip: IpAddr) -> bool {
+    if entry == "_all" {
+        return true;
+    }
+    if let Ok(a) = entry.parse::<IpAddr>() {
+        return a == ip;
+    }
+    match (parse_cidr(entry), ip) {
+        (Some((IpAddr::V4(net), p)), IpAddr::V4(ip)) => {
+            let mask = if p == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(p))
+            };
+            u32::from(net) & mask == u32::from(ip) & mask
+        }
+        (Some((IpAddr::V6(net), p)), IpAddr::V6(ip)) => {
+            let mask = if p == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(p))
+            };
+            u128::from(net) & mask == u128::from(ip) & mask
+        }
+        _ => false,
     }
 }
 

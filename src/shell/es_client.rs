@@ -178,6 +178,27 @@ impl EsError {
     }
 }
 
+/// `GET /_license`'s `license` object (the parts es-secure decides on).
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq)]
+pub struct License {
+    /// `basic`, `standard`, `gold`, `platinum`, `enterprise` or `trial`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `active`, `expired` or `invalid`.
+    pub status: String,
+}
+
+impl License {
+    /// Whether Gold features (audit logging, IP filtering) work under this license.
+    pub fn gold_or_better(&self) -> bool {
+        self.status == "active"
+            && matches!(
+                self.kind.as_str(),
+                "gold" | "platinum" | "enterprise" | "trial"
+            )
+    }
+}
+
 /// `GET /_cluster/health`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Health {
@@ -380,6 +401,19 @@ impl EsClient {
         let what = "cluster health (GET /_cluster/health)";
         let body = self.call(what, Method::GET, &["_cluster", "health"], &[], None, true)?;
         decode(what, &body)
+    }
+
+    /// `GET /_license`: the cluster's license type and status (readable without credentials
+    /// while security is off).
+    pub fn license(&self) -> Result<License, EsError> {
+        #[derive(Deserialize)]
+        struct Raw {
+            license: License,
+        }
+        let what = "the license (GET /_license)";
+        let body = self.call(what, Method::GET, &["_license"], &[], None, true)?;
+        let raw: Raw = decode(what, &body)?;
+        Ok(raw.license)
     }
 
     /// `GET /_security/_authenticate`: who the credentials belong to.
