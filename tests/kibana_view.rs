@@ -1,0 +1,368 @@
+//! Kibana's side of what es-secure wrote, proven on a real Elasticsearch 8.19 node.
+//!
+//! Kibana itself cannot be installed on the test machines, so its stand-in is
+//! `tests/support/kibana-view/kibana_view.js`: Kibana's own config reading, keystore lookup and
+//! decryption, `elasticsearch.*` schema rules and `parseClientOptions`, ported from Kibana's
+//! source, driving the official `@elastic/elasticsearch` 8.19 client configured as Kibana's
+//! (HttpConnection, ClusterConnectionPool). It runs as Kibana's service user (`kbtest`, the
+//! group of the Kibana config directory), never root, so file permissions are the kernel's.
+//! It must NOT claim more than that: Kibana's plugins, status page and UI are not here.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use support::es::{self, EsVersion, Node, Security, say};
+
+/// What the stand-in needs: node, its npm packages (scripts/test-env.sh) and the Kibana user.
+struct KibanaView {
+    script: PathBuf,
+    modules: PathBuf,
+    user: String,
+}
+
+impl KibanaView {
+    /// `None` after a loud SKIPPED line (a failure under `ES_SECURE_TEST_REQUIRE=1`).
+    fn find() -> Option<Self> {
+        let user = std::env::var("ES_SECURE_TEST_KIBANA_USER").unwrap_or_else(|_| "kbtest".into());
+        let modules = std::env::var("ES_SECURE_TEST_KIBANA_VIEW_MODULES").map(PathBuf::from);
+        let problem = if !Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            Some("node is not installed".to_string())
+        } else if let Err(e) = &modules {
+            Some(format!(
+                "ES_SECURE_TEST_KIBANA_VIEW_MODULES is not set ({e})"
+            ))
+        } else if !modules
+            .as_ref()
+            .is_ok_and(|m| m.join("@elastic/elasticsearch").is_dir())
+        {
+            Some("the kibana-view npm packages are not installed".to_string())
+        } else if nix::unistd::User::from_name(&user).ok().flatten().is_none() {
+            Some(format!("user {user} does not exist"))
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            support::skip(&format!(
+                "Kibana's view: {p}; prepare with scripts/test-env.sh (as root)"
+            ));
+            return None;
+        }
+        Some(Self {
+            script: Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/support/kibana-view/kibana_view.js"),
+            modules: modules.unwrap(),
+            user,
+        })
+    }
+
+    /// `kibana_view.js check` as the Kibana user, with `env` added (e.g. the keystore password).
+    fn check(&self, home: &Path, env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", &self.user, "--", "env"])
+            .arg(format!("NODE_PATH={}", self.modules.display()));
+        for (k, v) in env {
+            cmd.arg(format!("{k}={v}"));
+        }
+        cmd.arg("node")
+            .arg(&self.script)
+            .arg("check")
+            .arg("--home")
+            .arg(home);
+        let t0 = Instant::now();
+        let out = support::run::output_within(&mut cmd, Duration::from_secs(120));
+        say(&format!(
+            "kibana-view check {}: exit {:?} in {:.1}s",
+            home.display(),
+            out.status.code(),
+            t0.elapsed().as_secs_f64()
+        ));
+        out
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The JSON line of a successful check.
+fn passed(out: &Output) -> serde_json::Value {
+    assert_eq!(out.status.code(), Some(0), "{}", text(out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+}
+
+/// A failed check: exit `code` and `reason` in Kibana-view's stderr.
+fn failed(out: &Output, code: i32, reason: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", text(out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(reason), "expected {reason:?}: {}", text(out));
+}
+
+fn chown_group(path: &Path, group: &str) {
+    let gid = nix::unistd::Group::from_name(group)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no group {group}"))
+        .gid;
+    nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(gid)).unwrap();
+}
+
+/// A Kibana home laid out like the archive: `<home>/config/kibana.yml`, the config directory
+/// `root:<kibana group>` 2750 like the package's /etc/kibana.
+fn kibana_home(root: &Path, name: &str, group: &str) -> PathBuf {
+    let home = root.join(name);
+    let config = home.join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        config.join("kibana.yml"),
+        "# Kibana is served by a back end server.\nserver.port: 5601\nserver.host: \"localhost\"\n",
+    )
+    .unwrap();
+    chown_group(&config, group);
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o2750)).unwrap();
+    chown_group(&config.join("kibana.yml"), group);
+    std::fs::set_permissions(
+        config.join("kibana.yml"),
+        std::fs::Permissions::from_mode(0o660),
+    )
+    .unwrap();
+    home
+}
+
+/// A copy of `home`'s kibana.yml and kibana.keystore (the certificates stay where they are:
+/// kibana.yml names them by absolute path) with `edit` applied to kibana.yml.
+fn variant(
+    home: &Path,
+    root: &Path,
+    name: &str,
+    group: &str,
+    edit: impl Fn(&str) -> String,
+) -> PathBuf {
+    let new = kibana_home(root, name, group);
+    let yml = std::fs::read_to_string(home.join("config/kibana.yml")).unwrap();
+    std::fs::write(new.join("config/kibana.yml"), edit(&yml)).unwrap();
+    let ks = new.join("config/kibana.keystore");
+    std::fs::copy(home.join("config/kibana.keystore"), &ks).unwrap();
+    chown_group(&ks, group);
+    std::fs::set_permissions(&ks, std::fs::Permissions::from_mode(0o640)).unwrap();
+    new
+}
+
+fn state_dir() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    d
+}
+
+/// `es-secure apply --yes` for `tier` with a `kibana:` section; asserts exit 0.
+fn apply(
+    node: &Node,
+    state: &Path,
+    tier: &str,
+    kibana_config: &Path,
+    public_url: &str,
+    extra: &str,
+) {
+    let scheme = if tier == "https" { "https" } else { "http" };
+    let answers = format!(
+        "version: 1
+tier: {tier}
+elasticsearch:
+  url: {scheme}://{host}:{port}
+  restart: command
+  restart_command: {restart}
+  health_timeout_secs: 400
+nodes:
+  - name: {name}
+    dns: [localhost]
+    ip: [{host}]
+this_node: {name}
+kibana:
+  config_dir: {kconf}
+  public_url: {public_url}
+passwords:
+  output_file: {state}/passwords.txt
+{extra}",
+        host = node.host(),
+        port = node.http_port(),
+        restart = node.restart_command(),
+        name = node.name(),
+        kconf = kibana_config.display(),
+        state = state.display(),
+    );
+    let path = state.join(format!("answers-{tier}.yml"));
+    std::fs::write(&path, answers).unwrap();
+    let t0 = Instant::now();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_es-secure"));
+    cmd.args(["apply", "--yes", "--answers"])
+        .arg(&path)
+        .arg("--es-home")
+        .arg(node.home())
+        .arg("--es-config")
+        .arg(node.config_dir())
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--es-user", &es::test_user()])
+        .env("NO_COLOR", "1")
+        .env("ES_SECURE_TEST_RESTART_TIMEOUT", "400");
+    let out = support::run::output_within(&mut cmd, Duration::from_secs(900));
+    say(&format!(
+        "es-secure apply {tier}: exit {:?} in {:.1}s",
+        out.status.code(),
+        t0.elapsed().as_secs_f64()
+    ));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// A CA of nobody's: the "wrong CA" case.
+fn foreign_ca(dir: &Path) -> PathBuf {
+    let crt = dir.join("foreign-ca.crt");
+    let out = support::run::output_within(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-nodes", "-days", "2", "-subj", "/CN=Not our CA"])
+            .arg("-keyout")
+            .arg(dir.join("foreign-ca.key"))
+            .arg("-out")
+            .arg(&crt),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::set_permissions(&crt, std::fs::Permissions::from_mode(0o644)).unwrap();
+    crt
+}
+
+/// One node for every case (a 2-core machine): a minimal apply with Kibana (http hosts), then
+/// https (hosts, CA, server TLS) — after each, Kibana's view authenticates as kibana_system;
+/// then the negative cases, each failing for its own reason.
+#[test]
+fn kibana_view_after_minimal_and_https_applies() {
+    let Some(kv) = KibanaView::find() else { return };
+    if !es::available(EsVersion::V8) {
+        return;
+    }
+    let mut node = Node::builder(EsVersion::V8, "kibana_view")
+        .security(Security::Disabled)
+        .build()
+        .unwrap();
+    node.start_and_wait(es::ready_timeout()).unwrap();
+
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = kibana_home(root.path(), "kibana", &kv.user);
+    let kconf = home.join("config");
+    let state = state_dir();
+
+    // minimal: http hosts, kibana_system's password in kibana.keystore.
+    apply(
+        &node,
+        state.path(),
+        "minimal",
+        &kconf,
+        "http://localhost:5601",
+        "",
+    );
+    let v = passed(&kv.check(&home, &[]));
+    assert_eq!(v["username"], "kibana_system", "{v}");
+    assert_eq!(
+        v["versions"],
+        serde_json::json!([EsVersion::V8.version()]),
+        "{v}"
+    );
+    assert!(
+        v["hosts"][0].as_str().unwrap().starts_with("http://"),
+        "{v}"
+    );
+    assert_eq!(
+        v["keystore"],
+        kconf.join("kibana.keystore").display().to_string(),
+        "{v}"
+    );
+    assert!(
+        v["keystoreEntries"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("elasticsearch.password")),
+        "{v}"
+    );
+
+    // https: the passwords are kept (already set), authenticated with elastic's.
+    let pw = std::fs::read_to_string(state.path().join("passwords.txt")).unwrap();
+    let elastic = pw
+        .lines()
+        .find_map(|l| l.strip_prefix("elastic: "))
+        .expect("elastic's password in passwords.txt");
+    std::fs::write(state.path().join("elastic.pw"), elastic).unwrap();
+    let keep = format!(
+        "auth:\n  method: elastic-password\n  elastic_password: file:{}/elastic.pw\n",
+        state.path().display()
+    );
+    apply(
+        &node,
+        state.path(),
+        "https",
+        &kconf,
+        "https://localhost:5601",
+        &keep,
+    );
+    let v = passed(&kv.check(&home, &[]));
+    assert_eq!(v["username"], "kibana_system", "{v}");
+    assert_eq!(v["verificationMode"], "full", "{v}");
+    assert!(
+        v["hosts"][0].as_str().unwrap().starts_with("https://"),
+        "{v}"
+    );
+
+    // Wrong CA: Kibana's client refuses Elasticsearch's certificate.
+    let ca = kconf.join("certs/ca.crt").display().to_string();
+    let foreign = foreign_ca(root.path()).display().to_string();
+    let wrong_ca = variant(&home, root.path(), "kibana-wrong-ca", &kv.user, |y| {
+        assert!(y.contains(&ca), "kibana.yml does not name {ca}:\n{y}");
+        y.replace(&ca, &foreign)
+    });
+    failed(
+        &kv.check(&wrong_ca, &[]),
+        4,
+        "self-signed certificate in certificate chain",
+    );
+
+    // Wrong keystore password: Kibana cannot decrypt kibana.keystore.
+    failed(
+        &kv.check(&home, &[("KBN_KEYSTORE_PASSWORD", "not-the-password")]),
+        3,
+        "the password was incorrect",
+    );
+
+    // The stand-in's schema rules can fail: `elasticsearch.username: elastic` is refused.
+    let elastic_user = variant(&home, root.path(), "kibana-elastic-user", &kv.user, |y| {
+        y.replace("kibana_system", "elastic")
+    });
+    failed(
+        &kv.check(&elastic_user, &[]),
+        2,
+        "value of \"elastic\" is forbidden",
+    );
+
+    node.stop().unwrap();
+}
