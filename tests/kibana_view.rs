@@ -90,6 +90,136 @@ impl KibanaView {
     }
 }
 
+/// Kibana's HTTPS server stand-in (`kibana_view.js serve`) as the Kibana user; killed (with its
+/// process group) on drop.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(-(self.0.id() as i32));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
+
+impl KibanaView {
+    /// Starts the server and waits (60 s at most) for its "listening <port>" line.
+    fn serve(&self, home: &Path) -> Served {
+        use std::io::BufRead as _;
+        use std::os::unix::process::CommandExt as _;
+        let mut child = Command::new("runuser")
+            .args(["-u", &self.user, "--", "env"])
+            .arg(format!("NODE_PATH={}", self.modules.display()))
+            .arg("node")
+            .arg(&self.script)
+            .args(["serve", "--seconds", "300", "--home"])
+            .arg(home)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let served = Served(child);
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        if !line.starts_with("listening ") {
+            let mut s = served;
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(-(s.0.id() as i32)),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let mut err = String::new();
+            if let Some(mut e) = s.0.stderr.take() {
+                use std::io::Read as _;
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("kibana-view serve did not start: {line:?}\n{err}");
+        }
+        say(&format!("kibana-view serve: {}", line.trim()));
+        served
+    }
+}
+
+/// A browser profile whose NSS db trusts `ca` (or nothing, when `None`), as
+/// `certutil -A -t C,,` does for a user's Chromium.
+fn browser_home(dir: &Path, ca: Option<&Path>) -> PathBuf {
+    let home = dir.to_path_buf();
+    let db = home.join(".pki/nssdb");
+    std::fs::create_dir_all(&db).unwrap();
+    let db_arg = format!("sql:{}", db.display());
+    let out = support::run::output_within(
+        Command::new("certutil").args(["-d", &db_arg, "-N", "--empty-password"]),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    if let Some(ca) = ca {
+        let out = support::run::output_within(
+            Command::new("certutil")
+                .args(["-d", &db_arg, "-A", "-t", "C,,", "-n", "es-secure-ca", "-i"])
+                .arg(ca),
+            Duration::from_secs(60),
+        );
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    home
+}
+
+/// Headless Chromium loads `url` (DOM on stdout, net errors on stderr). `map` sends a host
+/// name to 127.0.0.1 without DNS.
+fn chromium(home: &Path, url: &str, map: Option<&str>) -> Output {
+    let mut cmd = Command::new("chromium-headless-shell");
+    // --no-sandbox: the test runs as root, where Chromium's sandbox refuses to start.
+    cmd.args(["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        .arg(format!(
+            "--user-data-dir={}",
+            home.join("profile").display()
+        ))
+        .env("HOME", home);
+    if let Some(host) = map {
+        cmd.arg(format!("--host-resolver-rules=MAP {host} 127.0.0.1"));
+    }
+    cmd.args(["--timeout=20000", "--dump-dom", url]);
+    let t0 = Instant::now();
+    let out = support::run::output_within(&mut cmd, Duration::from_secs(90));
+    say(&format!(
+        "chromium {url}: exit {:?} in {:.1}s",
+        out.status.code(),
+        t0.elapsed().as_secs_f64()
+    ));
+    out
+}
+
+fn chromium_available() -> bool {
+    let ok = ["chromium-headless-shell", "certutil"].iter().all(|c| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {c}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !ok {
+        support::skip(
+            "the browser check: chromium-headless-shell or certutil (libnss3-tools) is missing; scripts/test-env.sh installs them",
+        );
+    }
+    ok
+}
+
+/// A TCP port nobody listens on right now (for Kibana's public URL).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 fn text(out: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -318,14 +448,9 @@ fn kibana_view_after_minimal_and_https_applies() {
         "auth:\n  method: elastic-password\n  elastic_password: file:{}/elastic.pw\n",
         state.path().display()
     );
-    apply(
-        &node,
-        state.path(),
-        "https",
-        &kconf,
-        "https://localhost:5601",
-        &keep,
-    );
+    let kport = free_port();
+    let public_url = format!("https://localhost:{kport}");
+    apply(&node, state.path(), "https", &kconf, &public_url, &keep);
     let v = passed(&kv.check(&home, &[]));
     assert_eq!(v["username"], "kibana_system", "{v}");
     assert_eq!(v["verificationMode"], "full", "{v}");
@@ -363,6 +488,39 @@ fn kibana_view_after_minimal_and_https_applies() {
         2,
         "value of \"elastic\" is forbidden",
     );
+
+    // Browsers: Kibana's HTTPS server (server.ssl.* with Kibana's TLS defaults, on the public
+    // URL's port) in a real Chromium.
+    if chromium_available() {
+        let _server = kv.serve(&home);
+        let ca = kconf.join("certs/ca.crt");
+        let trusting = browser_home(&root.path().join("browser-ca"), Some(&ca));
+        let bare = browser_home(&root.path().join("browser-bare"), None);
+        let page = chromium(&trusting, &format!("{public_url}/"), None);
+        assert!(
+            String::from_utf8_lossy(&page.stdout).contains("kibana-view ok"),
+            "the page did not load with our CA trusted: {}",
+            text(&page)
+        );
+        let page = chromium(&bare, &format!("{public_url}/"), None);
+        assert!(
+            String::from_utf8_lossy(&page.stderr).contains("ERR_CERT_AUTHORITY_INVALID")
+                && !String::from_utf8_lossy(&page.stdout).contains("kibana-view ok"),
+            "without our CA: {}",
+            text(&page)
+        );
+        let page = chromium(
+            &trusting,
+            &format!("https://not-in-sans.example:{kport}/"),
+            Some("not-in-sans.example"),
+        );
+        assert!(
+            String::from_utf8_lossy(&page.stderr).contains("ERR_CERT_COMMON_NAME_INVALID")
+                && !String::from_utf8_lossy(&page.stdout).contains("kibana-view ok"),
+            "a name not in the SANs: {}",
+            text(&page)
+        );
+    }
 
     node.stop().unwrap();
 }
