@@ -172,7 +172,7 @@ fn browser_home(dir: &Path, ca: Option<&Path>) -> PathBuf {
 }
 
 /// Headless Chromium loads `url` (DOM on stdout, net errors on stderr). `map` sends a host
-/// name to 127.0.0.1 without DNS.
+/// name to 127.0.0.2 (Kibana's `server.host` here) without DNS.
 fn chromium(home: &Path, url: &str, map: Option<&str>) -> Output {
     let mut cmd = Command::new("chromium-headless-shell");
     // --no-sandbox: the test runs as root, where Chromium's sandbox refuses to start.
@@ -183,7 +183,7 @@ fn chromium(home: &Path, url: &str, map: Option<&str>) -> Output {
         ))
         .env("HOME", home);
     if let Some(host) = map {
-        cmd.arg(format!("--host-resolver-rules=MAP {host} 127.0.0.1"));
+        cmd.arg(format!("--host-resolver-rules=MAP {host} 127.0.0.2"));
     }
     cmd.args(["--timeout=20000", "--dump-dom", url]);
     let t0 = Instant::now();
@@ -213,7 +213,7 @@ fn chromium_available() -> bool {
 
 /// A TCP port nobody listens on right now (for Kibana's public URL).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+    std::net::TcpListener::bind("127.0.0.2:0")
         .unwrap()
         .local_addr()
         .unwrap()
@@ -259,7 +259,7 @@ fn kibana_home(root: &Path, name: &str, group: &str) -> PathBuf {
     std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(
         config.join("kibana.yml"),
-        "# Kibana is served by a back end server.\nserver.port: 5601\nserver.host: \"localhost\"\n",
+        "# Kibana is served by a back end server.\nserver.port: 5601\nserver.host: \"127.0.0.2\"\n",
     )
     .unwrap();
     chown_group(&config, group);
@@ -298,15 +298,15 @@ fn state_dir() -> tempfile::TempDir {
     d
 }
 
-/// `es-secure apply --yes` for `tier` with a `kibana:` section; asserts exit 0.
-fn apply(
+/// `es-secure apply --yes` for `tier` with a `kibana:` section.
+fn apply_output(
     node: &Node,
     state: &Path,
     tier: &str,
     kibana_config: &Path,
     public_url: &str,
     extra: &str,
-) {
+) -> Output {
     let scheme = if tier == "https" { "https" } else { "http" };
     let answers = format!(
         "version: 1
@@ -355,6 +355,19 @@ passwords:
         out.status.code(),
         t0.elapsed().as_secs_f64()
     ));
+    out
+}
+
+/// [`apply_output`], asserting exit 0.
+fn apply(
+    node: &Node,
+    state: &Path,
+    tier: &str,
+    kibana_config: &Path,
+    public_url: &str,
+    extra: &str,
+) {
+    let out = apply_output(node, state, tier, kibana_config, public_url, extra);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
@@ -449,7 +462,8 @@ fn kibana_view_after_minimal_and_https_applies() {
         state.path().display()
     );
     let kport = free_port();
-    let public_url = format!("https://localhost:{kport}");
+    // An IP address in the public URL: Kibana's certificate must carry it as an IP SAN.
+    let public_url = format!("https://127.0.0.2:{kport}");
     apply(&node, state.path(), "https", &kconf, &public_url, &keep);
     let v = passed(&kv.check(&home, &[]));
     assert_eq!(v["username"], "kibana_system", "{v}");
@@ -521,6 +535,36 @@ fn kibana_view_after_minimal_and_https_applies() {
             text(&page)
         );
     }
+
+    // Kibana's config dir under a directory its user cannot enter: Kibana could not read what
+    // es-secure writes there (the stand-in gets EACCES), so es-secure refuses and rolls back.
+    let locked_root = root.path().join("locked");
+    std::fs::create_dir(&locked_root).unwrap();
+    let locked = kibana_home(&locked_root, "kibana", &kv.user);
+    std::fs::set_permissions(&locked_root, std::fs::Permissions::from_mode(0o700)).unwrap();
+    failed(&kv.check(&locked, &[]), 2, "EACCES");
+    let yml_before = std::fs::read(locked.join("config/kibana.yml")).unwrap();
+    let out = apply_output(
+        &node,
+        state.path(),
+        "https",
+        &locked.join("config"),
+        &public_url,
+        &keep,
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("Kibana's service user `{}` cannot read", kv.user)),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read(locked.join("config/kibana.yml")).unwrap(),
+        yml_before,
+        "kibana.yml was not rolled back"
+    );
+    assert!(!locked.join("config/certs/kibana-server.key").exists());
 
     node.stop().unwrap();
 }

@@ -21,7 +21,7 @@
 //   node kibana_view.js check --home DIR [--config DIR]
 //       prints one JSON line {versions, username, verificationMode, keystore, hosts}
 //   node kibana_view.js serve --home DIR [--config DIR] [--seconds N]
-//       serves `server.ssl.*` on server.publicBaseUrl's port (127.0.0.1); prints
+//       serves `server.ssl.*` on server.host, server.publicBaseUrl's port; prints
 //       "listening <port>" and exits after N seconds (default 60) or on SIGTERM
 'use strict';
 
@@ -356,7 +356,8 @@ function serve(opts) {
     res.end('<!doctype html><html><body><h1 id="kv">kibana-view ok</h1></body></html>\n');
   });
   srv.on('tlsClientError', () => {});
-  srv.listen(port, '127.0.0.1', () => {
+  // Kibana binds server.host (default "localhost").
+  srv.listen(port, server.host || 'localhost', () => {
     process.stdout.write(`listening ${port}\n`);
   });
   const stop = () => srv.close(() => process.exit(0));
