@@ -505,8 +505,28 @@ fn kibana_view_after_minimal_and_https_applies() {
 
     // Browsers: Kibana's HTTPS server (server.ssl.* with Kibana's TLS defaults, on the public
     // URL's port) in a real Chromium.
+    let server = kv.serve(&home);
+    // Kibana's default protocols: TLSv1.2 and TLSv1.3 offered, TLSv1.1 refused (the client is
+    // told to allow it, so the refusal is the server's).
+    let kaddr = format!("127.0.0.2:{kport}");
+    for (proto, ok) in [("-tls1_2", true), ("-tls1_3", true), ("-tls1_1", false)] {
+        let out = support::run::output_within(
+            Command::new("openssl")
+                .args(["s_client", "-connect", &kaddr, proto])
+                .args(["-cipher", "DEFAULT@SECLEVEL=0", "-CAfile"])
+                .arg(kconf.join("certs/ca.crt")),
+            Duration::from_secs(30),
+        );
+        assert_eq!(out.status.success(), ok, "{proto}: {}", text(&out));
+        if ok {
+            assert!(
+                String::from_utf8_lossy(&out.stdout).contains("Verify return code: 0 (ok)"),
+                "{proto}: {}",
+                text(&out)
+            );
+        }
+    }
     if chromium_available() {
-        let _server = kv.serve(&home);
         let ca = kconf.join("certs/ca.crt");
         let trusting = browser_home(&root.path().join("browser-ca"), Some(&ca));
         let bare = browser_home(&root.path().join("browser-bare"), None);
@@ -535,6 +555,22 @@ fn kibana_view_after_minimal_and_https_applies() {
             text(&page)
         );
     }
+    drop(server);
+
+    // The server key unreadable by Kibana's user: the server cannot start (EACCES).
+    let key = kconf.join("certs/kibana-server.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut cmd = Command::new("runuser");
+    cmd.args(["-u", &kv.user, "--", "env"])
+        .arg(format!("NODE_PATH={}", kv.modules.display()))
+        .arg("node")
+        .arg(&kv.script)
+        .args(["serve", "--seconds", "5", "--home"])
+        .arg(&home);
+    let out = support::run::output_within(&mut cmd, Duration::from_secs(60));
+    failed(&out, 2, "cannot read server.ssl.key");
+    failed(&out, 2, "EACCES");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
 
     // Kibana's config dir under a directory its user cannot enter: Kibana could not read what
     // es-secure writes there (the stand-in gets EACCES), so es-secure refuses and rolls back.
