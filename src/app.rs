@@ -290,6 +290,12 @@ fn overrides(global: &Global) -> Vec<String> {
     v
 }
 
+/// What an apply works from, read and checked before the host is touched.
+enum ApplyInput {
+    Answers(Box<Answers>),
+    Bundle(Box<crate::shell::bundle::Prepared>),
+}
+
 /// `--bundle FILE` with the `--ca-fingerprint` given for it.
 type BundleArg<'a> = (&'a Path, Option<&'a str>);
 
@@ -304,19 +310,10 @@ fn apply_cmd(
     let sandbox = sandbox_if_requested(global)?;
     let loc = locate(global, sandbox.as_deref());
     let bundle_path = bundle.map(|(p, _)| p);
-    // Recovery first: an interrupted run is undone before detecting and planning (a dry run
-    // changes nothing, so it neither locks nor recovers; pruning takes the lock itself).
-    let session = if dry_run || prune.is_some() {
-        None
-    } else {
-        Some(begin_session(&loc.state_dir, "apply")?)
-    };
-    let (answers, facts) = match (answers_path, bundle) {
-        (Some(path), _) => {
-            let (_, answers) = load_answers(path)?;
-            let facts = detect_with(&loc, Some(&answers))?;
-            (answers, facts)
-        }
+    // The input first (answers, or a bundle whose signature and CA are checked): bad input
+    // is refused before anything on the host is touched, the state directory included.
+    let input = match (answers_path, bundle) {
+        (Some(path), _) => ApplyInput::Answers(Box::new(load_answers(path)?.1)),
         (None, Some((path, ca_fingerprint))) => {
             use crate::shell::bundle::BundleError;
             let prepared =
@@ -325,12 +322,28 @@ fn apply_cmd(
                     BundleError::Refused(e) => Failure::new(Exit::Refused, e),
                 })?;
             confirm_bundle_ca(&prepared, yes, dry_run)?;
+            ApplyInput::Bundle(Box::new(prepared))
+        }
+        (None, None) => return fail(Exit::Config, "apply needs --answers FILE or --bundle FILE"),
+    };
+    // Recovery next: an interrupted run is undone before detecting and planning (a dry run
+    // changes nothing, so it neither locks nor recovers; pruning takes the lock itself).
+    let session = if dry_run || prune.is_some() {
+        None
+    } else {
+        Some(begin_session(&loc.state_dir, "apply")?)
+    };
+    let (answers, facts) = match input {
+        ApplyInput::Answers(answers) => {
+            let facts = detect_with(&loc, Some(&answers))?;
+            (*answers, facts)
+        }
+        ApplyInput::Bundle(prepared) => {
             let mut facts = detect_with(&loc, Some(&prepared.answers))?;
             facts.bundle = Some(crate::shell::bundle::facts(&prepared, &facts.es.config_dir));
             facts.host.findings.extend(prepared.warning.clone());
             (prepared.answers, facts)
         }
-        (None, None) => return fail(Exit::Config, "apply needs --answers FILE or --bundle FILE"),
     };
     if let Some(mode) = prune {
         // Only the bundles: pruning is its own action, so it never deletes a bundle the same

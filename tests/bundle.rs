@@ -106,6 +106,14 @@ impl Node {
     }
 
     /// Every file under the install, with its bytes: to show that nothing changed.
+    /// Nothing but the (empty) state lock in the state directory, if it exists: no journal,
+    /// backup, CA or answers of a refused run.
+    fn state_is_empty(&self) -> bool {
+        std::fs::read_dir(self.path("state")).map_or(true, |entries| {
+            entries.flatten().all(|e| e.file_name() == "lock")
+        })
+    }
+
     fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
         fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
             let Ok(entries) = std::fs::read_dir(dir) else {
@@ -115,6 +123,9 @@ impl Node {
                 let p = e.path();
                 if p.is_dir() {
                     walk(&p, out);
+                } else if p.file_name().is_some_and(|n| n == "lock") {
+                    // The state lock a refused run took: empty, and not part of the install.
+                    assert!(std::fs::read(&p).unwrap().is_empty(), "{}", p.display());
                 } else {
                     out.push((p.clone(), std::fs::read(&p).unwrap()));
                 }
@@ -285,7 +296,7 @@ fn bundle_applies_on_its_node_and_only_there() {
     assert!(err.contains("this bundle is for node `node-2`"), "{err}");
     assert!(err.contains("node.name: node-3"), "{err}");
     assert_eq!(before, n3.snapshot());
-    assert!(!n3.path("state").exists());
+    assert!(n3.state_is_empty());
 }
 
 #[test]
@@ -344,6 +355,8 @@ fn bundle_from_another_cluster_is_refused() {
     let other = cluster();
     let n2 = Node::new("node-2", "10.0.0.12");
     std::fs::create_dir_all(n2.path("state/ca")).unwrap();
+    // A state directory as es-secure makes it (private), so the refusal is the bundle's.
+    std::fs::set_permissions(n2.path("state"), std::fs::Permissions::from_mode(0o700)).unwrap();
     for f in ["ca.crt", "ca.key"] {
         std::fs::copy(
             other.path(&format!("state/ca/{f}")),
@@ -403,7 +416,7 @@ fn assert_refused(n2: &Node, bundle: &Path, ca: &Node, want: &str) {
     assert!(err.contains(want), "{want}: {err}");
     assert!(err.contains("nothing was changed"), "{err}");
     assert_eq!(before, n2.snapshot());
-    assert!(!n2.path("state").exists());
+    assert!(n2.state_is_empty());
 }
 
 #[test]
@@ -506,7 +519,7 @@ fn yes_without_a_fingerprint_is_refused() {
     // The refusal does not hand out the bundle's own fingerprint to copy.
     assert!(!err.contains(&a.ca_fp()), "{err}");
     assert_eq!(before, n2.snapshot());
-    assert!(!n2.path("state").exists());
+    assert!(n2.state_is_empty());
     // Without a terminal and without --yes: refused the same way.
     let (code, out, err) = n2.apply_bundle(&bundle_of(&a, "node-2"), &[]);
     assert_eq!(code, 3, "{out}{err}");
@@ -586,7 +599,10 @@ fn prune_bundles_deletes_the_ca_hosts_copies() {
     let answers = n1.path("prune.yml");
     std::fs::write(
         &answers,
-        format!("{THREE_NODES}elasticsearch:\n  url: http://127.0.0.1:1\n"),
+        THREE_NODES.replace(
+            "  allow_cleartext_rest: true\n",
+            "  allow_cleartext_rest: true\n  url: http://127.0.0.1:1\n",
+        ),
     )
     .unwrap();
     let answers = answers.to_str().unwrap();

@@ -29,7 +29,7 @@ impl Install {
     fn new(tier: &str, es_extra: &str) -> Self {
         let dir = support::install::deb_install();
         let answers = format!(
-            "version: 1\ntier: {tier}\nnodes:\n  - name: node-1\n    dns: [node-1.example.internal, localhost]\n    ip: [10.0.0.11, 127.0.0.1]\nthis_node: node-1\nkibana:\n  config_dir: {}\n  public_url: https://kibana.example.internal:5601\nelasticsearch:\n{es_extra}",
+            "version: 1\ntier: {tier}\nnodes:\n  - name: node-1\n    dns: [node-1.example.internal, localhost]\n    ip: [10.0.0.11, 127.0.0.1]\nthis_node: node-1\nkibana:\n  config_dir: {}\n  public_url: https://kibana.example.internal:5601\nelasticsearch:\n  allow_partial_cluster: true\n{es_extra}",
             dir.path().join("kibana").display()
         );
         std::fs::write(dir.path().join("answers.yml"), answers).unwrap();

@@ -138,11 +138,7 @@ fn scenario(v: EsVersion) {
     let before_fail = config_fingerprint(&c);
     let pid_before_fail = c.es_property("MainPID").unwrap();
     let t_fail = Instant::now();
-    let failed = es_secure(
-        &c,
-        &["apply", "--yes", "--answers", ANSWERS, "--plain"],
-        1200,
-    );
+    let failed = es_secure(&c, &["apply", "--yes", "--answers", ANSWERS], 1200);
     say(&format!(
         "TIMING failing apply + rollback restart: {:.1}s",
         t_fail.elapsed().as_secs_f64()
@@ -196,11 +192,7 @@ fn scenario(v: EsVersion) {
     let pid_before = c.es_property("MainPID").unwrap();
     let started_before = count(&c.es_journal().unwrap(), "Started elasticsearch.service");
     let t_apply = Instant::now();
-    let applied = es_secure(
-        &c,
-        &["apply", "--yes", "--answers", ANSWERS, "--plain"],
-        1200,
-    );
+    let applied = es_secure(&c, &["apply", "--yes", "--answers", ANSWERS], 1200);
     say(&format!(
         "TIMING apply none -> https with systemctl restart: {:.1}s",
         t_apply.elapsed().as_secs_f64()
