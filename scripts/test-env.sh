@@ -18,7 +18,7 @@
 #   * The unprivileged user that runs Elasticsearch (ES refuses to run as root), and a second
 #     one, `kbtest`, that plays Kibana's service user in tests/kibana_view.rs.
 #   * Kibana's stand-in (tests/support/kibana-view): Node.js (Debian's, if none is installed)
-#     and its npm packages (@elastic/elasticsearch 8.19.x, yaml) into $CACHE/kibana-view, and
+#     and its npm packages (@elastic/elasticsearch 8.19.x and 9.x, yaml) into $CACHE/kibana-view, and
 #     Debian's chromium-headless-shell + libnss3-tools (certutil) for the browser checks.
 #   * systemd-container + mmdebstrap, and the systemd-nspawn images of tests/systemd_e2e.rs
 #     (scripts/nspawn-image.sh: Debian + ES in the deb layout, cached under $CACHE/nspawn).

@@ -1,11 +1,12 @@
-//! Kibana's side of what es-secure wrote, proven on a real Elasticsearch 8.19 node.
+//! Kibana's side of what es-secure wrote, proven on real Elasticsearch 8.19 and 9.x nodes.
 //!
 //! Kibana itself cannot be installed on the test machines, so its stand-in is
 //! `tests/support/kibana-view/kibana_view.js`: Kibana's own config reading, keystore lookup and
 //! decryption, `elasticsearch.*` schema rules and `parseClientOptions`, ported from Kibana's
-//! source, driving the official `@elastic/elasticsearch` 8.19 client configured as Kibana's
-//! (HttpConnection, ClusterConnectionPool). It runs as Kibana's service user (`kbtest`, the
-//! group of the Kibana config directory), never root, so file permissions are the kernel's.
+//! source, driving the official `@elastic/elasticsearch` client of the Kibana major played
+//! (8.19.x or 9.x) configured as Kibana's (HttpConnection, ClusterConnectionPool). It runs as
+//! Kibana's service user (`kbtest`, the group of the Kibana config directory), never root, so
+//! file permissions are the kernel's.
 //! It must NOT claim more than that: Kibana's plugins, status page and UI are not here.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -24,11 +25,13 @@ struct KibanaView {
     script: PathBuf,
     modules: PathBuf,
     user: String,
+    /// The Kibana major played (`--major`): the client of that major is used.
+    major: u32,
 }
 
 impl KibanaView {
     /// `None` after a loud SKIPPED line (a failure under `ES_SECURE_TEST_REQUIRE=1`).
-    fn find() -> Option<Self> {
+    fn find(major: u32) -> Option<Self> {
         let user = std::env::var("ES_SECURE_TEST_KIBANA_USER").unwrap_or_else(|_| "kbtest".into());
         let modules = std::env::var("ES_SECURE_TEST_KIBANA_VIEW_MODULES").map(PathBuf::from);
         let problem = if !Command::new("node")
@@ -62,6 +65,7 @@ impl KibanaView {
                 .join("tests/support/kibana-view/kibana_view.js"),
             modules: modules.unwrap(),
             user,
+            major,
         })
     }
 
@@ -76,6 +80,7 @@ impl KibanaView {
         cmd.arg("node")
             .arg(&self.script)
             .arg("check")
+            .args(["--major", &self.major.to_string()])
             .arg("--home")
             .arg(home);
         let t0 = Instant::now();
@@ -400,12 +405,24 @@ fn foreign_ca(dir: &Path) -> PathBuf {
 /// https (hosts, CA, server TLS) — after each, Kibana's view authenticates as kibana_system;
 /// then the negative cases, each failing for its own reason.
 #[test]
-fn kibana_view_after_minimal_and_https_applies() {
-    let Some(kv) = KibanaView::find() else { return };
-    if !es::available(EsVersion::V8) {
+fn kibana_view_8x_after_minimal_and_https_applies() {
+    kibana_view_case(EsVersion::V8);
+}
+
+/// The same against 9.x, with the 9.x client (what Kibana 9 ships).
+#[test]
+fn kibana_view_9x_after_minimal_and_https_applies() {
+    kibana_view_case(EsVersion::V9);
+}
+
+fn kibana_view_case(version: EsVersion) {
+    let Some(kv) = KibanaView::find(version.major()) else {
+        return;
+    };
+    if !es::available(version) {
         return;
     }
-    let mut node = Node::builder(EsVersion::V8, "kibana_view")
+    let mut node = Node::builder(version, &format!("kibana_view_{}", version.major()))
         .security(Security::Disabled)
         .build()
         .unwrap();
@@ -428,11 +445,10 @@ fn kibana_view_after_minimal_and_https_applies() {
     );
     let v = passed(&kv.check(&home, &[]));
     assert_eq!(v["username"], "kibana_system", "{v}");
-    assert_eq!(
-        v["versions"],
-        serde_json::json!([EsVersion::V8.version()]),
-        "{v}"
-    );
+    assert_eq!(v["versions"], serde_json::json!([version.version()]), "{v}");
+    let client = v["client"].as_str().unwrap_or_default();
+    let want = if version.major() == 8 { "8.19." } else { "9." };
+    assert!(client.starts_with(want), "client {client} for {v}");
     assert!(
         v["hosts"][0].as_str().unwrap().starts_with("http://"),
         "{v}"

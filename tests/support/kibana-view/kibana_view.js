@@ -2,7 +2,9 @@
 // Kibana's view of what es-secure wrote: a TEST-ONLY stand-in for Kibana, which cannot be
 // installed on the test machines (no distribution in Debian or npm; `@kbn/*` is unpublished).
 // It does what Kibana's server does with kibana.yml and kibana.keystore up to its first calls
-// to Elasticsearch, ported (our own code) from Kibana 8.19's source:
+// to Elasticsearch, ported (our own code) from Kibana's source as stored from elastic/kibana's
+// main branch (not diffed line by line against the 8.19 branch; kibana.yml is parsed with the
+// `yaml` package as current Kibana does, where older 8.x used js-yaml):
 //   - read_config.ts      kibana.yml: dotted keys split into objects, `${VAR}` / `${VAR:def}`
 //   - get_keystore.js     `<data>/kibana.keystore` wins over `<config>/kibana.keystore`;
 //                         `<data>` = first directory of $DATA_PATH, <home>/data, /var/lib/kibana
@@ -18,8 +20,10 @@
 // and UI are not here.
 //
 // Usage (exit 0 ok; 2 config/schema; 3 keystore; 4 connection/TLS; 5 authentication):
-//   node kibana_view.js check --home DIR [--config DIR]
-//       prints one JSON line {versions, username, verificationMode, keystore, hosts}
+//   node kibana_view.js check --home DIR [--config DIR] [--major 8|9]
+//       prints one JSON line {client, versions, username, verificationMode, keystore, hosts};
+//       --major picks the client of that Kibana major (8.19.x, or 9.x installed as
+//       `elasticsearch9`)
 //   node kibana_view.js serve --home DIR [--config DIR] [--seconds N]
 //       serves `server.ssl.*` on server.host, server.publicBaseUrl's port; prints
 //       "listening <port>" and exits after N seconds (default 60) or on SIGTERM
@@ -35,16 +39,18 @@ function fail(code, msg) {
 }
 
 function parseArgs(argv) {
-  const out = { cmd: argv[0], seconds: 60 };
+  const out = { cmd: argv[0], seconds: 60, major: '8' };
   for (let i = 1; i < argv.length; i += 2) {
     const v = argv[i + 1];
     if (v === undefined) fail(2, `missing value for ${argv[i]}`);
     if (argv[i] === '--home') out.home = v;
     else if (argv[i] === '--config') out.config = v;
     else if (argv[i] === '--seconds') out.seconds = Number(v);
+    else if (argv[i] === '--major') out.major = v;
     else fail(2, `unknown argument ${argv[i]}`);
   }
-  if (!out.home) fail(2, 'usage: kibana_view.js check|serve --home DIR [--config DIR]');
+  if (!out.home) fail(2, 'usage: kibana_view.js check|serve --home DIR [--config DIR] [--major 8|9]');
+  if (out.major !== '8' && out.major !== '9') fail(2, `--major must be 8 or 9, not ${out.major}`);
   out.config = out.config || process.env.KBN_PATH_CONF || path.join(out.home, 'config');
   return out;
 }
@@ -260,10 +266,26 @@ function errorReason(e) {
   return `${e.name}: ${e.message}`;
 }
 
+// The client's version, from its package.json (not exported, so found on disk).
+function clientVersion(pkg) {
+  let dir = path.dirname(require.resolve(pkg));
+  while (dir !== path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (fs.existsSync(file)) {
+      const meta = JSON.parse(fs.readFileSync(file, 'utf8'));
+      if (meta.name === '@elastic/elasticsearch') return meta.version;
+    }
+    dir = path.dirname(dir);
+  }
+  return 'unknown';
+}
+
 async function check(opts) {
   const { settings, keystore, entries } = loadSettings(opts);
   const cfg = esConfig(settings);
-  const { Client, HttpConnection, ClusterConnectionPool } = require('@elastic/elasticsearch');
+  // Kibana ships the client of its own major: 8.19 with Kibana 8.19, 9.x with Kibana 9.x.
+  const pkg = opts.major === '9' ? 'elasticsearch9' : '@elastic/elasticsearch';
+  const { Client, HttpConnection, ClusterConnectionPool } = require(pkg);
   const client = new Client({
     ...clientOptions(cfg),
     Connection: HttpConnection,
@@ -293,6 +315,7 @@ async function check(opts) {
   await client.close();
   process.stdout.write(
     JSON.stringify({
+      client: clientVersion(pkg),
       versions,
       username: me.username,
       verificationMode: cfg.ssl.verificationMode,
