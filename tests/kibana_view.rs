@@ -509,6 +509,40 @@ fn kibana_view_case(version: EsVersion) {
         "the password was incorrect",
     );
 
+    // Kibana's keystore precedence: `<home>/data/kibana.keystore`, when it exists, wins over
+    // the config dir's — here one with a wrong password for kibana_system, so authentication
+    // fails (and its entry overrides kibana.yml's username/password pair).
+    let data_first = variant(&home, root.path(), "kibana-data-keystore", &kv.user, |y| {
+        y.to_string()
+    });
+    let data = data_first.join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut enc = Command::new("node");
+    enc.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kibana_keystore_decrypt.js"))
+        .arg("encrypt")
+        .arg(data.join("kibana.keystore"));
+    let mut child = enc
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        br#"{"elasticsearch.password": "not-kibana-systems-password"}"#,
+    )
+    .unwrap();
+    let out = support::run::wait_output_within(child, Duration::from_secs(60), "keystore encrypt");
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::set_permissions(
+        data.join("kibana.keystore"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let out = kv.check(&data_first, &[]);
+    failed(&out, 5, "security_exception");
+
     // The stand-in's schema rules can fail: `elasticsearch.username: elastic` is refused.
     let elastic_user = variant(&home, root.path(), "kibana-elastic-user", &kv.user, |y| {
         y.replace("kibana_system", "elastic")

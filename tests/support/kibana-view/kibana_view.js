@@ -9,7 +9,7 @@
 //   - get_keystore.js     `<data>/kibana.keystore` wins over `<config>/kibana.keystore`;
 //                         `<data>` = first directory of $DATA_PATH, <home>/data, /var/lib/kibana
 //   - keystore.js         "1:" base64(salt64 iv12 tag16 ciphertext), pbkdf2-sha512 x10000,
-//                         aes-256-gcm; password from $KBN_KEYSTORE_PASSWORD(_FILE)
+//                         aes-256-gcm; password from $KBN_KEYSTORE_PASSWORD
 //   - read_keystore.js    every entry set (as a dotted path) over the yml's values
 //   - elasticsearch_config.ts   the schema rules of `elasticsearch.*` that matter here
 //   - client_config.ts    parseClientOptions: verificationMode -> Node TLS options
@@ -131,9 +131,6 @@ function keystorePath(home, configDir) {
 }
 
 function keystorePassword() {
-  if (process.env.KBN_KEYSTORE_PASSWORD_FILE) {
-    return fs.readFileSync(process.env.KBN_KEYSTORE_PASSWORD_FILE, 'utf8').trim();
-  }
   return process.env.KBN_KEYSTORE_PASSWORD || '';
 }
 
