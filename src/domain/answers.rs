@@ -895,12 +895,23 @@ impl Answers {
             {
                 dns.push(host);
             }
+            // Browsers check the URL's host against the certificate's SANs: an IP address in
+            // the public URL must be an IP SAN (a DNS SAN does not match it).
+            let mut ip = k.ip.clone();
+            if let Some(addr) = public_url
+                .as_deref()
+                .and_then(url_host)
+                .and_then(|h| h.parse::<IpAddr>().ok())
+                && !ip.contains(&addr)
+            {
+                ip.push(addr);
+            }
             KibanaAnswers {
                 config_dir: k.config_dir.clone(),
                 public_url,
                 server_https,
                 dns,
-                ip: k.ip.clone(),
+                ip,
             }
         });
 
@@ -1343,6 +1354,36 @@ mod tests {
         let e = parse("version: 1\ntier: basic\nnodes:\n  - name: a\n    ip: [10.0.0.300]\n")
             .unwrap_err();
         assert!(e.contains("line 5"), "{e}");
+    }
+
+    #[test]
+    fn kibana_public_url_ip_becomes_an_ip_san() {
+        let base =
+            "version: 1\ntier: https\nnodes:\n  - {name: n1, ip: [10.0.0.1]}\nthis_node: n1\n";
+        let kibana = |k: &str| {
+            let raw = parse_raw(&format!("{base}kibana: {k}\n")).unwrap();
+            Answers::from_raw(&raw).unwrap().kibana.unwrap()
+        };
+        let k = kibana("{config_dir: /etc/kibana, public_url: \"https://192.0.2.7:5601\"}");
+        assert_eq!(k.ip, vec!["192.0.2.7".parse::<IpAddr>().unwrap()]);
+        assert!(k.dns.is_empty(), "{:?}", k.dns);
+        let k = kibana(
+            "{config_dir: /etc/kibana, public_url: \"https://[2001:db8::5]:5601\", ip: [192.0.2.8]}",
+        );
+        assert_eq!(
+            k.ip,
+            vec![
+                "192.0.2.8".parse::<IpAddr>().unwrap(),
+                "2001:db8::5".parse::<IpAddr>().unwrap()
+            ]
+        );
+        // Already listed: not twice. A DNS name stays a DNS SAN only.
+        let k =
+            kibana("{config_dir: /etc/kibana, public_url: \"https://192.0.2.7\", ip: [192.0.2.7]}");
+        assert_eq!(k.ip.len(), 1);
+        let k = kibana("{config_dir: /etc/kibana, public_url: \"https://k.example:5601\"}");
+        assert!(k.ip.is_empty());
+        assert_eq!(k.dns, vec!["k.example".to_string()]);
     }
 
     #[test]
