@@ -2,7 +2,9 @@
 //! filtering are silently ignored on a Basic license, so writing them there would give false
 //! assurance; when the plan changes their settings, the running node's license is read
 //! (`GET _license`) and a license below Gold refuses the apply. It must not write any
-//! configuration (a temporary superuser lives only for the one read, and is removed).
+//! configuration (a temporary superuser lives only for the one read: journaled in a
+//! transaction of its own before its first byte, so even a SIGKILL is undone by the next run,
+//! and removed right after).
 
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use crate::domain::settings;
 use crate::domain::tier::Tier;
 use crate::shell::es_client::{EsClient, License};
 use crate::shell::file_realm;
+use crate::shell::txn::{StateDir, Txn};
 
 use super::Run;
 
@@ -31,14 +34,14 @@ const AUTH_WAIT: Duration = Duration::from_secs(30);
 impl Run<'_> {
     /// Refuse (nothing changed) when the plan writes Gold-only settings and the running node's
     /// license is below Gold, or cannot be read.
-    pub(super) fn check_license(&self, plan: &Plan) -> anyhow::Result<()> {
+    pub(super) fn check_license(&self, plan: &Plan, state: &StateDir) -> anyhow::Result<()> {
         let features = self.answers.hardening.gold_features();
         if features.is_empty() || !plan_changes_gold_settings(plan) {
             return Ok(());
         }
         let url = self.current_url();
         let what = features.join(" and ");
-        let license = self.read_license(&url).map_err(|e| {
+        let license = self.read_license(&url, state).map_err(|e| {
             anyhow!(
                 "refusing to apply; nothing was changed: the answers turn on {what}, which need a Gold or higher license, and es-secure could not read this cluster's license at {url}: {e:#}\nhelp: start Elasticsearch and run the apply again (with `auth.method: elastic-password` if the temporary superuser cannot be used), or leave those sections out of `hardening`"
             )
@@ -68,7 +71,7 @@ impl Run<'_> {
         }
     }
 
-    fn read_license(&self, url: &str) -> anyhow::Result<License> {
+    fn read_license(&self, url: &str, state: &StateDir) -> anyhow::Result<License> {
         let ca_pem = self
             .facts
             .ca
@@ -98,11 +101,21 @@ impl Run<'_> {
             // password es-secure knows is not in effect before the restart: use the
             // temporary superuser, as for the default method.
             AuthMethod::TemporarySuperuser | AuthMethod::BootstrapPassword => {
-                file_realm::with_temp_superuser(&self.facts.es.config_dir, |creds| {
-                    let client = client.with_credentials(creds.clone());
-                    client.authenticate_retrying(AUTH_WAIT)?;
-                    Ok(client.license()?)
-                })
+                let dir = &self.facts.es.config_dir;
+                let mut txn = Txn::begin(state, "apply: license read")?;
+                let user =
+                    file_realm::create_journaled(dir, |name| txn.record_temp_user(dir, name))?;
+                let client = client.with_credentials(user.credentials());
+                let read = client
+                    .authenticate_retrying(AUTH_WAIT)
+                    .and_then(|_| client.license())
+                    .map_err(anyhow::Error::from);
+                // The user goes before the result is looked at; the transaction then holds
+                // nothing to undo and is closed.
+                let removed = user.remove();
+                txn.rollback()?;
+                removed?;
+                read
             }
         }
     }

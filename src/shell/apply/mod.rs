@@ -161,7 +161,8 @@ pub fn apply_in(
         rest: Duration::ZERO,
     };
     run.prepare(plan).map_err(ApplyError::Invalid)?;
-    run.check_license(plan).map_err(ApplyError::Refused)?;
+    run.check_license(plan, &session.state)
+        .map_err(ApplyError::Refused)?;
     let result = run.execute(plan, &session.state);
     session.interrupts.set_phase(Phase::Idle);
     result
