@@ -15,11 +15,15 @@
 #     version and installed into the pristine copy's plugins/: it supplies the analysis
 #     components of the missing analysis-common module that the .security index needs.
 #     docs/es-zip-notes.md explains why.
-#   * The unprivileged user that runs Elasticsearch (ES refuses to run as root).
+#   * The unprivileged user that runs Elasticsearch (ES refuses to run as root), and a second
+#     one, `kbtest`, that plays Kibana's service user in tests/kibana_view.rs.
+#   * Kibana's stand-in (tests/support/kibana-view): Node.js (Debian's, if none is installed)
+#     and its npm packages (@elastic/elasticsearch 8.19.x and 9.x, yaml) into $CACHE/kibana-view, and
+#     Debian's chromium-headless-shell + libnss3-tools (certutil) for the browser checks.
 #   * systemd-container + mmdebstrap, and the systemd-nspawn images of tests/systemd_e2e.rs
 #     (scripts/nspawn-image.sh: Debian + ES in the deb layout, cached under $CACHE/nspawn).
 #
-# Needs the network only for Debian packages and Maven Central.
+# Needs the network only for Debian packages, Maven Central and the npm registry.
 set -euo pipefail
 
 ES8_VERSION=8.19.21 # newest 8.19.x on Maven Central when pinned
@@ -28,6 +32,7 @@ ES8_OLD_VERSION=8.13.4 # last version writing keystore format 5 (keystore cross-
 ARTIFACT=org.elasticsearch.distribution.integ-test-zip:elasticsearch
 CACHE=${ES_SECURE_TEST_CACHE:-/var/cache/es-secure-test}
 TEST_USER=${ES_SECURE_TEST_USER:-estest}
+KIBANA_TEST_USER=${ES_SECURE_TEST_KIBANA_USER:-kbtest}
 JAVA17_DEFAULT=/usr/lib/jvm/java-17-openjdk-amd64
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHIM_DIR=$REPO_ROOT/tests/support/es-shim
@@ -63,12 +68,16 @@ command -v flock >/dev/null || need_pkgs+=(util-linux)
 command -v systemd-nspawn >/dev/null || need_pkgs+=(systemd-container)
 command -v mmdebstrap >/dev/null || need_pkgs+=(mmdebstrap)
 [ -x "$JAVA17_DEFAULT/bin/javac" ] || need_pkgs+=(openjdk-17-jdk-headless)
+command -v node >/dev/null || need_pkgs+=(nodejs)
+command -v npm >/dev/null || need_pkgs+=(npm)
+command -v chromium-headless-shell >/dev/null || need_pkgs+=(chromium-headless-shell)
+command -v certutil >/dev/null || need_pkgs+=(libnss3-tools)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     # shellcheck disable=SC2207 # de-duplicate the package names
     uniq_pkgs=($(printf '%s\n' "${need_pkgs[@]}" | sort -u))
     apt_install "${uniq_pkgs[@]}"
 else
-    log "packages present: openssl curl unzip maven openjdk-17"
+    log "packages present: openssl curl unzip maven openjdk-17 node npm chromium-headless-shell certutil"
 fi
 
 # --- Java ---------------------------------------------------------------------------------
@@ -111,6 +120,13 @@ if id "$TEST_USER" >/dev/null 2>&1; then
 else
     log "creating system user $TEST_USER"
     useradd --system --create-home --home-dir "/home/$TEST_USER" --shell /usr/sbin/nologin "$TEST_USER"
+fi
+
+if id "$KIBANA_TEST_USER" >/dev/null 2>&1; then
+    log "user $KIBANA_TEST_USER exists"
+else
+    log "creating system user $KIBANA_TEST_USER (Kibana's service user in the tests)"
+    useradd --system --create-home --home-dir "/home/$KIBANA_TEST_USER" --shell /usr/sbin/nologin "$KIBANA_TEST_USER"
 fi
 
 # --- zips, pristine copies, shim ----------------------------------------------------------
@@ -176,6 +192,24 @@ prepare() { # version java-home java-release -> pristine dir
     echo "$dir"
 }
 
+# --- Kibana's stand-in: npm packages outside the repository -------------------------------
+# Installed again only when tests/support/kibana-view/package.json changes; readable by the
+# Kibana test user, who runs the stand-in.
+KVIEW_SRC=$REPO_ROOT/tests/support/kibana-view
+KVIEW=$CACHE/kibana-view
+if cmp -s "$KVIEW_SRC/package.json" "$KVIEW/package.json" && [ -f "$KVIEW/.installed" ]; then
+    log "kibana-view npm packages ready in $KVIEW"
+else
+    log "npm install (kibana-view: @elastic/elasticsearch, yaml) into $KVIEW"
+    rm -rf "$KVIEW"
+    mkdir -p "$KVIEW"
+    cp "$KVIEW_SRC/package.json" "$KVIEW/"
+    (cd "$KVIEW" && npm install --no-audit --no-fund --omit=dev --no-package-lock >&2) ||
+        die "npm install for kibana-view failed"
+    touch "$KVIEW/.installed"
+fi
+chmod -R a+rX "$KVIEW"
+
 PRISTINE_8=$(prepare "$ES8_VERSION" "$JAVA_8" 17)
 PRISTINE_9=$(prepare "$ES9_VERSION" "$JAVA_9" 21)
 ZIP_8_OLD=$(fetch_zip "$ES8_OLD_VERSION")
@@ -201,6 +235,8 @@ export ES_SECURE_TEST_VERSION_9='$ES9_VERSION'
 export ES_SECURE_TEST_JAVA_8='$JAVA_8'
 export ES_SECURE_TEST_JAVA_9='$JAVA_9'
 export ES_SECURE_TEST_USER='$TEST_USER'
+export ES_SECURE_TEST_KIBANA_USER='$KIBANA_TEST_USER'
+export ES_SECURE_TEST_KIBANA_VIEW_MODULES='$KVIEW/node_modules'
 EOF
 }
 if [ -n "$OUT" ]; then

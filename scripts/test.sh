@@ -6,10 +6,14 @@
 #   - a JDK 17 (Debian openjdk-17-jdk-headless) for Elasticsearch 8.x and a JDK >= 21 for 9.x,
 #   - org.elasticsearch.distribution.integ-test-zip:elasticsearch (8.19.x and 9.x) via Maven,
 #   - the unprivileged user `estest` that every test node runs as (ES refuses root),
-#   - openssl, curl and node for the cross-checks.
+#   - openssl, curl and node for the cross-checks;
+#   - Kibana's stand-in (tests/kibana_view.rs): the npm packages @elastic/elasticsearch 8.19.x,
+#     9.x and yaml (cached outside the repository), the user `kbtest` as Kibana's service user,
+#     Debian's chromium-headless-shell and libnss3-tools.
 #   - systemd-container + mmdebstrap and the nspawn images (Debian, ES in the deb layout)
 #     that tests/systemd_e2e.rs boots with a real systemd.
-# Needs root (useradd, chown) and the package registries; nothing else from the network.
+# Needs root (useradd, chown) and the package registries (Debian, Maven Central, npm); nothing
+# else from the network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -122,9 +122,12 @@ pub enum Command {
     },
     /// Show the detected installation, its tier with evidence, certificates and findings.
     Status {
-        /// Print the detected facts as JSON.
+        /// Print the detected facts and the posture (`posture.schema_version`) as JSON.
         #[arg(long)]
         json: bool,
+        /// Exit 6 when any posture row is `fail`.
+        #[arg(long)]
+        strict: bool,
         /// Answers file, to show where it points.
         #[arg(long, value_name = "FILE")]
         answers: Option<PathBuf>,

@@ -7,9 +7,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use es_secure::domain::answers::{
-    Answers, AuthMethodKind, RawAnswers, RawAuth, RawCaSource, RawCertPair, RawCertificates,
-    RawElasticsearch, RawKibana, RawNode, RawNodeCerts, RawPasswords, RestartMode,
-    VerificationMode, parse_raw,
+    Answers, AuthMethodKind, RawAnswers, RawAudit, RawAuth, RawCaSource, RawCertPair,
+    RawCertificates, RawElasticsearch, RawHardening, RawIpFilter, RawKibana, RawKibanaSession,
+    RawNode, RawNodeCerts, RawPasswords, RestartMode, VerificationMode, parse_raw,
 };
 use es_secure::domain::certspec::KeyType;
 use es_secure::domain::tier::Tier;
@@ -30,6 +30,8 @@ fn the_template_parses_into_typed_answers() {
     assert_eq!(answers.nodes.len(), 2);
     assert_eq!(answers.local_node().unwrap().name, "node-1");
     assert!(answers.kibana.is_some());
+    assert!(answers.hardening.audit.is_some());
+    assert_eq!(answers.hardening.gold_features().len(), 2);
 }
 
 fn sp<T>(value: T) -> Spanned<T> {
@@ -100,6 +102,22 @@ fn fully_populated() -> RawAnswers {
             method: AuthMethodKind::ElasticPassword,
             elastic_password: Some(sp("env:ELASTIC_PASSWORD".to_string())),
         },
+        hardening: Some(RawHardening {
+            audit: Some(RawAudit {
+                enabled: true,
+                events: Some(vec!["authentication_failed".to_string()]),
+            }),
+            tls_protocols: Some(vec!["TLSv1.3".to_string()]),
+            kibana_session: Some(RawKibanaSession {
+                idle_timeout: Some("1h".to_string()),
+                lifespan: Some("8h".to_string()),
+            }),
+            ip_filter: Some(RawIpFilter {
+                transport_allow: Some(vec!["10.0.0.11".to_string()]),
+                http_allow: vec!["127.0.0.1".to_string()],
+                http_deny: vec!["_all".to_string()],
+            }),
+        }),
     }
 }
 
@@ -138,6 +156,7 @@ fn the_template_documents_every_key() {
         "passwords.rotate",
         "auth.elastic_password",
         "certificates.node_certs.http.key",
+        "hardening.ip_filter.http_deny",
     ] {
         assert!(
             found.iter().any(|(_, path)| path == known),

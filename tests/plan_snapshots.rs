@@ -275,3 +275,44 @@ fn plan_and_dry_run_exit_3_with_a_blocking_finding() {
         assert!(stderr.contains("apply would refuse"), "{stderr}");
     }
 }
+
+const HARDENING: &str = "hardening:
+  audit: {}
+  tls_protocols: [TLSv1.3, TLSv1.2]
+  kibana_session: {}
+  ip_filter:
+    http_allow: [127.0.0.1]
+";
+
+/// Every hardening layer on a deb node going to https with Kibana: the settings land in the
+/// managed blocks, and the notes say what each layer does, when it takes effect, and that
+/// audit and IP filtering need a Gold license.
+#[test]
+fn deb_https_hardened_with_kibana() {
+    let i = Install::new("deb");
+    let (code, out, err) = i.run(
+        "plan",
+        &format!(
+            "version: 1\ntier: https\nelasticsearch:\n  url: https://10.0.0.11:9200\n{THREE_NODES}kibana:\n  config_dir: @TMP@/kibana\n  public_url: https://kibana.example.internal:5601\n{}",
+            HARDENING.replace("[127.0.0.1]", "[127.0.0.1, 10.0.0.11]")
+        ),
+    );
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!(out);
+}
+
+/// An HTTP allow list without the address es-secure uses is refused before anything is
+/// written (exit 3, the reason and the fix).
+#[test]
+fn archive_http_allow_list_that_locks_out_this_host_is_refused() {
+    let i = Install::new("archive");
+    let (code, out, err) = i.run(
+        "plan",
+        &format!(
+            "version: 1\ntier: minimal\n{}",
+            HARDENING.replace("[127.0.0.1]", "[10.0.0.0/8]")
+        ),
+    );
+    assert_eq!(code, 3, "{out}{err}");
+    insta::assert_snapshot!(err);
+}

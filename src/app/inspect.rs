@@ -40,6 +40,7 @@ pub(super) fn status_cmd(
     global: &Global,
     answers_path: Option<&Path>,
     json: bool,
+    strict: bool,
 ) -> Result<(), Failure> {
     let answers = match answers_path {
         Some(p) => Some(load_answers(p)?.1),
@@ -48,14 +49,30 @@ pub(super) fn status_cmd(
     let sandbox = sandbox_if_requested(global)?;
     let facts = detect_with(&locate(global, sandbox.as_deref()), answers.as_ref())?;
     explain(global, &facts);
+    let posture = crate::domain::posture::assess(&facts);
     let mut out = std::io::stdout().lock();
     if json {
+        let mut value =
+            serde_json::to_value(&facts).map_err(|e| Failure::new(Exit::Internal, e))?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert(
+                "posture".to_string(),
+                serde_json::to_value(&posture).map_err(|e| Failure::new(Exit::Internal, e))?,
+            );
+        }
         let text =
-            serde_json::to_string_pretty(&facts).map_err(|e| Failure::new(Exit::Internal, e))?;
+            serde_json::to_string_pretty(&value).map_err(|e| Failure::new(Exit::Internal, e))?;
         let _ = writeln!(out, "{text}");
-        return Ok(());
+    } else {
+        let _ = writeln!(out, "{}", crate::shell::report::status_text(&facts));
+        let _ = writeln!(out, "{}", crate::domain::posture::render(&posture));
     }
-    let _ = writeln!(out, "{}", crate::shell::report::status_text(&facts));
+    if strict && posture.any_fail() {
+        return fail(
+            Exit::VerifyFailed,
+            "the posture has at least one `fail` row (status --strict)",
+        );
+    }
     Ok(())
 }
 

@@ -81,9 +81,11 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             yes,
             dry_run,
         ),
-        Some(Command::Status { json, answers }) => {
-            status_cmd(&cli.global, answers.as_deref(), json)
-        }
+        Some(Command::Status {
+            json,
+            strict,
+            answers,
+        }) => status_cmd(&cli.global, answers.as_deref(), json, strict),
         Some(Command::Verify { answers }) => verify_cmd(&cli.global, &answers),
         Some(Command::Rollback { list, id }) => rollback_cmd(&cli.global, list, id.as_deref()),
         Some(Command::Completions { shell }) => {

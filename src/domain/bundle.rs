@@ -111,6 +111,9 @@ fn node_answers(
             ..RawPasswords::default()
         },
         auth: crate::domain::answers::RawAuth::default(),
+        // Not carried yet: a bundle's node gets the tiers; hardening is applied there with
+        // the answers file itself.
+        hardening: None,
     }
 }
 

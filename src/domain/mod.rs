@@ -10,6 +10,7 @@ pub mod outcome;
 pub mod plan;
 pub mod plan_json;
 pub mod planner;
+pub mod posture;
 pub mod redact;
 pub mod render;
 pub mod settings;

@@ -22,11 +22,15 @@ use crate::domain::certspec::KeyType;
 use crate::domain::tier::Tier;
 
 pub use self::raw::{
-    AuthMethodKind, CaKeyword, RawAnswers, RawAuth, RawCaSource, RawCertPair, RawCertificates,
-    RawElasticsearch, RawKibana, RawNode, RawNodeCerts, RawPasswords, RestartMode,
-    VerificationMode, parse_raw,
+    AuthMethodKind, CaKeyword, DEFAULT_AUDIT_EVENTS, DEFAULT_KIBANA_IDLE_TIMEOUT,
+    DEFAULT_KIBANA_LIFESPAN, DEFAULT_TLS_PROTOCOLS, RawAnswers, RawAudit, RawAuth, RawCaSource,
+    RawCertPair, RawCertificates, RawElasticsearch, RawHardening, RawIpFilter, RawKibana,
+    RawKibanaSession, RawNode, RawNodeCerts, RawPasswords, RestartMode, VerificationMode,
+    parse_raw,
 };
-pub use self::validate::{url_host, valid_dns_name, valid_node_name};
+pub use self::validate::{
+    filter_entry_matches, parse_cidr, url_host, valid_dns_name, valid_filter_entry, valid_node_name,
+};
 
 /// The built-in users whose passwords es-secure sets, in the order it sets them (elastic last,
 /// as Elastic's setup-passwords tool does, so a failure part-way never locks out the admin).
@@ -191,6 +195,49 @@ pub struct EsAnswers {
     pub restart_timeout_secs: u64,
 }
 
+/// Validated `hardening`. `None`/empty fields leave that layer alone.
+#[derive(Clone, Debug, Default, Eq, PartialEq, Serialize)]
+pub struct Hardening {
+    pub audit: Option<AuditAnswers>,
+    pub tls_protocols: Vec<String>,
+    pub kibana_session: Option<KibanaSession>,
+    pub ip_filter: Option<IpFilterAnswers>,
+}
+
+impl Hardening {
+    /// The Gold-license features these answers turn on (no-ops on a Basic license).
+    pub fn gold_features(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.audit.as_ref().is_some_and(|a| a.enabled) {
+            out.push("audit logging (hardening.audit)");
+        }
+        if self.ip_filter.is_some() {
+            out.push("IP filtering (hardening.ip_filter)");
+        }
+        out
+    }
+}
+
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct AuditAnswers {
+    pub enabled: bool,
+    pub events: Vec<String>,
+}
+
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct KibanaSession {
+    pub idle_timeout: String,
+    pub lifespan: String,
+}
+
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct IpFilterAnswers {
+    /// `None`: every node's addresses.
+    pub transport_allow: Option<Vec<String>>,
+    pub http_allow: Vec<String>,
+    pub http_deny: Vec<String>,
+}
+
 /// Validated answers. Built only through [`Answers::from_raw`].
 #[derive(Clone, Debug, Eq, PartialEq, Serialize)]
 pub struct Answers {
@@ -204,6 +251,7 @@ pub struct Answers {
     pub kibana: Option<KibanaAnswers>,
     pub passwords: PasswordAnswers,
     pub auth: AuthMethod,
+    pub hardening: Hardening,
 }
 
 impl Answers {

@@ -32,6 +32,10 @@ pub struct RawAnswers {
     pub passwords: RawPasswords,
     #[serde(default)]
     pub auth: RawAuth,
+    /// Defence-in-depth layers beyond the tiers (audit, IP filter, TLS protocols, Kibana
+    /// sessions); each subsection is opt-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardening: Option<RawHardening>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
@@ -205,6 +209,99 @@ pub struct RawAuth {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elastic_password: Option<Spanned<String>>,
 }
+
+/// `hardening`: each subsection left out leaves that layer alone.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHardening {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<RawAudit>,
+    /// TLS versions for transport and HTTP (and Kibana's server), e.g. `[TLSv1.3, TLSv1.2]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_protocols: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kibana_session: Option<RawKibanaSession>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_filter: Option<RawIpFilter>,
+}
+
+/// `hardening.audit`: Elasticsearch security audit logging (a Gold feature).
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Event types to record (default [`DEFAULT_AUDIT_EVENTS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `hardening.kibana_session`: Kibana's session timeouts (`<count>[ms|s|m|h|d|w|M|Y]`, `0` =
+/// never).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKibanaSession {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifespan: Option<String>,
+}
+
+/// `hardening.ip_filter`: which addresses may connect (a Gold feature).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIpFilter {
+    /// Default: every node's addresses from `nodes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport_allow: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_allow: Vec<String>,
+    /// Default `[_all]` when `http_allow` is set (an allow list alone restricts nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_deny: Vec<String>,
+}
+
+/// Audit events recorded by default: every denial, failure and security change, without the
+/// per-request `access_granted` flood (Elastic's own default includes it).
+pub const DEFAULT_AUDIT_EVENTS: [&str; 7] = [
+    "access_denied",
+    "anonymous_access_denied",
+    "authentication_failed",
+    "connection_denied",
+    "tampered_request",
+    "run_as_denied",
+    "security_config_change",
+];
+
+/// Every audit event type Elasticsearch 8.x/9.x knows (and `_all`).
+pub(super) const KNOWN_AUDIT_EVENTS: [&str; 14] = [
+    "_all",
+    "access_denied",
+    "access_granted",
+    "anonymous_access_denied",
+    "authentication_failed",
+    "authentication_success",
+    "realm_authentication_failed",
+    "connection_denied",
+    "connection_granted",
+    "tampered_request",
+    "run_as_denied",
+    "run_as_granted",
+    "security_config_change",
+    "system_access_granted",
+];
+
+/// Default TLS versions: the two the bundled JDKs still enable.
+pub const DEFAULT_TLS_PROTOCOLS: [&str; 2] = ["TLSv1.3", "TLSv1.2"];
+
+/// Kibana session defaults: an idle hour, and a working day at most before logging in again
+/// (Kibana's own defaults are 3d and 30d).
+pub const DEFAULT_KIBANA_IDLE_TIMEOUT: &str = "1h";
+pub const DEFAULT_KIBANA_LIFESPAN: &str = "8h";
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]

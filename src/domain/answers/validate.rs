@@ -9,10 +9,13 @@ use serde_saphyr::Spanned;
 
 use crate::domain::tier::Tier;
 
+use super::raw::KNOWN_AUDIT_EVENTS;
 use super::{
-    AnswerError, Answers, AuthMethod, AuthMethodKind, CaKeyword, CaSource, CertAnswers, EsAnswers,
-    KibanaAnswers, Node, NodeCerts, PasswordAnswers, RawAnswers, RawCaSource, RawPasswords,
-    Restart, RestartMode, SecretRef,
+    AnswerError, Answers, AuditAnswers, AuthMethod, AuthMethodKind, CaKeyword, CaSource,
+    CertAnswers, DEFAULT_AUDIT_EVENTS, DEFAULT_KIBANA_IDLE_TIMEOUT, DEFAULT_KIBANA_LIFESPAN,
+    EsAnswers, Hardening, IpFilterAnswers, KibanaAnswers, KibanaSession, Node, NodeCerts,
+    PasswordAnswers, RawAnswers, RawCaSource, RawHardening, RawPasswords, Restart, RestartMode,
+    SecretRef,
 };
 
 fn err(key: impl Into<String>, line: Option<usize>, message: impl Into<String>) -> AnswerError {
@@ -290,12 +293,23 @@ impl Answers {
             {
                 dns.push(host);
             }
+            // Browsers check the URL's host against the certificate's SANs: an IP address in
+            // the public URL must be an IP SAN (a DNS SAN does not match it).
+            let mut ip = k.ip.clone();
+            if let Some(addr) = public_url
+                .as_deref()
+                .and_then(url_host)
+                .and_then(|h| h.parse::<IpAddr>().ok())
+                && !ip.contains(&addr)
+            {
+                ip.push(addr);
+            }
             KibanaAnswers {
                 config_dir: k.config_dir.clone(),
                 public_url,
                 server_https,
                 dns,
-                ip: k.ip.clone(),
+                ip,
             }
         });
 
@@ -357,6 +371,12 @@ impl Answers {
             ));
         }
 
+        let hardening = raw
+            .hardening
+            .as_ref()
+            .map(|h| parse_hardening(h, &mut errors))
+            .unwrap_or_default();
+
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -385,7 +405,183 @@ impl Answers {
             kibana,
             passwords,
             auth,
+            hardening,
         })
+    }
+}
+
+fn parse_hardening(raw: &RawHardening, errors: &mut Vec<AnswerError>) -> Hardening {
+    let audit = raw.audit.as_ref().map(|a| {
+        let events = match &a.events {
+            None => DEFAULT_AUDIT_EVENTS.iter().map(|e| e.to_string()).collect(),
+            Some(list) => {
+                if list.is_empty() {
+                    errors.push(err(
+                        "hardening.audit.events",
+                        None,
+                        "an empty event list records nothing; leave the key out for the default selection",
+                    ));
+                }
+                for e in list {
+                    if !KNOWN_AUDIT_EVENTS.contains(&e.as_str()) {
+                        errors.push(err(
+                            "hardening.audit.events",
+                            None,
+                            format!(
+                                "`{e}` is not an audit event type; use one of {}",
+                                KNOWN_AUDIT_EVENTS.join(", ")
+                            ),
+                        ));
+                    }
+                }
+                list.clone()
+            }
+        };
+        AuditAnswers {
+            enabled: a.enabled,
+            events,
+        }
+    });
+    let tls_protocols = raw.tls_protocols.clone().unwrap_or_default();
+    if raw.tls_protocols.as_ref().is_some_and(Vec::is_empty) {
+        errors.push(err(
+            "hardening.tls_protocols",
+            None,
+            "an empty list would turn TLS off; use [TLSv1.3, TLSv1.2] or leave the key out",
+        ));
+    }
+    for p in &tls_protocols {
+        match p.as_str() {
+            "TLSv1.3" | "TLSv1.2" => {}
+            "SSLv2Hello" | "SSLv3" | "TLSv1" | "TLSv1.1" => errors.push(err(
+                "hardening.tls_protocols",
+                None,
+                format!(
+                    "`{p}` is obsolete (broken, and disabled in the JDK Elasticsearch bundles, which silently ignores it); use TLSv1.3 and TLSv1.2"
+                ),
+            )),
+            _ => errors.push(err(
+                "hardening.tls_protocols",
+                None,
+                format!("`{p}` is not a TLS version; use TLSv1.3 and/or TLSv1.2"),
+            )),
+        }
+    }
+    let kibana_session = raw.kibana_session.as_ref().map(|k| {
+        let mut one = |key: &str, value: &Option<String>, default: &str| {
+            let v = value.clone().unwrap_or_else(|| default.to_string());
+            if !valid_kibana_duration(&v) {
+                errors.push(err(
+                    format!("hardening.kibana_session.{key}"),
+                    None,
+                    format!("`{v}` is not a Kibana duration: a count and a unit (ms, s, m, h, d, w, M, Y), e.g. 1h, or 0 for never"),
+                ));
+            }
+            v
+        };
+        KibanaSession {
+            idle_timeout: one("idle_timeout", &k.idle_timeout, DEFAULT_KIBANA_IDLE_TIMEOUT),
+            lifespan: one("lifespan", &k.lifespan, DEFAULT_KIBANA_LIFESPAN),
+        }
+    });
+    let ip_filter = raw.ip_filter.as_ref().map(|f| {
+        let lists = [
+            ("transport_allow", f.transport_allow.as_deref().unwrap_or_default()),
+            ("http_allow", &f.http_allow[..]),
+            ("http_deny", &f.http_deny[..]),
+        ];
+        for (key, list) in lists {
+            for entry in list {
+                if !valid_filter_entry(entry) {
+                    errors.push(err(
+                        format!("hardening.ip_filter.{key}"),
+                        None,
+                        format!("`{entry}` is not an IP address, CIDR range (10.0.0.0/8), host name or `_all`"),
+                    ));
+                }
+            }
+        }
+        if f.transport_allow.as_ref().is_some_and(Vec::is_empty) {
+            errors.push(err(
+                "hardening.ip_filter.transport_allow",
+                None,
+                "an empty list would cut the nodes off from each other; leave the key out to allow every node in `nodes`",
+            ));
+        }
+        let http_deny = if f.http_deny.is_empty() && !f.http_allow.is_empty() {
+            vec!["_all".to_string()]
+        } else {
+            f.http_deny.clone()
+        };
+        IpFilterAnswers {
+            transport_allow: f.transport_allow.clone(),
+            http_allow: f.http_allow.clone(),
+            http_deny,
+        }
+    });
+    Hardening {
+        audit,
+        tls_protocols,
+        kibana_session,
+        ip_filter,
+    }
+}
+
+/// Kibana's duration form: `0`, or digits followed by one of its units.
+fn valid_kibana_duration(text: &str) -> bool {
+    if text == "0" {
+        return true;
+    }
+    let digits = text.chars().take_while(char::is_ascii_digit).count();
+    digits > 0 && ["ms", "s", "m", "h", "d", "w", "M", "Y"].contains(&&text[digits..])
+}
+
+/// An IP filter entry Elasticsearch accepts: `_all`, an address, a CIDR range, or a host name
+/// (optionally with a leading `*.` wildcard).
+pub fn valid_filter_entry(entry: &str) -> bool {
+    if entry == "_all" || entry.parse::<IpAddr>().is_ok() || parse_cidr(entry).is_some() {
+        return true;
+    }
+    let name = entry.strip_prefix("*.").unwrap_or(entry);
+    valid_dns_name(name) && name.parse::<IpAddr>().is_err()
+}
+
+/// `addr/prefix`, with the prefix in range for the address family.
+pub fn parse_cidr(entry: &str) -> Option<(IpAddr, u8)> {
+    let (addr, prefix) = entry.split_once('/')?;
+    let addr: IpAddr = addr.parse().ok()?;
+    let prefix: u8 = prefix.parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    (prefix <= max).then_some((addr, prefix))
+}
+
+/// Whether an IP filter entry certainly matches `ip` (`_all`, the address, a range holding
+/// it). Host names never count: which addresses they resolve to is not known here.
+pub fn filter_entry_matches(entry: &str, ip: IpAddr) -> bool {
+    if entry == "_all" {
+        return true;
+    }
+    if let Ok(a) = entry.parse::<IpAddr>() {
+        return a == ip;
+    }
+    match (parse_cidr(entry), ip) {
+        (Some((IpAddr::V4(net), p)), IpAddr::V4(ip)) => {
+            let mask = if p == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(p))
+            };
+            u32::from(net) & mask == u32::from(ip) & mask
+        }
+        (Some((IpAddr::V6(net), p)), IpAddr::V6(ip)) => {
+            let mask = if p == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(p))
+            };
+            u128::from(net) & mask == u128::from(ip) & mask
+        }
+        _ => false,
     }
 }
 
@@ -557,6 +753,36 @@ mod tests {
         let e = parse("version: 1\ntier: basic\nnodes:\n  - name: a\n    ip: [10.0.0.300]\n")
             .unwrap_err();
         assert!(e.contains("line 5"), "{e}");
+    }
+
+    #[test]
+    fn kibana_public_url_ip_becomes_an_ip_san() {
+        let base =
+            "version: 1\ntier: https\nnodes:\n  - {name: n1, ip: [10.0.0.1]}\nthis_node: n1\n";
+        let kibana = |k: &str| {
+            let raw = parse_raw(&format!("{base}kibana: {k}\n")).unwrap();
+            Answers::from_raw(&raw).unwrap().kibana.unwrap()
+        };
+        let k = kibana("{config_dir: /etc/kibana, public_url: \"https://192.0.2.7:5601\"}");
+        assert_eq!(k.ip, vec!["192.0.2.7".parse::<IpAddr>().unwrap()]);
+        assert!(k.dns.is_empty(), "{:?}", k.dns);
+        let k = kibana(
+            "{config_dir: /etc/kibana, public_url: \"https://[2001:db8::5]:5601\", ip: [192.0.2.8]}",
+        );
+        assert_eq!(
+            k.ip,
+            vec![
+                "192.0.2.8".parse::<IpAddr>().unwrap(),
+                "2001:db8::5".parse::<IpAddr>().unwrap()
+            ]
+        );
+        // Already listed: not twice. A DNS name stays a DNS SAN only.
+        let k =
+            kibana("{config_dir: /etc/kibana, public_url: \"https://192.0.2.7\", ip: [192.0.2.7]}");
+        assert_eq!(k.ip.len(), 1);
+        let k = kibana("{config_dir: /etc/kibana, public_url: \"https://k.example:5601\"}");
+        assert!(k.ip.is_empty());
+        assert_eq!(k.dns, vec!["k.example".to_string()]);
     }
 
     #[test]

@@ -284,6 +284,7 @@ impl Planner<'_> {
         if let Some(url) = &kanswers.public_url {
             edits.push(set("server.publicBaseUrl", SettingValue::str(url.clone())));
         }
+        edits.extend(self.kibana_hardening_edits(kanswers.server_https));
         edits
     }
 }

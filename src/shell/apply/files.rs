@@ -73,6 +73,42 @@ fn es_files_written(plan: &Plan, es_config: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The files `step` writes that Kibana reads: its settings and keystore (wherever it is), and
+/// the certificates under its config directory.
+fn kibana_files_of(step: &Step, kibana_config: &Path) -> Vec<PathBuf> {
+    match step {
+        Step::EditSettings {
+            product: Product::Kibana,
+            path,
+            ..
+        }
+        | Step::KeystoreSet {
+            product: Product::Kibana,
+            path,
+            ..
+        } => vec![path.clone()],
+        Step::IssueCert {
+            cert_path,
+            key_path,
+            ..
+        } if cert_path.starts_with(kibana_config) => vec![cert_path.clone(), key_path.clone()],
+        Step::InstallCaCert { path, .. } if path.starts_with(kibana_config) => vec![path.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// The account Kibana runs as, as far as the host tells: the user named like the Kibana config
+/// directory's group (the packages make user and group `kibana` and /etc/kibana
+/// `root:kibana`), else the user `kibana`. `None` when there is no such account.
+fn kibana_account(config_group: Option<&str>) -> Option<crate::shell::access::Account> {
+    use crate::shell::access::Account;
+    config_group
+        .filter(|g| *g != "root")
+        .and_then(Account::lookup)
+        .or_else(|| Account::lookup("kibana"))
+        .filter(|a| a.uid != 0)
+}
+
 /// The plaintext value of `key` in a settings file, as it is now (the plan moves it into a
 /// keystore before its edit deletes the line).
 fn plaintext_setting(path: &Path, key: &str) -> anyhow::Result<Zeroizing<String>> {
@@ -128,6 +164,13 @@ impl Run<'_> {
         txn: &mut Txn,
         temp_user: &mut Option<TempSuperuser>,
     ) -> Result<FilesOutcome, FilesFailure> {
+        // Kibana's files are checked once the last of them is written (Kibana is not
+        // restarted by es-secure, so nothing else would notice before the operator does).
+        let last_kibana_write = self.facts.kibana.as_ref().and_then(|k| {
+            plan.steps
+                .iter()
+                .rposition(|s| !kibana_files_of(s, &k.config_dir).is_empty())
+        });
         for (index, step) in plan.steps.iter().enumerate() {
             if matches!(step, Step::ResetPassword { .. } | Step::Verify { .. }) {
                 return Ok(FilesOutcome::Healthy { rest_from: index });
@@ -136,6 +179,11 @@ impl Run<'_> {
                 Ok(true) => return Ok(FilesOutcome::RestartPending),
                 Ok(false) => {}
                 Err(cause) => return Err(FilesFailure { index, cause }),
+            }
+            if Some(index) == last_kibana_write
+                && let Err(cause) = self.check_kibana_user_reads(plan)
+            {
+                return Err(FilesFailure { index, cause });
             }
         }
         Ok(FilesOutcome::Healthy {
@@ -247,6 +295,34 @@ impl Run<'_> {
                 bail!(
                     "the service user `{}` cannot read {}: {denied}
 help: Elasticsearch reads its files as `{}`; give that user (or its group) read access to the file and search (x) access to every directory above it",
+                    acct.name,
+                    path.display(),
+                    acct.name
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The same for Kibana: every file this plan wrote for Kibana must be readable by Kibana's
+    /// service user ([`kibana_account`]); without one on the host there is nothing to check.
+    fn check_kibana_user_reads(&self, plan: &Plan) -> anyhow::Result<()> {
+        use crate::shell::access::{Need, check};
+        let Some(kfacts) = &self.facts.kibana else {
+            return Ok(());
+        };
+        let Some(acct) = kibana_account(kfacts.config_group.as_deref()) else {
+            return Ok(());
+        };
+        for path in plan
+            .steps
+            .iter()
+            .flat_map(|s| kibana_files_of(s, &kfacts.config_dir))
+        {
+            if let Err(Some(denied)) = check(&path, &acct, Need::ReadFile) {
+                bail!(
+                    "Kibana's service user `{}` cannot read {}: {denied}
+help: Kibana reads its files as `{}`; give that user (or its group) read access to the file and search (x) access to every directory above it",
                     acct.name,
                     path.display(),
                     acct.name

@@ -36,6 +36,7 @@ use crate::shell::state::State;
 use crate::shell::txn::{StateDir, Txn};
 
 mod files;
+mod license;
 mod prepare;
 mod rest;
 mod restart;
@@ -160,6 +161,8 @@ pub fn apply_in(
         rest: Duration::ZERO,
     };
     run.prepare(plan).map_err(ApplyError::Invalid)?;
+    run.check_license(plan, &session.state)
+        .map_err(ApplyError::Refused)?;
     let result = run.execute(plan, &session.state);
     session.interrupts.set_phase(Phase::Idle);
     result

@@ -8,13 +8,25 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::error::{decode, redact_error};
-use super::{AuthInfo, EsClient, EsError, Health, SslCertificate};
+use super::{AuthInfo, EsClient, EsError, Health, License, SslCertificate};
 
 impl EsClient {
     /// `GET /_cluster/health`.
     pub fn health(&self) -> Result<Health, EsError> {
         let what = "cluster health (GET /_cluster/health)";
         self.get_json(what, &["_cluster", "health"], &[])
+    }
+
+    /// `GET /_license`: the cluster's license type and status (readable without credentials
+    /// while security is off).
+    pub fn license(&self) -> Result<License, EsError> {
+        #[derive(Deserialize)]
+        struct Raw {
+            license: License,
+        }
+        let what = "the license (GET /_license)";
+        let raw: Raw = self.get_json(what, &["_license"], &[])?;
+        Ok(raw.license)
     }
 
     /// `GET /_security/_authenticate`: who the credentials belong to.

@@ -74,6 +74,27 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// `GET /_license`'s `license` object (the parts es-secure decides on).
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq)]
+pub struct License {
+    /// `basic`, `standard`, `gold`, `platinum`, `enterprise` or `trial`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `active`, `expired` or `invalid`.
+    pub status: String,
+}
+
+impl License {
+    /// Whether Gold features (audit logging, IP filtering) work under this license.
+    pub fn gold_or_better(&self) -> bool {
+        self.status == "active"
+            && matches!(
+                self.kind.as_str(),
+                "gold" | "platinum" | "enterprise" | "trial"
+            )
+    }
+}
+
 /// `GET /_cluster/health`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Health {

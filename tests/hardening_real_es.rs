@@ -1,0 +1,360 @@
+//! The `hardening` answers against one real Elasticsearch 8.19 node, reused for every case
+//! (a node start costs minutes on the shared machine):
+//! 1. on the node's Basic license, answers with audit logging and IP filtering are refused
+//!    with the license message, and nothing under the config directory changes;
+//! 2. after `POST _license/start_trial`, the same answers apply (https tier): a failed login
+//!    shows up as `authentication_failed` in `<cluster>_audit.json`; with an HTTP allow list
+//!    of 127.0.0.1 a request from 127.0.0.2 is refused (and audited as `connection_denied`)
+//!    while 127.0.0.1 works; a TLS 1.1 handshake is refused while 1.2 and 1.3 succeed
+//!    (`openssl s_client`);
+//! 3. back on Basic (`start_basic`) with security on, a re-run that changes the allow list
+//!    reads the license as the temporary superuser, is refused, and changes nothing.
+//!
+//! TLS 1.1 is also disabled by the bundled JDK, so its refusal shows the node's effective
+//! posture; es-secure's `supported_protocols` is checked in elasticsearch.yml (Elasticsearch
+//! hides `…ssl.*` from `GET _nodes/settings`, which shows the audit and filter settings).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::es::{self, EsVersion, Node, Security, say};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn apply(node: &Node, state: &Path, answers: &Path) -> Run {
+    let t0 = Instant::now();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_es-secure"));
+    cmd.args(["apply", "--yes", "--answers"])
+        .arg(answers)
+        .arg("--es-home")
+        .arg(node.home())
+        .arg("--es-config")
+        .arg(node.config_dir())
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--es-user", &es::test_user()])
+        .env("NO_COLOR", "1")
+        .env("ES_SECURE_TEST_RESTART_TIMEOUT", "400");
+    let out = support::run::output_within(&mut cmd, Duration::from_secs(900));
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    say(&format!(
+        "es-secure apply on {}: exit {} in {:.1}s",
+        node.name(),
+        run.code,
+        t0.elapsed().as_secs_f64()
+    ));
+    run
+}
+
+/// https-tier answers for the single node, with every Gold hardening layer and TLS versions.
+fn hardened_answers(node: &Node, state: &Path) -> PathBuf {
+    let text = format!(
+        "version: 1
+tier: https
+elasticsearch:
+  url: https://{host}:{port}
+  restart: command
+  restart_command: {restart}
+  health_timeout_secs: 400
+nodes:
+  - name: {name}
+    dns: [localhost]
+    ip: [{host}]
+this_node: {name}
+passwords:
+  output_file: {state}/passwords.txt
+hardening:
+  audit: {{}}
+  tls_protocols: [TLSv1.3, TLSv1.2]
+  ip_filter:
+    http_allow: [127.0.0.1]
+",
+        host = node.host(),
+        port = node.http_port(),
+        restart = node.restart_command(),
+        name = node.name(),
+        state = state.display(),
+    );
+    let path = state.join("answers-hardened.yml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p);
+            } else if m.is_file() {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn elastic_password(state: &Path) -> String {
+    std::fs::read_to_string(state.join("passwords.txt"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("elastic: "))
+        .unwrap()
+        .to_string()
+}
+
+/// `curl` over HTTPS with our CA, from `source` (a loopback address); the HTTP status, or
+/// `None` when no HTTP answer came (connection refused or closed).
+fn curl_status(node: &Node, source: &str, path: &str, user: &str, pw: &str) -> Option<u16> {
+    let out = support::run::output_within(
+        Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "20",
+            ])
+            .args(["--interface", source, "--cacert"])
+            .arg(node.config_dir().join("certs/ca.crt"))
+            .args(["-u", &format!("{user}:{pw}")])
+            .arg(format!("https://127.0.0.1:{}{path}", node.http_port())),
+        Duration::from_secs(30),
+    );
+    let code: u16 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    (code != 0).then_some(code)
+}
+
+/// Whether an `openssl s_client` handshake with `flag` (`-tls1_1`, …) completes.
+fn handshake(node: &Node, flag: &str) -> (bool, String) {
+    let out = support::run::output_within(
+        Command::new("openssl")
+            .args(["s_client", "-brief", flag])
+            // Let the client offer old versions at all (OpenSSL 3 refuses them by default at
+            // security level 1), so a refusal is the server's.
+            .args(["-cipher", "DEFAULT:@SECLEVEL=0"])
+            .arg("-connect")
+            .arg(format!("127.0.0.1:{}", node.http_port()))
+            .arg("-CAfile")
+            .arg(node.config_dir().join("certs/ca.crt"))
+            .stdin(std::process::Stdio::null()),
+        Duration::from_secs(30),
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.success() && text.contains("Protocol version"),
+        text,
+    )
+}
+
+/// Wait up to 60 s for the audit log to hold a line with all of `needles`.
+fn audit_line(node: &Node, needles: &[&str]) -> Option<String> {
+    let file = node
+        .logs_dir()
+        .join(format!("{}_audit.json", node.cluster_name()));
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(60) {
+        if let Ok(text) = std::fs::read_to_string(&file)
+            && let Some(line) = text.lines().find(|l| needles.iter().all(|n| l.contains(n)))
+        {
+            return Some(line.to_string());
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    None
+}
+
+#[test]
+fn license_gate_audit_ip_filter_and_tls_versions_on_one_node() {
+    if !es::available(EsVersion::V8) {
+        return;
+    }
+    let mut node = Node::builder(EsVersion::V8, "hardening")
+        .security(Security::Disabled)
+        .build()
+        .unwrap();
+    node.start_and_wait(es::ready_timeout()).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let answers = hardened_answers(&node, state.path());
+
+    // 1. Basic license: refused with the reason and the options, nothing changed.
+    // A fresh cluster installs its basic license a moment after it starts.
+    let t0 = Instant::now();
+    let license = loop {
+        let r = node.get("/_license", None).unwrap();
+        if r.body.contains("\"type\"") || t0.elapsed() > Duration::from_secs(60) {
+            break r;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    assert!(license.body.contains("\"basic\""), "{}", license.body);
+    // Control: before the filter, a request from 127.0.0.2 is answered.
+    let control = support::run::output_within(
+        Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "20",
+            ])
+            .args(["--interface", "127.0.0.2"])
+            .arg(format!(
+                "http://127.0.0.1:{}/_cluster/health",
+                node.http_port()
+            )),
+        Duration::from_secs(30),
+    );
+    assert_eq!(String::from_utf8_lossy(&control.stdout).trim(), "200");
+    let before = tree(&node.config_dir());
+    let run = apply(&node, state.path(), &answers);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("license is `basic`"), "{run:?}");
+    assert!(run.stderr.contains("start_trial"), "{run:?}");
+    assert!(run.stderr.contains("nothing was changed"), "{run:?}");
+    assert_eq!(
+        tree(&node.config_dir()),
+        before,
+        "a refused apply changed files"
+    );
+
+    // 2. Trial license: the same answers apply.
+    let trial = node
+        .request("POST", "/_license/start_trial?acknowledge=true", None, None)
+        .unwrap();
+    assert!(
+        trial.body.contains("\"trial_was_started\":true"),
+        "{}",
+        trial.body
+    );
+    let run = apply(&node, state.path(), &answers);
+    assert_eq!(run.code, 0, "{run:?}");
+    let pw = elastic_password(state.path());
+
+    // The settings reached the node.
+    let settings = support::run::output_within(
+        Command::new("curl")
+            .args(["-sS", "--max-time", "20", "--cacert"])
+            .arg(node.config_dir().join("certs/ca.crt"))
+            .args(["-u", &format!("elastic:{pw}")])
+            .arg(format!(
+                "https://127.0.0.1:{}/_nodes/settings?flat_settings",
+                node.http_port()
+            )),
+        Duration::from_secs(30),
+    );
+    let settings = String::from_utf8_lossy(&settings.stdout).into_owned();
+    for expected in [
+        "\"xpack.security.audit.enabled\":\"true\"",
+        "\"xpack.security.http.filter.allow\":[\"127.0.0.1\"]",
+        "\"xpack.security.transport.filter.deny\":[\"_all\"]",
+    ] {
+        assert!(settings.contains(expected), "{expected}: {settings}");
+    }
+    // Elasticsearch filters `…ssl.*` out of that API: the file shows what the node read.
+    let yml = std::fs::read_to_string(node.elasticsearch_yml()).unwrap();
+    assert!(
+        yml.contains("xpack.security.http.ssl.supported_protocols: [\"TLSv1.3\", \"TLSv1.2\"]"),
+        "{yml}"
+    );
+
+    // A failed login is audited.
+    assert_eq!(
+        curl_status(&node, "127.0.0.1", "/", "elastic", "not-the-password"),
+        Some(401)
+    );
+    let line = audit_line(&node, &["authentication_failed", "\"elastic\""]);
+    assert!(line.is_some(), "no authentication_failed event for elastic");
+
+    // HTTP allow list 127.0.0.1: another loopback source is refused, 127.0.0.1 works.
+    assert_eq!(
+        curl_status(&node, "127.0.0.1", "/_cluster/health", "elastic", &pw),
+        Some(200)
+    );
+    assert_eq!(
+        curl_status(&node, "127.0.0.2", "/_cluster/health", "elastic", &pw),
+        None,
+        "a request from 127.0.0.2 got an HTTP answer"
+    );
+    let denied = audit_line(&node, &["connection_denied", "127.0.0.2"]);
+    assert!(denied.is_some(), "no connection_denied event for 127.0.0.2");
+
+    // TLS versions.
+    let (ok11, text11) = handshake(&node, "-tls1_1");
+    assert!(!ok11, "TLS 1.1 handshake completed:\n{text11}");
+    // The client did offer TLS 1.1: the refusal is the server's, not OpenSSL's own policy.
+    assert!(!text11.contains("no protocols available"), "{text11}");
+    say(&format!("TLS 1.1 attempt: {}", text11.trim()));
+    for flag in ["-tls1_2", "-tls1_3"] {
+        let (ok, text) = handshake(&node, flag);
+        assert!(ok, "{flag} handshake failed:\n{text}");
+    }
+
+    // 3. Back on Basic, with security on: a re-run that changes a Gold setting reads the
+    //    license as the temporary superuser over HTTPS, refuses, and changes nothing.
+    let basic = support::run::output_within(
+        Command::new("curl")
+            .args(["-sS", "--max-time", "30", "-X", "POST", "--cacert"])
+            .arg(node.config_dir().join("certs/ca.crt"))
+            .args(["-u", &format!("elastic:{pw}")])
+            .arg(format!(
+                "https://127.0.0.1:{}/_license/start_basic?acknowledge=true",
+                node.http_port()
+            )),
+        Duration::from_secs(40),
+    );
+    let body = String::from_utf8_lossy(&basic.stdout).into_owned();
+    assert!(body.contains("\"basic_was_started\":true"), "{body}");
+    let changed = std::fs::read_to_string(&answers).unwrap().replace(
+        "http_allow: [127.0.0.1]",
+        "http_allow: [127.0.0.1, 127.0.0.3]",
+    );
+    std::fs::write(&answers, changed).unwrap();
+    let before = tree(&node.config_dir());
+    let run = apply(&node, state.path(), &answers);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("license is `basic`"), "{run:?}");
+    assert_eq!(
+        tree(&node.config_dir()),
+        before,
+        "a refused apply changed files (the temporary superuser must be gone too)"
+    );
+    node.stop().unwrap();
+}
