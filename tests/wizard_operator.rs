@@ -154,6 +154,9 @@ fn an_unset_env_password_is_refused_on_its_screen() {
     // Before any plan: the screen's own check, naming the variable.
     s.expect("Please fix:").unwrap();
     s.expect(var).unwrap();
+    // The passwords screen is asked again; Ctrl-C at its prompt (a key in raw mode, not a
+    // signal between prompts) cancels.
+    s.expect("Built-in user passwords").unwrap();
     s.send("\x03").unwrap();
     s.expect("cancelled; nothing was changed").unwrap();
     assert_eq!(exit_code(&mut s), 3);
