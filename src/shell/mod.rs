@@ -22,6 +22,7 @@ pub mod sandbox;
 pub mod secrets;
 pub mod signals;
 pub mod state;
+pub mod temp_admin;
 pub mod txn;
 pub mod verify;
 

@@ -12,7 +12,8 @@ use crate::domain::planner::{self, files};
 use crate::domain::tier::Tier;
 use crate::shell::es_client::{Credentials, EsClient, Trust};
 use crate::shell::signals::Interrupts;
-use crate::shell::txn::{StateDir, Txn};
+use crate::shell::temp_admin::TempAdmin;
+use crate::shell::txn::StateDir;
 
 /// `verify` was interrupted; the temporary superuser (if any) was removed, nothing else
 /// had changed.
@@ -175,15 +176,12 @@ pub fn verify(
                 password: pw.clone(),
             }),
             None => {
-                // Journaled in a transaction of its own before its first byte, so even a
-                // SIGKILL here is undone by the next run; rolled back (a no-op) at the end.
-                let dir = &facts.es.config_dir;
-                let mut txn = Txn::begin(state, "verify: temporary superuser")?;
-                let t = crate::shell::file_realm::create_journaled(dir, |name| {
-                    txn.record_temp_user(dir, name)
-                })?;
+                // Journaled before its first byte, so even a SIGKILL here is undone by the
+                // next run; removed at the end.
+                let t =
+                    TempAdmin::create(state, &facts.es.config_dir, "verify: temporary superuser")?;
                 let c = t.credentials();
-                temp = Some((t, txn));
+                temp = Some(t);
                 // The file realm reloads every 5 s: wait until the new user authenticates
                 // (or give up; the checks below then report the 401 in words).
                 if let Ok(client) = EsClient::new(&url, trust.clone()) {
@@ -201,9 +199,8 @@ pub fn verify(
     } else {
         checks(&url, &trust, admin, &users, answers.tier)
     };
-    if let Some((t, txn)) = temp {
+    if let Some(t) = temp {
         t.remove()?;
-        txn.rollback()?;
     }
     if interrupts.requested() {
         return Err(Interrupted.into());

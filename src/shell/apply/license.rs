@@ -15,8 +15,8 @@ use crate::domain::plan::{Plan, Product, Step};
 use crate::domain::settings;
 use crate::domain::tier::Tier;
 use crate::shell::es_client::{EsClient, License};
-use crate::shell::file_realm;
-use crate::shell::txn::{StateDir, Txn};
+use crate::shell::temp_admin::TempAdmin;
+use crate::shell::txn::StateDir;
 
 use super::Run;
 
@@ -101,20 +101,15 @@ impl Run<'_> {
             // password es-secure knows is not in effect before the restart: use the
             // temporary superuser, as for the default method.
             AuthMethod::TemporarySuperuser | AuthMethod::BootstrapPassword => {
-                let dir = &self.facts.es.config_dir;
-                let mut txn = Txn::begin(state, "apply: license read")?;
-                let user =
-                    file_realm::create_journaled(dir, |name| txn.record_temp_user(dir, name))?;
-                let client = client.with_credentials(user.credentials());
+                let admin =
+                    TempAdmin::create(state, &self.facts.es.config_dir, "apply: license read")?;
+                let client = client.with_credentials(admin.credentials());
                 let read = client
                     .authenticate_retrying(AUTH_WAIT)
                     .and_then(|_| client.license())
                     .map_err(anyhow::Error::from);
-                // The user goes before the result is looked at; the transaction then holds
-                // nothing to undo and is closed.
-                let removed = user.remove();
-                txn.rollback()?;
-                removed?;
+                // The user goes before the result is looked at.
+                admin.remove()?;
                 read
             }
         }
