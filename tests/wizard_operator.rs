@@ -280,16 +280,14 @@ fn the_sandbox_never_contacts_the_default_port() {
     }
 }
 
-#[test]
-fn a_held_lock_ends_the_wizard_with_exit_3_not_4() {
+/// Another es-secure, as far as the wizard can tell: a private `state` holding `<state>/lock`
+/// locked until the returned file is dropped.
+fn hold_lock(state: &Path) -> std::fs::File {
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
     std::fs::DirBuilder::new()
         .mode(0o700)
-        .create(&state)
+        .create(state)
         .unwrap();
-    // Another es-secure, as far as the wizard can tell: it holds <state>/lock.
     let lock = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -299,6 +297,14 @@ fn a_held_lock_ends_the_wizard_with_exit_3_not_4() {
         .open(state.join("lock"))
         .unwrap();
     lock.try_lock().unwrap();
+    lock
+}
+
+#[test]
+fn a_held_lock_ends_the_wizard_with_exit_3_not_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let lock = hold_lock(&state);
     // The wizard takes the lock before it detects anything (recovery first, and the plan it
     // shows stays true until it ends): it stops at once, refused (3), never "rolled back" (4),
     // and asks nothing.
@@ -311,22 +317,9 @@ fn a_held_lock_ends_the_wizard_with_exit_3_not_4() {
 
 #[test]
 fn tui_a_held_lock_is_refused_at_start_and_never_exits_4() {
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&state)
-        .unwrap();
-    let lock = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(state.join("lock"))
-        .unwrap();
-    lock.try_lock().unwrap();
+    let lock = hold_lock(&state);
     // As in plain mode: refused before the terminal UI starts, with the lock's message.
     let mut s = Session::spawn(base(dir.path())).unwrap();
     s.set_expect_timeout(Some(TIMEOUT));
