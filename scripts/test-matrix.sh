@@ -27,7 +27,15 @@ ES_SECURE_TEST_MATRIX="$VERSIONS" scripts/test-env.sh "$env_file"
 source "$env_file"
 
 echo "==> building tests/matrix_real_es.rs" >&2
-cargo test --locked --test matrix_real_es --no-run >&2
+# Built once, then the test binary itself runs per version: a `cargo test` per version would
+# rebuild mid-matrix if a source file changed meanwhile.
+build_log=$LOGS/build.log
+cargo test --locked --test matrix_real_es --no-run 2>&1 | tee "$build_log" >&2
+bin=$(sed -n 's/.*Executable tests\/matrix_real_es.rs (\(.*\))$/\1/p' "$build_log" | tail -n 1)
+[ -x "$bin" ] || {
+    echo "could not find the matrix_real_es test binary in $build_log" >&2
+    exit 1
+}
 
 run_one() { # version: runs one node's scenario, writes $LOGS/<version>.result
     local v=$1 major test t0 rc secs result
@@ -38,8 +46,8 @@ run_one() { # version: runs one node's scenario, writes $LOGS/<version>.result
     env "ES_SECURE_TEST_VERSION_$major=$v" \
         "ES_SECURE_TEST_PRISTINE_$major=$ES_SECURE_TEST_CACHE/pristine-$v" \
         ES_SECURE_TEST_REQUIRE=1 \
-        timeout 2400 cargo test --locked --test matrix_real_es -- --exact "$test" \
-        --nocapture --test-threads=1 >"$LOGS/$v.log" 2>&1 || rc=$?
+        timeout 2400 "$bin" --exact "$test" --nocapture --test-threads=1 \
+        >"$LOGS/$v.log" 2>&1 || rc=$?
     secs=$(($(date +%s) - t0))
     # Passed only when the scenario says so: a skipped or filtered-out test proves nothing.
     if [ "$rc" -eq 0 ] && grep -q "MATRIX ES $v: passed" "$LOGS/$v.log"; then

@@ -53,7 +53,9 @@ mod tests {
     fn es_keystore_format_reads_the_header_of_each_written_format() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("elasticsearch.keystore");
-        for format in [5, 6, 7] {
+        // 5 and 7 only: format 6 has the same header layout as 7 and its 210 000-round key
+        // derivation takes ~15 s in a debug build (8.17.x covers it live in the matrix).
+        for format in [5, 7] {
             let bytes = EsKeystore::new(format).unwrap().to_bytes("").unwrap();
             std::fs::write(&path, bytes).unwrap();
             assert_eq!(es_keystore_format(&path), Some(format));
