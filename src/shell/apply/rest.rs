@@ -17,6 +17,9 @@ use crate::shell::state::{State, write_private};
 
 use super::{ApplyError, Run};
 
+/// Suffix of the line that keeps a user's current password while a change is unconfirmed.
+const PREVIOUS: &str = ".previous";
+
 impl Run<'_> {
     /// Credentials for REST calls: the temporary superuser, or elastic with the bootstrap or
     /// current password.
@@ -70,6 +73,9 @@ impl Run<'_> {
         summary: &mut ApplySummary,
     ) -> Result<(), ApplyError> {
         let mut set_users: Vec<String> = Vec::new();
+        // An earlier run that stopped during a change left both candidates in the file: ask
+        // the node which one it has before this run writes its own pending line over them.
+        self.settle_unconfirmed(plan).map_err(ApplyError::Partial)?;
         for (index, step) in plan.steps.iter().enumerate().skip(start) {
             // Interrupts stop the REST phase only at a step boundary: a password change is
             // either done and recorded or not started.
@@ -163,6 +169,7 @@ impl Run<'_> {
             .change_password(user, &password)
             .map_err(|e| anyhow!(e))
             .with_context(|| format!("setting the password of {user}"))?;
+        crate::shell::txn::side_effect_point("a password the node accepted, not yet marked done")?;
         state.record_password(user, &secret.to_string(), &password, self.facts.now)?;
         if user == "elastic" && !self.needs_temp_superuser() {
             // The next REST calls authenticate with elastic's new password.
@@ -170,6 +177,74 @@ impl Run<'_> {
                 .insert("__auth_elastic".to_string(), password.clone());
         }
         Ok(())
+    }
+
+    /// Resolve the `USER` / `USER.previous` pairs of the passwords file (a change an earlier
+    /// run did not see confirmed) by asking the node which password it accepts, and keep only
+    /// that one as `USER`. A pair the node answers neither way (unreachable) stays as it is.
+    fn settle_unconfirmed(&self, plan: &Plan) -> anyhow::Result<()> {
+        let path = self.password_file_path();
+        let Ok(old) = std::fs::read_to_string(&path) else {
+            return Ok(());
+        };
+        let old = Zeroizing::new(old);
+        if !old.lines().any(|l| {
+            l.split_once(": ")
+                .is_some_and(|(k, _)| k.ends_with(PREVIOUS))
+        }) {
+            return Ok(());
+        }
+        let Some(url) = plan.steps.iter().find_map(|s| match s {
+            Step::WaitHealthy { url, .. } | Step::Verify { url } => Some(url.clone()),
+            _ => None,
+        }) else {
+            return Ok(());
+        };
+        let client = EsClient::new(&url, self.trust(&url)?)?;
+        let accepts = |user: &str, pw: &str| {
+            client
+                .with_credentials(Credentials {
+                    username: user.to_string(),
+                    password: Zeroizing::new(pw.to_string()),
+                })
+                .authenticate()
+                .is_ok()
+        };
+        let line_of = |key: &str| {
+            old.lines()
+                .filter_map(|l| l.split_once(": "))
+                .find(|(k, _)| *k == key)
+                .map(|(_, p)| p)
+        };
+        let mut text = Zeroizing::new(String::new());
+        for line in old.lines() {
+            let Some((key, pw)) = line.split_once(": ").filter(|_| !line.starts_with('#')) else {
+                // Comments stay, except the "being set" note of a pair resolved below.
+                if !line.contains("being set when this file was written") {
+                    text.push_str(line);
+                    text.push('\n');
+                }
+                continue;
+            };
+            if let Some(user) = key.strip_suffix(PREVIOUS) {
+                // Kept only while unresolved: the node accepts neither candidate.
+                let unresolved = match line_of(user) {
+                    Some(now) => !accepts(user, now) && !accepts(user, pw),
+                    None => true,
+                };
+                if unresolved {
+                    text.push_str(line);
+                    text.push('\n');
+                }
+                continue;
+            }
+            let chosen = match line_of(&format!("{key}{PREVIOUS}")) {
+                Some(prev) if !accepts(key, pw) && accepts(key, prev) => prev,
+                _ => pw,
+            };
+            text.push_str(&format!("{key}: {chosen}\n"));
+        }
+        write_private(&path, text.as_bytes())
     }
 
     /// Generated passwords, by user, among `users`.
@@ -212,16 +287,25 @@ impl Run<'_> {
         ));
         // Users an earlier (possibly interrupted) run set and this one does not touch keep
         // their line, so the file always holds every password Elasticsearch accepted.
-        let ours =
-            |u: &str| generated.iter().any(|g| g.as_str() == u) || pending.is_some_and(|p| p == u);
+        // A `USER.previous` line goes with its user's line.
+        let ours = |key: &str| {
+            let u = key.strip_suffix(PREVIOUS).unwrap_or(key);
+            generated.iter().any(|g| g.as_str() == u) || pending.is_some_and(|p| p == u)
+        };
+        // The pending user's current password: until Elasticsearch confirms the change, the
+        // node may still have it, so it stays in the file (as `USER.previous`).
+        let mut previous: Option<Zeroizing<String>> = None;
         if let Ok(old) = std::fs::read_to_string(&path) {
             let old = Zeroizing::new(old);
             for line in old.lines().filter(|l| !l.starts_with('#')) {
-                if let Some((u, _)) = line.split_once(": ")
-                    && !ours(u)
-                {
+                let Some((u, pw)) = line.split_once(": ") else {
+                    continue;
+                };
+                if !ours(u) {
                     text.push_str(line);
                     text.push('\n');
+                } else if pending.is_some_and(|p| p == u) {
+                    previous = Some(Zeroizing::new(pw.to_string()));
                 }
             }
         }
@@ -234,11 +318,17 @@ impl Run<'_> {
             && let Some(pw) = self.passwords.get(u)
         {
             text.push_str(&format!(
-                "# {u}: being set when this file was written; if es-secure stopped here, Elasticsearch has either this password or the previous one\n{u}: {}\n",
+                "# {u}: being set when this file was written; if es-secure stopped here, Elasticsearch has either `{u}` or `{u}{PREVIOUS}`\n{u}: {}\n",
                 pw.as_str()
             ));
+            if let Some(old) = &previous {
+                text.push_str(&format!("{u}{PREVIOUS}: {}\n", old.as_str()));
+            }
         }
         write_private(&path, text.as_bytes())?;
+        if pending.is_some() {
+            crate::shell::txn::side_effect_point("a password on disk before its REST call")?;
+        }
         Ok(Some(path))
     }
 

@@ -83,6 +83,7 @@ impl Run<'_> {
             *temp_user = Some(file_realm::create_journaled(dir, |name| {
                 txn.record_temp_user(dir, name)
             })?);
+            crate::shell::txn::side_effect_point("the temporary superuser is in place")?;
         }
         let client = self
             .client(url, temp_user.as_ref())?

@@ -15,9 +15,13 @@ pub(super) enum Phase {
 
 #[cfg(feature = "fault-injection")]
 pub(super) use enabled::FaultPlan;
+#[cfg(feature = "fault-injection")]
+pub use enabled::side_effect_point;
 
 #[cfg(not(feature = "fault-injection"))]
 pub(super) use disabled::FaultPlan;
+#[cfg(not(feature = "fault-injection"))]
+pub use disabled::side_effect_point;
 
 #[cfg(not(feature = "fault-injection"))]
 mod disabled {
@@ -37,6 +41,11 @@ mod disabled {
         }
 
         pub(in crate::shell::txn) fn kill_point(self, _n: u32, _phase: Phase) {}
+    }
+
+    /// Without the `fault-injection` feature a side-effect point does nothing.
+    pub fn side_effect_point(_what: &str) -> anyhow::Result<()> {
+        Ok(())
     }
 }
 
@@ -100,6 +109,35 @@ mod enabled {
             if self.kill_at == Some((n, phase)) {
                 crash_now();
             }
+        }
+    }
+
+    /// How many side-effect points this process has passed (they are not file mutations, so
+    /// the transaction's counter does not see them).
+    static POINTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+    /// A boundary between side effects outside the file transaction (the temporary superuser
+    /// in place, a password on disk before its REST call, a password the node accepted before
+    /// it is marked done). `ES_SECURE_FAULT_REST_AT=<n>` picks the n-th point of the process;
+    /// `ES_SECURE_FAULT_REST_MODE=error` (default) fails there, `kill` sends SIGKILL.
+    pub fn side_effect_point(what: &str) -> anyhow::Result<()> {
+        let n = POINTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let Ok(at) = std::env::var("ES_SECURE_FAULT_REST_AT") else {
+            return Ok(());
+        };
+        let at: u32 = match at.trim().parse() {
+            Ok(v) if v >= 1 => v,
+            _ => bail!("ES_SECURE_FAULT_REST_AT={at:?}: expected a point number from 1"),
+        };
+        if at != n {
+            return Ok(());
+        }
+        match std::env::var("ES_SECURE_FAULT_REST_MODE").as_deref() {
+            Err(_) | Ok("error") => {
+                bail!("injected fault (ES_SECURE_FAULT_REST_AT={n}) at side-effect point: {what}")
+            }
+            Ok("kill") => crash_now(),
+            Ok(other) => bail!("ES_SECURE_FAULT_REST_MODE={other:?}: expected error or kill"),
         }
     }
 

@@ -40,6 +40,10 @@
 //!   to simulate a hard crash. `after-backup` is after the journal records the original and
 //!   before the change; `after-write` is after the change. A checkpoint has no backup or
 //!   write, so all three phases are the same point for it.
+//! - `ES_SECURE_FAULT_REST_AT=<n>` with `ES_SECURE_FAULT_REST_MODE=error|kill` (default
+//!   `error`): the n-th [`side_effect_point`] of the process — the side effects after the
+//!   file transaction (temporary superuser in place, each password on disk before its REST
+//!   call, each password accepted before it is marked done) — fails or sends SIGKILL.
 
 mod fault;
 mod journal;
@@ -51,6 +55,7 @@ use anyhow::{Context, bail};
 use sha2::{Digest as _, Sha256};
 
 use crate::shell::safe_fs::{self, RemovedDir};
+pub use fault::side_effect_point;
 use fault::{FaultPlan, Phase};
 use journal::{
     Entry, JOURNAL, JOURNAL_TMP, JOURNAL_VERSION, Journal, JournalStatus, Original, Stamp,
