@@ -175,8 +175,12 @@ for n in 1 2 3; do
     [ "$state" = running ] || die "node-$n booted '$state': $(in_node "$n" systemctl --failed --no-pager; tail -n 30 "$WORK/nspawn-$n.log")"
 done
 health() { curl -sS --max-time 130 "$@"; }
-h=$(health "http://127.0.0.1:9200/_cluster/health?wait_for_nodes=3&wait_for_status=green&timeout=120s")
-echo "$h" | grep -q '"number_of_nodes":3' || die "unsecured cluster did not form: $h"
+for _ in $(seq 1 60); do
+    h=$(health "http://127.0.0.1:9200/_cluster/health?wait_for_nodes=3&wait_for_status=green&timeout=30s" || true)
+    case "$h" in *'"number_of_nodes":3'*) break ;; esac
+    sleep 2
+done
+echo "$h" | grep -q '"number_of_nodes":3' || die "unsecured cluster did not form: $h $(in_node 1 systemctl status elasticsearch --no-pager | tail -n 20)"
 for i in 1 2 3; do
     curl -sS --max-time 30 -XPOST -H 'Content-Type: application/json' \
         "http://127.0.0.1:9200/books/_doc?refresh=true" -d "{\"n\": $i}" >/dev/null
@@ -273,7 +277,12 @@ for action in stop start; do
     done
     for j in "${jobs_[@]}"; do wait "$j" || die "systemctl $action failed"; done
 done
-h=$(health --cacert "$CA" -u "elastic:$PW" "https://127.0.0.1:9200/_cluster/health?wait_for_nodes=3&wait_for_status=green&timeout=300s")
+# Right after a start the security index may not be recovered yet (401 for elastic): retry.
+for _ in $(seq 1 60); do
+    h=$(health --cacert "$CA" -u "elastic:$PW" "https://127.0.0.1:9200/_cluster/health?wait_for_nodes=3&wait_for_status=green&timeout=30s" || true)
+    case "$h" in *'"status":"green"'*'"number_of_nodes":3'* | *'"number_of_nodes":3'*'"status":"green"'*) break ;; esac
+    sleep 2
+done
 echo "$h" | grep -q '"status":"green"' || die "not green after the bare restart: $h"
 bare=$(( $(date +%s) - t0 ))
 log "BENCH rollout ${rollout}s vs bare full-cluster restart ${bare}s (same three nodes, same run)"
