@@ -11,8 +11,10 @@
 #     9.x and yaml (cached outside the repository), the user `kbtest` as Kibana's service user,
 #     Debian's chromium-headless-shell and libnss3-tools.
 #   - systemd-container + mmdebstrap and the nspawn images (Debian, ES in the deb layout)
-#     that tests/systemd_e2e.rs boots with a real systemd.
-# Needs root (useradd, chown) and the package registries (Debian, Maven Central, npm); nothing
+#     that tests/systemd_e2e.rs boots with a real systemd;
+#   - ansible-core (pinned, PyPI, in a venv under the test cache) and python3 in a copy of
+#     the nspawn image, for scripts/test-ansible.sh.
+# Needs root (useradd, chown) and the package registries (Debian, Maven Central, npm, PyPI); nothing
 # else from the network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,3 +61,7 @@ step "cargo test (unit, snapshot, binary, PTY and real-Elasticsearch tests)"
 t0=$(date +%s)
 ES_SECURE_TEST_REQUIRE=1 cargo test --locked --features fault-injection --lib --bins --tests --no-fail-fast -- --test-threads="${ES_SECURE_TEST_THREADS:-2}"
 step "all tests passed in $(( $(date +%s) - t0 ))s"
+
+# The Ansible role against three real nspawn nodes (ansible-core from PyPI, ~5 min).
+step "Ansible role: scripts/test-ansible.sh (3 nspawn nodes, none -> https, changed=0 rerun)"
+ES_SECURE_BIN=target/debug/es-secure scripts/test-ansible.sh

@@ -454,9 +454,34 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(&a1, text).unwrap();
+
+    // Full-cluster restart, first the rollback: a files step that fails after allocation was
+    // limited (the bundles directory is a file) rolls back and enables allocation again.
+    let blocker = state.path().join("bundles");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let run = apply(&cluster.nodes[0], state.path(), &a1);
+    assert_eq!(run.code, 4, "node-1 must roll back: {run:?}");
+    assert!(
+        run.stderr.contains("shard allocation enabled again"),
+        "{run:?}"
+    );
+    assert_eq!(allocation(&cluster.nodes[0], None), None);
+    std::fs::remove_file(&blocker).unwrap();
+
     let run = apply(&cluster.nodes[0], state.path(), &a1);
     assert_eq!(run.code, 7, "node-1: {run:?}");
     assert!(run.stderr.contains("full-cluster restart"), "{run:?}");
+    // Elastic's procedure before the stop: allocation limited to primaries (then a flush),
+    // on the cluster that still runs unsecured.
+    assert!(
+        run.stderr
+            .contains("PUT _cluster/settings cluster.routing.allocation.enable=primaries"),
+        "{run:?}"
+    );
+    assert_eq!(
+        allocation(&cluster.nodes[0], None).as_deref(),
+        Some("primaries")
+    );
     let fp = run
         .stdout
         .lines()
@@ -521,11 +546,20 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
     }
     cluster.stop_all().unwrap();
     cluster.start_all(es::ready_timeout()).unwrap();
-    // Finish on node-1: health (3 nodes over TLS), passwords, verify.
+    // Finish on node-1: health, the whole cluster (3 nodes over TLS), allocation back to
+    // its default with the new credentials, passwords, verify.
     let run = apply(&cluster.nodes[0], state.path(), &a1);
     assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("to have 3 nodes and be yellow or green"),
+        "{run:?}"
+    );
     let pw = passwords(state.path());
     let elastic = Some(("elastic", pw["elastic"].as_str()));
+    assert_eq!(allocation(&cluster.nodes[0], elastic), None);
+    let st = std::fs::read_to_string(state.path().join("state.json")).unwrap();
+    assert!(st.contains("\"allocation_disabled\": false"), "{st}");
     let health = cluster.wait_formed(elastic, es::ready_timeout()).unwrap();
     assert_eq!(health["number_of_nodes"], 3, "{health}");
     assert_secured(&cluster.nodes[0], &pw);
@@ -620,6 +654,17 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
 
 /// A throw-away CA (`ca.crt`, `ca.key`) made by the openssl CLI in `dir` — a CA that is not
 /// ours, for the negative tests.
+/// The cluster's persistent `cluster.routing.allocation.enable`, `None` when unset.
+fn allocation(node: &Node, auth: Option<(&str, &str)>) -> Option<String> {
+    let r = node
+        .get("/_cluster/settings?flat_settings=true", auth)
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json().unwrap()["persistent"]["cluster.routing.allocation.enable"]
+        .as_str()
+        .map(str::to_string)
+}
+
 fn openssl_ca(dir: &Path, cn: &str) {
     sh(&format!(
         "cd {d} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \

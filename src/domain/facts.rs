@@ -193,6 +193,9 @@ pub struct StateFacts {
     pub passwords_current: BTreeMap<String, bool>,
     /// An earlier apply changed the config but Elasticsearch has not been restarted since.
     pub restart_pending: bool,
+    /// An earlier apply disabled shard allocation before a full-cluster restart; the re-run
+    /// after it re-enables allocation.
+    pub allocation_disabled: bool,
 }
 
 /// A finding about the host, e.g. "Elasticsearch is running as root".

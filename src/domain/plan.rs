@@ -205,6 +205,21 @@ pub enum Step {
     Restart { how: Restart, reason: String },
     /// Wait until the cluster answers with status yellow or green.
     WaitHealthy { url: String, timeout_secs: u64 },
+    /// Before a full-cluster restart (Elastic's procedure): `PUT _cluster/settings`
+    /// `cluster.routing.allocation.enable: primaries`, then `POST /_flush`, on the cluster as it
+    /// runs now (`url` is its current, pre-change address). Journaled: a rollback re-enables
+    /// allocation.
+    PrepareRestart { url: String },
+    /// After a full-cluster restart: wait until the *cluster* has `nodes` nodes and is yellow
+    /// or green (not only this node).
+    WaitCluster {
+        url: String,
+        nodes: usize,
+        timeout_secs: u64,
+    },
+    /// After a full-cluster restart: `cluster.routing.allocation.enable: null` (the default,
+    /// all shards), with the new credentials.
+    FinishRestart { url: String },
     /// `POST /_security/user/<user>/_password`.
     ResetPassword { user: String, secret: SecretRef },
     /// Live checks: TLS, anonymous 401, every reset user authenticates, certificates, health.
@@ -232,6 +247,24 @@ impl Step {
     }
 }
 
+/// What restarting Elasticsearch means for the cluster, derived from the change (not from the
+/// answers' restart method).
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartKind {
+    /// Elasticsearch's files do not change: no restart.
+    #[default]
+    None,
+    /// A single-node cluster: restarting this node is the whole restart.
+    Node,
+    /// Several nodes, and the change lets old and new nodes talk (certificates under the same
+    /// CA, HTTP TLS): restart them one at a time.
+    Rolling,
+    /// Several nodes, and transport TLS turns on: TLS and plaintext nodes cannot talk, so
+    /// every node stops before any starts.
+    Full,
+}
+
 /// A note for the operator that is not a step (e.g. "transport TLS needs a full-cluster
 /// restart").
 #[derive(Clone, Debug, Eq, PartialEq, Serialize)]
@@ -244,6 +277,8 @@ pub struct Note {
 pub struct Plan {
     pub from: Tier,
     pub to: Tier,
+    /// What the restart means for the cluster (`plan --json` carries it for orchestrators).
+    pub restart: RestartKind,
     pub steps: Vec<Step>,
     pub notes: Vec<Note>,
 }
@@ -271,6 +306,18 @@ impl Plan {
     /// Elasticsearch (`restart: manual`): such an apply ends "restart pending" (exit code 7),
     /// from the command line and from the wizard alike.
     pub fn stops_for_restart(&self) -> bool {
+        self.restart_step_is_manual()
+    }
+
+    /// Whether this apply disables shard allocation before a full-cluster restart (the
+    /// re-run after the restart must re-enable it).
+    pub fn disables_allocation(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s, Step::PrepareRestart { .. }))
+    }
+
+    fn restart_step_is_manual(&self) -> bool {
         self.steps.iter().any(|s| {
             matches!(
                 s,

@@ -150,6 +150,19 @@ pub fn step_line(step: &Step) -> String {
         Step::WaitHealthy { url, timeout_secs } => {
             format!("wait for {url} to report yellow or green (up to {timeout_secs}s)")
         }
+        Step::PrepareRestart { url } => format!(
+            "before the full-cluster restart, on {url}: PUT _cluster/settings cluster.routing.allocation.enable=primaries, then POST /_flush"
+        ),
+        Step::WaitCluster {
+            url,
+            nodes,
+            timeout_secs,
+        } => format!(
+            "wait for the cluster at {url} to have {nodes} nodes and be yellow or green (up to {timeout_secs}s)"
+        ),
+        Step::FinishRestart { url } => format!(
+            "after the full-cluster restart, on {url}: PUT _cluster/settings cluster.routing.allocation.enable=null"
+        ),
         Step::ResetPassword { user, secret } => {
             format!("POST /_security/user/{user}/_password (password: {secret})")
         }

@@ -85,6 +85,7 @@ mod tests {
         let plan = Plan {
             from: Tier::None,
             to: Tier::Basic,
+            restart: crate::domain::plan::RestartKind::Full,
             steps: vec![
                 Step::Restart {
                     how: Restart::Manual,

@@ -363,6 +363,7 @@ pub fn detect(loc: &Locate, answers: Option<&Answers>, now: i64) -> anyhow::Resu
             state_dir: loc.state_dir.clone(),
             passwords_current,
             restart_pending: state.restart_pending,
+            allocation_disabled: state.allocation_disabled,
         },
         host,
         now,

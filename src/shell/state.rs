@@ -28,6 +28,10 @@ pub struct State {
     pub passwords: BTreeMap<String, PasswordRecord>,
     #[serde(default)]
     pub restart_pending: bool,
+    /// An apply set `cluster.routing.allocation.enable: primaries` before a full-cluster
+    /// restart; the apply that finishes after the restart sets it back (`null`).
+    #[serde(default)]
+    pub allocation_disabled: bool,
     /// The Elasticsearch config dir this state belongs to (guards against mixing installs).
     #[serde(default)]
     pub es_config_dir: Option<PathBuf>,

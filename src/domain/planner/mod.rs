@@ -9,6 +9,7 @@ mod certs;
 mod hardening;
 mod kibana;
 mod notes;
+mod restart;
 mod shape;
 
 use std::net::IpAddr;
@@ -17,7 +18,7 @@ use thiserror::Error;
 
 use crate::domain::answers::{Answers, AuthMethod, Node, Restart, SecretRef, VerificationMode};
 use crate::domain::facts::{Facts, KeystoreFacts};
-use crate::domain::plan::{Note, Owner, Plan, Product, SecretSource, Step};
+use crate::domain::plan::{Note, Owner, Plan, Product, RestartKind, SecretSource, Step};
 use crate::domain::settings::{SettingValue, Settings};
 use crate::domain::tier::Tier;
 use crate::domain::yaml_edit::{self, Edit, EditError, EditOptions};
@@ -158,11 +159,13 @@ pub fn build_plan(facts: &Facts, answers: &Answers) -> Result<Plan, PlanError> {
         answers,
         steps: Vec::new(),
         notes: Vec::new(),
+        restart: RestartKind::None,
     };
     p.plan()?;
     Ok(Plan {
         from: current,
         to: answers.tier,
+        restart: p.restart,
         steps: p.steps,
         notes: p.notes,
     })
@@ -170,14 +173,19 @@ pub fn build_plan(facts: &Facts, answers: &Answers) -> Result<Plan, PlanError> {
 
 /// The URL es-secure uses to reach this node's REST API after the apply.
 pub fn es_url(facts: &Facts, answers: &Answers) -> String {
+    es_url_at(facts, answers, answers.tier)
+}
+
+/// The URL of this node's REST API at `tier`: before the apply (the current tier) it is plain
+/// HTTP unless the node already serves HTTPS, even when the answers' URL says `https`.
+fn es_url_at(facts: &Facts, answers: &Answers, tier: Tier) -> String {
     if let Some(url) = &answers.es.url {
-        return url.clone();
+        return match url.strip_prefix("https://") {
+            Some(rest) if tier < Tier::Https => format!("http://{rest}"),
+            _ => url.clone(),
+        };
     }
-    let scheme = if answers.tier == Tier::Https {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = if tier == Tier::Https { "https" } else { "http" };
     let settings = &facts.es.parsed.settings;
     // Plain HTTP carries the temporary superuser's and the new built-in passwords: keep it on
     // the loopback interface whenever Elasticsearch listens there.
@@ -259,6 +267,7 @@ struct Planner<'a> {
     answers: &'a Answers,
     steps: Vec<Step>,
     notes: Vec<Note>,
+    restart: RestartKind,
 }
 
 impl<'a> Planner<'a> {
@@ -361,6 +370,13 @@ impl<'a> Planner<'a> {
                 "warning: es-secure and Kibana will reach this node at {url}, but its HTTP certificate does not name `{host}`; add it to this node's dns/ip in the answers, or set elasticsearch.url to a name the certificate has"
             ));
         }
+        self.restart = restart::kind(
+            es_changed,
+            self.facts.es.tier.tier,
+            tier,
+            self.answers.nodes.len(),
+        );
+        self.plan_cluster_restart(self.restart);
         if es_changed {
             if self.facts.es.tier.tier < Tier::Basic && tier >= Tier::Basic {
                 self.note(if bundle.is_some() {
@@ -380,6 +396,7 @@ impl<'a> Planner<'a> {
                 url: url.clone(),
                 timeout_secs: self.answers.es.health_timeout_secs,
             });
+            self.plan_after_cluster_restart(&url);
         }
         if wait && url.starts_with("http://") && !url_is_loopback(&url) {
             if !self.answers.es.allow_cleartext_rest {
@@ -1845,5 +1862,104 @@ mod tests {
             "{after}"
         );
         assert!(after.contains("server.ssl.supportedProtocols"), "{after}");
+    }
+
+    /// Node-1 of a two-node cluster, from tier none, with the answers' restart method.
+    fn ca_host_plan(restart: &str, state: StateFacts) -> Plan {
+        let mut facts = facts_for(
+            "cluster.name: prod-logs\nnode.name: node-1\nnetwork.host: 10.0.0.11\nxpack.security.enabled: false\n",
+        );
+        facts.state = state;
+        let text = format!(
+            "version: 1\ntier: https\nelasticsearch:\n  restart: {restart}\nnodes:\n  - {{name: node-1, dns: [node-1.example.internal], ip: [10.0.0.11]}}\n  - {{name: node-2, dns: [node-2.example.internal], ip: [10.0.0.12]}}\nthis_node: node-1\n"
+        );
+        let answers = Answers::from_raw(&parse_raw(&text).unwrap()).unwrap();
+        build_plan(&facts, &answers).unwrap()
+    }
+
+    #[test]
+    fn full_cluster_restart_disables_allocation_first_on_the_ca_host() {
+        let plan = ca_host_plan("manual", StateFacts::default());
+        assert_eq!(plan.restart, RestartKind::Full);
+        // Before any file step, on the cluster as it runs now (plain HTTP, tier none).
+        assert_eq!(
+            plan.steps[0],
+            Step::PrepareRestart {
+                url: "http://10.0.0.11:9200".to_string()
+            }
+        );
+        assert!(plan.disables_allocation());
+        assert!(plan.stops_for_restart());
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.text.contains("primaries") && n.text.contains("all 2 nodes")),
+            "{:?}",
+            plan.notes
+        );
+        let json = crate::domain::plan_json::document(&plan).unwrap();
+        assert_eq!(json["restart"], "full");
+        assert_eq!(
+            json["steps"][0]["PrepareRestart"]["url"],
+            "http://10.0.0.11:9200"
+        );
+        let text = crate::domain::render::plan_text(&plan);
+        assert!(
+            text.contains("cluster.routing.allocation.enable=primaries, then POST /_flush"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn full_cluster_restart_by_systemd_or_on_a_bundle_host_only_says_what_to_do() {
+        let plan = ca_host_plan("systemd", StateFacts::default());
+        assert_eq!(plan.restart, RestartKind::Full);
+        assert!(!plan.disables_allocation());
+        assert!(
+            plan.notes.iter().any(|n| n
+                .text
+                .contains("Before stopping the nodes, disable shard allocation")),
+            "{:?}",
+            plan.notes
+        );
+        let (facts, answers) = bundle_setup(Tier::Basic);
+        let plan = build_plan(&facts, &answers).unwrap();
+        assert_eq!(plan.restart, RestartKind::Full);
+        assert!(!plan.disables_allocation());
+    }
+
+    #[test]
+    fn rerun_after_a_prepared_restart_waits_for_the_cluster_then_enables_allocation() {
+        let state = StateFacts {
+            restart_pending: true,
+            allocation_disabled: true,
+            ..StateFacts::default()
+        };
+        let plan = ca_host_plan("manual", state);
+        let pos = |f: &dyn Fn(&Step) -> bool| plan.steps.iter().position(f).unwrap();
+        let health = pos(&|s| matches!(s, Step::WaitHealthy { .. }));
+        let cluster = pos(&|s| matches!(s, Step::WaitCluster { nodes: 2, .. }));
+        let finish =
+            pos(&|s| matches!(s, Step::FinishRestart { url } if url.starts_with("https://")));
+        let reset = pos(&|s| matches!(s, Step::ResetPassword { .. }));
+        assert!(
+            health < cluster && cluster < finish && finish < reset,
+            "{:?}",
+            plan.steps
+        );
+        // Without the state's record, allocation is not touched after the restart.
+        let plan = ca_host_plan(
+            "manual",
+            StateFacts {
+                restart_pending: true,
+                ..StateFacts::default()
+            },
+        );
+        assert!(
+            !plan
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::WaitCluster { .. } | Step::FinishRestart { .. }))
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! Apply, phase 1: the file steps inside the transaction — directories, the CA, certificates,
 //! settings edits, keystores, bundles — then the restart and health wait, which still belong to
 //! the transaction. Any failure rolls every file back (and restarts the node on the old files
-//! if it had been restarted). It must not make REST changes on the server (that is `rest`).
+//! if it had been restarted). It must not make REST changes on the server (that is `rest`),
+//! except limiting shard allocation before a full-cluster restart, which is journaled
+//! (`cluster_restart`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -172,7 +174,10 @@ impl Run<'_> {
                 .rposition(|s| !kibana_files_of(s, &k.config_dir).is_empty())
         });
         for (index, step) in plan.steps.iter().enumerate() {
-            if matches!(step, Step::ResetPassword { .. } | Step::Verify { .. }) {
+            if matches!(
+                step,
+                Step::ResetPassword { .. } | Step::Verify { .. } | Step::FinishRestart { .. }
+            ) {
                 return Ok(FilesOutcome::Healthy { rest_from: index });
             }
             match self.files_step(plan, index, step, txn, temp_user) {
@@ -229,9 +234,18 @@ impl Run<'_> {
             Step::WaitHealthy { url, timeout_secs } => {
                 self.wait_healthy(index, url, *timeout_secs, txn, temp_user)?;
             }
+            Step::PrepareRestart { url } => self.prepare_cluster_restart(index, url, txn)?,
+            Step::WaitCluster {
+                url,
+                nodes,
+                timeout_secs,
+            } => self.wait_cluster(index, url, *nodes, *timeout_secs, temp_user.as_ref())?,
             other => self.file_step(other, txn)?,
         }
-        if matches!(step, Step::Restart { .. } | Step::WaitHealthy { .. }) {
+        if matches!(
+            step,
+            Step::Restart { .. } | Step::WaitHealthy { .. } | Step::WaitCluster { .. }
+        ) {
             self.waited += started.elapsed();
         }
         self.event(ApplyEvent::StepDone {
@@ -510,6 +524,9 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
             }
             Step::Restart { .. }
             | Step::WaitHealthy { .. }
+            | Step::PrepareRestart { .. }
+            | Step::WaitCluster { .. }
+            | Step::FinishRestart { .. }
             | Step::ResetPassword { .. }
             | Step::Verify { .. } => {}
         }

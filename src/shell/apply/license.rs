@@ -151,6 +151,7 @@ mod tests {
         Plan {
             from: Tier::None,
             to: Tier::Minimal,
+            restart: crate::domain::plan::RestartKind::Node,
             steps: vec![Step::EditSettings {
                 product: Product::Elasticsearch,
                 path: "/etc/elasticsearch/elasticsearch.yml".into(),

@@ -14,8 +14,9 @@
 //! Secrets are resolved here, kept in `Zeroizing` buffers and never logged.
 //!
 //! The phases live in their own files: [`prepare`] (before the first write), [`files`] (the
-//! transaction), [`restart`] (restart and health wait, inside the transaction) and [`rest`]
-//! (after the commit). This module only sequences them; it must not do a step's work itself.
+//! transaction), [`restart`] (restart and health wait, inside the transaction),
+//! [`cluster_restart`] (shard allocation, flush and the whole-cluster wait around a
+//! full-cluster restart) and [`rest`] (after the commit). This module only sequences them; it must not do a step's work itself.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,6 +36,7 @@ use crate::shell::signals::{Interrupts, Phase};
 use crate::shell::state::State;
 use crate::shell::txn::{StateDir, Txn};
 
+mod cluster_restart;
 mod files;
 mod license;
 mod prepare;
@@ -100,6 +102,8 @@ struct Run<'a> {
     /// the path they are installed to.
     own_certs: BTreeMap<PathBuf, (String, Zeroizing<String>)>,
     restarted: bool,
+    /// This apply limited shard allocation to primaries before a full-cluster restart.
+    allocation_disabled: bool,
     /// When the apply began, and how long it spent on the restart and health wait.
     started: Instant,
     waited: Duration,
@@ -156,6 +160,7 @@ pub fn apply_in(
         bundle_certs: BTreeMap::new(),
         own_certs: BTreeMap::new(),
         restarted: false,
+        allocation_disabled: false,
         started: Instant::now(),
         waited: Duration::ZERO,
         rest: Duration::ZERO,
@@ -225,6 +230,9 @@ impl Run<'_> {
         mut summary: ApplySummary,
     ) -> Result<ApplySummary, ApplyError> {
         state.restart_pending = true;
+        if self.allocation_disabled {
+            state.allocation_disabled = true;
+        }
         state.es_config_dir = Some(self.facts.es.config_dir.clone());
         state
             .save(&self.facts.state.state_dir)

@@ -38,7 +38,7 @@ impl Run<'_> {
         }))
     }
 
-    fn trust(&self, url: &str) -> anyhow::Result<Trust> {
+    pub(super) fn trust(&self, url: &str) -> anyhow::Result<Trust> {
         crate::shell::verify::trust_for(url, self.ca_cert_pem())
     }
 
@@ -103,6 +103,9 @@ impl Run<'_> {
                     self.reset_password(user, secret, plan, temp, state)
                         .map(|()| set_users.push(user.clone()))
                 }
+                Step::FinishRestart { url } => self
+                    .finish_cluster_restart(url, temp)
+                    .map(|()| state.allocation_disabled = false),
                 Step::Verify { url } => {
                     let table = self.verify(url, temp, &set_users);
                     let failed: Vec<String> = table

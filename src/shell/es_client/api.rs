@@ -1,5 +1,6 @@
 //! The few Elasticsearch endpoints es-secure calls: cluster health, authenticate, change a
-//! password, the node's TLS certificates, the cluster's node names, and an anonymous probe.
+//! password, the node's TLS certificates, the cluster's node names, shard allocation and
+//! flush around a full-cluster restart, and an anonymous probe.
 //! Each is one request; it must not retry (see `wait`), and a password it sends never comes
 //! back in an error.
 
@@ -98,6 +99,41 @@ impl EsClient {
         let what = "listing the cluster's nodes (GET /_nodes)";
         let nodes: Nodes = self.get_json(what, &["_nodes"], &[("filter_path", "nodes.*.name")])?;
         Ok(nodes.nodes.into_values().map(|n| n.name).collect())
+    }
+
+    /// `PUT /_cluster/settings` with the persistent `cluster.routing.allocation.enable`:
+    /// `Some("primaries")` before a full-cluster restart, `None` (the default) after it.
+    pub fn set_allocation(&self, value: Option<&str>) -> Result<(), EsError> {
+        let what = format!(
+            "setting cluster.routing.allocation.enable to {} (PUT /_cluster/settings)",
+            value.unwrap_or("null")
+        );
+        let body = serde_json::json!({
+            "persistent": { "cluster.routing.allocation.enable": value }
+        });
+        self.call(
+            &what,
+            Method::PUT,
+            &["_cluster", "settings"],
+            &[],
+            Some(body.to_string().into_bytes()),
+            true,
+        )
+        .map(drop)
+    }
+
+    /// `POST /_flush`: every index's translog into its segments, so shards recover fast after
+    /// a restart.
+    pub fn flush(&self) -> Result<(), EsError> {
+        self.call(
+            "flushing (POST /_flush)",
+            Method::POST,
+            &["_flush"],
+            &[],
+            None,
+            true,
+        )
+        .map(drop)
     }
 
     /// An authenticated `GET` whose JSON answer is decoded into `T`.

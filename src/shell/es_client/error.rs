@@ -92,7 +92,7 @@ impl EsError {
     }
 
     /// Few words for progress lines.
-    pub(super) fn short(&self) -> String {
+    pub fn short(&self) -> String {
         match self {
             EsError::Unreachable { reason, .. } => format!("unreachable ({reason})"),
             EsError::Tls { reason, .. } => format!("TLS error ({reason})"),

@@ -176,7 +176,15 @@ impl EsClient {
             // An HTTP(S)_PROXY meant for the internet must not see our cluster credentials.
             .no_proxy();
         let (builder, https) = match (base.scheme(), trust) {
-            ("http", Trust::PlainHttp) => (builder.https_only(false), false),
+            // No trust store at all: reqwest would otherwise load the system's roots for a
+            // client that never speaks TLS, and fail on hosts without any (a minimal Debian
+            // has no ca-certificates).
+            ("http", Trust::PlainHttp) => (
+                builder
+                    .https_only(false)
+                    .tls_certs_only(Vec::<reqwest::Certificate>::new()),
+                false,
+            ),
             ("https", Trust::Ca { ca_pem, pin_sha256 }) => {
                 let config = tls_config(&ca_pem, pin_sha256.as_deref())?;
                 (

@@ -92,7 +92,19 @@ impl EsClient {
         timeout: Duration,
         progress: &mut dyn FnMut(&WaitStatus),
     ) -> Result<Health, EsError> {
+        self.wait_cluster(timeout, 0, progress)
+    }
+
+    /// [`wait_healthy`](Self::wait_healthy) for the whole cluster: yellow or green *and* at
+    /// least `nodes` nodes (after a full-cluster restart, not only the local node is back).
+    pub fn wait_cluster(
+        &self,
+        timeout: Duration,
+        nodes: usize,
+        progress: &mut dyn FnMut(&WaitStatus),
+    ) -> Result<Health, EsError> {
         let what = "cluster health (GET /_cluster/health?wait_for_status=yellow)";
+        let wait_nodes = format!(">={nodes}");
         let started = Instant::now();
         let mut attempt: u32 = 0;
         let longest = if self.interrupts.is_some() {
@@ -107,12 +119,19 @@ impl EsClient {
             let remaining = timeout.saturating_sub(started.elapsed());
             let wait = longest.min(remaining).max(Duration::from_secs(1));
             let wait_param = format!("{}s", wait.as_secs());
+            let mut query = vec![
+                ("wait_for_status", "yellow"),
+                ("timeout", wait_param.as_str()),
+            ];
+            if nodes > 0 {
+                query.push(("wait_for_nodes", wait_nodes.as_str()));
+            }
             let outcome = self
                 .call_with_status(
                     what,
                     Method::GET,
                     &["_cluster", "health"],
-                    &[("wait_for_status", "yellow"), ("timeout", &wait_param)],
+                    &query,
                     None,
                     true,
                     // 408 means "not yellow within the wait"; its body is still a health.
@@ -120,7 +139,12 @@ impl EsClient {
                 )
                 .and_then(|body| decode::<Health>(what, &body));
             let (last, err) = match outcome {
-                Ok(h) if h.status == "green" || h.status == "yellow" => return Ok(h),
+                Ok(h)
+                    if (h.status == "green" || h.status == "yellow")
+                        && usize::try_from(h.number_of_nodes).is_ok_and(|n| n >= nodes) =>
+                {
+                    return Ok(h);
+                }
                 Ok(h) => (format!("{} ({} nodes)", h.status, h.number_of_nodes), None),
                 Err(e) => (e.short(), Some(e)),
             };
@@ -134,7 +158,7 @@ impl EsClient {
                 // TLS problems, 403, garbage: waiting cannot fix them, and the error says why.
                 Some(e) if !e.is_transient() => return Err(e),
                 err if elapsed + RETRY_PAUSE >= timeout => {
-                    return Err(self.not_healthy(elapsed, attempt, err.as_ref(), last));
+                    return Err(self.not_healthy(elapsed, attempt, err.as_ref(), last, nodes));
                 }
                 _ => {}
             }
@@ -152,8 +176,14 @@ impl EsClient {
         attempts: u32,
         err: Option<&EsError>,
         last: String,
+        nodes: usize,
     ) -> EsError {
         let hint = match err {
+            None if nodes > 0 && !last.starts_with("red") => format!(
+                "fewer than the {nodes} expected nodes have joined the cluster. Check that every \
+                 node was started with its new files, and each node's log for transport TLS \
+                 errors (a certificate from another CA, a missing IP in its SANs)"
+            ),
             None => "the cluster is red: some primary shards are not assigned. Check \
                      `GET _cluster/allocation/explain` and the Elasticsearch log (disk full, \
                      missing nodes, corrupted shards)"

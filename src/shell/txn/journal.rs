@@ -75,6 +75,11 @@ pub(super) enum Entry {
     /// recorded before the restart command runs, so a recovery knows the node may run on
     /// the files it restores and says so. Nothing to undo on disk.
     Restart { path: PathBuf },
+    /// Shard allocation of the cluster at `url` was about to be limited to primaries before a
+    /// full-cluster restart (recorded before the request is sent). Undone by setting it back
+    /// to the default (`null`) over the same, credential-less URL: es-secure disables it only
+    /// on an open cluster (tier none). `path` is the Elasticsearch config directory.
+    Allocation { path: PathBuf, url: String },
 }
 
 impl Entry {
@@ -83,7 +88,8 @@ impl Entry {
             Entry::File { path, .. }
             | Entry::Dir { path }
             | Entry::TempUser { path, .. }
-            | Entry::Restart { path } => path,
+            | Entry::Restart { path }
+            | Entry::Allocation { path, .. } => path,
         }
     }
 }

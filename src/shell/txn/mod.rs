@@ -28,7 +28,9 @@
 //! on purpose: the next run rolls it back under the lock. Interrupts never exit the process
 //! (see `shell::signals`): the apply rolls back in order, however many signals arrive; only
 //! SIGKILL leaves an incomplete journal. Besides files and directories the journal records
-//! the temporary file-realm superuser ([`Txn::record_temp_user`]) before its first byte.
+//! the temporary file-realm superuser ([`Txn::record_temp_user`]) before its first byte, and
+//! the one REST change a rollback must undo, shard allocation limited for a full-cluster
+//! restart ([`Txn::record_allocation`]), before the request.
 //!
 //! Fault injection, for tests only, compiled in only with the cargo feature `fault-injection`
 //! (see `fault.rs`; read by [`Txn::begin`]; never set them on a real node):
@@ -114,6 +116,11 @@ pub enum RollbackAction {
     /// Elasticsearch had been restarted on the files now restored: it must be restarted
     /// again to run on them.
     WasRestarted,
+    /// Shard allocation, limited to primaries for a full-cluster restart, is enabled again.
+    AllocationEnabled,
+    /// Shard allocation could not be enabled again (the cluster did not answer): the operator
+    /// must do it. Not an error: a cluster that is down must not block every later run.
+    AllocationLeftDisabled,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,6 +166,12 @@ impl std::fmt::Display for RollbackReport {
                 }
                 RollbackAction::WasRestarted => {
                     "Elasticsearch had been restarted on the new files (restart it again to run on the restored ones):"
+                }
+                RollbackAction::AllocationEnabled => {
+                    "shard allocation enabled again (cluster.routing.allocation.enable: null) for the cluster of"
+                }
+                RollbackAction::AllocationLeftDisabled => {
+                    "COULD NOT enable shard allocation again; once the cluster answers, run `PUT _cluster/settings {\"persistent\":{\"cluster.routing.allocation.enable\":null}}` for the cluster of"
                 }
             };
             write!(f, "\n  {what}: {}", item.path.display())?;
@@ -476,6 +489,17 @@ impl Txn {
         self.save().context("recording the restart in the journal")
     }
 
+    /// Journal (fsynced) that shard allocation of the cluster at `url` (credential-less) is
+    /// about to be limited to primaries, so a rollback or recovery enables it again.
+    pub fn record_allocation(&mut self, config_dir: &Path, url: &str) -> anyhow::Result<()> {
+        self.journal.entries.push(Entry::Allocation {
+            path: config_dir.to_path_buf(),
+            url: url.to_string(),
+        });
+        self.save()
+            .context("recording the shard allocation change in the journal")
+    }
+
     /// Whether this transaction restarted Elasticsearch (see [`Txn::record_restart`]).
     pub fn restarted(&self) -> bool {
         self.journal
@@ -604,6 +628,7 @@ fn undo(dir: &Path, entry: &Entry) -> anyhow::Result<RollbackAction> {
             })
         }
         Entry::Restart { .. } => Ok(RollbackAction::WasRestarted),
+        Entry::Allocation { url, .. } => Ok(enable_allocation(url)),
         Entry::TempUser {
             path,
             username,
@@ -622,6 +647,20 @@ fn undo(dir: &Path, entry: &Entry) -> anyhow::Result<RollbackAction> {
                 RollbackAction::TempUserGone
             })
         }
+    }
+}
+
+/// Set `cluster.routing.allocation.enable` back to its default on the open cluster at `url`.
+/// Best effort, bounded by the client's timeouts: see [`RollbackAction::AllocationLeftDisabled`].
+fn enable_allocation(url: &str) -> RollbackAction {
+    use crate::shell::es_client::{EsClient, Trust};
+    let enabled = EsClient::new(url, Trust::PlainHttp)
+        .ok()
+        .is_some_and(|c| c.set_allocation(None).is_ok());
+    if enabled {
+        RollbackAction::AllocationEnabled
+    } else {
+        RollbackAction::AllocationLeftDisabled
     }
 }
 
