@@ -128,6 +128,10 @@ pub enum Command {
         /// Exit 6 when any posture row is `fail`.
         #[arg(long)]
         strict: bool,
+        /// Exit 8 when any certificate es-secure manages, or its CA, expires within DAYS
+        /// (or has expired); with --json the dates are under `expiry`.
+        #[arg(long, value_name = "DAYS")]
+        check_expiry: Option<u32>,
         /// Answers file, to show where it points.
         #[arg(long, value_name = "FILE")]
         answers: Option<PathBuf>,

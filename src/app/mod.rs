@@ -84,8 +84,9 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Some(Command::Status {
             json,
             strict,
+            check_expiry,
             answers,
-        }) => status_cmd(&cli.global, answers.as_deref(), json, strict),
+        }) => status_cmd(&cli.global, answers.as_deref(), json, strict, check_expiry),
         Some(Command::Verify { answers }) => verify_cmd(&cli.global, &answers),
         Some(Command::Rollback { list, id }) => rollback_cmd(&cli.global, list, id.as_deref()),
         Some(Command::Completions { shell }) => {
