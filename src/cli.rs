@@ -142,6 +142,19 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         answers: PathBuf,
     },
+    /// Issue this node's certificates again from the same CA (same subject, SANs and file
+    /// names), without a restart, and wait until Elasticsearch serves them.
+    Renew {
+        /// Only certificates that expire within DAYS (or have expired); default: all of them.
+        #[arg(long, value_name = "DAYS")]
+        within: Option<u32>,
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// Show the plan and stop.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Restore the files of a past apply.
     Rollback {
         /// List past applies instead.
@@ -203,6 +216,7 @@ impl Command {
             Self::Apply { .. } => "apply",
             Self::Status { .. } => "status",
             Self::Verify { .. } => "verify",
+            Self::Renew { .. } => "renew",
             Self::Rollback { .. } => "rollback",
             Self::Completions { .. } => "completions",
             Self::Man => "man",

@@ -889,3 +889,169 @@ fn wrong_password_node_down_and_wrong_ca_fail_clearly() {
     );
     assert_eq!(before, config_tree(&node));
 }
+
+/// Serial of the leaf certificate in a PEM file, as es-secure prints serials.
+fn file_serial(path: &Path) -> String {
+    let pem = std::fs::read_to_string(path).unwrap();
+    es_secure::shell::renew::normalise_serial(
+        &es_secure::shell::certinfo::inspect_pem(&pem)
+            .unwrap()
+            .serial,
+    )
+}
+
+/// Issue 19: `renew` on a running https node. The node is not restarted (same pid), it serves
+/// the new HTTP certificate (GET _ssl/certificates and a fresh TLS handshake) within 10 s, and
+/// a client making authenticated HTTPS requests pinned to our CA — a new connection, so a new
+/// handshake, each time, 20 per second for the whole renewal — sees no failure. Then, on the
+/// same node, `--within 30` finds nothing due and changes no byte.
+#[test]
+fn renew_on_a_running_https_node_without_restart_or_failed_requests() {
+    use es_secure::shell::es_client::{Credentials, EsClient, Trust};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let Some(mut node) = unsecured_node("e2e_renew") else {
+        return;
+    };
+    let state = state_dir();
+    let a = answers(&node, &[&node], "https", state.path(), "");
+    let run = apply(&node, state.path(), &a);
+    assert_eq!(run.code, 0, "{run:?}");
+    let pw = passwords(state.path());
+    let pid = node.pid().expect("node pid");
+    let http_crt = node.config_dir().join("certs/http.crt");
+    let transport_crt = node.config_dir().join("certs/transport.crt");
+    let old_http = file_serial(&http_crt);
+    let old_transport = file_serial(&transport_crt);
+    let ca_pem = std::fs::read_to_string(node.config_dir().join("certs/ca.crt")).unwrap();
+    let url = format!("https://{}:{}", node.host(), node.http_port());
+
+    // The client loop: bounded (stops after 90 s whatever happens).
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let client = {
+        let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+        let (url, ca_pem) = (url.clone(), ca_pem.clone());
+        let password = pw["elastic"].clone();
+        std::thread::spawn(move || {
+            let until = Instant::now() + Duration::from_secs(90);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                let t = Instant::now();
+                let result = EsClient::new(
+                    &url,
+                    Trust::Ca {
+                        ca_pem: ca_pem.clone(),
+                        pin_sha256: None,
+                    },
+                )
+                .and_then(|c| {
+                    c.with_credentials(Credentials {
+                        username: "elastic".to_string(),
+                        password: password.clone().into(),
+                    })
+                    .authenticate()
+                    .map_err(anyhow::Error::from)
+                });
+                match result {
+                    Ok(_) => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => failed.lock().unwrap().push(format!("{e:#}")),
+                }
+                std::thread::sleep(Duration::from_millis(50).saturating_sub(t.elapsed()));
+            }
+        })
+    };
+    // Some requests before the renewal, so the loop is known to work.
+    std::thread::sleep(Duration::from_secs(2));
+    let t0 = Instant::now();
+    let run = es_secure(&node, state.path(), &["renew", "--yes"], &[]);
+    let took = t0.elapsed();
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    client.join().unwrap();
+    assert_eq!(run.code, 0, "{run:?}");
+    let failures = failed.lock().unwrap().clone();
+    let oks = ok.load(Ordering::Relaxed);
+    say(&format!(
+        "renew took {:.1}s; client loop: {oks} ok, {} failed",
+        took.as_secs_f64(),
+        failures.len()
+    ));
+    assert!(
+        failures.is_empty(),
+        "requests failed during the renewal: {failures:?}"
+    );
+    assert!(oks >= 40, "the client loop made only {oks} requests");
+
+    // Not restarted.
+    assert_eq!(node.pid(), Some(pid), "the node was restarted");
+    let new_http = file_serial(&http_crt);
+    let new_transport = file_serial(&transport_crt);
+    assert_ne!(old_http, new_http);
+    assert_ne!(old_transport, new_transport);
+    // What renew reported, and within 10 s.
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("serves the new certificates after"))
+        .unwrap_or_else(|| panic!("no confirmation line: {run:?}"));
+    let secs: f64 = line
+        .split("after ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(secs <= 10.0, "served after {secs} s: {line}");
+    assert!(line.contains(&new_http), "{line}");
+    // Checked here too, independently of es-secure: the node lists the new serials and a
+    // fresh handshake presents the new HTTP certificate.
+    let certs = node
+        .get("/_ssl/certificates", Some(("elastic", &pw["elastic"])))
+        .unwrap();
+    let listed: Vec<String> = certs
+        .json()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            es_secure::shell::renew::normalise_serial(c["serial_number"].as_str().unwrap_or(""))
+        })
+        .collect();
+    assert!(
+        listed.contains(&new_http) && listed.contains(&new_transport),
+        "{}",
+        certs.body
+    );
+    let der = es_secure::shell::es_client::presented_leaf(
+        &node.host().to_string(),
+        node.http_port(),
+        &ca_pem,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(
+        es_secure::shell::renew::normalise_serial(
+            &es_secure::shell::certinfo::inspect_der(&der)
+                .unwrap()
+                .serial
+        ),
+        new_http
+    );
+
+    // Same node: nothing is due within 30 days, and no byte changes.
+    let before = config_tree(&node);
+    let run = es_secure(
+        &node,
+        state.path(),
+        &["renew", "--yes", "--within", "30"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("Nothing to renew"), "{run:?}");
+    assert_eq!(before, config_tree(&node));
+    node.stop().unwrap();
+}

@@ -9,6 +9,7 @@ mod certs;
 mod hardening;
 mod kibana;
 mod notes;
+mod renew;
 mod shape;
 
 use std::net::IpAddr;
@@ -23,6 +24,7 @@ use crate::domain::tier::Tier;
 use crate::domain::yaml_edit::{self, Edit, EditError, EditOptions};
 
 pub use certs::{bundle_cert_name, http_spec, transport_spec};
+pub use renew::{RenewError, build_renew_plan};
 
 /// Certificates expiring within this many days are re-issued.
 pub const RENEW_WITHIN_DAYS: i64 = 30;
@@ -173,11 +175,16 @@ pub fn es_url(facts: &Facts, answers: &Answers) -> String {
     if let Some(url) = &answers.es.url {
         return url.clone();
     }
-    let scheme = if answers.tier == Tier::Https {
-        "https"
-    } else {
-        "http"
-    };
+    es_url_for_tier(facts, answers.tier)
+}
+
+/// The URL of this node's REST API at the tier detected (no answers: `renew`, `status`).
+pub fn es_url_detected(facts: &Facts) -> String {
+    es_url_for_tier(facts, facts.es.tier.tier)
+}
+
+fn es_url_for_tier(facts: &Facts, tier: Tier) -> String {
+    let scheme = if tier == Tier::Https { "https" } else { "http" };
     let settings = &facts.es.parsed.settings;
     // Plain HTTP carries the temporary superuser's and the new built-in passwords: keep it on
     // the loopback interface whenever Elasticsearch listens there.
