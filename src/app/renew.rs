@@ -63,7 +63,16 @@ pub(super) fn renew_cmd(
         anstream::eprintln!("{}", text.trim_end());
         run_log::record(&render::plan_text(&plan));
     }
-    match crate::shell::renew::renew(&session, &facts, &plan, &say) {
+    run_renewal(&session, &facts, &plan)
+}
+
+/// Run a renew plan the operator approved, print what it did, map its failure to an exit code.
+pub(super) fn run_renewal(
+    session: &crate::shell::recovery::Session,
+    facts: &crate::domain::facts::Facts,
+    plan: &crate::domain::plan::Plan,
+) -> Result<(), Failure> {
+    match crate::shell::renew::renew(session, facts, plan, &say) {
         Ok(report) => {
             for line in &report.lines {
                 anstream::println!("{line}");
@@ -79,4 +88,27 @@ pub(super) fn renew_cmd(
         Err(e @ RenewFailure::Refused(_)) => Err(Failure::new(Exit::Refused, e)),
         Err(e @ RenewFailure::RolledBack { .. }) => Err(Failure::new(Exit::RolledBack, e)),
     }
+}
+
+/// The wizard's offer, before its first screen: when certificates es-secure manages expire
+/// within 30 days (the window apply uses), ask whether to renew them now. `None`: nothing due
+/// or the operator declined, so the wizard goes on; `Some`: the renewal ran, with its result.
+pub(super) fn offer_renew(
+    session: &crate::shell::recovery::Session,
+    facts: &crate::domain::facts::Facts,
+) -> Option<Result<(), Failure>> {
+    let within = u32::try_from(planner::RENEW_WITHIN_DAYS).unwrap_or(30);
+    let plan = planner::build_renew_plan(facts, Some(within)).ok()?;
+    if plan.is_empty() || !std::io::stdin().is_terminal() {
+        return None;
+    }
+    anstream::println!("{}", ui::style::plan(&render::plan_text(&plan)).trim_end());
+    let n = plan.steps.len();
+    let renew = inquire::Confirm::new(&format!(
+        "{n} certificate(s) expire within {within} days. Renew them now (same CA, no restart)?"
+    ))
+    .with_default(true)
+    .prompt()
+    .unwrap_or(false);
+    renew.then(|| run_renewal(session, facts, &plan))
 }
