@@ -868,6 +868,33 @@ mod tests {
     }
 
     #[test]
+    fn write_pair_replaces_both_files_and_rollback_restores_both() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let (tmp, state) = private_tmp();
+        let _lock = state.lock("test").unwrap();
+        let (crt, key) = (tmp.path().join("http.crt"), tmp.path().join("http.key"));
+        fs::write(&crt, b"old cert").unwrap();
+        fs::write(&key, b"old key").unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        let mut t = Txn::begin(&state, "renew").unwrap();
+        let p = Perms {
+            mode: Some(0o640),
+            owner: None,
+        };
+        t.write_pair((&crt, b"new cert", p.clone()), (&key, b"new key", p))
+            .unwrap();
+        assert_eq!(fs::read(&crt).unwrap(), b"new cert");
+        assert_eq!(fs::read(&key).unwrap(), b"new key");
+        assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o640);
+        // No temporary file is left next to them.
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 3);
+        t.rollback().unwrap();
+        assert_eq!(fs::read(&crt).unwrap(), b"old cert");
+        assert_eq!(fs::read(&key).unwrap(), b"old key");
+        assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
+    }
+
+    #[test]
     fn ids_are_safe_directory_names() {
         let id = new_id().unwrap();
         assert!(valid_id(&id), "{id}");
