@@ -148,6 +148,13 @@ pub enum Command {
         /// Only certificates that expire within DAYS (or have expired); default: all of them.
         #[arg(long, value_name = "DAYS")]
         within: Option<u32>,
+        /// Also write new signed bundles for the other nodes named in --answers (on the CA
+        /// host; each node applies its bundle with `apply --bundle`).
+        #[arg(long, requires = "answers")]
+        all: bool,
+        /// The answers file naming the cluster's nodes (for --all).
+        #[arg(long, value_name = "FILE")]
+        answers: Option<PathBuf>,
         /// Do not ask for confirmation (needed without a terminal).
         #[arg(short = 'y', long)]
         yes: bool,

@@ -92,9 +92,17 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Some(Command::Verify { answers }) => verify_cmd(&cli.global, &answers),
         Some(Command::Renew {
             within,
+            all,
+            answers,
             yes,
             dry_run,
-        }) => renew_cmd(&cli.global, within, yes, dry_run),
+        }) => renew_cmd(
+            &cli.global,
+            within,
+            answers.as_deref().filter(|_| all),
+            yes,
+            dry_run,
+        ),
         Some(Command::Rollback { list, id }) => rollback_cmd(&cli.global, list, id.as_deref()),
         Some(Command::Completions { shell }) => {
             let mut cmd = Cli::command_tree();

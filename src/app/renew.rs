@@ -18,9 +18,14 @@ use super::{
 pub(super) fn renew_cmd(
     global: &Global,
     within: Option<u32>,
+    all_from: Option<&std::path::Path>,
     yes: bool,
     dry_run: bool,
 ) -> Result<(), Failure> {
+    let all = match all_from {
+        Some(p) => Some(super::load_answers(p)?.1),
+        None => None,
+    };
     let sandbox = sandbox_if_requested(global)?;
     let loc = locate(global, sandbox.as_deref());
     // Like apply: the lock and recovery come before detection, so the facts are current.
@@ -34,8 +39,8 @@ pub(super) fn renew_cmd(
     if let Some(s) = &session {
         remove_leftover_users(s, &facts)?;
     }
-    let plan =
-        planner::build_renew_plan(&facts, within).map_err(|e| Failure::new(Exit::Refused, e))?;
+    let plan = planner::build_renew_plan(&facts, within, all.as_ref())
+        .map_err(|e| Failure::new(Exit::Refused, e))?;
     let text = ui::style::plan(&render::plan_text(&plan));
     let Some(session) = session.filter(|_| !plan.is_empty()) else {
         anstream::println!("{}", text.trim_end());
@@ -98,7 +103,7 @@ pub(super) fn offer_renew(
     facts: &crate::domain::facts::Facts,
 ) -> Option<Result<(), Failure>> {
     let within = u32::try_from(planner::RENEW_WITHIN_DAYS).unwrap_or(30);
-    let plan = planner::build_renew_plan(facts, Some(within)).ok()?;
+    let plan = planner::build_renew_plan(facts, Some(within), None).ok()?;
     if plan.is_empty() || !std::io::stdin().is_terminal() {
         return None;
     }

@@ -91,6 +91,9 @@ pub fn renew(
     say: &dyn Fn(&str),
 ) -> Result<RenewReport, RenewFailure> {
     let issued = issue_all(facts, plan).map_err(RenewFailure::Refused)?;
+    let bundles = signer(facts)
+        .and_then(|s| Ok((bundles_of(&s, plan)?, s.fingerprint_sha256())))
+        .map_err(RenewFailure::Refused)?;
     // Asked before anything is written: a node that answers now must be seen serving the new
     // certificates; one that does not (stopped) reads them when it starts.
     let running = es_answers(facts);
@@ -111,7 +114,8 @@ pub fn renew(
         &mut txn,
         &mut temp_user,
         &mut report,
-    );
+    )
+    .and_then(|()| write_bundles(&bundles.0, &bundles.1, &mut txn, &mut report, say));
     if let Some(u) = temp_user.take()
         && let Err(e) = u.remove()
     {
@@ -141,8 +145,8 @@ pub fn renew(
     outcome
 }
 
-/// Issue every certificate of the plan in memory, from the CA in the state directory.
-fn issue_all(facts: &Facts, plan: &Plan) -> anyhow::Result<Vec<Issued>> {
+/// The CA in the state directory, ready to sign.
+fn signer(facts: &Facts) -> anyhow::Result<certgen::CaSigner> {
     let ca = facts
         .ca
         .as_ref()
@@ -151,7 +155,39 @@ fn issue_all(facts: &Facts, plan: &Plan) -> anyhow::Result<Vec<Issued>> {
         crate::shell::safe_fs::read_file_text(&ca.key_path, crate::shell::safe_fs::SMALL_CAP)
             .with_context(|| format!("reading the CA key {}", ca.key_path.display()))?,
     );
-    let signer = certgen::load_ca(&ca.cert_pem, &key)?;
+    certgen::load_ca(&ca.cert_pem, &key)
+}
+
+/// A new signed bundle for another node (`renew --all`), complete in memory.
+struct Bundle {
+    node: String,
+    path: PathBuf,
+    text: Zeroizing<String>,
+}
+
+/// Every bundle of the plan, signed (their certificates issued) before anything is written.
+fn bundles_of(signer: &certgen::CaSigner, plan: &Plan) -> anyhow::Result<Vec<Bundle>> {
+    let mut out = Vec::new();
+    for step in &plan.steps {
+        if let Step::WriteBundle {
+            node,
+            path,
+            contents,
+        } = step
+        {
+            out.push(Bundle {
+                node: node.clone(),
+                path: path.clone(),
+                text: Zeroizing::new(crate::shell::bundle::text_for(signer, node, contents)?),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Issue every certificate of the plan in memory, from the CA in the state directory.
+fn issue_all(facts: &Facts, plan: &Plan) -> anyhow::Result<Vec<Issued>> {
+    let signer = signer(facts)?;
     let mut out = Vec::new();
     for step in &plan.steps {
         let Step::IssueCert {
@@ -162,7 +198,7 @@ fn issue_all(facts: &Facts, plan: &Plan) -> anyhow::Result<Vec<Issued>> {
             ..
         } = step
         else {
-            bail!("a renew plan holds only certificate steps (internal error)");
+            continue;
         };
         let cert = signer.issue(spec)?;
         let serial = crate::shell::certinfo::inspect_pem(&cert.cert_pem)
@@ -178,6 +214,46 @@ fn issue_all(facts: &Facts, plan: &Plan) -> anyhow::Result<Vec<Issued>> {
         });
     }
     Ok(out)
+}
+
+/// Write the new bundles into `<state>/bundles/` (0600, root only: they hold private keys),
+/// journaled like the certificates.
+fn write_bundles(
+    bundles: &[Bundle],
+    fingerprint: &str,
+    txn: &mut Txn,
+    report: &mut RenewReport,
+    say: &dyn Fn(&str),
+) -> anyhow::Result<()> {
+    let me = crate::shell::txn::Perms {
+        mode: Some(0o600),
+        owner: None,
+    };
+    for b in bundles {
+        if let Some(dir) = b.path.parent()
+            && !dir.exists()
+        {
+            txn.create_dir_all(
+                dir,
+                crate::shell::txn::Perms {
+                    mode: Some(0o700),
+                    owner: None,
+                },
+            )?;
+        }
+        txn.write_file(&b.path, b.text.as_bytes(), me.clone())?;
+        say(&format!(
+            "wrote the bundle for {}: {}",
+            b.node,
+            b.path.display()
+        ));
+        report.lines.push(crate::shell::bundle::copy_instruction(
+            &b.node,
+            &b.path,
+            Some(fingerprint),
+        ));
+    }
+    Ok(())
 }
 
 /// What every phase of one renewal reads.
@@ -373,13 +449,13 @@ fn file_name(p: &Path) -> String {
 }
 
 /// Whether Elasticsearch answers HTTP(S) at its URL, trusting our CA (any status counts:
-/// a secured node answers 401).
+/// a secured node answers 401; what answers must say it is Elasticsearch).
 fn es_answers(facts: &Facts) -> bool {
     let url = crate::domain::planner::es_url_detected(facts);
     let ca_pem = facts.ca.as_ref().map(|c| c.cert_pem.as_str());
     crate::shell::verify::trust_for(&url, ca_pem)
         .and_then(|t| EsClient::new(&url, t))
-        .is_ok_and(|c| c.status_anonymous().is_ok())
+        .is_ok_and(|c| c.is_elasticsearch().unwrap_or(false))
 }
 
 /// `https://host:9200` → (`host`, 9200).

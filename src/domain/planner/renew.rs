@@ -10,9 +10,11 @@ use std::path::Path;
 use thiserror::Error;
 
 use super::files;
+use crate::domain::answers::Answers;
 use crate::domain::certspec::{CertPurpose, CertSpec, KeyType};
 use crate::domain::facts::{ExistingCert, Facts};
 use crate::domain::plan::{Note, Owner, Plan, Step};
+use crate::domain::settings::SettingValue;
 
 const DAY: i64 = 86_400;
 
@@ -40,8 +42,14 @@ struct Slot<'a> {
 
 /// The renew plan. `within_days`: only certificates expiring within that many days (or
 /// already expired); `None`: every certificate of this node. Certificates the CA did not sign
-/// (the operator's own) are left alone with a note.
-pub fn build_renew_plan(facts: &Facts, within_days: Option<u32>) -> Result<Plan, RenewError> {
+/// (the operator's own) are left alone with a note. `all`: the answers naming the cluster's
+/// nodes, for a new signed bundle for every other node (as apply writes them), whatever
+/// `within_days` says: this host cannot see their certificates.
+pub fn build_renew_plan(
+    facts: &Facts,
+    within_days: Option<u32>,
+    all: Option<&Answers>,
+) -> Result<Plan, RenewError> {
     if facts.ca.is_none() {
         return Err(RenewError::NoCa {
             dir: facts.state.state_dir.join("ca").display().to_string(),
@@ -153,6 +161,32 @@ pub fn build_renew_plan(facts: &Facts, within_days: Option<u32>) -> Result<Plan,
             text: "Kibana 8.11.2 and later reload server.ssl.* on SIGHUP (es-secure sends it when kibana.yml's pid.file names a running process, else prints the command); older Kibana: restart Kibana".to_string(),
         });
     }
+    if let Some(answers) = all {
+        let cluster_name = facts
+            .es
+            .parsed
+            .settings
+            .value("cluster.name")
+            .map(SettingValue::as_plain)
+            .filter(|c| !c.starts_with("${"));
+        let dir = facts.state.state_dir.join("bundles");
+        let local = answers.local_node().map(|n| n.name.as_str());
+        for node in answers
+            .nodes
+            .iter()
+            .filter(|n| Some(n.name.as_str()) != local)
+        {
+            steps.push(Step::WriteBundle {
+                node: node.name.clone(),
+                path: dir.join(format!("{}.bundle.yml", node.name)),
+                contents: Box::new(crate::domain::bundle::contents_for(
+                    answers,
+                    node,
+                    cluster_name.clone(),
+                )),
+            });
+        }
+    }
     let tier = facts.es.tier.tier;
     Ok(Plan {
         from: tier,
@@ -233,7 +267,7 @@ mod tests {
 
     #[test]
     fn renews_every_certificate_with_the_same_subject_sans_key_type_and_lifetime() {
-        let plan = build_renew_plan(&facts(400, 20), None).unwrap();
+        let plan = build_renew_plan(&facts(400, 20), None, None).unwrap();
         let got = issued(&plan);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].0, "/etc/elasticsearch/certs/transport.crt");
@@ -255,7 +289,7 @@ mod tests {
 
     #[test]
     fn within_days_keeps_certificates_that_are_not_due() {
-        let plan = build_renew_plan(&facts(400, 20), Some(30)).unwrap();
+        let plan = build_renew_plan(&facts(400, 20), Some(30), None).unwrap();
         let got = issued(&plan);
         assert_eq!(got.len(), 1);
         assert!(got[0].0.ends_with("http.crt"));
@@ -263,7 +297,7 @@ mod tests {
             n.text
                 .contains("transport.crt expires in 400 days, not within 30")
         }));
-        let none = build_renew_plan(&facts(400, 200), Some(30)).unwrap();
+        let none = build_renew_plan(&facts(400, 200), Some(30), None).unwrap();
         assert!(none.is_empty());
     }
 
@@ -271,7 +305,7 @@ mod tests {
     fn a_certificate_the_ca_did_not_sign_is_left_alone() {
         let mut f = facts(10, 10);
         f.es.certs.insert("http.crt".into(), cert(10, false));
-        let plan = build_renew_plan(&f, None).unwrap();
+        let plan = build_renew_plan(&f, None, None).unwrap();
         assert_eq!(issued(&plan).len(), 1);
         assert!(
             plan.notes
@@ -285,13 +319,13 @@ mod tests {
         let mut f = facts(10, 10);
         f.ca = None;
         assert!(matches!(
-            build_renew_plan(&f, None),
+            build_renew_plan(&f, None, None),
             Err(RenewError::NoCa { .. })
         ));
         let mut f = facts(10, 10);
         f.es.certs.clear();
         assert!(matches!(
-            build_renew_plan(&f, None),
+            build_renew_plan(&f, None, None),
             Err(RenewError::NoCertificates { .. })
         ));
     }
