@@ -95,6 +95,10 @@ pub struct KeystoreFacts {
     pub exists: bool,
     /// Entry names; `None` when the keystore could not be read (e.g. password-protected).
     pub entries: Option<Vec<String>>,
+    /// Format version from an `elasticsearch.keystore`'s unencrypted header (5: ES 8.0–8.13,
+    /// 6: 8.14–8.17, 7: 8.18+ and 9.x); `None` for Kibana's keystore or when there is no
+    /// readable header.
+    pub format: Option<u32>,
 }
 
 /// `Debug` is written by hand (below): the file text and its parsed settings may hold a
@@ -319,6 +323,7 @@ pub(crate) fn sample_facts(yml_text: &str, now: i64) -> Facts {
                 path: "/etc/elasticsearch/elasticsearch.keystore".into(),
                 exists: true,
                 entries: Some(vec!["keystore.seed".to_string()]),
+                format: Some(7),
             },
             certs_dir_exists: true,
             certs: BTreeMap::new(),
