@@ -128,6 +128,10 @@ pub enum Command {
         /// Exit 6 when any posture row is `fail`.
         #[arg(long)]
         strict: bool,
+        /// Exit 8 when any certificate es-secure manages, or its CA, expires within DAYS
+        /// (or has expired); with --json the dates are under `expiry`.
+        #[arg(long, value_name = "DAYS")]
+        check_expiry: Option<u32>,
         /// Answers file, to show where it points.
         #[arg(long, value_name = "FILE")]
         answers: Option<PathBuf>,
@@ -137,6 +141,26 @@ pub enum Command {
         /// The answers file the node was secured with.
         #[arg(long, value_name = "FILE")]
         answers: PathBuf,
+    },
+    /// Issue this node's certificates again from the same CA (same subject, SANs and file
+    /// names), without a restart, and wait until Elasticsearch serves them.
+    Renew {
+        /// Only certificates that expire within DAYS (or have expired); default: all of them.
+        #[arg(long, value_name = "DAYS")]
+        within: Option<u32>,
+        /// Also write new signed bundles for the other nodes named in --answers (on the CA
+        /// host; each node applies its bundle with `apply --bundle`).
+        #[arg(long, requires = "answers")]
+        all: bool,
+        /// The answers file naming the cluster's nodes (for --all).
+        #[arg(long, value_name = "FILE")]
+        answers: Option<PathBuf>,
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// Show the plan and stop.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Restore the files of a past apply.
     Rollback {
@@ -199,6 +223,7 @@ impl Command {
             Self::Apply { .. } => "apply",
             Self::Status { .. } => "status",
             Self::Verify { .. } => "verify",
+            Self::Renew { .. } => "renew",
             Self::Rollback { .. } => "rollback",
             Self::Completions { .. } => "completions",
             Self::Man => "man",

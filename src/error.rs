@@ -25,6 +25,9 @@ pub enum Exit {
     VerifyFailed = 6,
     /// The files are written; restart Elasticsearch, then re-run the same apply.
     RestartPending = 7,
+    /// `status --check-expiry DAYS`: a certificate or the CA expires within DAYS (or has
+    /// expired). Nothing is wrong with the run itself; a monitor alerts on it.
+    ExpiresSoon = 8,
 }
 
 impl Exit {

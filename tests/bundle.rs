@@ -729,3 +729,49 @@ fn at_a_terminal_the_fingerprint_is_shown_and_asked_for() {
     s.expect(expectrl::Eof).unwrap();
     assert_eq!(before, n2.snapshot());
 }
+
+/// Issue 19: `renew --all --answers FILE` on the CA host writes new signed bundles for the
+/// other nodes (new transport certificates from the same CA, same SANs); node-2 applies the
+/// new bundle after its first one, and its installed certificate changes to the renewed one.
+#[test]
+fn renew_all_writes_new_signed_bundles_for_the_other_nodes() {
+    let n1 = cluster();
+    let b2 = bundle_of(&n1, "node-2");
+    let n2 = Node::new("node-2", "10.0.0.12");
+    let (code, out, err) = n2.apply_trusted(&b2, &n1);
+    assert_eq!(code, 7, "{out}{err}");
+    let installed = std::fs::read(n2.path("elasticsearch/certs/transport.crt")).unwrap();
+    let first = std::fs::read_to_string(&b2).unwrap();
+    let answers = n1.path("answers.yml");
+    let (code, out, err) = n1.run(&[
+        "renew",
+        "--all",
+        "--answers",
+        answers.to_str().unwrap(),
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let fp = n1.ca_fp();
+    for node in ["node-2", "node-3"] {
+        let line =
+            format!("es-secure apply --bundle {node}.bundle.yml --ca-fingerprint {fp} --yes");
+        assert!(out.contains(&line), "{line}\n{out}");
+    }
+    let second = std::fs::read_to_string(&b2).unwrap();
+    assert_ne!(first, second);
+    let old = Bundle::parse("a", &first).unwrap();
+    let new = Bundle::parse("b", &second).unwrap();
+    assert_eq!(old.ca_fingerprint, new.ca_fingerprint);
+    let (code, out, err) = n2.apply_trusted(&b2, &n1);
+    assert!(code == 0 || code == 7, "{out}{err}");
+    assert!(err.contains("signature verified"), "{out}{err}");
+    let now = std::fs::read(n2.path("elasticsearch/certs/transport.crt")).unwrap();
+    assert_ne!(installed, now, "node-2 still has its first certificate");
+    assert!(
+        verified_sans(
+            &n2.path("elasticsearch/certs/ca.crt"),
+            &n2.path("elasticsearch/certs/transport.crt")
+        )
+        .contains("10.0.0.12")
+    );
+}

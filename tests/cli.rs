@@ -511,3 +511,131 @@ fn log_file_has_the_progress_and_no_password() {
     let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+/// `status --check-expiry DAYS` exits 8 when a certificate es-secure wrote expires within DAYS
+/// and 0 when none does; `--json` carries each file's not-after date. The fixture's
+/// certificates are issued for 5 days (the CA gets the one-year floor).
+#[test]
+fn check_expiry_exits_8_with_a_short_lived_certificate() {
+    let i = Install::new();
+    let a = i.answers("https");
+    let mut text = std::fs::read_to_string(&a).unwrap();
+    text.push_str("certificates:\n  validity_days: 5\n");
+    std::fs::write(&a, text).unwrap();
+    i.cmd()
+        .args(["apply", "--yes", "--answers"])
+        .arg(&a)
+        .assert()
+        .code(7);
+    let before = tree(i.dir.path());
+    i.cmd()
+        .args(["status", "--check-expiry", "10"])
+        .assert()
+        .code(8)
+        .stdout(predicate::str::contains("http.crt").and(predicate::str::contains("<- WITHIN")))
+        .stderr(predicate::str::contains("expire within 10 days"));
+    // 5-day certificates are not within 3 days; neither is the one-year CA.
+    i.cmd()
+        .args(["status", "--check-expiry", "3"])
+        .assert()
+        .code(0);
+    // The CA (365 days) is within 400 days too.
+    let out = i
+        .cmd()
+        .args(["status", "--json", "--check-expiry", "400"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(8), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["expiry"]["rows"].as_array().unwrap();
+    let http = rows
+        .iter()
+        .find(|r| {
+            r["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("elasticsearch/certs/http.crt")
+        })
+        .unwrap();
+    assert_eq!(http["within"], true);
+    assert!(http["days_left"].as_i64().unwrap() <= 5);
+    assert!(http["not_after"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        rows.iter()
+            .any(|r| r["kind"] == "ca" && r["within"] == true)
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["file"].as_str().unwrap().ends_with("transport.crt"))
+    );
+    assert_eq!(v["expiry"]["within_days"], 400);
+    // Read-only: no byte changed.
+    assert_eq!(before, tree(i.dir.path()));
+}
+
+/// `renew` on a fixture install (no node running): `--dry-run` shows the certificates and
+/// changes nothing; `--yes` issues each one again from the same CA with the same subject,
+/// SANs, file names and modes, says the node is not running, and `rollback` restores the
+/// old files byte-for-byte. `--within` leaves certificates that are not due alone.
+#[test]
+fn renew_reissues_from_the_same_ca_and_rolls_back() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let i = Install::new();
+    let a = i.answers("https");
+    i.cmd()
+        .args(["apply", "--yes", "--answers"])
+        .arg(&a)
+        .assert()
+        .code(7);
+    let http = i.path("elasticsearch/certs/http.crt");
+    let before = tree(i.dir.path());
+    let info = |p: &std::path::Path| {
+        es_secure::shell::certinfo::inspect_pem(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let old = info(&http);
+    i.cmd()
+        .args(["renew", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("http.crt")
+                .and(predicate::str::contains("transport.crt"))
+                .and(predicate::str::contains("kibana-server.crt"))
+                .and(predicate::str::contains("No restart")),
+        );
+    assert_eq!(before, tree(i.dir.path()), "--dry-run changed files");
+    // Not due within 30 days (the certificates are new): nothing to renew.
+    i.cmd()
+        .args(["renew", "--yes", "--within", "30"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Nothing to renew"));
+    i.cmd().args(["renew", "--yes"]).assert().success().stdout(
+        predicate::str::contains("did not answer").and(predicate::str::contains("Renewed")),
+    );
+    let new = info(&http);
+    assert_ne!(old.serial, new.serial);
+    assert_eq!(old.subject, new.subject);
+    assert_eq!(old.issuer, new.issuer);
+    assert_eq!(old.dns, new.dns);
+    assert_eq!(old.ip, new.ip);
+    assert_eq!(old.key_type, new.key_type);
+    assert_eq!(
+        old.not_after - old.not_before,
+        new.not_after - new.not_before
+    );
+    let key = i.path("elasticsearch/certs/http.key");
+    assert_ne!(before[&key], std::fs::read(&key).unwrap());
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    // The renewal is one transaction: rolling it back restores every old byte.
+    i.cmd().arg("rollback").assert().success();
+    let after = tree(i.dir.path());
+    for (p, bytes) in &before {
+        if p.starts_with(i.path("elasticsearch")) || p.starts_with(i.path("kibana")) {
+            assert_eq!(Some(bytes), after.get(p), "{} not restored", p.display());
+        }
+    }
+}

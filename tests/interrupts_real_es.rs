@@ -569,3 +569,102 @@ fn rest_fault_points(node: &Node, state: &Path, rotate: &Path) {
     // The temporary superuser, and two per password (six users).
     assert!(points >= 13, "only {points} side-effect points");
 }
+
+/// Every regular file under `dir`, by path (for "restored byte-for-byte").
+fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.is_file() {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Issue 19: SIGINT while `renew` waits for the node to serve the new certificates rolls the
+/// renewal back like an apply: exit 4, every file of the config directory byte-for-byte as
+/// before (certificates, keys, users, users_roles), no temporary user, the node not
+/// restarted. The node reloads its files only every 60 s here, so the renewal cannot
+/// finish before the interrupt.
+#[test]
+fn renew_interrupted_while_waiting_rolls_back() {
+    if !es::available(EsVersion::V8) {
+        return;
+    }
+    let mut node = Node::builder(EsVersion::V8, "interrupts_renew")
+        .security(Security::Disabled)
+        .build()
+        .unwrap();
+    node.start_and_wait(es::ready_timeout()).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let state = state.path();
+    let a = state.join("answers-https.yml");
+    std::fs::write(
+        &a,
+        format!(
+            "version: 1\ntier: https\nelasticsearch:\n  url: https://{host}:{port}\n  restart: command\n  restart_command: {restart}\n  health_timeout_secs: 400\n  restart_timeout_secs: 400\nnodes:\n  - name: {name}\n    dns: [localhost]\n    ip: [{host}]\nthis_node: {name}\npasswords:\n  output_file: {state}/passwords.txt\n",
+            host = node.host(),
+            port = node.http_port(),
+            restart = node.restart_command(),
+            name = node.name(),
+            state = state.display(),
+        ),
+    )
+    .unwrap();
+    let mut run = spawn(
+        &node,
+        state,
+        &["apply", "--yes", "--answers", a.to_str().unwrap()],
+        "apply",
+    );
+    assert_eq!(run.finish(Duration::from_secs(900)), 0, "{}", run.stderr());
+    // Slow reloads, so the renewal is still waiting when the interrupt comes.
+    node.stop().unwrap();
+    node.append_config("resource.reload.interval.high: 60s\n")
+        .unwrap();
+    node.start_and_wait(es::ready_timeout()).unwrap();
+    let pid = node.pid();
+    let before = files_under(&node.config_dir());
+
+    let mut run = spawn(&node, state, &["renew", "--yes"], "renew");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !run.stderr().contains("waiting for Elasticsearch") {
+        assert!(
+            Instant::now() < deadline,
+            "renew never started waiting:\n{}",
+            run.stderr()
+        );
+        assert!(run.child.try_wait().unwrap().is_none(), "{}", run.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(run.stderr().contains("wrote"), "{}", run.stderr());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(run.child.id()).unwrap()),
+        Signal::SIGINT,
+    )
+    .unwrap();
+    let code = run.finish(Duration::from_secs(120));
+    let err = run.stderr();
+    say(&format!("renew after SIGINT: exit {code}"));
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("Rolled back"), "{err}");
+    let after = files_under(&node.config_dir());
+    for (p, bytes) in &before {
+        assert_eq!(Some(bytes), after.get(p), "{} not restored", p.display());
+    }
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    assert_no_temp_user(&node);
+    assert_eq!(node.pid(), pid, "the node was restarted");
+    assert_status_clean(&node, state);
+    node.stop().unwrap();
+}

@@ -366,3 +366,56 @@ fn tui_a_signal_while_asking_ends_the_wizard_cancelled() {
     assert_eq!(exit_code(&mut s), 3);
     assert!(!dir.path().join("state/wizard-answers.yml").exists());
 }
+
+/// Issue 19: with certificates es-secure wrote expiring within 30 days, the wizard offers to
+/// renew them before its first screen; accepting renews them from the same CA (the sandbox
+/// node is not running, so without waiting) and ends with exit 0.
+#[test]
+fn the_wizard_offers_renew_when_certificates_expire_within_30_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    // Answers for tier basic with 5-day certificates, saved by the wizard itself.
+    let mut s = plain(dir.path());
+    walk_defaults(&mut s);
+    s.send("\x1b[B\x1b[B\r").unwrap();
+    s.expect("Save answers to:").unwrap();
+    s.send("\r").unwrap();
+    s.expect("Saved (no secrets in it)").unwrap();
+    s.expect("What now?").unwrap();
+    s.send("\x1b[B\x1b[B\x1b[B\r").unwrap();
+    assert_eq!(exit_code(&mut s), 3);
+    let path = state.join("answers.yml");
+    let saved = std::fs::read_to_string(&path).unwrap();
+    let edited: String = saved
+        .lines()
+        .map(|l| {
+            if l.starts_with("tier:") {
+                "tier: basic".to_string()
+            } else if l.trim_start().starts_with("validity_days:") {
+                l.split(':').next().unwrap().to_string() + ": 5"
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(edited.contains("validity_days: 5"), "{saved}");
+    std::fs::write(&path, edited + "\n").unwrap();
+    let out = base(dir.path())
+        .args(["apply", "--yes", "--answers"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    let crt = dir
+        .path()
+        .join("sandbox/elasticsearch/config/certs/transport.crt");
+    let before = std::fs::read(&crt).unwrap();
+
+    let mut s = plain(dir.path());
+    s.expect("expire within 30 days").unwrap();
+    s.send("\r").unwrap();
+    s.expect("Renewed").unwrap();
+    assert_eq!(exit_code(&mut s), 0);
+    assert_ne!(before, std::fs::read(&crt).unwrap());
+}

@@ -41,6 +41,7 @@ pub(super) fn status_cmd(
     answers_path: Option<&Path>,
     json: bool,
     strict: bool,
+    check_expiry: Option<u32>,
 ) -> Result<(), Failure> {
     let answers = match answers_path {
         Some(p) => Some(load_answers(p)?.1),
@@ -50,6 +51,13 @@ pub(super) fn status_cmd(
     let facts = detect_with(&locate(global, sandbox.as_deref()), answers.as_ref())?;
     explain(global, &facts);
     let posture = crate::domain::posture::assess(&facts);
+    // Always in the JSON (30 days, the window apply and the wizard use, unless asked);
+    // in the text only when asked for.
+    let expiry = crate::domain::expiry::report(
+        &facts,
+        check_expiry
+            .unwrap_or(u32::try_from(crate::domain::planner::RENEW_WITHIN_DAYS).unwrap_or(30)),
+    );
     let mut out = std::io::stdout().lock();
     if json {
         let mut value =
@@ -59,6 +67,10 @@ pub(super) fn status_cmd(
                 "posture".to_string(),
                 serde_json::to_value(&posture).map_err(|e| Failure::new(Exit::Internal, e))?,
             );
+            map.insert(
+                "expiry".to_string(),
+                serde_json::to_value(&expiry).map_err(|e| Failure::new(Exit::Internal, e))?,
+            );
         }
         let text =
             serde_json::to_string_pretty(&value).map_err(|e| Failure::new(Exit::Internal, e))?;
@@ -66,6 +78,19 @@ pub(super) fn status_cmd(
     } else {
         let _ = writeln!(out, "{}", crate::shell::report::status_text(&facts));
         let _ = writeln!(out, "{}", crate::domain::posture::render(&posture));
+        if check_expiry.is_some() {
+            let _ = writeln!(out, "{}", crate::domain::expiry::render(&expiry));
+        }
+    }
+    if check_expiry.is_some() && expiry.any_within() {
+        let n = expiry.rows.iter().filter(|r| r.within).count();
+        return fail(
+            Exit::ExpiresSoon,
+            format!(
+                "{n} certificate(s) expire within {} days (status --check-expiry)\nhelp: `es-secure renew` issues them again from the same CA, without a restart",
+                expiry.within_days
+            ),
+        );
     }
     if strict && posture.any_fail() {
         return fail(

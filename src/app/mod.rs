@@ -4,6 +4,7 @@
 
 mod apply;
 mod inspect;
+mod renew;
 mod rollback;
 mod wizard;
 
@@ -26,6 +27,7 @@ use crate::shell::state::DEFAULT_STATE_DIR;
 
 use self::apply::apply_cmd;
 use self::inspect::{plan_cmd, status_cmd, verify_cmd};
+use self::renew::renew_cmd;
 use self::rollback::rollback_cmd;
 use self::wizard::wizard;
 
@@ -84,9 +86,23 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Some(Command::Status {
             json,
             strict,
+            check_expiry,
             answers,
-        }) => status_cmd(&cli.global, answers.as_deref(), json, strict),
+        }) => status_cmd(&cli.global, answers.as_deref(), json, strict, check_expiry),
         Some(Command::Verify { answers }) => verify_cmd(&cli.global, &answers),
+        Some(Command::Renew {
+            within,
+            all,
+            answers,
+            yes,
+            dry_run,
+        }) => renew_cmd(
+            &cli.global,
+            within,
+            answers.as_deref().filter(|_| all),
+            yes,
+            dry_run,
+        ),
         Some(Command::Rollback { list, id }) => rollback_cmd(&cli.global, list, id.as_deref()),
         Some(Command::Completions { shell }) => {
             let mut cmd = Cli::command_tree();

@@ -67,6 +67,10 @@ pub(super) fn wizard(global: &Global) -> Result<(), Failure> {
         Err(e) => return Err(detect_failure(e)),
     };
     remove_leftover_users(&session, &facts)?;
+    // Certificates due for renewal: offered before the first screen (same CA, no restart).
+    if let Some(result) = super::renew::offer_renew(&session, &facts) {
+        return result;
+    }
     let session = std::sync::Arc::new(session);
     let loc_for_plan = loc.clone();
     // The planner refuses what `apply` would refuse up front (own CA, env:/file: secrets), so

@@ -60,6 +60,12 @@ pub struct ExistingCert {
     pub ip: Vec<IpAddr>,
     /// Unix seconds.
     pub not_after: i64,
+    /// Unix seconds; with `not_after`, the lifetime a renewal keeps.
+    pub not_before: i64,
+    /// The subject's common name (a renewal keeps it).
+    pub common_name: Option<String>,
+    /// Uppercase hex, colon separated, as `shell::certinfo` prints it.
+    pub serial: String,
     pub key_type: Option<KeyType>,
     /// The key file next to it exists and matches the certificate.
     pub key_matches: bool,
@@ -296,4 +302,50 @@ pub struct Facts {
     pub host: HostFacts,
     /// Unix seconds at detection (the planner never reads the clock itself).
     pub now: i64,
+}
+
+/// A package install at tier none with nothing detected beyond its elasticsearch.yml, for the
+/// unit tests of the modules that read [`Facts`].
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn sample_facts(yml_text: &str, now: i64) -> Facts {
+    let parsed =
+        crate::domain::settings::parse("/etc/elasticsearch/elasticsearch.yml", yml_text).unwrap();
+    let tier = crate::domain::tier::detect(&parsed.settings, parsed.autoconfig.is_some());
+    Facts {
+        es: EsFacts {
+            layout: Layout::Package,
+            home: Some("/usr/share/elasticsearch".into()),
+            config_dir: "/etc/elasticsearch".into(),
+            version: Version::parse("8.19.3"),
+            yml_path: "/etc/elasticsearch/elasticsearch.yml".into(),
+            yml_text: yml_text.to_string(),
+            parsed,
+            tier,
+            keystore: KeystoreFacts {
+                path: "/etc/elasticsearch/elasticsearch.keystore".into(),
+                exists: true,
+                entries: Some(vec!["keystore.seed".to_string()]),
+                format: Some(7),
+            },
+            certs_dir_exists: true,
+            certs: BTreeMap::new(),
+            ca_copies: BTreeMap::new(),
+            config_group: Some("elasticsearch".to_string()),
+            autoconfig_files: Vec::new(),
+            autoconfig_ca_fingerprint: None,
+            cluster_formed: true,
+        },
+        kibana: None,
+        ca: None,
+        byo_ca: None,
+        own_certs_installed: BTreeMap::new(),
+        bundle: None,
+        state: StateFacts {
+            state_dir: "/var/lib/es-secure".into(),
+            ..StateFacts::default()
+        },
+        host: HostFacts::default(),
+        now,
+    }
 }

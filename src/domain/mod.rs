@@ -5,6 +5,7 @@ pub mod answers;
 pub mod bundle;
 pub mod certspec;
 pub mod defaults;
+pub mod expiry;
 pub mod facts;
 pub mod outcome;
 pub mod plan;

@@ -371,20 +371,30 @@ pub fn assess(facts: &Facts) -> Posture {
     }
 }
 
+/// How to fix an expiring row: a leaf certificate is renewed from the same CA without a
+/// restart; a new CA is not something `renew` makes.
+fn renew_fix(layer: &str) -> &'static str {
+    if layer == "CA expiry" {
+        "es-secure apply re-issues it (within 30 days of expiry)"
+    } else {
+        "es-secure renew issues it again from the same CA, without a restart"
+    }
+}
+
 fn expiry_row(layer: &'static str, name: &str, days: i64) -> Row {
     if days < 0 {
         row(
             layer,
             Level::Fail,
             format!("{name} expired {} days ago", -days),
-            Some("es-secure apply re-issues it"),
+            Some(renew_fix(layer)),
         )
     } else if days <= EXPIRY_WARN_DAYS {
         row(
             layer,
             Level::Warn,
             format!("{name} expires in {days} days"),
-            Some("es-secure apply re-issues it (within 30 days of expiry)"),
+            Some(renew_fix(layer)),
         )
     } else {
         row(layer, Level::Ok, format!("{name}: {days} days left"), None)

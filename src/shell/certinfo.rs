@@ -75,6 +75,8 @@ pub enum CertError {
 pub struct CertInfo {
     /// RFC 4514-style, e.g. `CN=node-1`.
     pub subject: String,
+    /// The subject's first common name, when it has one.
+    pub common_name: Option<String>,
     pub issuer: String,
     /// Uppercase hex, colon separated.
     pub serial: String,
@@ -191,6 +193,12 @@ pub fn inspect_der(der: &[u8]) -> Result<CertInfo, CertError> {
     let cert = parse_der(der)?;
     let mut info = CertInfo {
         subject: cert.subject().to_string(),
+        common_name: cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(ToString::to_string),
         issuer: cert.issuer().to_string(),
         serial: cert.raw_serial_as_string().to_uppercase(),
         not_before: cert.validity().not_before.timestamp(),
@@ -489,6 +497,9 @@ pub fn existing_cert(
         dns: info.dns,
         ip: info.ip,
         not_after: info.not_after,
+        not_before: info.not_before,
+        common_name: info.common_name,
+        serial: info.serial,
         key_type: info.key_type,
         key_matches: key_pem.is_some_and(|k| key_matches_cert(cert_pem, k).unwrap_or(false)),
         signed_by_ca: ca_pem.is_some_and(|ca| verify_issued_by(cert_pem, ca).is_ok()),

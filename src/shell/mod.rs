@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod keystore;
 pub mod precheck;
 pub mod recovery;
+pub mod renew;
 pub mod report;
 pub mod run_log;
 pub mod safe_fs;

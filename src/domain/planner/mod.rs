@@ -9,6 +9,7 @@ mod certs;
 mod hardening;
 mod kibana;
 mod notes;
+mod renew;
 mod restart;
 mod shape;
 
@@ -24,6 +25,7 @@ use crate::domain::tier::Tier;
 use crate::domain::yaml_edit::{self, Edit, EditError, EditOptions};
 
 pub use certs::{bundle_cert_name, http_spec, transport_spec};
+pub use renew::{RenewError, build_renew_plan};
 
 /// Certificates expiring within this many days are re-issued.
 pub const RENEW_WITHIN_DAYS: i64 = 30;
@@ -185,6 +187,15 @@ fn es_url_at(facts: &Facts, answers: &Answers, tier: Tier) -> String {
             _ => url.clone(),
         };
     }
+    es_url_for_tier(facts, tier)
+}
+
+/// The URL of this node's REST API at the tier detected (no answers: `renew`, `status`).
+pub fn es_url_detected(facts: &Facts) -> String {
+    es_url_for_tier(facts, facts.es.tier.tier)
+}
+
+fn es_url_for_tier(facts: &Facts, tier: Tier) -> String {
     let scheme = if tier == Tier::Https { "https" } else { "http" };
     let settings = &facts.es.parsed.settings;
     // Plain HTTP carries the temporary superuser's and the new built-in passwords: keep it on
@@ -931,6 +942,9 @@ mod tests {
             dns: dns.iter().map(ToString::to_string).collect(),
             ip: ip.iter().map(|i| i.parse().unwrap()).collect(),
             not_after: NOW + 300 * 86_400,
+            not_before: NOW,
+            common_name: None,
+            serial: String::new(),
             key_type: Some(crate::domain::certspec::KeyType::EcdsaP256),
             key_matches: true,
             signed_by_ca: true,

@@ -149,7 +149,7 @@ fn resolve_owner(owner: &Owner) -> anyhow::Result<Option<(u32, u32)>> {
     Ok(Some((uid, gid)))
 }
 
-fn perms(mode: u32, owner: &Owner) -> anyhow::Result<Perms> {
+pub(crate) fn perms(mode: u32, owner: &Owner) -> anyhow::Result<Perms> {
     Ok(Perms {
         mode: Some(mode),
         owner: resolve_owner(owner)?,

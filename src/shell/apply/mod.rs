@@ -43,6 +43,7 @@ mod prepare;
 mod rest;
 mod restart;
 
+pub(crate) use files::perms;
 use files::{FilesFailure, FilesOutcome};
 
 /// How an apply failed. The app maps these to exit codes.

@@ -147,6 +147,28 @@ impl EsClient {
         decode(what, &body)
     }
 
+    /// Whether Elasticsearch itself answers an unauthenticated `GET /_cluster/health`: its
+    /// `X-elastic-product: Elasticsearch` header, or the 401 of its security layer
+    /// (`WWW-Authenticate: Basic realm="security"`) — which a proxy or another server in its
+    /// place does not send.
+    pub fn is_elasticsearch(&self) -> Result<bool, EsError> {
+        let url = self.endpoint("probe", &["_cluster", "health"], &[])?;
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .map_err(|e| self.transport_error(&e))?;
+        let headers = response.headers();
+        let product = headers
+            .get("x-elastic-product")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"elasticsearch"));
+        let realm = headers
+            .get_all("www-authenticate")
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|s| s.contains("realm=\"security\"")));
+        Ok(product || realm)
+    }
+
     /// Status code of an unauthenticated `GET /_cluster/health`: 401 on a secured node,
     /// 200 on an open one. Only transport and TLS problems are errors.
     pub fn status_anonymous(&self) -> Result<u16, EsError> {

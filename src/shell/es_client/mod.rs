@@ -27,7 +27,7 @@ use zeroize::Zeroizing;
 use crate::shell::signals::Interrupts;
 
 pub use self::error::EsError;
-pub use self::tls::{fingerprint, parse_pin};
+pub use self::tls::{fingerprint, parse_pin, presented_leaf};
 pub use self::wait::WaitStatus;
 
 use self::tls::tls_config;

@@ -86,6 +86,55 @@ pub(super) fn tls_config(ca_pem: &str, pin: Option<&str>) -> anyhow::Result<rust
         .with_no_client_auth())
 }
 
+/// Connect to `host:port`, complete a TLS handshake trusting only `ca_pem` (chain, validity
+/// and host name checked, as every request does) and return the DER of the leaf certificate
+/// the server presented. Sends no request. What `renew` uses to see which certificate a
+/// node's HTTP layer serves to a *new* connection.
+pub fn presented_leaf(
+    host: &str,
+    port: u16,
+    ca_pem: &str,
+    timeout: std::time::Duration,
+) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write as _;
+    use std::net::ToSocketAddrs as _;
+    let config = Arc::new(tls_config(ca_pem, None)?);
+    let name = ServerName::try_from(
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+    )
+    .map_err(|e| anyhow::anyhow!("{host} is not a host name or IP address: {e}"))?;
+    let addr = (host.trim_start_matches('[').trim_end_matches(']'), port)
+        .to_socket_addrs()
+        .map_err(|e| anyhow::anyhow!("cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{host} resolves to no address"))?;
+    let tcp = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| anyhow::anyhow!("connecting to {host}:{port}: {e}"))?;
+    tcp.set_read_timeout(Some(timeout))?;
+    tcp.set_write_timeout(Some(timeout))?;
+    let conn = rustls::ClientConnection::new(config, name)
+        .map_err(|e| anyhow::anyhow!("TLS setup: {e}"))?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    // An empty write drives the handshake to completion.
+    while tls.conn.is_handshaking() {
+        tls.conn
+            .complete_io(&mut tls.sock)
+            .map_err(|e| anyhow::anyhow!("TLS handshake with {host}:{port}: {e}"))?;
+    }
+    let _ = tls.flush();
+    let leaf = tls
+        .conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec())
+        .ok_or_else(|| anyhow::anyhow!("{host}:{port} presented no certificate"))?;
+    tls.conn.send_close_notify();
+    let _ = tls.conn.complete_io(&mut tls.sock);
+    Ok(leaf)
+}
+
 fn webpki_verifier(
     roots: Vec<CertificateDer<'static>>,
     provider: &Arc<CryptoProvider>,

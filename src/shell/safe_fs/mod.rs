@@ -403,6 +403,20 @@ impl Target {
 
     /// Replace the file atomically with `bytes`, `mode` and (when given) `owner`.
     pub fn write(&self, bytes: &[u8], mode: u32, owner: Option<(u32, u32)>) -> anyhow::Result<()> {
+        self.stage(bytes, mode, owner)?.publish()
+    }
+
+    /// The first half of [`Target::write`]: the complete new file (bytes, owner, mode,
+    /// fsynced) under a temporary name next to this one. [`Staged::publish`] renames it into
+    /// place; dropping it unpublished deletes it. Two files a reader must see change together
+    /// (a certificate and its key) are both staged before either is published, so the window
+    /// between them is two renames.
+    pub fn stage(
+        &self,
+        bytes: &[u8],
+        mode: u32,
+        owner: Option<(u32, u32)>,
+    ) -> anyhow::Result<Staged<'_>> {
         let tmp = self.temp_name()?;
         let tmp_path = self.dir.path.join(&tmp);
         let result = (|| -> anyhow::Result<()> {
@@ -430,22 +444,16 @@ impl Target {
                 .map_err(io_err)
                 .with_context(|| format!("setting mode {mode:o} on {}", tmp_path.display()))?;
             f.sync_all()
-                .with_context(|| format!("syncing {}", tmp_path.display()))?;
-            drop(f);
-            renameat(
-                self.dir.fd(),
-                tmp.as_os_str(),
-                self.dir.fd(),
-                self.name.as_os_str(),
-            )
-            .map_err(io_err)
-            .with_context(|| format!("renaming into {}", self.path().display()))
+                .with_context(|| format!("syncing {}", tmp_path.display()))
         })();
         if let Err(e) = result {
             let _ = unlinkat(self.dir.fd(), tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
             return Err(e);
         }
-        self.dir.sync()
+        Ok(Staged {
+            target: self,
+            tmp: Some(tmp),
+        })
     }
 
     /// Delete the file; `false` if it did not exist.
@@ -518,6 +526,40 @@ impl Target {
         tmp.push(TEMP_INFIX);
         tmp.push(hex::encode(rnd));
         Ok(tmp)
+    }
+}
+
+/// A complete new file under a temporary name, not yet renamed into place (see
+/// [`Target::stage`]). Dropped unpublished, the temporary file is deleted.
+pub struct Staged<'a> {
+    target: &'a Target,
+    tmp: Option<OsString>,
+}
+
+impl Staged<'_> {
+    /// Rename the staged file over the target, then fsync the directory.
+    pub fn publish(mut self) -> anyhow::Result<()> {
+        let Some(tmp) = self.tmp.take() else {
+            return Ok(());
+        };
+        let t = self.target;
+        if let Err(e) = renameat(t.dir.fd(), tmp.as_os_str(), t.dir.fd(), t.name.as_os_str()) {
+            let _ = unlinkat(t.dir.fd(), tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+            return Err(io_err(e)).with_context(|| format!("renaming into {}", t.path().display()));
+        }
+        t.dir.sync()
+    }
+}
+
+impl Drop for Staged<'_> {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = unlinkat(
+                self.target.dir.fd(),
+                tmp.as_os_str(),
+                UnlinkatFlags::NoRemoveDir,
+            );
+        }
     }
 }
 

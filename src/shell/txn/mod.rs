@@ -396,6 +396,53 @@ impl Txn {
         Ok(())
     }
 
+    /// Replace two files that a reader must see change together (a certificate and its key):
+    /// both originals are backed up and journaled, both new files are written completely
+    /// (owner, mode, fsync) under temporary names, and only then renamed into place one right
+    /// after the other. Elasticsearch polls its TLS files every 5 s; a reload that saw a new
+    /// certificate with the old key would fail, so the window is kept to two renames. Counts
+    /// as two mutations for fault injection.
+    pub fn write_pair(
+        &mut self,
+        first: (&Path, &[u8], Perms),
+        second: (&Path, &[u8], Perms),
+    ) -> anyhow::Result<()> {
+        let mut targets = Vec::with_capacity(2);
+        for (path, _, _) in [&first, &second] {
+            let n = self.start_mutation(path)?;
+            let target = safe_fs::resolve(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let target_path = target.path();
+            if !self.journal.has_file(&target_path) {
+                let original = self.back_up(&target)?;
+                self.journal.entries.push(Entry::File {
+                    path: target_path,
+                    original,
+                    after: None,
+                    removed: false,
+                });
+                self.save()?;
+            }
+            self.kill_point(n, Phase::AfterBackup);
+            targets.push((n, target));
+        }
+        let mut staged = Vec::with_capacity(2);
+        for ((_, target), (_, contents, perms)) in targets.iter().zip([&first, &second]) {
+            let existing = target.meta()?;
+            let mode = perms
+                .mode
+                .or(existing.map(|m| m.mode))
+                .unwrap_or(DEFAULT_FILE_MODE);
+            let owner = perms.owner.or(existing.map(|m| (m.uid, m.gid)));
+            staged.push(target.stage(contents, mode, owner)?);
+        }
+        for (s, (n, _)) in staged.into_iter().zip(&targets) {
+            s.publish()?;
+            self.kill_point(*n, Phase::AfterWrite);
+        }
+        Ok(())
+    }
+
     /// Delete the regular file `path` (not following a symlink), backing it up first so a
     /// rollback restores it byte-for-byte. A missing file is nothing to do.
     pub fn remove_file(&mut self, path: &Path) -> anyhow::Result<()> {
@@ -862,6 +909,33 @@ mod tests {
         t.keep_last(1);
         t.commit().unwrap();
         assert_eq!(list(&state).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn write_pair_replaces_both_files_and_rollback_restores_both() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let (tmp, state) = private_tmp();
+        let _lock = state.lock("test").unwrap();
+        let (crt, key) = (tmp.path().join("http.crt"), tmp.path().join("http.key"));
+        fs::write(&crt, b"old cert").unwrap();
+        fs::write(&key, b"old key").unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        let mut t = Txn::begin(&state, "renew").unwrap();
+        let p = Perms {
+            mode: Some(0o640),
+            owner: None,
+        };
+        t.write_pair((&crt, b"new cert", p.clone()), (&key, b"new key", p))
+            .unwrap();
+        assert_eq!(fs::read(&crt).unwrap(), b"new cert");
+        assert_eq!(fs::read(&key).unwrap(), b"new key");
+        assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o640);
+        // No temporary file is left next to them.
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 3);
+        t.rollback().unwrap();
+        assert_eq!(fs::read(&crt).unwrap(), b"old cert");
+        assert_eq!(fs::read(&key).unwrap(), b"old key");
+        assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
     }
 
     #[test]
