@@ -239,18 +239,19 @@ fn scenario_steps(t: &mut Txn, p: &Paths) -> anyhow::Result<()> {
             owner: new_ks_owner(),
         },
     )?; // 5
-    let files: Vec<(String, &[u8])> = NEW_BUNDLES[1..]
-        .iter()
-        .map(|(n, b)| (n.to_string(), *b))
-        .collect();
     t.write_files_as_unit(
         &p.bundles,
-        &files,
         0o600,
         None,
         Perms {
             mode: Some(0o700),
             owner: None,
+        },
+        |w| {
+            for (name, bytes) in &NEW_BUNDLES[1..] {
+                w.add(name, bytes)?;
+            }
+            Ok(())
         },
     )?; // 6
     t.write_file(&p.yml, NEW_YML2, Perms::default())?; // 7

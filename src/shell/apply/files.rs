@@ -521,10 +521,11 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
         Ok(())
     }
 
-    /// The consecutive [`Step::WriteBundle`] steps `steps` (plan indexes from `first`): every
-    /// bundle is built in memory, then all are written to their directory as one unit of the
-    /// transaction (one durability barrier and one swap instead of a backup, a journal record
-    /// and two fsyncs per bundle; still old-or-new after a crash). A failure names the step.
+    /// The consecutive [`Step::WriteBundle`] steps `steps` (plan indexes from `first`),
+    /// written to their directory as one unit of the transaction: each bundle is built and
+    /// handed to the unit as it comes (never all in memory), and the unit costs one
+    /// durability barrier and one swap instead of a backup, a journal record and two fsyncs
+    /// per bundle; still old-or-new after a crash. A failure names the step.
     fn write_bundles(
         &mut self,
         steps: &[Step],
@@ -532,24 +533,44 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
         txn: &mut Txn,
     ) -> Result<(), (usize, anyhow::Error)> {
         let last = first + steps.len().saturating_sub(1);
-        let mut dir: Option<PathBuf> = None;
-        let mut files: Vec<(String, Zeroizing<String>)> = Vec::with_capacity(steps.len());
+        let dir = match steps.first() {
+            Some(Step::WriteBundle { path, .. }) => path.parent().map(Path::to_path_buf),
+            _ => None,
+        };
+        let Some(dir) = dir else {
+            return Err((
+                first,
+                anyhow!("internal: step {} is not a bundle", first + 1),
+            ));
+        };
+        if self.interrupts.requested() {
+            return Err((
+                first,
+                anyhow!(
+                    "interrupted (SIGINT, SIGTERM, SIGHUP or abort) before step {}",
+                    first + 1
+                ),
+            ));
+        }
+        txn.mutation_checkpoint(Path::new(&format!(
+            "steps {}-{} (bundles)",
+            first + 1,
+            last + 1
+        )))
+        .map_err(|e| (first, e))?;
+        // Bundles hold private keys: 0600, in a directory private to the running user.
+        let mine = perms(0o700, &Owner::current()).map_err(|e| (first, e))?;
+        let mut at = first;
         let mut last_started = Instant::now();
-        for (k, step) in steps.iter().enumerate() {
-            let index = first + k;
-            let built = (|| -> anyhow::Result<()> {
-                if self.interrupts.requested() {
+        let this = &*self;
+        txn.write_files_as_unit(&dir, 0o600, mine.owner, mine.clone(), |unit| {
+            for (k, step) in steps.iter().enumerate() {
+                at = first + k;
+                if this.interrupts.requested() {
                     bail!(
                         "interrupted (SIGINT, SIGTERM, SIGHUP or abort) before step {}",
-                        index + 1
+                        at + 1
                     );
-                }
-                if k == 0 {
-                    txn.mutation_checkpoint(Path::new(&format!(
-                        "steps {}-{} (bundles)",
-                        first + 1,
-                        last + 1
-                    )))?;
                 }
                 let Step::WriteBundle {
                     node,
@@ -557,50 +578,41 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
                     contents,
                 } = step
                 else {
-                    bail!("internal: step {} is not a bundle", index + 1);
+                    bail!("internal: step {} is not a bundle", at + 1);
                 };
-                self.event(ApplyEvent::StepStarted {
-                    index,
+                this.event(ApplyEvent::StepStarted {
+                    index: at,
                     line: crate::domain::render::step_line(step),
                 });
                 last_started = Instant::now();
-                let parent = path.parent().map(Path::to_path_buf);
                 let name = path
                     .file_name()
                     .and_then(|n| n.to_str())
-                    .with_context(|| format!("{} has no file name", path.display()))?;
-                match (&dir, parent) {
-                    (None, Some(p)) => dir = Some(p),
-                    (Some(d), Some(p)) if *d == p => {}
-                    _ => bail!(
-                        "internal: the bundles are not all in one directory ({})",
-                        path.display()
-                    ),
+                    .filter(|_| path.parent() == Some(dir.as_path()))
+                    .with_context(|| {
+                        format!(
+                            "internal: the bundles are not all in {} ({})",
+                            dir.display(),
+                            path.display()
+                        )
+                    })?;
+                let text = Zeroizing::new(crate::shell::bundle::text_for(
+                    this.signer()?,
+                    node,
+                    contents,
+                )?);
+                unit.add(name, text.as_bytes())?;
+                if at != last {
+                    this.event(ApplyEvent::StepDone {
+                        index: at,
+                        elapsed: last_started.elapsed(),
+                    });
                 }
-                let text = crate::shell::bundle::text_for(self.signer()?, node, contents)?;
-                files.push((name.to_string(), Zeroizing::new(text)));
-                Ok(())
-            })();
-            built.map_err(|e| (index, e))?;
-            if index != last {
-                self.event(ApplyEvent::StepDone {
-                    index,
-                    elapsed: last_started.elapsed(),
-                });
             }
-        }
-        let Some(dir) = dir else { return Ok(()) };
-        let written = (|| -> anyhow::Result<()> {
-            let refs: Vec<(String, &[u8])> = files
-                .iter()
-                .map(|(n, t)| (n.clone(), t.as_bytes()))
-                .collect();
-            let mine = perms(0o700, &Owner::current())?;
-            // Bundles hold private keys: 0600, in a directory private to the running user.
-            txn.write_files_as_unit(&dir, &refs, 0o600, mine.owner, mine)
-        })();
-        written.map_err(|e| (last, e))?;
-        // The last bundle's step includes writing all of them durably.
+            Ok(())
+        })
+        .map_err(|e| (at, e))?;
+        // The last bundle's step includes making all of them durable and swapping them in.
         self.event(ApplyEvent::StepDone {
             index: last,
             elapsed: last_started.elapsed(),

@@ -61,6 +61,7 @@ use journal::{
 };
 pub use lock::{Lock, LockError, StateDir};
 use lock::{check_private_dir, create_private_dir};
+pub use unit::UnitWriter;
 
 const BACKUP_DIR: &str = "backup";
 /// Mode of a new file when the caller gives none: private, since it may hold a secret.

@@ -11,7 +11,7 @@
 //! a swap it cannot prove happened (each side is told by the original's device and inode).
 
 use std::collections::BTreeSet;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -45,32 +45,46 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
 }
 
+/// Receives the files of a unit one at a time (see [`Txn::write_files_as_unit`]), so the
+/// caller never holds all of them in memory.
+pub struct UnitWriter<'a> {
+    dir: &'a safe_fs::Dir,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+    written: Vec<OsString>,
+    names: BTreeSet<String>,
+}
+
+impl UnitWriter<'_> {
+    /// Add the file `name` (one path component, not added before) with `bytes`.
+    pub fn add(&mut self, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        if !valid_name(name) || !self.names.insert(name.to_string()) {
+            bail!("internal: `{name}` cannot be a file name in a unit (empty, a path or repeated)");
+        }
+        self.dir
+            .create_file_unsynced(OsStr::new(name), bytes, self.mode, self.owner)?;
+        self.written.push(name.into());
+        Ok(())
+    }
+}
+
 impl Txn {
-    /// Replace the files `files` (name, contents) of the directory `dir` as one unit: every
-    /// file gets `mode` and `owner`, files of `dir` not named are kept, a missing `dir` is
-    /// created with `new_dir` (an existing one keeps its mode and owner). A reader or a crash
-    /// sees the old directory or the new one, never a mix; a rollback brings the old one back.
-    /// Counts as one mutation for fault injection: `after-backup` is after the new directory
-    /// is built and durable, before the swap.
+    /// Replace files of the directory `dir` as one unit: `fill` adds them (name, contents)
+    /// through a [`UnitWriter`]; every file gets `mode` and `owner`, files of `dir` not added
+    /// are kept, a missing `dir` is created with `new_dir` (an existing one keeps its mode and
+    /// owner). A reader or a crash sees the old directory or the new one, never a mix; a
+    /// rollback brings the old one back. Counts as one mutation for fault injection:
+    /// `after-backup` is after the new directory is built and durable, before the swap.
     pub fn write_files_as_unit(
         &mut self,
         dir: &Path,
-        files: &[(String, &[u8])],
         mode: u32,
         owner: Option<(u32, u32)>,
         new_dir: Perms,
+        fill: impl FnOnce(&mut UnitWriter<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         let n = self.start_mutation(dir)?;
         let (parent_path, name) = split(dir)?;
-        let mut names = BTreeSet::new();
-        for (f, _) in files {
-            if !valid_name(f) || !names.insert(f.as_str()) {
-                bail!(
-                    "internal: `{f}` cannot be a file name in {} (empty, a path or repeated)",
-                    dir.display()
-                );
-            }
-        }
         let parent = safe_fs::open_dir(parent_path)
             .with_context(|| format!("cannot write {}", dir.display()))?;
         let target = parent.path().join(name);
@@ -109,11 +123,7 @@ impl Txn {
         // What the old directory keeps: checked before anything is built (a symlink or a
         // subdirectory in it is refused here).
         let carried = match &old {
-            Some(d) => d
-                .regular_entries()?
-                .into_iter()
-                .filter(|e| !e.to_str().is_some_and(|e| names.contains(e)))
-                .collect(),
+            Some(d) => d.regular_entries()?,
             None => Vec::new(),
         };
         let (dir_mode, dir_owner) = match &old {
@@ -127,13 +137,20 @@ impl Txn {
         // from the start: nobody else can reach it before the swap.
         let backup = safe_fs::open_dir(&self.dir.join(BACKUP_DIR))?;
         let built = backup.create_dir(OsStr::new(&staging), dir_mode, dir_owner)?;
-        let mut written = Vec::with_capacity(files.len());
-        for (f, bytes) in files {
-            built.create_file_unsynced(OsStr::new(f), bytes, mode, owner)?;
-            written.push(f.into());
-        }
+        let mut writer = UnitWriter {
+            dir: &built,
+            mode,
+            owner,
+            written: Vec::new(),
+            names: BTreeSet::new(),
+        };
+        fill(&mut writer)?;
+        let UnitWriter { written, names, .. } = writer;
         if let Some(old) = &old {
-            for entry in &carried {
+            for entry in carried
+                .iter()
+                .filter(|e| !e.to_str().is_some_and(|e| names.contains(e)))
+            {
                 built.link_from(old, entry)?;
             }
         }
@@ -256,8 +273,11 @@ mod tests {
     use crate::shell::txn::{StateDir, recover_incomplete};
     use std::fs;
 
-    fn files<'a>(set: &'a [(&str, &'a [u8])]) -> Vec<(String, &'a [u8])> {
-        set.iter().map(|(n, b)| (n.to_string(), *b)).collect()
+    fn add(
+        name: &'static str,
+        bytes: &'static [u8],
+    ) -> impl FnOnce(&mut UnitWriter<'_>) -> anyhow::Result<()> {
+        move |w| w.add(name, bytes)
     }
 
     /// A crash while the new directory was half built (the journal has the unit, the staging
@@ -304,12 +324,12 @@ mod tests {
         let _lock = state.lock("test").unwrap();
         let live = tmp.path().join("bundles");
         let mut t = Txn::begin(&state, "t").unwrap();
-        t.write_files_as_unit(&live, &files(&[("a", b"1")]), 0o600, None, Perms::default())
+        t.write_files_as_unit(&live, 0o600, None, Perms::default(), add("a", b"1"))
             .unwrap();
         assert_eq!(fs::read(live.join("a")).unwrap(), b"1");
         // A second unit over the same directory in one transaction is refused.
         assert!(
-            t.write_files_as_unit(&live, &files(&[("b", b"2")]), 0o600, None, Perms::default())
+            t.write_files_as_unit(&live, 0o600, None, Perms::default(), add("b", b"2"))
                 .is_err()
         );
         let report = t.rollback().unwrap();
@@ -319,7 +339,7 @@ mod tests {
         fs::create_dir(&live).unwrap();
         fs::write(live.join("keep"), b"k").unwrap();
         let mut t = Txn::begin(&state, "t2").unwrap();
-        t.write_files_as_unit(&live, &files(&[("a", b"1")]), 0o640, None, Perms::default())
+        t.write_files_as_unit(&live, 0o640, None, Perms::default(), add("a", b"1"))
             .unwrap();
         t.commit().unwrap();
         assert_eq!(fs::read(live.join("keep")).unwrap(), b"k");
@@ -337,7 +357,7 @@ mod tests {
         std::os::unix::fs::symlink(tmp.path().join("elsewhere"), live.join("l")).unwrap();
         let mut t = Txn::begin(&state, "t").unwrap();
         let err = t
-            .write_files_as_unit(&live, &files(&[("a", b"1")]), 0o600, None, Perms::default())
+            .write_files_as_unit(&live, 0o600, None, Perms::default(), add("a", b"1"))
             .unwrap_err();
         assert!(format!("{err:#}").contains("not a regular file"), "{err:#}");
         t.rollback().unwrap();
