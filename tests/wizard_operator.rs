@@ -328,3 +328,41 @@ fn tui_a_held_lock_is_refused_at_start_and_never_exits_4() {
     assert!(!state.join("wizard-answers.yml").exists());
     drop(lock);
 }
+
+/// Send `signal` (e.g. "-TERM") to the wizard, as another terminal would.
+fn kill(s: &expectrl::session::OsSession, signal: &str) {
+    let pid = s.get_process().pid().to_string();
+    let ok = Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {signal} {pid}");
+}
+
+#[test]
+fn plain_a_signal_while_asking_cancels_and_never_reaches_the_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = plain(dir.path());
+    s.expect("Security tier").unwrap();
+    // Raw mode is on at a prompt, so this is what a signal between prompts looks like to the
+    // wizard: a request that used to linger and stop the apply approved later.
+    kill(&s, "-TERM");
+    s.send("\r").unwrap();
+    s.expect("cancelled; nothing was changed").unwrap();
+    assert_eq!(exit_code(&mut s), 3);
+    assert!(!dir.path().join("state/wizard-answers.yml").exists());
+}
+
+#[test]
+fn tui_a_signal_while_asking_ends_the_wizard_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Session::spawn(base(dir.path())).unwrap();
+    s.set_expect_timeout(Some(TIMEOUT));
+    s.expect("Elasticsearch").unwrap();
+    kill(&s, "-HUP");
+    // No key is sent: the screen notices the request by itself and gives the terminal back.
+    s.expect("cancelled; nothing was changed").unwrap();
+    assert_eq!(exit_code(&mut s), 3);
+    assert!(!dir.path().join("state/wizard-answers.yml").exists());
+}

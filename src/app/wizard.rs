@@ -97,6 +97,7 @@ pub(super) fn wizard(global: &Global) -> Result<(), Failure> {
         save_file: crate::shell::safe_fs::write_private,
         pending: pending.as_ref().map(|_| recorded.clone()),
         context_flags: flags.clone(),
+        interrupts: session.interrupts.clone(),
     };
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     // Set by the TUI's apply: the plan stopped for a manual restart, so the wizard ends with

@@ -63,6 +63,10 @@ pub struct WizardInput<'a> {
     /// This run's context flags (` --sandbox --state-dir …`), appended to the commands the
     /// wizard prints.
     pub context_flags: String,
+    /// The process's interrupt request (SIGINT, SIGTERM, SIGHUP). One that arrives while the
+    /// wizard asks ends it as [`WizardOutcome::Cancelled`]: it must not linger and stop the
+    /// apply the operator approves later.
+    pub interrupts: crate::shell::signals::Interrupts,
 }
 
 /// How a wizard run ended.

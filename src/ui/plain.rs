@@ -97,6 +97,11 @@ fn wizard(input: &WizardInput<'_>) -> Asked<WizardOutcome> {
                 continue;
             }
             loop {
+                // A signal between two prompts (the terminal is in cooked mode there, so
+                // Ctrl-C is SIGINT, not a key) cancels like Ctrl-C at a prompt.
+                if input.interrupts.requested() {
+                    return Err(Stop::Cancelled);
+                }
                 let asked = match screen {
                     Screen::Tier => ask_tier(&mut form, current),
                     Screen::Nodes => ask_nodes(&mut form),
@@ -188,6 +193,9 @@ fn wizard(input: &WizardInput<'_>) -> Asked<WizardOutcome> {
                 }
                 Err(e) => return Err(e.into()),
             };
+            if input.interrupts.requested() {
+                return Err(Stop::Cancelled);
+            }
             if choice.starts_with("Proceed") {
                 if let Ok(plan) = plan {
                     return Ok(WizardOutcome::Proceed {

@@ -59,6 +59,7 @@ pub fn run(input: WizardInput<'_>, apply: ApplyFn) -> anyhow::Result<WizardOutco
             planner: input.planner,
             check: input.check,
             save_file: input.save_file,
+            interrupts: input.interrupts.clone(),
         },
         apply,
         (&mut worker, &mut apply_error),
@@ -101,6 +102,8 @@ struct Callbacks<'a> {
     planner: crate::ui::PlanFn<'a>,
     check: crate::ui::CheckFn<'a>,
     save_file: crate::ui::SaveFileFn,
+    /// SIGTERM/SIGHUP while no apply runs ends the wizard (raw mode makes Ctrl-C a key).
+    interrupts: crate::shell::signals::Interrupts,
 }
 
 fn event_loop(
@@ -114,13 +117,25 @@ fn event_loop(
         planner,
         check,
         save_file,
+        interrupts,
     } = callbacks;
     let apply = Arc::new(apply);
     let mut abort_offered = false;
     if let Ok(size) = terminal.size() {
         model.size = (size.width, size.height);
     }
+    // Whether an apply ran: a signal after it ends the wizard with its result.
+    let mut applied = false;
     loop {
+        // A signal while the operator answers (or reads the result) ends the wizard; one that
+        // lingered would stop the next apply at its first step.
+        if worker.is_none() && interrupts.requested() {
+            return Ok(if applied {
+                Exit::Applied
+            } else {
+                Exit::Cancelled
+            });
+        }
         terminal
             .draw(|frame| view(model, frame))
             .context("drawing the terminal UI")?;
@@ -158,6 +173,9 @@ fn event_loop(
                 && let Some(w) = worker.take()
             {
                 {
+                    // The abort (or signal) that stopped this apply is spent: the operator
+                    // reads the result and may retry from Review.
+                    interrupts.reset();
                     // Drain what was sent between the last read and the end of the thread.
                     msgs.extend(w.events.try_iter().map(Msg::Apply));
                     let result = match w.handle.join() {
@@ -211,6 +229,7 @@ fn event_loop(
                     Command::StartApply(raw, answers, plan) => {
                         // One apply at a time: Review is not reachable while one runs.
                         if worker.is_none() {
+                            applied = true;
                             *apply_error = None;
                             let f = Arc::clone(&apply);
                             let (tx, rx) = mpsc::channel();
