@@ -78,14 +78,7 @@ impl Run<'_> {
             // Interrupts stop the REST phase only at a step boundary: a password change is
             // either done and recorded or not started.
             if self.interrupts.requested() {
-                self.write_password_file(summary, &set_users)
-                    .map_err(ApplyError::Partial)?;
-                return Err(ApplyError::Partial(anyhow!(
-                    "interrupted before step {}: the configuration is in place (committed); {}; run `{}` to finish",
-                    index + 1,
-                    done_text(&set_users),
-                    self.rerun_command()
-                )));
+                return Err(self.interrupted(summary, &set_users, index));
             }
             if matches!(step, Step::ResetPassword { .. }) {
                 let run = plan.steps[index..]
@@ -102,8 +95,10 @@ impl Run<'_> {
                     &mut set_users,
                 );
                 self.rest += started.elapsed();
-                if let Err((at, e)) = result {
-                    return Err(self.rest_failed(summary, &set_users, at, e));
+                match result {
+                    Ok(None) => {}
+                    Ok(Some(at)) => return Err(self.interrupted(summary, &set_users, at)),
+                    Err((at, e)) => return Err(self.rest_failed(summary, &set_users, at, e)),
                 }
                 index += run;
                 continue;
@@ -145,6 +140,25 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// An interrupt stopped the REST phase before step `index`: write the passwords file for
+    /// the users set and say what to re-run.
+    fn interrupted(
+        &self,
+        summary: &mut ApplySummary,
+        set_users: &[String],
+        index: usize,
+    ) -> ApplyError {
+        if let Err(w) = self.write_password_file(summary, set_users) {
+            return ApplyError::Partial(w);
+        }
+        ApplyError::Partial(anyhow!(
+            "interrupted before step {}: the configuration is in place (committed); {}; run `{}` to finish",
+            index + 1,
+            done_text(set_users),
+            self.rerun_command()
+        ))
+    }
+
     /// Step `index` of the REST phase failed: say so, write the passwords file for the users
     /// set, and tell the operator what is in place and what to re-run.
     fn rest_failed(
@@ -175,7 +189,8 @@ impl Run<'_> {
     /// interrupt-safety rule holds: the new passwords are in the 0600 passwords file (marked
     /// "being set") before any call, and each is recorded as set only after Elasticsearch
     /// accepted it. The first failure (by plan order) is returned with its step index; the
-    /// calls already started finish and are recorded.
+    /// calls already started finish and are recorded. An interrupt is honoured between
+    /// groups: `Ok(Some(index))` is the step no call was started for.
     fn reset_passwords(
         &mut self,
         plan: &Plan,
@@ -184,7 +199,7 @@ impl Run<'_> {
         temp: Option<&TempSuperuser>,
         state: &mut State,
         set_users: &mut Vec<String>,
-    ) -> Result<(), (usize, anyhow::Error)> {
+    ) -> Result<Option<usize>, (usize, anyhow::Error)> {
         let jobs: Vec<(usize, &String, &SecretRef)> = steps
             .iter()
             .enumerate()
@@ -214,9 +229,15 @@ impl Run<'_> {
             .chain(rest.chunks(PARALLEL_RESETS))
             .filter(|g| !g.is_empty())
         {
+            if let Some((index, _, _)) = group.first()
+                && !set_users.is_empty()
+                && self.interrupts.requested()
+            {
+                return Ok(Some(*index));
+            }
             self.reset_group(&url, group, temp, state, set_users)?;
         }
-        Ok(())
+        Ok(None)
     }
 
     /// One group of [`Run::reset_passwords`]: file first, calls concurrently, then record.
