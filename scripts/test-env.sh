@@ -28,7 +28,10 @@ set -euo pipefail
 
 ES8_VERSION=8.19.21 # newest 8.19.x on Maven Central when pinned
 ES9_VERSION=9.5.4
-ES8_OLD_VERSION=8.13.4 # last version writing keystore format 5 (keystore cross-checks only)
+ES8_OLD_VERSION=8.13.4 # last version writing keystore format 5 (keystore cross-checks, tests/matrix_real_es.rs)
+# Extra versions to prepare for scripts/test-matrix.sh (space-separated, e.g. "8.0.0 8.17.10");
+# each gets $CACHE/pristine-<version> like the pinned ones. Empty for scripts/test.sh.
+MATRIX_VERSIONS=${ES_SECURE_TEST_MATRIX:-}
 ARTIFACT=org.elasticsearch.distribution.integ-test-zip:elasticsearch
 CACHE=${ES_SECURE_TEST_CACHE:-/var/cache/es-secure-test}
 TEST_USER=${ES_SECURE_TEST_USER:-estest}
@@ -213,6 +216,14 @@ chmod -R a+rX "$KVIEW"
 PRISTINE_8=$(prepare "$ES8_VERSION" "$JAVA_8" 17)
 PRISTINE_9=$(prepare "$ES9_VERSION" "$JAVA_9" 21)
 ZIP_8_OLD=$(fetch_zip "$ES8_OLD_VERSION")
+PRISTINE_8_OLD=$(prepare "$ES8_OLD_VERSION" "$JAVA_8" 17)
+for mv in $MATRIX_VERSIONS; do
+    case "$mv" in
+    8.*) prepare "$mv" "$JAVA_8" 17 >/dev/null ;;
+    9.*) prepare "$mv" "$JAVA_9" 21 >/dev/null ;;
+    *) die "ES_SECURE_TEST_MATRIX: '$mv' is not an 8.x or 9.x version" ;;
+    esac
+done
 
 # --- systemd-nspawn images (tests/systemd_e2e.rs) -----------------------------------------
 # Cold: ~1-2 min for the Debian base plus ~30 s per version; cached afterwards.
@@ -228,6 +239,9 @@ export ES_SECURE_TEST_CACHE='$CACHE'
 export ES_SECURE_TEST_ZIP_8='$CACHE/elasticsearch-$ES8_VERSION.zip'
 export ES_SECURE_TEST_ZIP_9='$CACHE/elasticsearch-$ES9_VERSION.zip'
 export ES_SECURE_TEST_ZIP_8_OLD='$ZIP_8_OLD'
+export ES_SECURE_TEST_PRISTINE_8_OLD='$PRISTINE_8_OLD'
+export ES_SECURE_TEST_VERSION_8_OLD='$ES8_OLD_VERSION'
+export ES_SECURE_TEST_JAVA_8_OLD='$JAVA_8'
 export ES_SECURE_TEST_PRISTINE_8='$PRISTINE_8'
 export ES_SECURE_TEST_PRISTINE_9='$PRISTINE_9'
 export ES_SECURE_TEST_VERSION_8='$ES8_VERSION'

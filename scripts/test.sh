@@ -4,7 +4,7 @@
 #
 # What it installs (idempotent, cached outside the repository):
 #   - a JDK 17 (Debian openjdk-17-jdk-headless) for Elasticsearch 8.x and a JDK >= 21 for 9.x,
-#   - org.elasticsearch.distribution.integ-test-zip:elasticsearch (8.19.x and 9.x) via Maven,
+#   - org.elasticsearch.distribution.integ-test-zip:elasticsearch (8.19.x, 9.x, 8.13.4) via Maven,
 #   - the unprivileged user `estest` that every test node runs as (ES refuses root),
 #   - openssl, curl and node for the cross-checks;
 #   - Kibana's stand-in (tests/kibana_view.rs): the npm packages @elastic/elasticsearch 8.19.x,

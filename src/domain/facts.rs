@@ -89,6 +89,10 @@ pub struct KeystoreFacts {
     pub exists: bool,
     /// Entry names; `None` when the keystore could not be read (e.g. password-protected).
     pub entries: Option<Vec<String>>,
+    /// Format version from an `elasticsearch.keystore`'s unencrypted header (5: ES 8.0–8.13,
+    /// 6: 8.14–8.17, 7: 8.18+ and 9.x); `None` for Kibana's keystore or when there is no
+    /// readable header.
+    pub format: Option<u32>,
 }
 
 /// `Debug` is written by hand (below): the file text and its parsed settings may hold a

@@ -459,10 +459,17 @@ fn keystore_facts(path: &Path, kibana: bool) -> KeystoreFacts {
     } else {
         Some(Vec::new())
     };
+    // The header is readable without the password; it tells which ES release wrote it.
+    let format = if exists && !kibana {
+        crate::shell::inspect::es_keystore_format(path)
+    } else {
+        None
+    };
     KeystoreFacts {
         path: path.to_path_buf(),
         exists,
         entries,
+        format,
     }
 }
 

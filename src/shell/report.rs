@@ -34,9 +34,13 @@ pub fn status_text(facts: &Facts) -> String {
     }
     match &es.keystore.entries {
         Some(entries) if es.keystore.exists => {
+            let format = es
+                .keystore
+                .format
+                .map_or_else(String::new, |f| format!("format {f}, "));
             let _ = writeln!(
                 out,
-                "  keystore:    {} ({} entries: {})",
+                "  keystore:    {} ({format}{} entries: {})",
                 es.keystore.path.display(),
                 entries.len(),
                 entries.join(", ")

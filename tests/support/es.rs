@@ -51,6 +51,8 @@ use nix::unistd::Pid;
 pub const PINNED_8: &str = "8.19.21";
 /// ES 9.x version `scripts/test-env.sh` pins.
 pub const PINNED_9: &str = "9.5.4";
+/// Older ES 8.x version `scripts/test-env.sh` pins (last one writing keystore format 5).
+pub const PINNED_8_OLD: &str = "8.13.4";
 
 /// First HTTP port the allocator hands out; slot `k` gets `HTTP_BASE + k`.
 const HTTP_BASE: u16 = 19200;
@@ -59,11 +61,15 @@ const TRANSPORT_BASE: u16 = 19300;
 /// Slots: HTTP ports stay below the transport range.
 const SLOTS: u16 = 100;
 
-/// Which pinned Elasticsearch major to run.
+/// Which pinned Elasticsearch version to run. Each reads its own `ES_SECURE_TEST_*_<suffix>`
+/// variables, so `scripts/test-matrix.sh` runs any 8.x as `V8` and any 9.x as `V9` by
+/// overriding `ES_SECURE_TEST_VERSION_8` / `ES_SECURE_TEST_PRISTINE_8` (and `_9`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EsVersion {
     V8,
     V9,
+    /// An older 8.x (`ES_SECURE_TEST_*_8_OLD`, 8.13.4 by default): keystore format 5.
+    V8Old,
 }
 
 impl EsVersion {
@@ -71,6 +77,7 @@ impl EsVersion {
         match self {
             EsVersion::V8 => "8",
             EsVersion::V9 => "9",
+            EsVersion::V8Old => "8_OLD",
         }
     }
 
@@ -83,7 +90,7 @@ impl EsVersion {
     /// Major version number (8 or 9).
     pub fn major(self) -> u32 {
         match self {
-            EsVersion::V8 => 8,
+            EsVersion::V8 | EsVersion::V8Old => 8,
             EsVersion::V9 => 9,
         }
     }
@@ -94,6 +101,7 @@ impl EsVersion {
             match self {
                 EsVersion::V8 => PINNED_8,
                 EsVersion::V9 => PINNED_9,
+                EsVersion::V8Old => PINNED_8_OLD,
             }
             .to_string()
         })
