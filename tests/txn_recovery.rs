@@ -30,10 +30,27 @@ fn old_keystore() -> Vec<u8> {
 fn new_keystore() -> Vec<u8> {
     (0..=255u8).chain((0..=255u8).rev()).collect()
 }
+/// The bundles directory before: one bundle the unit replaces, one it keeps.
+const OLD_BUNDLES: [(&str, &[u8]); 2] = [
+    (
+        "gone.bundle.yml",
+        b"old bundle of a node no longer in the answers\n",
+    ),
+    ("n1.bundle.yml", b"old bundle n1\n"),
+];
+/// After the unit: the kept one, the replaced one and a new one.
+const NEW_BUNDLES: [(&str, &[u8]); 3] = [
+    (
+        "gone.bundle.yml",
+        b"old bundle of a node no longer in the answers\n",
+    ),
+    ("n1.bundle.yml", b"new bundle n1\n"),
+    ("n2.bundle.yml", b"new bundle n2\n"),
+];
 
 /// Mutations the scenario makes, in order (for the fault loops).
 #[cfg(feature = "fault-injection")]
-const MUTATIONS: u32 = 6;
+const MUTATIONS: u32 = 7;
 #[cfg(feature = "fault-injection")]
 const PHASES: [&str; 3] = ["before", "after-backup", "after-write"];
 
@@ -67,6 +84,7 @@ struct Paths {
     keystore: PathBuf,
     certs: PathBuf,
     pem: PathBuf,
+    bundles: PathBuf,
 }
 
 fn paths(root: &Path) -> Paths {
@@ -78,6 +96,7 @@ fn paths(root: &Path) -> Paths {
         keystore: etc.join("elasticsearch.keystore"),
         certs: etc.join("certs"),
         pem: etc.join("certs/sub/node.pem"),
+        bundles: etc.join("bundles"),
     }
 }
 
@@ -94,7 +113,56 @@ fn setup() -> (tempfile::TempDir, Paths) {
     fs::create_dir(p.root.join("etc")).unwrap();
     set(&p.yml, OLD_YML, 0o640, other_owner());
     set(&p.keystore, &old_keystore(), 0o660, (other_owner().0, 0));
+    fs::create_dir(&p.bundles).unwrap();
+    fs::set_permissions(&p.bundles, fs::Permissions::from_mode(0o700)).unwrap();
+    for (name, bytes) in OLD_BUNDLES {
+        set(&p.bundles.join(name), bytes, 0o600, me());
+    }
     (tmp, p)
+}
+
+/// The bundles directory's files (name, bytes, mode), sorted; `None` when it is missing.
+fn bundles(p: &Paths) -> Option<Vec<(String, Vec<u8>, u32)>> {
+    let mut out: Vec<_> = fs::read_dir(&p.bundles)
+        .ok()?
+        .map(|e| {
+            let e = e.unwrap();
+            let m = fs::symlink_metadata(e.path()).unwrap();
+            assert!(m.is_file(), "{}", e.path().display());
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read(e.path()).unwrap(),
+                m.mode() & 0o7777,
+            )
+        })
+        .collect();
+    out.sort();
+    Some(out)
+}
+
+fn expected(set: &[(&str, &[u8])]) -> Option<Vec<(String, Vec<u8>, u32)>> {
+    Some(
+        set.iter()
+            .map(|(n, b)| (n.to_string(), b.to_vec(), 0o600))
+            .collect(),
+    )
+}
+
+/// No staging or swapped-out unit directory is left in any transaction's backups.
+fn assert_no_unit_leftovers(p: &Paths) {
+    for txn in fs::read_dir(p.state.join("txn")).unwrap() {
+        let backup = txn.unwrap().path().join("backup");
+        if let Ok(entries) = fs::read_dir(&backup) {
+            for e in entries {
+                let e = e.unwrap();
+                assert!(
+                    !e.file_type().unwrap().is_dir(),
+                    "unit directory left: {}",
+                    e.path().display()
+                );
+            }
+        }
+    }
 }
 
 fn assert_file(path: &Path, bytes: &[u8], mode: u32, owner: (u32, u32)) {
@@ -115,12 +183,28 @@ fn assert_original(p: &Paths) {
     assert_file(&p.yml, OLD_YML, 0o640, other_owner());
     assert_file(&p.keystore, &old_keystore(), 0o660, (other_owner().0, 0));
     assert!(!p.certs.exists(), "created directory left behind");
+    assert_eq!(
+        bundles(p),
+        expected(&OLD_BUNDLES),
+        "bundles not the old set"
+    );
+    assert_eq!(
+        fs::metadata(&p.bundles).unwrap().mode() & 0o7777,
+        0o700,
+        "bundles directory mode"
+    );
     let mut names: Vec<String> = fs::read_dir(p.root.join("etc"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["elasticsearch.keystore", "elasticsearch.yml"]);
+    assert_eq!(
+        names,
+        ["bundles", "elasticsearch.keystore", "elasticsearch.yml"]
+    );
+    if p.state.join("txn").exists() {
+        assert_no_unit_leftovers(p);
+    }
 }
 
 fn new_ks_owner() -> Option<(u32, u32)> {
@@ -155,7 +239,22 @@ fn scenario_steps(t: &mut Txn, p: &Paths) -> anyhow::Result<()> {
             owner: new_ks_owner(),
         },
     )?; // 5
-    t.write_file(&p.yml, NEW_YML2, Perms::default())?; // 6
+    t.write_files_as_unit(
+        &p.bundles,
+        0o600,
+        None,
+        Perms {
+            mode: Some(0o700),
+            owner: None,
+        },
+        |w| {
+            for (name, bytes) in &NEW_BUNDLES[1..] {
+                w.add(name, bytes)?;
+            }
+            Ok(())
+        },
+    )?; // 6
+    t.write_file(&p.yml, NEW_YML2, Perms::default())?; // 7
     Ok(())
 }
 
@@ -183,6 +282,11 @@ fn assert_applied(p: &Paths) {
         new_ks_owner().unwrap_or(me()),
     );
     assert_file(&p.pem, NEW_PEM, 0o640, other_owner());
+    assert_eq!(
+        bundles(p),
+        expected(&NEW_BUNDLES),
+        "bundles not the new set"
+    );
     let d = fs::metadata(p.certs.join("sub")).unwrap();
     assert_eq!(d.mode() & 0o7777, 0o750);
     assert_eq!((d.uid(), d.gid()), other_owner());
@@ -269,6 +373,16 @@ fn assert_each_file_old_or_new(p: &Paths, label: &str) {
     if p.pem.exists() {
         assert_eq!(fs::read(&p.pem).unwrap(), NEW_PEM, "{label}: torn pem");
     }
+    // The bundles are one unit: all old or all new, never a mix.
+    let b = bundles(p);
+    assert!(
+        b == expected(&OLD_BUNDLES) || b == expected(&NEW_BUNDLES),
+        "{label}: bundles are a mix: {:?}",
+        b.map(|v| v
+            .into_iter()
+            .map(|(n, c, _)| (n, String::from_utf8_lossy(&c).into_owned()))
+            .collect::<Vec<_>>())
+    );
 }
 
 #[test]
@@ -426,6 +540,7 @@ fn rollback_of_a_failed_apply_reports_what_it_restored() {
     assert_eq!(
         actions,
         [
+            (p.bundles.clone(), RollbackAction::Restored),
             (p.keystore.clone(), RollbackAction::Restored),
             (p.pem.clone(), RollbackAction::Removed),
             (p.yml.clone(), RollbackAction::Restored),
@@ -459,6 +574,17 @@ fn rollback_committed_restores_and_refuses_after_a_later_change() {
         assert_eq!(txn::list(&state).unwrap()[0].status, TxnStatus::Committed);
 
         fs::write(&p.yml, NEW_YML2).unwrap();
+        // A bundle deleted after the apply (as --prune-bundles does): refused too.
+        let n2 = p.bundles.join("n2.bundle.yml");
+        fs::remove_file(&n2).unwrap();
+        let err = txn::rollback_committed(&state, &first)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("refusing") && err.contains(&p.bundles.display().to_string()),
+            "{err}"
+        );
+        set(&n2, NEW_BUNDLES[2].1, 0o600, me());
         let report = txn::rollback_committed(&state, &first).unwrap();
         assert_eq!(report.id, first);
         assert_original(&p);

@@ -3,6 +3,8 @@
 //! the rule that a bundle being applied may carry only the answers es-secure itself writes
 //! there. Pure: no keys, no files, no signing (see `shell::bundle` for those).
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::domain::answers::{
@@ -23,7 +25,41 @@ pub struct BundleContents {
     /// The certificates to issue for the node, in bundle order (`transport`, then `http`).
     pub certs: Vec<CertSpec>,
     /// The answers the node applies (see [`answers_for_node`]).
-    pub answers: RawAnswers,
+    pub answers: NodeAnswers,
+}
+
+/// The answers one bundle carries: the cluster's answers, shared by every bundle of a plan
+/// (one copy, so a plan for 1,000 nodes does not hold a million node entries), with
+/// `this_node` pointing at the bundle's node. Serialized (and compared) as the whole answers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeAnswers {
+    shared: Arc<RawAnswers>,
+    this_node: String,
+}
+
+impl NodeAnswers {
+    /// The node the bundle is for.
+    pub fn this_node(&self) -> &str {
+        &self.this_node
+    }
+
+    /// The answers as the bundle holds them (what [`answers_for_node`] returns).
+    pub fn to_raw(&self) -> RawAnswers {
+        let mut raw = RawAnswers::clone(&self.shared);
+        raw.this_node = Some(self.this_node.clone());
+        raw
+    }
+}
+
+impl Serialize for NodeAnswers {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_raw().serialize(serializer)
+    }
+}
+
+/// The cluster's answers every bundle of one plan shares (`this_node` is set per bundle).
+pub fn shared_answers(answers: &Answers) -> Arc<RawAnswers> {
+    Arc::new(answers_for_node(answers, ""))
 }
 
 // `RawAnswers` is only `PartialEq` because of its span wrappers; equality on the values is
@@ -31,8 +67,10 @@ pub struct BundleContents {
 impl Eq for BundleContents {}
 
 /// The contents of the bundle for `node` (a node of `answers` other than this host's).
+/// `shared` is [`shared_answers`] of `answers`, made once for all the plan's bundles.
 pub fn contents_for(
     answers: &Answers,
+    shared: &Arc<RawAnswers>,
     node: &crate::domain::answers::Node,
     cluster_name: Option<String>,
 ) -> BundleContents {
@@ -43,7 +81,10 @@ pub fn contents_for(
     BundleContents {
         cluster_name,
         certs,
-        answers: answers_for_node(answers, &node.name),
+        answers: NodeAnswers {
+            shared: Arc::clone(shared),
+            this_node: node.name.clone(),
+        },
     }
 }
 
@@ -228,16 +269,25 @@ kibana:
         let raw = parse_raw(CLUSTER).unwrap();
         let answers = Answers::from_raw(&raw).unwrap();
         let node = answers.nodes.iter().find(|n| n.name == "node-2").unwrap();
-        let c = contents_for(&answers, node, Some("prod".to_string()));
+        let c = contents_for(
+            &answers,
+            &shared_answers(&answers),
+            node,
+            Some("prod".to_string()),
+        );
+        // Shared answers plus this node: exactly what `answers_for_node` gives.
+        assert_eq!(c.answers.to_raw(), answers_for_node(&answers, "node-2"));
+        assert_eq!(c.answers.this_node(), "node-2");
         assert_eq!(c.certs.len(), 2, "https: transport and http");
         assert_eq!(c.certs[0].common_name, "node-2");
         assert!(c.certs[1].dns.contains(&"localhost".to_string()));
-        assert_eq!(c.answers.this_node.as_deref(), Some("node-2"));
+        let raw = c.answers.to_raw();
+        assert_eq!(raw.this_node.as_deref(), Some("node-2"));
         // Nothing of this host's operational answers travels.
-        assert!(c.answers.kibana.is_none());
-        assert!(c.answers.elasticsearch.restart.is_none());
-        assert!(c.answers.elasticsearch.url.is_none());
-        assert!(c.answers.passwords.output_file.is_none());
+        assert!(raw.kibana.is_none());
+        assert!(raw.elasticsearch.restart.is_none());
+        assert!(raw.elasticsearch.url.is_none());
+        assert!(raw.passwords.output_file.is_none());
     }
 
     #[test]

@@ -152,7 +152,7 @@ pub fn text_for(
         ca_cert: signer.cert_pem().to_string(),
         ca_fingerprint: signer.fingerprint_sha256(),
         certs,
-        answers: contents.answers.clone(),
+        answers: contents.answers.to_raw(),
     };
     bundle.to_signed_text(signer)
 }

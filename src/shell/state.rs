@@ -75,9 +75,14 @@ impl State {
         password: &str,
         now: i64,
     ) -> anyhow::Result<()> {
-        let hash = bcrypt::hash_with_result(password, 10)
-            .context("hashing password for the state file")?
-            .format_for_version(bcrypt::Version::TwoA);
+        let hash = password_hash(password)?;
+        self.record_password_hash(user, source, hash, now);
+        Ok(())
+    }
+
+    /// [`State::record_password`] with the hash already made by [`password_hash`] (which is
+    /// slow on purpose, so callers setting several passwords hash them in parallel).
+    pub fn record_password_hash(&mut self, user: &str, source: &str, hash: String, now: i64) {
         self.passwords.insert(
             user.to_string(),
             PasswordRecord {
@@ -86,8 +91,15 @@ impl State {
                 set_at: now,
             },
         );
-        Ok(())
     }
+}
+
+/// The bcrypt hash (cost 10) the state file keeps of a password, to tell later whether the
+/// answers still name the password that is set.
+pub fn password_hash(password: &str) -> anyhow::Result<String> {
+    Ok(bcrypt::hash_with_result(password, 10)
+        .context("hashing password for the state file")?
+        .format_for_version(bcrypt::Version::TwoA))
 }
 
 /// Write a file only root (or the running user) can read, atomically, through the one

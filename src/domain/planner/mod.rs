@@ -761,6 +761,9 @@ impl<'a> Planner<'a> {
     fn plan_bundles(&mut self, local: Option<&Node>) {
         let dir = self.facts.state.state_dir.join("bundles");
         let local_name = local.map(|n| n.name.as_str());
+        // One copy of the cluster's answers for all bundles, and one lookup of the name.
+        let shared = crate::domain::bundle::shared_answers(self.answers);
+        let cluster_name = self.cluster_name();
         for node in &self.answers.nodes {
             if Some(node.name.as_str()) == local_name {
                 continue;
@@ -773,8 +776,9 @@ impl<'a> Planner<'a> {
                 path,
                 contents: Box::new(crate::domain::bundle::contents_for(
                     self.answers,
+                    &shared,
                     node,
-                    self.cluster_name(),
+                    cluster_name.clone(),
                 )),
             });
         }

@@ -171,6 +171,8 @@ pub fn build_renew_plan(
             .filter(|c| !c.starts_with("${"));
         let dir = facts.state.state_dir.join("bundles");
         let local = answers.local_node().map(|n| n.name.as_str());
+        // One copy of the cluster's answers for all bundles.
+        let shared = crate::domain::bundle::shared_answers(answers);
         for node in answers
             .nodes
             .iter()
@@ -181,6 +183,7 @@ pub fn build_renew_plan(
                 path: dir.join(format!("{}.bundle.yml", node.name)),
                 contents: Box::new(crate::domain::bundle::contents_for(
                     answers,
+                    &shared,
                     node,
                     cluster_name.clone(),
                 )),

@@ -173,12 +173,24 @@ impl Run<'_> {
                 .iter()
                 .rposition(|s| !kibana_files_of(s, &k.config_dir).is_empty())
         });
-        for (index, step) in plan.steps.iter().enumerate() {
+        let mut index = 0;
+        while let Some(step) = plan.steps.get(index) {
             if matches!(
                 step,
                 Step::ResetPassword { .. } | Step::Verify { .. } | Step::FinishRestart { .. }
             ) {
                 return Ok(FilesOutcome::Healthy { rest_from: index });
+            }
+            if matches!(step, Step::WriteBundle { .. }) {
+                // Consecutive bundles are written as one unit (one barrier, one swap).
+                let run = plan.steps[index..]
+                    .iter()
+                    .take_while(|s| matches!(s, Step::WriteBundle { .. }))
+                    .count();
+                self.write_bundles(&plan.steps[index..index + run], index, txn)
+                    .map_err(|(index, cause)| FilesFailure { index, cause })?;
+                index += run;
+                continue;
             }
             match self.files_step(plan, index, step, txn, temp_user) {
                 Ok(true) => return Ok(FilesOutcome::RestartPending),
@@ -190,6 +202,7 @@ impl Run<'_> {
             {
                 return Err(FilesFailure { index, cause });
             }
+            index += 1;
         }
         Ok(FilesOutcome::Healthy {
             rest_from: plan.steps.len(),
@@ -513,15 +526,7 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
                 })?;
             }
             Step::RemoveFile { path, .. } => txn.remove_file(path)?,
-            Step::WriteBundle {
-                node,
-                path,
-                contents,
-            } => {
-                let text = crate::shell::bundle::text_for(self.signer()?, node, contents)?;
-                self.ensure_state_subdir(txn, path)?;
-                txn.write_file(path, text.as_bytes(), perms(0o600, &Owner::current())?)?;
-            }
+            Step::WriteBundle { .. } => bail!("internal: bundles are written by write_bundles"),
             Step::Restart { .. }
             | Step::WaitHealthy { .. }
             | Step::PrepareRestart { .. }
@@ -530,6 +535,105 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
             | Step::ResetPassword { .. }
             | Step::Verify { .. } => {}
         }
+        Ok(())
+    }
+
+    /// The consecutive [`Step::WriteBundle`] steps `steps` (plan indexes from `first`),
+    /// written to their directory as one unit of the transaction: each bundle is built and
+    /// handed to the unit as it comes (never all in memory), and the unit costs one
+    /// durability barrier and one swap instead of a backup, a journal record and two fsyncs
+    /// per bundle; still old-or-new after a crash. A failure names the step.
+    fn write_bundles(
+        &mut self,
+        steps: &[Step],
+        first: usize,
+        txn: &mut Txn,
+    ) -> Result<(), (usize, anyhow::Error)> {
+        let last = first + steps.len().saturating_sub(1);
+        let dir = match steps.first() {
+            Some(Step::WriteBundle { path, .. }) => path.parent().map(Path::to_path_buf),
+            _ => None,
+        };
+        let Some(dir) = dir else {
+            return Err((
+                first,
+                anyhow!("internal: step {} is not a bundle", first + 1),
+            ));
+        };
+        if self.interrupts.requested() {
+            return Err((
+                first,
+                anyhow!(
+                    "interrupted (SIGINT, SIGTERM, SIGHUP or abort) before step {}",
+                    first + 1
+                ),
+            ));
+        }
+        txn.mutation_checkpoint(Path::new(&format!(
+            "steps {}-{} (bundles)",
+            first + 1,
+            last + 1
+        )))
+        .map_err(|e| (first, e))?;
+        // Bundles hold private keys: 0600, in a directory private to the running user.
+        let mine = perms(0o700, &Owner::current()).map_err(|e| (first, e))?;
+        let mut at = first;
+        let mut last_started = Instant::now();
+        let this = &*self;
+        txn.write_files_as_unit(&dir, 0o600, mine.owner, mine.clone(), |unit| {
+            for (k, step) in steps.iter().enumerate() {
+                at = first + k;
+                if this.interrupts.requested() {
+                    bail!(
+                        "interrupted (SIGINT, SIGTERM, SIGHUP or abort) before step {}",
+                        at + 1
+                    );
+                }
+                let Step::WriteBundle {
+                    node,
+                    path,
+                    contents,
+                } = step
+                else {
+                    bail!("internal: step {} is not a bundle", at + 1);
+                };
+                this.event(ApplyEvent::StepStarted {
+                    index: at,
+                    line: crate::domain::render::step_line(step),
+                });
+                last_started = Instant::now();
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .filter(|_| path.parent() == Some(dir.as_path()))
+                    .with_context(|| {
+                        format!(
+                            "internal: the bundles are not all in {} ({})",
+                            dir.display(),
+                            path.display()
+                        )
+                    })?;
+                let text = Zeroizing::new(crate::shell::bundle::text_for(
+                    this.signer()?,
+                    node,
+                    contents,
+                )?);
+                unit.add(name, text.as_bytes())?;
+                if at != last {
+                    this.event(ApplyEvent::StepDone {
+                        index: at,
+                        elapsed: last_started.elapsed(),
+                    });
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| (at, e))?;
+        // The last bundle's step includes making all of them durable and swapping them in.
+        self.event(ApplyEvent::StepDone {
+            index: last,
+            elapsed: last_started.elapsed(),
+        });
         Ok(())
     }
 

@@ -27,6 +27,7 @@
 //! version); read without a size bound.
 
 mod read;
+mod unit;
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -45,6 +46,7 @@ use self::read::read_capped;
 pub use self::read::{
     InputError, read_config, read_file, read_file_text, read_input, read_input_text,
 };
+pub use self::unit::DirId;
 
 /// Size cap for configuration files (elasticsearch.yml, kibana.yml, realm files).
 pub const CONFIG_CAP: u64 = 64 * 1024 * 1024;

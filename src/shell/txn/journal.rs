@@ -44,6 +44,13 @@ pub(super) struct Original {
     pub(super) stamp: Stamp,
 }
 
+/// Device and inode of the directory a [`Entry::DirUnit`] replaced.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Serialize)]
+pub(super) struct DirOriginal {
+    pub(super) dev: u64,
+    pub(super) ino: u64,
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub(super) enum Entry {
@@ -71,6 +78,21 @@ pub(super) enum Entry {
         users_existed: bool,
         roles_existed: bool,
     },
+    /// A directory whose files were replaced as one unit (`Txn::write_files_as_unit`): the
+    /// new directory is built in `backup/<staging>` and then swapped with `path`, so after the
+    /// swap `backup/<staging>` holds the original directory. Which side is which is told by
+    /// the original's identity, so a crash at any point is undone.
+    DirUnit {
+        path: PathBuf,
+        /// Name of the staging directory under `backup/`.
+        staging: String,
+        /// The directory at `path` before (`None`: there was none).
+        original: Option<DirOriginal>,
+        /// Recorded at commit: a hash of every file in the new directory (names, contents,
+        /// modes, owners), to detect later changes before a `rollback_committed`.
+        #[serde(default)]
+        after: Option<String>,
+    },
     /// Elasticsearch (config directory `path`) was about to be restarted on the new files:
     /// recorded before the restart command runs, so a recovery knows the node may run on
     /// the files it restores and says so. Nothing to undo on disk.
@@ -87,6 +109,7 @@ impl Entry {
         match self {
             Entry::File { path, .. }
             | Entry::Dir { path }
+            | Entry::DirUnit { path, .. }
             | Entry::TempUser { path, .. }
             | Entry::Restart { path }
             | Entry::Allocation { path, .. } => path,
@@ -113,6 +136,14 @@ impl Journal {
         self.entries
             .iter()
             .any(|e| matches!(e, Entry::File { path: p, .. } if p == path))
+    }
+
+    /// Whether a file or unit this journal records lies under `dir` (or is `dir`).
+    pub(super) fn has_under(&self, dir: &Path) -> bool {
+        self.entries.iter().any(|e| match e {
+            Entry::File { path, .. } | Entry::DirUnit { path, .. } => path.starts_with(dir),
+            _ => false,
+        })
     }
 
     pub(super) fn summary(&self) -> TxnSummary {

@@ -41,7 +41,9 @@
 //!   (default `before`): the process sends itself SIGKILL at that point of the n-th mutation,
 //!   to simulate a hard crash. `after-backup` is after the journal records the original and
 //!   before the change; `after-write` is after the change. A checkpoint has no backup or
-//!   write, so all three phases are the same point for it.
+//!   write, so all three phases are the same point for it. For a unit of files
+//!   ([`Txn::write_files_as_unit`]) `after-backup` is after the new directory is built and
+//!   durable, before it is swapped in.
 //! - `ES_SECURE_FAULT_REST_AT=<n>` with `ES_SECURE_FAULT_REST_MODE=error|kill` (default
 //!   `error`): the n-th [`side_effect_point`] of the process — the side effects after the
 //!   file transaction (temporary superuser in place, each password on disk before its REST
@@ -50,6 +52,7 @@
 mod fault;
 mod journal;
 mod lock;
+mod unit;
 
 use std::path::{Path, PathBuf};
 
@@ -65,6 +68,7 @@ use journal::{
 };
 pub use lock::{Lock, LockError, StateDir};
 use lock::{check_private_dir, create_private_dir};
+pub use unit::UnitWriter;
 
 const BACKUP_DIR: &str = "backup";
 /// Mode of a new file when the caller gives none: private, since it may hold a secret.
@@ -109,6 +113,9 @@ pub enum RollbackAction {
     RemovedDir,
     /// A directory this transaction created was kept because something else is in it.
     KeptDirNotEmpty,
+    /// A directory replaced as a unit had not been swapped yet: it was left as it was and
+    /// the new files were discarded.
+    NotReplaced,
     /// The temporary file-realm superuser was still there and was removed.
     RemovedTempUser,
     /// The temporary file-realm superuser had already been removed.
@@ -158,6 +165,9 @@ impl std::fmt::Display for RollbackReport {
                 RollbackAction::NotCreated => "not created (did not exist before)",
                 RollbackAction::RemovedDir => "removed directory",
                 RollbackAction::KeptDirNotEmpty => "kept directory (not empty)",
+                RollbackAction::NotReplaced => {
+                    "left as it was (the new files were never put in place)"
+                }
                 RollbackAction::RemovedTempUser => {
                     "removed the temporary superuser from users and users_roles in"
                 }
@@ -569,6 +579,11 @@ impl Txn {
                     .with_context(|| format!("{} disappeared before the commit", path.display()))?;
                 *after = Some(stamp);
             }
+            if let Entry::DirUnit { path, after, .. } = entry {
+                *after = Some(unit::unit_digest(path)?.with_context(|| {
+                    format!("{} disappeared before the commit", path.display())
+                })?);
+            }
         }
         self.journal.status = JournalStatus::Committed;
         self.save().context("marking the transaction committed")?;
@@ -674,6 +689,12 @@ fn undo(dir: &Path, entry: &Entry) -> anyhow::Result<RollbackAction> {
                 RemovedDir::NotEmpty => RollbackAction::KeptDirNotEmpty,
             })
         }
+        Entry::DirUnit {
+            path,
+            staging,
+            original,
+            ..
+        } => unit::undo_unit(dir, path, staging, *original),
         Entry::Restart { .. } => Ok(RollbackAction::WasRestarted),
         Entry::Allocation { url, .. } => Ok(enable_allocation(url)),
         Entry::TempUser {
@@ -741,7 +762,11 @@ fn remove_txn_dir(dir: &Path) -> anyhow::Result<()> {
     match safe_fs::open_dir(&backup_path) {
         Ok(backup) => {
             for name in backup.entries()? {
-                backup.file(&name)?.remove()?;
+                if backup.child_kind(&name)? == Some(true) {
+                    unit::remove_backup_unit(&backup, &name)?;
+                } else {
+                    backup.file(&name)?.remove()?;
+                }
             }
             safe_fs::entry(&backup_path)?.remove_dir()?;
         }
@@ -826,6 +851,22 @@ pub fn rollback_committed(state: &StateDir, id: &str) -> anyhow::Result<Rollback
             match stamp_at(path) {
                 Ok(Some((now, _))) if now.sha256 == after.sha256 => {}
                 Ok(Some(_)) => changed.push(format!("  {} (content changed)", path.display())),
+                Ok(None) => changed.push(format!("  {} (deleted)", path.display())),
+                Err(e) => changed.push(format!("  {} ({e:#})", path.display())),
+            }
+        }
+        if let Entry::DirUnit {
+            path,
+            after: Some(after),
+            ..
+        } = entry
+        {
+            match unit::unit_digest(path) {
+                Ok(Some(now)) if now == *after => {}
+                Ok(Some(_)) => changed.push(format!(
+                    "  {} (files changed, added or deleted)",
+                    path.display()
+                )),
                 Ok(None) => changed.push(format!("  {} (deleted)", path.display())),
                 Err(e) => changed.push(format!("  {} ({e:#})", path.display())),
             }
