@@ -100,6 +100,17 @@ impl Install {
     }
 }
 
+/// One test at a time: `root_owned_elasticsearch_process_blocks_apply` runs a fake
+/// Elasticsearch process as root, which every other test's apply would see (host-wide) and
+/// refuse to proceed past.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn text(out: &std::process::Output) -> String {
     format!(
         "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -128,6 +139,7 @@ fn chown(path: &Path, user: &str) {
 /// started as root looks like in the process table.
 #[test]
 fn root_owned_elasticsearch_process_blocks_apply() {
+    let _serial = serial();
     let Some(user) = root_with_test_user() else {
         return;
     };
@@ -165,6 +177,7 @@ fn root_owned_elasticsearch_process_blocks_apply() {
 
 #[test]
 fn root_as_service_user_blocks_apply() {
+    let _serial = serial();
     if root_with_test_user().is_none() {
         return;
     }
@@ -186,6 +199,7 @@ fn root_as_service_user_blocks_apply() {
 /// belong to the host): a `User=root` drop-in blocks, an ordinary unit does not.
 #[test]
 fn systemd_unit_running_as_root_is_blocking() {
+    let _serial = serial();
     let install = Install::new("nobody");
     let units = tempfile::tempdir().unwrap();
     let lib = units.path().join("usr-lib");
@@ -244,6 +258,7 @@ fn systemd_unit_running_as_root_is_blocking() {
 /// cannot enter, are each explained with the fix; fixing them clears the findings.
 #[test]
 fn data_logs_and_config_dirs_not_usable_by_the_service_user() {
+    let _serial = serial();
     let Some(user) = root_with_test_user() else {
         return;
     };
@@ -306,6 +321,7 @@ fn data_logs_and_config_dirs_not_usable_by_the_service_user() {
 /// the keys.
 #[test]
 fn created_files_are_readable_by_the_real_service_user_only() {
+    let _serial = serial();
     let Some(user) = root_with_test_user() else {
         return;
     };
@@ -350,6 +366,7 @@ fn created_files_are_readable_by_the_real_service_user_only() {
 /// cannot enter), the apply stops before the restart and rolls every file back.
 #[test]
 fn unreadable_result_is_rolled_back_before_the_restart() {
+    let _serial = serial();
     let Some(user) = root_with_test_user() else {
         return;
     };
