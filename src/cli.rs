@@ -162,6 +162,32 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Replace the CA without downtime, one rolling phase per run (the phase is kept in the
+    /// state directory; re-running continues): (a) a new CA, every trust list holds both;
+    /// (b) every certificate issued again under the new CA; (c) only the new CA is trusted
+    /// and the old CA key is deleted. Run each phase on every node before the next.
+    RotateCa {
+        /// Also write a signed rotation bundle for every other node named in --answers (on
+        /// the CA host; each node runs `rotate-ca --bundle FILE`).
+        #[arg(long, requires = "answers", conflicts_with = "bundle")]
+        all: bool,
+        /// The answers file naming the cluster's nodes (for --all).
+        #[arg(long, value_name = "FILE")]
+        answers: Option<PathBuf>,
+        /// On another node: run the phase in this rotation bundle from the CA host.
+        #[arg(long, value_name = "FILE", requires = "ca_fingerprint")]
+        bundle: Option<PathBuf>,
+        /// The SHA-256 fingerprint of the CA that signed --bundle (the CA being replaced),
+        /// as the CA host printed it.
+        #[arg(long, value_name = "SHA256")]
+        ca_fingerprint: Option<String>,
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// Show the plan of the next phase and stop.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Restore the files of a past apply.
     Rollback {
         /// List past applies instead.
@@ -224,6 +250,7 @@ impl Command {
             Self::Status { .. } => "status",
             Self::Verify { .. } => "verify",
             Self::Renew { .. } => "renew",
+            Self::RotateCa { .. } => "rotate-ca",
             Self::Rollback { .. } => "rollback",
             Self::Completions { .. } => "completions",
             Self::Man => "man",

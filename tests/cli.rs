@@ -639,3 +639,155 @@ fn renew_reissues_from_the_same_ca_and_rolls_back() {
         }
     }
 }
+
+/// Issue 19: `rotate-ca` on a fixture install (no node running), one phase per run, the phase
+/// kept in state.json and shown by `status` / `status --json`: `--dry-run` shows the next
+/// phase and changes nothing; (a) a new CA next to the old one and a trust list holding both
+/// (same file name); (b) every certificate issued again under the new CA with the same
+/// subject and SANs; (c) the trust list holds only the new CA, which is now es-secure's CA
+/// (the old CA key is gone from `ca/`). `apply` is refused half-way; rolling back phase (c)
+/// makes (c) the next phase again.
+#[test]
+fn rotate_ca_runs_three_phases_one_per_run() {
+    let i = Install::new();
+    let a = i.answers("https");
+    i.cmd()
+        .args(["apply", "--yes", "--answers"])
+        .arg(&a)
+        .assert()
+        .code(7);
+    let read = |p: &str| std::fs::read_to_string(i.path(p)).unwrap();
+    let info = |pem: &str| es_secure::shell::certinfo::inspect_pem(pem).unwrap();
+    let count = |pem: &str| pem.matches("BEGIN CERTIFICATE").count();
+    let der = |pem: &str| {
+        es_secure::shell::certinfo::cert_ders(pem)
+            .unwrap()
+            .remove(0)
+    };
+    let old_ca = read("state/ca/ca.crt");
+    let old_key = read("state/ca/ca.key");
+    let old_http = info(&read("elasticsearch/certs/http.crt"));
+    let before = tree(i.dir.path());
+    i.cmd()
+        .args(["rotate-ca", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("CA rotation phase (a) trust-both")
+                .and(predicate::str::contains("ca-next.crt"))
+                .and(predicate::str::contains("elasticsearch/certs/ca.crt"))
+                .and(predicate::str::contains("kibana/certs/ca.crt")),
+        );
+    assert_eq!(before, tree(i.dir.path()), "--dry-run changed files");
+
+    // (a)
+    i.cmd()
+        .args(["rotate-ca", "--yes"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("CA rotation phase (a) trust-both done")
+                .and(predicate::str::contains("New CA SHA-256 fingerprint"))
+                .and(predicate::str::contains("did not answer")),
+        );
+    let new_ca = read("state/ca/ca-next.crt");
+    assert_eq!(
+        read("state/ca/ca.crt"),
+        old_ca,
+        "the old CA stays until (c)"
+    );
+    assert_eq!(read("state/ca/ca.key"), old_key);
+    for trust in ["elasticsearch/certs/ca.crt", "kibana/certs/ca.crt"] {
+        let t = read(trust);
+        let ders = es_secure::shell::certinfo::cert_ders(&t).unwrap();
+        assert_eq!(ders.len(), 2, "{trust}: {t}");
+        assert_eq!(ders[0], der(&old_ca), "{trust}: the old CA first");
+        assert_eq!(ders[1], der(&new_ca), "{trust}: then the new one");
+    }
+    assert_eq!(
+        info(&read("elasticsearch/certs/http.crt")).serial,
+        old_http.serial
+    );
+    i.cmd().arg("status").assert().success().stdout(
+        predicate::str::contains("CA rotation:   phase (a) trust-both done").and(
+            predicate::str::contains("next: `es-secure rotate-ca` phase (b)"),
+        ),
+    );
+    // Apply would undo half a rotation: refused, nothing changed.
+    let mid = tree(i.dir.path());
+    i.cmd()
+        .args(["apply", "--yes", "--answers"])
+        .arg(&a)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("CA rotation is in progress"));
+    assert_eq!(mid, tree(i.dir.path()));
+
+    // (b)
+    i.cmd()
+        .args(["rotate-ca", "--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "CA rotation phase (b) new-leaves done",
+        ));
+    let new_subject = info(&new_ca).subject;
+    for crt in [
+        "elasticsearch/certs/http.crt",
+        "elasticsearch/certs/transport.crt",
+        "kibana/certs/kibana-server.crt",
+    ] {
+        let c = info(&read(crt));
+        assert_eq!(c.issuer, new_subject, "{crt}");
+        es_secure::shell::certinfo::verify_issued_by(&read(crt), &new_ca).unwrap();
+    }
+    let new_http = info(&read("elasticsearch/certs/http.crt"));
+    assert_eq!(new_http.dns, old_http.dns);
+    assert_eq!(new_http.ip, old_http.ip);
+    assert_eq!(new_http.subject, old_http.subject);
+    assert_eq!(count(&read("elasticsearch/certs/ca.crt")), 2);
+
+    // (c)
+    let before_c = tree(i.dir.path());
+    i.cmd()
+        .args(["rotate-ca", "--yes"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("CA rotation phase (c) drop-old done")
+                .and(predicate::str::contains("the rotation is complete")),
+        );
+    assert_eq!(read("state/ca/ca.crt"), new_ca);
+    assert_ne!(read("state/ca/ca.key"), old_key);
+    assert!(!i.path("state/ca/ca-next.crt").exists());
+    assert!(!i.path("state/ca/ca-next.key").exists());
+    for trust in ["elasticsearch/certs/ca.crt", "kibana/certs/ca.crt"] {
+        assert_eq!(read(trust).trim_end(), new_ca.trim_end(), "{trust}");
+    }
+    let out = i.cmd().args(["status", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"]["ca_rotation"]["phase"], "drop-old", "{v}");
+    // Renew works with the new CA afterwards.
+    i.cmd()
+        .args(["renew", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("http.crt"));
+
+    // Rolling back phase (c) restores its files and makes (c) the next phase again.
+    i.cmd().arg("rollback").assert().success();
+    let after = tree(i.dir.path());
+    for (p, bytes) in &before_c {
+        if p.starts_with(i.path("elasticsearch"))
+            || p.starts_with(i.path("kibana"))
+            || p.starts_with(i.path("state/ca"))
+        {
+            assert_eq!(Some(bytes), after.get(p), "{} not restored", p.display());
+        }
+    }
+    i.cmd()
+        .args(["rotate-ca", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("CA rotation phase (c) drop-old"));
+}

@@ -592,7 +592,6 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
                 .exists()
         );
     }
-    drop(node_states);
 
     // Issue 19: renew on the CA host of the running cluster (tier basic: transport only). Not
     // restarted, the new transport certificate loaded within 10 s, requests during the
@@ -643,7 +642,150 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
     assert_eq!(health["number_of_nodes"], 3, "{health}");
     assert_eq!(count_docs(&cluster.nodes[0], elastic), 3);
 
+    // Issue 19: rotate-ca on the running cluster, phase by phase and node by node: node-1
+    // (the CA host) runs each phase and writes a signed rotation bundle for the others, which
+    // each run it with the old CA's fingerprint. No node restarts; the cluster is green with
+    // 3 nodes and the documents readable after every single step.
+    let green = |cluster: &Cluster, what: &str| {
+        let r = cluster.nodes[0]
+            .get(
+                "/_cluster/health?wait_for_status=green&wait_for_nodes=3&timeout=60s",
+                elastic,
+            )
+            .unwrap();
+        let h = r.json().unwrap();
+        assert_eq!(h["status"], "green", "{what}: {h}");
+        assert_eq!(h["number_of_nodes"], 3, "{what}: {h}");
+        assert_eq!(count_docs(&cluster.nodes[0], elastic), 3, "{what}");
+    };
+    let rot_t0 = Instant::now();
+    let pids: Vec<Option<i32>> = cluster.nodes.iter().map(|n| n.pid()).collect();
+    let a1s = a1.to_str().unwrap().to_string();
+    let n3_certs = cluster.nodes[2].config_dir().join("certs");
+    let mut old_n3 = Vec::new();
+    for phase in ["(a) trust-both", "(b) new-leaves", "(c) drop-old"] {
+        if phase.starts_with("(b)") {
+            // node-3's old-CA certificate, for the negative check after (c).
+            for f in ["transport.crt", "transport.key"] {
+                old_n3.push((f, std::fs::read(n3_certs.join(f)).unwrap()));
+            }
+        }
+        let run = es_secure(
+            &cluster.nodes[0],
+            state.path(),
+            &["rotate-ca", "--all", "--answers", &a1s, "--yes"],
+            &[],
+        );
+        assert_eq!(run.code, 0, "node-1 {phase}: {run:?}");
+        assert!(
+            run.stdout
+                .contains(&format!("CA rotation phase {phase} done")),
+            "{run:?}"
+        );
+        assert!(
+            run.stdout.contains(&format!("phase {phase} served after")),
+            "{run:?}"
+        );
+        assert!(run.stdout.contains("with 3 node(s)"), "{run:?}");
+        green(&cluster, &format!("node-1 {phase}"));
+        for (node, own) in cluster.nodes[1..].iter().zip(&node_states) {
+            let bundle = state
+                .path()
+                .join(format!("bundles/{}.rotate-ca.yml", node.name()));
+            assert!(
+                run.stdout.contains(&format!(
+                    "es-secure rotate-ca --bundle {}.rotate-ca.yml --ca-fingerprint {fp} --yes",
+                    node.name()
+                )),
+                "{run:?}"
+            );
+            let r = es_secure(
+                node,
+                own.path(),
+                &[
+                    "rotate-ca",
+                    "--bundle",
+                    bundle.to_str().unwrap(),
+                    "--ca-fingerprint",
+                    &fp,
+                    "--yes",
+                ],
+                &[],
+            );
+            assert_eq!(r.code, 0, "{} {phase}: {r:?}", node.name());
+            assert!(
+                r.stdout
+                    .contains(&format!("CA rotation phase {phase} done")),
+                "{r:?}"
+            );
+            assert!(
+                r.stdout.contains(&format!("phase {phase} served after")),
+                "{r:?}"
+            );
+            let st = es_secure(node, own.path(), &["status"], &[]);
+            assert!(st.stdout.contains("CA rotation:   "), "{st:?}");
+            green(&cluster, &format!("{} {phase}", node.name()));
+        }
+    }
+    let pids_after: Vec<Option<i32>> = cluster.nodes.iter().map(|n| n.pid()).collect();
+    assert_eq!(pids, pids_after, "a node was restarted by the rotation");
+    let new_ca = std::fs::read_to_string(state.path().join("ca/ca.crt")).unwrap();
+    for node in &cluster.nodes {
+        let trust = std::fs::read_to_string(node.config_dir().join("certs/ca.crt")).unwrap();
+        assert_eq!(trust.trim_end(), new_ca.trim_end(), "{}", node.name());
+        let t = std::fs::read_to_string(node.config_dir().join("certs/transport.crt")).unwrap();
+        es_secure::shell::certinfo::verify_issued_by(&t, &new_ca).unwrap();
+    }
+    say(&format!(
+        "rotate-ca on 3 nodes (3 phases x 3 nodes): {:.0} s, green after every step",
+        rot_t0.elapsed().as_secs_f64()
+    ));
+
+    // After (c): node-3 presenting its old-CA certificate is refused and never joins.
+    let refusal = [
+        "pkix",
+        "handshake",
+        "bad_certificate",
+        "certificate_unknown",
+        "unknown_ca",
+    ];
+    let refusals = |cluster: &Cluster| {
+        let logs =
+            (cluster.nodes[0].console_log() + &cluster.nodes[2].console_log()).to_lowercase();
+        refusal
+            .iter()
+            .map(|w| logs.matches(w).count())
+            .sum::<usize>()
+    };
+    let wait_refused = |cluster: &Cluster, before: usize, what: &str| {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(300) {
+            if refusals(cluster) > before {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(5));
+        }
+        panic!(
+            "{what}: no new TLS refusal in the logs of node-1/node-3 after 300s:\n{}",
+            cluster.nodes[2].log_tail(80)
+        );
+    };
+    cluster.nodes[2].stop().unwrap();
+    for (f, bytes) in &old_n3 {
+        std::fs::write(n3_certs.join(f), bytes).unwrap();
+    }
+    let before = refusals(&cluster);
+    cluster.nodes[2].start().unwrap();
+    wait_refused(&cluster, before, "old-CA certificate");
+    let nodes = cluster.nodes[0].get("/_cat/nodes?h=name", elastic).unwrap();
+    assert!(
+        !nodes.body.contains("node-3"),
+        "node-3 joined with an old-CA certificate: {}",
+        nodes.body
+    );
+
     // Negative: node-3 with a transport certificate from a foreign CA cannot join.
+    let before = refusals(&cluster);
     let n3 = &mut cluster.nodes[2];
     n3.stop().unwrap();
     let certs = n3.config_dir().join("certs");
@@ -667,31 +809,9 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
         std::fs::set_permissions(certs.join(to), std::fs::Permissions::from_mode(0o640)).unwrap();
     }
     n3.start().unwrap();
-    // Wait (node start-up takes a while) until a TLS refusal shows in node-1's or node-3's
-    // log; node-3 must never join.
-    let refusal = [
-        "pkix",
-        "handshake",
-        "bad_certificate",
-        "certificate_unknown",
-        "unknown_ca",
-    ];
-    let t0 = Instant::now();
-    let mut refused = false;
-    while t0.elapsed() < Duration::from_secs(300) {
-        let logs =
-            (cluster.nodes[0].log_tail(5000) + &cluster.nodes[2].log_tail(5000)).to_lowercase();
-        if refusal.iter().any(|w| logs.contains(w)) {
-            refused = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_secs(5));
-    }
-    assert!(
-        refused,
-        "no TLS refusal in the logs of node-1/node-3 after 300s:\n{}",
-        cluster.nodes[2].log_tail(80)
-    );
+    // Wait (node start-up takes a while) until a new TLS refusal shows in node-1's or
+    // node-3's log; node-3 must never join.
+    wait_refused(&cluster, before, "foreign-CA certificate");
     let nodes = cluster.nodes[0].get("/_cat/nodes?h=name", elastic).unwrap();
     assert!(
         !nodes.body.contains("node-3"),

@@ -194,3 +194,94 @@ fn sigterm_during_apply_rolls_back_in_order() {
     assert!(stderr.contains("Rolled back"), "{stderr}");
     assert_eq!(before, i.tree(), "files not restored after SIGTERM");
 }
+
+/// Issue 19: each phase of `rotate-ca` (on a fixture install; no node running, so each phase
+/// is only its files) is one transaction. An injected error at every mutation boundary of
+/// phase (a), (b) and (c) rolls the install *and* es-secure's CA directory back
+/// byte-for-byte (exit 4) and leaves the recorded phase as it was, so the re-run does the same
+/// phase again; a SIGKILL inside each phase is undone by `rollback` the same way.
+#[test]
+fn an_interrupted_rotate_ca_phase_rolls_back_byte_for_byte() {
+    use std::os::unix::process::ExitStatusExt;
+    let ca_tree = |i: &Install| -> Tree {
+        let mut out = BTreeMap::new();
+        for e in std::fs::read_dir(i.path("state/ca")).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            out.insert(
+                p.clone(),
+                (Some(std::fs::read(&p).unwrap()), m.mode(), m.uid(), m.gid()),
+            );
+        }
+        out
+    };
+    let phase_of = |i: &Install| {
+        let st = std::fs::read_to_string(i.path("state/state.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&st).unwrap();
+        v["ca_rotation"]["phase"].as_str().map(str::to_string)
+    };
+    let i = Install::new();
+    assert_eq!(i.apply(&[]).status.code(), Some(7));
+    let mut total = 0;
+    for (label, recorded) in [
+        ("(a) trust-both", "trust-both"),
+        ("(b) new-leaves", "new-leaves"),
+        ("(c) drop-old", "drop-old"),
+    ] {
+        // A kill in the middle of the phase (after the second file was written): `rollback`
+        // restores everything, nothing is recorded.
+        let before = (i.tree(), ca_tree(&i), phase_of(&i));
+        let out = i.run(
+            &["rotate-ca", "--yes"],
+            &[
+                ("ES_SECURE_FAULT_KILL_AT", "2".to_string()),
+                ("ES_SECURE_FAULT_KILL_PHASE", "after-write".to_string()),
+            ],
+        );
+        assert_eq!(out.status.signal(), Some(9), "{label}: {out:?}");
+        let rb = i.run(&["rollback"], &[]);
+        assert!(rb.status.success(), "{label}: {rb:?}");
+        assert_eq!(
+            before,
+            (i.tree(), ca_tree(&i), phase_of(&i)),
+            "{label}: kill"
+        );
+        let mut boundaries = 0;
+        for n in 1.. {
+            let before = (i.tree(), ca_tree(&i), phase_of(&i));
+            let out = i.run(
+                &["rotate-ca", "--yes"],
+                &[("ES_SECURE_FAULT_AT", n.to_string())],
+            );
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.code() == Some(0) {
+                assert!(
+                    stdout.contains(&format!("CA rotation phase {label} done")),
+                    "{stdout}"
+                );
+                assert_eq!(phase_of(&i).as_deref(), Some(recorded));
+                break;
+            }
+            assert_eq!(
+                out.status.code(),
+                Some(4),
+                "{label}, fault at {n}: {stderr}"
+            );
+            assert!(
+                stderr.contains("Rolled back"),
+                "{label}, fault at {n}: {stderr}"
+            );
+            assert_eq!(
+                before,
+                (i.tree(), ca_tree(&i), phase_of(&i)),
+                "{label}: fault at {n} left changes"
+            );
+            boundaries += 1;
+        }
+        eprintln!("rotate-ca {label}: {boundaries} boundaries, each rolled back byte-for-byte");
+        assert!(boundaries >= 3, "{label}: only {boundaries} boundaries");
+        total += boundaries;
+    }
+    assert!(total >= 12, "{total}");
+}

@@ -87,6 +87,19 @@ pub(super) fn apply_cmd(
         remove_leftover_users(session, &facts)?;
     }
     explain(global, &facts);
+    if let Some(r) = &facts.state.ca_rotation
+        && let Some(next) = r.next()
+        && !dry_run
+    {
+        // Apply would install a trust list with one CA and undo the rotation half-way.
+        return fail(
+            Exit::Refused,
+            format!(
+                "a CA rotation is in progress on this node (phase {} done); apply would replace its trust list and break it; nothing was changed\nhelp: finish it first: `es-secure rotate-ca` (phase {next})",
+                r.phase
+            ),
+        );
+    }
     // Findings first: when the plan is refused too, the operator still learns about them.
     print_findings(&facts);
     let plan = planner::build_plan(&facts, &answers).map_err(plan_error)?;

@@ -6,6 +6,7 @@ mod apply;
 mod inspect;
 mod renew;
 mod rollback;
+mod rotate;
 mod wizard;
 
 use std::io::Write as _;
@@ -29,6 +30,7 @@ use self::apply::apply_cmd;
 use self::inspect::{plan_cmd, status_cmd, verify_cmd};
 use self::renew::renew_cmd;
 use self::rollback::rollback_cmd;
+use self::rotate::rotate_cmd;
 use self::wizard::wizard;
 
 /// Run the parsed command line; the error carries the exit code. With `--log-file` the
@@ -100,6 +102,20 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             &cli.global,
             within,
             answers.as_deref().filter(|_| all),
+            yes,
+            dry_run,
+        ),
+        Some(Command::RotateCa {
+            all,
+            answers,
+            bundle,
+            ca_fingerprint,
+            yes,
+            dry_run,
+        }) => rotate_cmd(
+            &cli.global,
+            answers.as_deref().filter(|_| all),
+            bundle.as_deref().zip(ca_fingerprint.as_deref()),
             yes,
             dry_run,
         ),

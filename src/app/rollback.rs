@@ -72,7 +72,12 @@ pub(super) fn rollback_cmd(global: &Global, list: bool, id: Option<&str>) -> Res
         .is_some_and(|t| t.id == target);
     let report = txn::rollback_committed(&session.state, &target)
         .map_err(|e| Failure::new(Exit::Refused, e))?;
-    if !report.items.is_empty() {
+    let rotation = all.iter().any(|t| t.id == target && t.label == "rotate-ca");
+    if rotation {
+        // A CA-rotation phase: nothing was restarted (Elasticsearch reloads the restored
+        // files); the phase before it is this node's phase again.
+        note_rotation_rolled_back(&dir, newest);
+    } else if !report.items.is_empty() {
         note_restart_after_rollback(&dir, newest);
     }
     let _ = writeln!(out, "Rolled back {target}:\n{report}");
@@ -90,6 +95,33 @@ fn note_restart_after_rollback(state_dir: &Path, newest: bool) {
     use crate::shell::state::State;
     if let Ok(mut state) = State::load(state_dir) {
         state.restart_pending = !newest || !state.restart_pending;
+        let _ = state.save(state_dir);
+    }
+}
+
+/// After rolling back the newest `rotate-ca` phase: the state records the phase before it, so
+/// the next `rotate-ca` runs the rolled-back phase again.
+fn note_rotation_rolled_back(state_dir: &Path, newest: bool) {
+    use crate::domain::rotation::RotationPhase;
+    use crate::shell::state::State;
+    if !newest {
+        return;
+    }
+    if let Ok(mut state) = State::load(state_dir) {
+        state.ca_rotation = match state.ca_rotation.take() {
+            Some(mut r) => match r.phase {
+                RotationPhase::TrustBoth => None,
+                RotationPhase::NewLeaves => {
+                    r.phase = RotationPhase::TrustBoth;
+                    Some(r)
+                }
+                RotationPhase::DropOld => {
+                    r.phase = RotationPhase::NewLeaves;
+                    Some(r)
+                }
+            },
+            None => None,
+        };
         let _ = state.save(state_dir);
     }
 }

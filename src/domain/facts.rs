@@ -202,6 +202,8 @@ pub struct StateFacts {
     /// An earlier apply disabled shard allocation before a full-cluster restart; the re-run
     /// after it re-enables allocation.
     pub allocation_disabled: bool,
+    /// How far a CA rotation (`rotate-ca`) got on this node; `None` when none was started.
+    pub ca_rotation: Option<crate::domain::rotation::CaRotation>,
 }
 
 /// A finding about the host, e.g. "Elasticsearch is running as root".

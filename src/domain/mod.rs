@@ -14,6 +14,7 @@ pub mod planner;
 pub mod posture;
 pub mod redact;
 pub mod render;
+pub mod rotation;
 pub mod settings;
 pub mod summary;
 pub mod tier;

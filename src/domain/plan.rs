@@ -201,6 +201,30 @@ pub enum Step {
         // Boxed: much larger than the other steps.
         contents: Box<BundleContents>,
     },
+    /// CA rotation: replace a trust list (a PEM file of CA certificates a product reads) with
+    /// these CAs, under the same name so Elasticsearch reloads it. `cas` says which, e.g.
+    /// `old CA AB:CD…`, `new CA`; the PEM is assembled at apply time.
+    WriteTrust {
+        path: PathBuf,
+        cas: Vec<String>,
+        owner: Owner,
+    },
+    /// CA rotation, phase (c): the new CA becomes es-secure's CA in the state directory; the
+    /// old CA certificate and key are overwritten (the key is gone from `ca/`).
+    PromoteCa {
+        from_cert: PathBuf,
+        from_key: PathBuf,
+        cert_path: PathBuf,
+        key_path: PathBuf,
+    },
+    /// CA rotation: a signed bundle carrying one phase for another node (the trust list, and
+    /// in phase (b) its certificates `certs`, issued at apply time under the new CA).
+    WriteRotationBundle {
+        node: String,
+        path: PathBuf,
+        phase: crate::domain::rotation::RotationPhase,
+        certs: Vec<CertSpec>,
+    },
     /// Restart Elasticsearch so the new settings take effect.
     Restart { how: Restart, reason: String },
     /// Wait until the cluster answers with status yellow or green.
@@ -243,6 +267,9 @@ impl Step {
                 | Self::KeystoreRemove { .. }
                 | Self::RemoveFile { .. }
                 | Self::WriteBundle { .. }
+                | Self::WriteTrust { .. }
+                | Self::PromoteCa { .. }
+                | Self::WriteRotationBundle { .. }
         )
     }
 }

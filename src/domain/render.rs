@@ -142,6 +142,38 @@ pub fn step_line(step: &Step) -> String {
                 certs.join("; ")
             )
         }
+        Step::WriteTrust { path, cas, .. } => format!(
+            "write trust list {} (same name, reloaded without a restart): {}",
+            path.display(),
+            cas.join(" + ")
+        ),
+        Step::PromoteCa {
+            from_cert,
+            cert_path,
+            key_path,
+            ..
+        } => format!(
+            "make the new CA es-secure's CA: {} -> {} (the old CA key {} is overwritten)",
+            from_cert.display(),
+            cert_path.display(),
+            key_path.display()
+        ),
+        Step::WriteRotationBundle {
+            node,
+            path,
+            phase,
+            certs,
+        } => {
+            let mut what = format!("CA rotation phase {phase}");
+            if !certs.is_empty() {
+                let c: Vec<String> = certs.iter().map(spec_summary).collect();
+                what.push_str(&format!(": {}", c.join("; ")));
+            }
+            format!(
+                "write CA-rotation bundle for node {node} -> {} (0600, signed with the current CA key): {what}",
+                path.display()
+            )
+        }
         Step::Restart { how, reason } => match how {
             Restart::Manual => format!("STOP: restart Elasticsearch yourself ({reason})"),
             Restart::Systemd => format!("systemctl restart elasticsearch ({reason})"),

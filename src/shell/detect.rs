@@ -364,6 +364,7 @@ pub fn detect(loc: &Locate, answers: Option<&Answers>, now: i64) -> anyhow::Resu
             passwords_current,
             restart_pending: state.restart_pending,
             allocation_disabled: state.allocation_disabled,
+            ca_rotation: state.ca_rotation.clone(),
         },
         host,
         now,

@@ -17,6 +17,7 @@ pub mod precheck;
 pub mod recovery;
 pub mod renew;
 pub mod report;
+pub mod rotate;
 pub mod run_log;
 pub mod safe_fs;
 pub mod sandbox;

@@ -146,7 +146,7 @@ pub fn renew(
 }
 
 /// The CA in the state directory, ready to sign.
-fn signer(facts: &Facts) -> anyhow::Result<certgen::CaSigner> {
+pub(crate) fn signer(facts: &Facts) -> anyhow::Result<certgen::CaSigner> {
     let ca = facts
         .ca
         .as_ref()
@@ -442,7 +442,7 @@ fn status_words(loaded: &[(String, bool)]) -> String {
         .join(", ")
 }
 
-fn file_name(p: &Path) -> String {
+pub(crate) fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
@@ -459,7 +459,7 @@ fn es_answers(facts: &Facts) -> bool {
 }
 
 /// `https://host:9200` → (`host`, 9200).
-fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
+pub(crate) fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
     let u = reqwest::Url::parse(url).map_err(|e| anyhow!("invalid URL {url}: {e}"))?;
     let host = u
         .host_str()
@@ -471,7 +471,7 @@ fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
 
 /// Kibana reloads `server.ssl.*` on SIGHUP from 8.11.2: send it when kibana.yml's `pid.file`
 /// names a running process, else say how.
-fn kibana_reload(facts: &Facts, cert: &Path) -> String {
+pub(crate) fn kibana_reload(facts: &Facts, cert: &Path) -> String {
     let manual = format!(
         "Kibana's certificate {} was renewed: Kibana 8.11.2 and later reload it on SIGHUP (`kill -HUP <Kibana's pid>`); older Kibana: restart it (`systemctl restart kibana`)",
         cert.display()

@@ -83,6 +83,9 @@ pub fn status_text(facts: &Facts) -> String {
         let _ = writeln!(out, "  SHA-256:     {}", ca.fingerprint);
         let _ = writeln!(out, "  expires:     {}", expiry_text(days));
     }
+    if let Some(r) = &facts.state.ca_rotation {
+        let _ = writeln!(out, "CA rotation:   {}", r.status_line());
+    }
     match &facts.kibana {
         Some(k) => {
             let _ = writeln!(out, "Kibana");

@@ -1,7 +1,8 @@
 //! es-secure's own record of what earlier applies did (`<state>/state.json`): which built-in
 //! passwords it set (as `$2a$` bcrypt hashes, like a shadow file, so a re-run can tell whether
 //! the answers still ask for the same password without storing it), and whether a restart is
-//! still pending after a manual-restart apply. It must never store a password in clear.
+//! still pending after a manual-restart apply, and how far a CA rotation (`rotate-ca`) got.
+//! It must never store a password in clear.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,10 @@ pub struct State {
     /// The Elasticsearch config dir this state belongs to (guards against mixing installs).
     #[serde(default)]
     pub es_config_dir: Option<PathBuf>,
+    /// How far `rotate-ca` got on this node (the last phase completed and verified), so the
+    /// next run continues with the phase after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_rotation: Option<crate::domain::rotation::CaRotation>,
 }
 
 fn state_file(dir: &Path) -> PathBuf {

@@ -11,6 +11,7 @@ mod kibana;
 mod notes;
 mod renew;
 mod restart;
+mod rotate;
 mod shape;
 
 use std::net::IpAddr;
@@ -26,6 +27,7 @@ use crate::domain::yaml_edit::{self, Edit, EditError, EditOptions};
 
 pub use certs::{bundle_cert_name, http_spec, transport_spec};
 pub use renew::{RenewError, build_renew_plan};
+pub use rotate::{NEXT_CA_CERT, NEXT_CA_KEY, RotateError, build_rotate_plan, next_ca_paths};
 
 /// Certificates expiring within this many days are re-issued.
 pub const RENEW_WITHIN_DAYS: i64 = 30;

@@ -416,8 +416,12 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
                 let issued = signer.issue(spec)?;
                 let chain = format!("{}{}", issued.cert_pem, signer.cert_pem());
                 let p = perms(0o640, owner)?;
-                txn.write_file(cert_path, chain.as_bytes(), p.clone())?;
-                txn.write_file(key_path, issued.key_pem.as_bytes(), p)?;
+                // Certificate and key change together (a reload never pairs a new
+                // certificate with the old key), as renew writes them.
+                txn.write_pair(
+                    (cert_path, chain.as_bytes(), p.clone()),
+                    (key_path, issued.key_pem.as_bytes(), p),
+                )?;
                 self.issued
                     .insert(cert_path.clone(), (chain, issued.key_pem.clone()));
             }
@@ -443,8 +447,10 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
                     .with_context(|| format!("the bundle has no {name} certificate"))?;
                 // Same modes as issued certificates: ES reads both through its group.
                 let p = perms(0o640, owner)?;
-                txn.write_file(cert_path, cert.as_bytes(), p.clone())?;
-                txn.write_file(key_path, key.as_bytes(), p)?;
+                txn.write_pair(
+                    (cert_path, cert.as_bytes(), p.clone()),
+                    (key_path, key.as_bytes(), p),
+                )?;
             }
             Step::InstallOwnCert {
                 cert_path,
@@ -458,8 +464,10 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
                     .with_context(|| format!("{} was not checked", cert_path.display()))?;
                 // Same modes as issued certificates: ES reads both through its group.
                 let p = perms(0o640, owner)?;
-                txn.write_file(cert_path, cert.as_bytes(), p.clone())?;
-                txn.write_file(key_path, key.as_bytes(), p)?;
+                txn.write_pair(
+                    (cert_path, cert.as_bytes(), p.clone()),
+                    (key_path, key.as_bytes(), p),
+                )?;
             }
             Step::EditSettings {
                 path,
@@ -527,6 +535,9 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
             }
             Step::RemoveFile { path, .. } => txn.remove_file(path)?,
             Step::WriteBundle { .. } => bail!("internal: bundles are written by write_bundles"),
+            Step::WriteTrust { .. } | Step::PromoteCa { .. } | Step::WriteRotationBundle { .. } => {
+                bail!("internal: CA-rotation steps are run by rotate-ca, not apply")
+            }
             Step::Restart { .. }
             | Step::WaitHealthy { .. }
             | Step::PrepareRestart { .. }
