@@ -203,7 +203,16 @@ fn es_url_for_tier(facts: &Facts, tier: Tier) -> String {
     // Plain HTTP carries the temporary superuser's and the new built-in passwords: keep it on
     // the loopback interface whenever Elasticsearch listens there.
     let host = if scheme == "http" && http_listens_on_loopback(settings) {
-        "127.0.0.1".to_string()
+        // The loopback address it binds (a second node on one host binds 127.0.0.2), else
+        // 127.0.0.1.
+        http_bind_hosts(settings)
+            .and_then(|hosts| {
+                hosts
+                    .into_iter()
+                    .map(|h| h.trim().to_string())
+                    .find(|h| h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()))
+            })
+            .unwrap_or_else(|| "127.0.0.1".to_string())
     } else {
         ["http.publish_host", "http.host", "network.host"]
             .iter()

@@ -310,6 +310,20 @@ mod tests {
     }
 
     #[test]
+    fn a_node_bound_to_another_loopback_address_is_reached_there() {
+        let f = sample_facts("network.host: 127.0.0.2\nhttp.port: 19201\n", NOW);
+        assert_eq!(
+            crate::domain::planner::es_url_detected(&f),
+            "http://127.0.0.2:19201"
+        );
+        let f = sample_facts("network.host: 0.0.0.0\n", NOW);
+        assert_eq!(
+            crate::domain::planner::es_url_detected(&f),
+            "http://127.0.0.1:9200"
+        );
+    }
+
+    #[test]
     fn without_a_ca_or_trust_list_it_refuses() {
         let mut f = facts();
         f.ca = None;
