@@ -66,6 +66,7 @@ fn plain_walks_every_question_prints_the_plan_and_cancels() {
         "Show generated passwords",
         "Save generated passwords to",
         "How es-secure logs in",
+        "Hardening (optional)",
     ] {
         s.expect(prompt).unwrap();
         s.send("\r").unwrap();

@@ -13,6 +13,7 @@ pub mod es_client;
 pub mod file_realm;
 pub mod inspect;
 pub mod keystore;
+pub mod license_view;
 pub mod precheck;
 pub mod recovery;
 pub mod renew;

@@ -190,6 +190,15 @@ fn es_url_at(facts: &Facts, answers: &Answers, tier: Tier) -> String {
     es_url_for_tier(facts, tier)
 }
 
+/// The URL of this node's REST API now, before any apply: at the tier detected, from the
+/// answers' URL when there are answers (`status --answers`).
+pub fn es_url_current(facts: &Facts, answers: Option<&Answers>) -> String {
+    match answers {
+        Some(a) => es_url_at(facts, a, facts.es.tier.tier),
+        None => es_url_detected(facts),
+    }
+}
+
 /// The URL of this node's REST API at the tier detected (no answers: `renew`, `status`).
 pub fn es_url_detected(facts: &Facts) -> String {
     es_url_for_tier(facts, facts.es.tier.tier)
@@ -1880,6 +1889,69 @@ mod tests {
             "{after}"
         );
         assert!(after.contains("server.ssl.supportedProtocols"), "{after}");
+    }
+
+    #[test]
+    fn kibana_gets_an_audit_appender_next_to_its_own_log() {
+        let mut facts = facts_for(LOOPBACK_YML);
+        facts.kibana = Some(kibana_facts(
+            "server.port: 5601\nlogging:\n  appenders:\n    file:\n      type: file\n      fileName: /var/log/kibana/kibana.log\n",
+            &[],
+        ));
+        let extra = format!("{HARDENED}kibana: {{config_dir: /etc/kibana}}\n");
+        let plan = build_plan(&facts, &https_answers(&extra)).unwrap();
+        let after = plan
+            .steps
+            .iter()
+            .find_map(|s| match s {
+                Step::EditSettings {
+                    product: Product::Kibana,
+                    after,
+                    ..
+                } => Some(after.to_string()),
+                _ => None,
+            })
+            .unwrap();
+        let managed = after
+            .lines()
+            .filter(|l| l.starts_with("xpack.security.audit"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        insta::assert_snapshot!(managed, @r#"
+        xpack.security.audit.enabled: true
+        xpack.security.audit.appender.type: rolling-file
+        xpack.security.audit.appender.fileName: /var/log/kibana/audit.log
+        xpack.security.audit.appender.layout.type: json
+        xpack.security.audit.appender.policy.type: time-interval
+        xpack.security.audit.appender.policy.interval: "24h"
+        xpack.security.audit.appender.strategy.type: numeric
+        xpack.security.audit.appender.strategy.max: 7
+        "#);
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.text.starts_with("Kibana audit logging: ")
+                    && n.text.contains("/var/log/kibana/audit.log")),
+            "{:?}",
+            plan.notes
+        );
+        // Turned off in the answers: off in both files, no appender written.
+        let off = extra.replace("audit: {}", "audit: {enabled: false}");
+        let plan = build_plan(&facts, &https_answers(&off)).unwrap();
+        let after = plan
+            .steps
+            .iter()
+            .find_map(|s| match s {
+                Step::EditSettings {
+                    product: Product::Kibana,
+                    after,
+                    ..
+                } => Some(after.to_string()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(after.contains("xpack.security.audit.enabled: false"), "{after}");
+        assert!(!after.contains("audit.appender"), "{after}");
     }
 
     /// Node-1 of a two-node cluster, from tier none, with the answers' restart method.

@@ -116,15 +116,22 @@ impl Run<'_> {
     }
 }
 
-/// Whether the plan's elasticsearch.yml edit changes any Gold-only setting.
+/// Kibana's settings whose effect needs a Gold (or better) license.
+const KIBANA_GOLD_PREFIXES: [&str; 1] = ["xpack.security.audit."];
+
+/// Whether the plan's elasticsearch.yml or kibana.yml edit changes any Gold-only setting.
 fn plan_changes_gold_settings(plan: &Plan) -> bool {
     plan.steps.iter().any(|s| match s {
         Step::EditSettings {
-            product: Product::Elasticsearch,
+            product,
             path,
             before,
             after,
         } => {
+            let prefixes: &[&str] = match product {
+                Product::Elasticsearch => &GOLD_PREFIXES,
+                Product::Kibana => &KIBANA_GOLD_PREFIXES,
+            };
             let file = path.display().to_string();
             let (Ok(b), Ok(a)) = (
                 settings::parse(&file, before.as_ref()),
@@ -135,7 +142,7 @@ fn plan_changes_gold_settings(plan: &Plan) -> bool {
             };
             let (b, a) = (b.settings, a.settings);
             b.iter().chain(a.iter()).any(|(k, _)| {
-                GOLD_PREFIXES.iter().any(|p| k.starts_with(p)) && b.value(k) != a.value(k)
+                prefixes.iter().any(|p| k.starts_with(p)) && b.value(k) != a.value(k)
             })
         }
         _ => false,

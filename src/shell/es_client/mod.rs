@@ -87,11 +87,7 @@ pub struct License {
 impl License {
     /// Whether Gold features (audit logging, IP filtering) work under this license.
     pub fn gold_or_better(&self) -> bool {
-        self.status == "active"
-            && matches!(
-                self.kind.as_str(),
-                "gold" | "platinum" | "enterprise" | "trial"
-            )
+        crate::domain::posture::license_is_gold(&self.kind, &self.status)
     }
 }
 
@@ -161,6 +157,17 @@ impl EsClient {
     /// A client for `base_url` (e.g. `https://localhost:9200`). Fails on a URL whose scheme
     /// does not fit `trust`, a URL with credentials in it, an unusable CA or pin.
     pub fn new(base_url: &str, trust: Trust) -> anyhow::Result<Self> {
+        Self::with_timeouts(base_url, trust, CONNECT_TIMEOUT, REQUEST_TIMEOUT)
+    }
+
+    /// [`EsClient::new`] with other timeouts: a quick look (`status`) must not keep the
+    /// operator waiting on a node that is down.
+    pub fn with_timeouts(
+        base_url: &str,
+        trust: Trust,
+        connect: Duration,
+        request: Duration,
+    ) -> anyhow::Result<Self> {
         let base = Url::parse(base_url.trim())
             .map_err(|e| anyhow::anyhow!("invalid Elasticsearch URL {base_url:?}: {e}"))?;
         if !base.username().is_empty() || base.password().is_some() {
@@ -168,8 +175,8 @@ impl EsClient {
             anyhow::bail!("the Elasticsearch URL must not contain a user or password");
         }
         let builder = Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(connect)
+            .timeout(request)
             .user_agent(concat!("es-secure/", env!("CARGO_PKG_VERSION")))
             // A redirect could send the Authorization header to another host.
             .redirect(reqwest::redirect::Policy::none())
