@@ -434,11 +434,11 @@ fn gold_row(layer: &'static str, what: &str, license: &LicenseSeen) -> Row {
             Level::Fail,
             if kind == "basic" {
                 format!(
-                    "{what}, but configured but no-op on Basic: the license is basic ({status}), on which Elasticsearch silently ignores it"
+                    "configured but no-op on Basic: {what}, but the license is basic ({status}) and Elasticsearch silently ignores it"
                 )
             } else {
                 format!(
-                    "{what}, but configured but no-op: the license is {kind} ({status}), not an active Gold or higher, so Elasticsearch silently ignores it"
+                    "configured but no-op: {what}, but the license is {kind} ({status}), not an active Gold or higher, and Elasticsearch silently ignores it"
                 )
             },
             Some(
@@ -510,4 +510,29 @@ pub fn render(p: &Posture) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gold_rows_follow_the_license() {
+        let judged = |l: LicenseSeen| gold_row("audit logging", "enabled", &l);
+        let ok = judged(LicenseSeen::known("platinum", "active"));
+        assert_eq!(ok.level, Level::Ok);
+        assert_eq!(ok.fix, None);
+        let expired = judged(LicenseSeen::known("gold", "expired"));
+        assert_eq!(expired.level, Level::Fail);
+        assert!(expired.detail.contains("gold (expired)"), "{}", expired.detail);
+        let basic = judged(LicenseSeen::known("basic", "active"));
+        assert!(basic.detail.starts_with("configured but no-op on Basic"));
+        let unknown = judged(LicenseSeen::unknown("node not reachable"));
+        assert_eq!(unknown.level, Level::Warn);
+        assert!(
+            unknown.detail.contains("license unknown (node not reachable)"),
+            "{}",
+            unknown.detail
+        );
+    }
 }
