@@ -456,9 +456,10 @@ fn plain_hardening_questions_reach_the_plan_and_the_saved_answers() {
     s.send("\r").unwrap();
     s.expect("Kibana session lifespan").unwrap();
     s.send("\r").unwrap();
+    // The plan's notes come before its diffs.
+    s.expect("Audit logging: ").unwrap();
     s.expect("+xpack.security.audit.enabled: true").unwrap();
     s.expect("+xpack.security.session.idleTimeout: \"1h\"").unwrap();
-    s.expect("Audit logging: ").unwrap();
     s.expect("What now?").unwrap();
     // Proceed, Change, Save, Cancel: Save is the third.
     s.send("\x1b[B\x1b[B\r").unwrap();
