@@ -830,9 +830,13 @@ fn hardening_reaches_the_other_nodes_through_their_bundles() {
     }
     // The bundle carries the Elasticsearch hardening, not Kibana's sessions.
     let b2 = bundle_of(&n1, "node-2");
-    let bundle = Bundle::parse("node-2.bundle.yml", &std::fs::read_to_string(&b2).unwrap())
-        .unwrap();
-    let carried = bundle.answers.hardening.clone().expect("hardening in the bundle");
+    let bundle =
+        Bundle::parse("node-2.bundle.yml", &std::fs::read_to_string(&b2).unwrap()).unwrap();
+    let carried = bundle
+        .answers
+        .hardening
+        .clone()
+        .expect("hardening in the bundle");
     assert!(carried.kibana_session.is_none());
 
     let n2 = Node::new("node-2", "10.0.0.12");

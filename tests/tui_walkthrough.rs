@@ -388,7 +388,6 @@ fn cert_identity(p: &Path) -> String {
 /// Answer every question screen, from Welcome to Hardening, where `hardening` chooses; the
 /// wizard is left on its way to Review.
 fn answer_screens(w: &mut Wizard, hardening: fn(&mut Wizard)) {
-
     w.wait_for("Detected installation", "Welcome");
     w.wait_for("Current tier: none", "Welcome");
     w.send(ENTER);
@@ -457,7 +456,10 @@ fn answer_screens(w: &mut Wizard, hardening: fn(&mut Wizard)) {
 
     // Hardening (optional): the walk's own choice, then on to Review.
     w.wait_for("Hardening (optional)", "Hardening");
-    w.wait_line(&["›", "Audit logging", "off (leave as is)"], "Hardening: defaults");
+    w.wait_line(
+        &["›", "Audit logging", "off (leave as is)"],
+        "Hardening: defaults",
+    );
     hardening(w);
     w.send(ENTER);
 }
@@ -470,9 +472,15 @@ fn walk(install: &Path, answers: &Path) -> (i32, String) {
     answer_screens(&mut w, |w| {
         w.send(DOWN);
         w.send(DOWN);
-        w.wait_line(&["›", "TLS versions", "leave as is"], "Hardening: TLS focused");
+        w.wait_line(
+            &["›", "TLS versions", "leave as is"],
+            "Hardening: TLS focused",
+        );
         w.send(" ");
-        w.wait_line(&["TLS versions", "TLSv1.3, TLSv1.2"], "Hardening: TLS chosen");
+        w.wait_line(
+            &["TLS versions", "TLSv1.3, TLSv1.2"],
+            "Hardening: TLS chosen",
+        );
     });
 
     // Review: the plan, scrolled a bit and through the diffs.
@@ -712,7 +720,10 @@ fn wizard_audit_reaches_the_plan_and_the_license_gate() {
     w.wait_for("+++ b", "Review: first diff");
     let mut seen = false;
     for _ in 0..12 {
-        if w.screen.text().contains("+xpack.security.audit.enabled: true") {
+        if w.screen
+            .text()
+            .contains("+xpack.security.audit.enabled: true")
+        {
             seen = true;
             break;
         }
@@ -725,7 +736,10 @@ fn wizard_audit_reaches_the_plan_and_the_license_gate() {
     w.wait_for("Write the answers", "Save prompt");
     w.send(CTRL_U);
     w.send(&answers.display().to_string());
-    w.wait_for(&format!("{}_", answers.display()), "Save prompt: path typed");
+    w.wait_for(
+        &format!("{}_", answers.display()),
+        "Save prompt: path typed",
+    );
     w.send(ENTER);
     w.wait_for("answers saved to", "Save: confirmed");
     w.send("q");
@@ -741,8 +755,8 @@ fn wizard_audit_reaches_the_plan_and_the_license_gate() {
     let by_hand = dir.path().join("by-hand.yml");
     std::fs::write(&by_hand, format!("{head}hardening:\n  audit: {{}}\n")).unwrap();
     let typed = |r| es_secure::domain::answers::Answers::from_raw(r).unwrap();
-    let hand = es_secure::domain::answers::parse_raw(&std::fs::read_to_string(&by_hand).unwrap())
-        .unwrap();
+    let hand =
+        es_secure::domain::answers::parse_raw(&std::fs::read_to_string(&by_hand).unwrap()).unwrap();
     assert_eq!(typed(&raw), typed(&hand), "{text}");
     let plan = |a: &Path| {
         let out = support::run::output(command(&install).args(["plan", "--answers"]).arg(a));

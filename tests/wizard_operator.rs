@@ -459,7 +459,8 @@ fn plain_hardening_questions_reach_the_plan_and_the_saved_answers() {
     // The plan's notes come before its diffs.
     s.expect("Audit logging: ").unwrap();
     s.expect("+xpack.security.audit.enabled: true").unwrap();
-    s.expect("+xpack.security.session.idleTimeout: \"1h\"").unwrap();
+    s.expect("+xpack.security.session.idleTimeout: \"1h\"")
+        .unwrap();
     s.expect("What now?").unwrap();
     // Proceed, Change, Save, Cancel: Save is the third.
     s.send("\x1b[B\x1b[B\r").unwrap();
@@ -475,6 +476,10 @@ fn plain_hardening_questions_reach_the_plan_and_the_saved_answers() {
         "version: 1\ntier: minimal\nhardening:\n  audit: {}\n  kibana_session: {}\n",
     )
     .unwrap();
-    let typed = |r| es_secure::domain::answers::Answers::from_raw(r).unwrap().hardening;
+    let typed = |r| {
+        es_secure::domain::answers::Answers::from_raw(r)
+            .unwrap()
+            .hardening
+    };
     assert_eq!(typed(&raw), typed(&file), "{saved}");
 }

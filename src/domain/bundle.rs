@@ -392,7 +392,10 @@ kibana:
         let node2 = Answers::from_raw(&raw).unwrap();
         assert_eq!(node2.hardening.audit, answers.hardening.audit);
         assert_eq!(node2.hardening.ip_filter, answers.hardening.ip_filter);
-        assert_eq!(node2.hardening.tls_protocols, answers.hardening.tls_protocols);
+        assert_eq!(
+            node2.hardening.tls_protocols,
+            answers.hardening.tls_protocols
+        );
         assert_eq!(node2.hardening.kibana_session, None);
         // A bundle that adds Kibana session settings is not one es-secure wrote.
         let mut bad = raw.clone();

@@ -524,13 +524,19 @@ mod tests {
         assert_eq!(ok.fix, None);
         let expired = judged(LicenseSeen::known("gold", "expired"));
         assert_eq!(expired.level, Level::Fail);
-        assert!(expired.detail.contains("gold (expired)"), "{}", expired.detail);
+        assert!(
+            expired.detail.contains("gold (expired)"),
+            "{}",
+            expired.detail
+        );
         let basic = judged(LicenseSeen::known("basic", "active"));
         assert!(basic.detail.starts_with("configured but no-op on Basic"));
         let unknown = judged(LicenseSeen::unknown("node not reachable"));
         assert_eq!(unknown.level, Level::Warn);
         assert!(
-            unknown.detail.contains("license unknown (node not reachable)"),
+            unknown
+                .detail
+                .contains("license unknown (node not reachable)"),
             "{}",
             unknown.detail
         );

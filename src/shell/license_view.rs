@@ -72,9 +72,9 @@ pub fn read(facts: &Facts, answers: Option<&Answers>) -> LicenseSeen {
     match client.license() {
         Ok(l) => LicenseSeen::known(l.kind, l.status),
         Err(EsError::Unreachable { .. }) => LicenseSeen::unknown("node not reachable"),
-        Err(EsError::Unauthorized { .. }) => LicenseSeen::unknown(
-            "the elastic password es-secure has was not accepted (HTTP 401)",
-        ),
+        Err(EsError::Unauthorized { .. }) => {
+            LicenseSeen::unknown("the elastic password es-secure has was not accepted (HTTP 401)")
+        }
         Err(e) => LicenseSeen::unknown(e.short()),
     }
 }
@@ -89,9 +89,7 @@ fn elastic_password(facts: &Facts, answers: Option<&Answers>) -> Option<Zeroizin
         .and_then(|a| a.passwords.output_file.clone())
         .unwrap_or_else(|| facts.state.state_dir.join("passwords.txt"));
     // Through the trust rule: a planted symlink is refused, not followed.
-    let text = Zeroizing::new(
-        crate::shell::safe_fs::read_file_text(&path, PASSWORDS_CAP).ok()?,
-    );
+    let text = Zeroizing::new(crate::shell::safe_fs::read_file_text(&path, PASSWORDS_CAP).ok()?);
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .find_map(|l| l.strip_prefix("elastic: "))

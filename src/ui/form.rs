@@ -218,7 +218,11 @@ impl HardeningForm {
         let n = TLS_CHOICES.len();
         let cur = TLS_CHOICES
             .iter()
-            .position(|c| c.iter().copied().eq(self.tls_protocols.iter().map(String::as_str)))
+            .position(|c| {
+                c.iter()
+                    .copied()
+                    .eq(self.tls_protocols.iter().map(String::as_str))
+            })
             .unwrap_or(0);
         let next = (cur + n).saturating_add_signed(delta) % n;
         self.tls_protocols = TLS_CHOICES[next].iter().map(|p| p.to_string()).collect();
@@ -472,9 +476,7 @@ impl Form {
         raw.auth.method = self.auth;
         raw.auth.elastic_password = (self.auth == AuthMethodKind::ElasticPassword)
             .then(|| spanned(self.auth_ref.trim().to_string()));
-        raw.hardening = self
-            .hardening
-            .to_raw(self.base.hardening.as_ref());
+        raw.hardening = self.hardening.to_raw(self.base.hardening.as_ref());
         (raw, errors)
     }
 

@@ -560,9 +560,12 @@ fn ask_hardening(form: &mut Form) -> Asked<()> {
         })
         .collect();
     let start = labels.iter().position(|l| *l == h.tls_label()).unwrap_or(0);
-    let choice = Select::new("TLS versions (transport, HTTP, Kibana HTTPS):", labels.clone())
-        .with_starting_cursor(start)
-        .prompt()?;
+    let choice = Select::new(
+        "TLS versions (transport, HTTP, Kibana HTTPS):",
+        labels.clone(),
+    )
+    .with_starting_cursor(start)
+    .prompt()?;
     let i = labels.iter().position(|l| *l == choice).unwrap_or(0);
     h.tls_protocols = TLS_CHOICES[i].iter().map(|p| p.to_string()).collect();
     if form.kibana_on {

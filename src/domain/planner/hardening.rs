@@ -365,7 +365,9 @@ impl Planner<'_> {
             k.parsed
                 .settings
                 .iter()
-                .filter(|(key, _)| key.starts_with("logging.appenders.") && key.ends_with(".fileName"))
+                .filter(|(key, _)| {
+                    key.starts_with("logging.appenders.") && key.ends_with(".fileName")
+                })
                 .find_map(|(_, s)| {
                     let file = PathBuf::from(s.value.as_plain());
                     (file.is_absolute())

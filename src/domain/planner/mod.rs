@@ -1950,7 +1950,10 @@ mod tests {
                 _ => None,
             })
             .unwrap();
-        assert!(after.contains("xpack.security.audit.enabled: false"), "{after}");
+        assert!(
+            after.contains("xpack.security.audit.enabled: false"),
+            "{after}"
+        );
         assert!(!after.contains("audit.appender"), "{after}");
     }
 

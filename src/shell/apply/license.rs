@@ -141,9 +141,9 @@ fn plan_changes_gold_settings(plan: &Plan) -> bool {
                 return true;
             };
             let (b, a) = (b.settings, a.settings);
-            b.iter().chain(a.iter()).any(|(k, _)| {
-                prefixes.iter().any(|p| k.starts_with(p)) && b.value(k) != a.value(k)
-            })
+            b.iter()
+                .chain(a.iter())
+                .any(|(k, _)| prefixes.iter().any(|p| k.starts_with(p)) && b.value(k) != a.value(k))
         }
         _ => false,
     })

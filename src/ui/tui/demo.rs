@@ -300,9 +300,21 @@ pub fn screens() -> Vec<(&'static str, Model)> {
     // Every layer on: audit, an HTTP allow list (deny defaults to _all), TLS 1.3+1.2, Kibana
     // sessions with their defaults.
     let mut keys: Vec<Msg> = (0..6).map(|_| enter()).collect();
-    keys.extend([key(Char(' ')), key(Down), key(Char(' ')), key(Down), key(Down)]);
+    keys.extend([
+        key(Char(' ')),
+        key(Down),
+        key(Char(' ')),
+        key(Down),
+        key(Down),
+    ]);
     keys.extend(typed("10.0.0.0/8, 127.0.0.1"));
-    keys.extend([key(Down), key(Down), key(Char(' ')), key(Down), key(Char(' '))]);
+    keys.extend([
+        key(Down),
+        key(Down),
+        key(Char(' ')),
+        key(Down),
+        key(Char(' ')),
+    ]);
     out.push(("06c-hardening-on", at(keys)));
     let review = || (0..7).map(|_| enter()).collect::<Vec<_>>();
     out.push(("07-review", at(review())));

@@ -646,7 +646,10 @@ fn hardening_screen_turns_on_audit_and_the_plan_writes_it() {
     assert_eq!(m.errors[0].key, "hardening.ip_filter.http_allow");
     send(&mut m, key(KeyCode::Char('u')).ctrl());
     // Off again: the lists are kept but not written.
-    send_all(&mut m, vec![key(KeyCode::Up), key(KeyCode::Up), key(KeyCode::Char(' '))]);
+    send_all(
+        &mut m,
+        vec![key(KeyCode::Up), key(KeyCode::Up), key(KeyCode::Char(' '))],
+    );
     assert!(!m.form.hardening.ip_filter);
     send(&mut m, enter());
     assert_eq!(m.screen, Screen::Review);
@@ -654,13 +657,15 @@ fn hardening_screen_turns_on_audit_and_the_plan_writes_it() {
         panic!("{:?}", m.review)
     };
     // The wizard's answers are the answers file's: `hardening: {audit: {}}`.
-    let file = crate::domain::answers::parse_raw(
-        "version: 1\ntier: https\nhardening:\n  audit: {}\n",
-    )
-    .unwrap();
+    let file =
+        crate::domain::answers::parse_raw("version: 1\ntier: https\nhardening:\n  audit: {}\n")
+            .unwrap();
     assert_eq!(raw.hardening, file.hardening);
     let text = crate::domain::render::plan_text(plan);
-    assert!(text.contains("+xpack.security.audit.enabled: true"), "{text}");
+    assert!(
+        text.contains("+xpack.security.audit.enabled: true"),
+        "{text}"
+    );
     assert!(text.contains("authentication_failed"), "{text}");
     assert!(!text.contains("filter"), "{text}");
 }
