@@ -193,6 +193,27 @@ mod tests {
     }
 
     #[test]
+    fn kibana_audit_settings_need_the_license_too() {
+        let mut plan = edit("a: 1\n", "a: 1\n");
+        plan.steps.push(Step::EditSettings {
+            product: Product::Kibana,
+            path: "/etc/kibana/kibana.yml".into(),
+            before: "server.port: 5601\n".to_string().into(),
+            after: "server.port: 5601\nxpack.security.audit.enabled: true\n"
+                .to_string()
+                .into(),
+        });
+        assert!(plan_changes_gold_settings(&plan));
+        // Kibana's session settings work on every license.
+        if let Some(Step::EditSettings { after, .. }) = plan.steps.last_mut() {
+            *after = "server.port: 5601\nxpack.security.session.idleTimeout: 1h\n"
+                .to_string()
+                .into();
+        }
+        assert!(!plan_changes_gold_settings(&plan));
+    }
+
+    #[test]
     fn gold_means_an_active_paid_or_trial_license() {
         let l = |kind: &str, status: &str| License {
             kind: kind.to_string(),
