@@ -114,6 +114,9 @@ pub struct Form {
     pub kibana_on: bool,
     pub kibana_dir: String,
     pub kibana_url: String,
+    /// Kibana logs in with a service account token (`kibana.es_auth: service-token`) instead
+    /// of kibana_system's password.
+    pub kibana_token: bool,
     pub passwords: Vec<PwForm>,
     pub pw_show: bool,
     pub pw_file: String,
@@ -192,6 +195,11 @@ impl Form {
                 String::new(),
             ),
         };
+        let kibana_token = raw
+            .kibana
+            .as_ref()
+            .and_then(|k| k.es_auth.as_ref())
+            .is_some_and(|a| a.value.trim() == "service-token");
         let p = &raw.passwords;
         let refs = [
             &p.kibana_system,
@@ -231,6 +239,7 @@ impl Form {
             kibana_on,
             kibana_dir,
             kibana_url,
+            kibana_token,
             passwords,
             pw_show: raw.passwords.show,
             pw_file: raw
@@ -317,6 +326,10 @@ impl Form {
             Some(RawKibana {
                 config_dir: self.kibana_dir.trim().into(),
                 public_url: (!url.is_empty()).then(|| url.to_string()),
+                // `None` is the default (password), which keeps saved answers short.
+                es_auth: self
+                    .kibana_token
+                    .then(|| spanned("service-token".to_string())),
                 ..base
             })
         } else {

@@ -111,6 +111,9 @@ struct Run<'a> {
     /// Time spent in the REST phase (password changes, verification): mostly Elasticsearch
     /// hashing passwords and writing its security index.
     rest: Duration,
+    /// The state directory (locked by the session): the REST phase's own small transaction
+    /// (Kibana's service account token) is journaled there.
+    state_dir: &'a StateDir,
 }
 
 /// Apply `plan`. `events` receives one event per step start/finish and live progress lines.
@@ -165,6 +168,7 @@ pub fn apply_in(
         started: Instant::now(),
         waited: Duration::ZERO,
         rest: Duration::ZERO,
+        state_dir: &session.state,
     };
     run.prepare(plan).map_err(ApplyError::Invalid)?;
     run.check_license(plan, &session.state)

@@ -1,5 +1,6 @@
 //! Blocking REST client for the few Elasticsearch endpoints es-secure needs: cluster health,
-//! authenticate, change a password, list the node's TLS certificates.
+//! authenticate, change a password, list the node's TLS certificates, Kibana's
+//! service-account token.
 //!
 //! Its job is to reach the node *safely* and to turn every failure into an error an operator
 //! can act on ([`EsError`]). Over HTTPS it trusts only the CA it is given (never the system
@@ -144,6 +145,8 @@ pub struct EsClient {
     http: Client,
     https: bool,
     creds: Option<Credentials>,
+    /// A bearer token (a service-account token) sent instead of `creds`.
+    bearer: Option<Zeroizing<String>>,
     /// Checked by the wait loops at least once a second (see `shell::signals`).
     interrupts: Option<Interrupts>,
 }
@@ -153,6 +156,7 @@ impl fmt::Debug for EsClient {
         f.debug_struct("EsClient")
             .field("base", &self.base.as_str())
             .field("user", &self.creds.as_ref().map(|c| c.username.as_str()))
+            .field("bearer", &self.bearer.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
@@ -212,6 +216,7 @@ impl EsClient {
             http,
             https,
             creds: None,
+            bearer: None,
             interrupts: None,
         })
     }
@@ -229,6 +234,17 @@ impl EsClient {
     pub fn with_credentials(&self, creds: Credentials) -> Self {
         Self {
             creds: Some(creds),
+            bearer: None,
+            ..self.clone()
+        }
+    }
+
+    /// The same client, authenticating with `Authorization: Bearer <token>` (a
+    /// service-account token) instead of a user and password.
+    pub fn with_bearer(&self, token: Zeroizing<String>) -> Self {
+        Self {
+            creds: None,
+            bearer: Some(token),
             ..self.clone()
         }
     }
