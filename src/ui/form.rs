@@ -454,6 +454,30 @@ mod tests {
     }
 
     #[test]
+    fn the_kibana_token_question_round_trips() {
+        let facts = crate::ui::tui::demo::facts();
+        let r = raw(
+            "version: 1\ntier: minimal\nkibana: {config_dir: /etc/kibana, es_auth: service-token}\n",
+        );
+        let mut f = Form::new(&r, &facts);
+        assert!(f.kibana_token);
+        let (again, errs) = f.to_raw();
+        assert!(errs.is_empty(), "{errs:?}");
+        let es_auth = |r: &RawAnswers| Answers::from_raw(r).unwrap().kibana.unwrap().es_auth;
+        assert_eq!(
+            es_auth(&again),
+            crate::domain::answers::KibanaEsAuth::ServiceToken
+        );
+        f.kibana_token = false;
+        let (again, _) = f.to_raw();
+        assert!(again.kibana.as_ref().unwrap().es_auth.is_none());
+        assert_eq!(
+            es_auth(&again),
+            crate::domain::answers::KibanaEsAuth::Password
+        );
+    }
+
+    #[test]
     fn browser_https_follows_the_url_scheme() {
         let facts = crate::ui::tui::demo::facts();
         let mut f = Form::new(&raw("version: 1\ntier: https\n"), &facts);
