@@ -273,6 +273,12 @@ mod tests {
             .with_credentials(c);
         let s = format!("{client:?}");
         assert!(!s.contains("hunter2"), "{s}");
+        let bearer = client.with_bearer(Zeroizing::new("AAEAAWVsYXN0aWMtoken-secret".into()));
+        let s = format!("{bearer:?}");
+        assert!(
+            !s.contains("token-secret") && s.contains("<redacted>"),
+            "{s}"
+        );
     }
 
     #[test]

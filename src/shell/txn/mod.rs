@@ -202,7 +202,7 @@ impl std::fmt::Display for RollbackReport {
                     "no service account token had been created for the keystore"
                 }
                 RollbackAction::TokenLeft => {
-                    "a service account token (elastic/kibana, es-secure-<host>) may be left in Elasticsearch: the next apply deletes it; it was meant for the keystore"
+                    "a service account token es-secure-<host> of elastic/kibana may be left in Elasticsearch (`GET /_security/service/elastic/kibana/credential` lists it): the next apply with `kibana.es_auth: service-token` deletes it, or `DELETE /_security/service/elastic/kibana/credential/token/<name>`; it was made for the keystore"
                 }
             };
             write!(f, "\n  {what}: {}", item.path.display())?;
@@ -1112,6 +1112,38 @@ mod tests {
         let (tmp, _state) = private_tmp();
         let mode = fs::metadata(tmp.path().join("state")).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn a_journaled_service_token_is_deleted_or_reported_left() {
+        let (tmp, state) = private_tmp();
+        let keystore = tmp.path().join("kibana.keystore");
+        let _lock = state.lock("test").unwrap();
+        // A crash after the record: recovery has no credentials, so it reports the token.
+        let mut txn = Txn::begin(&state, "t").unwrap();
+        txn.record_service_token(&keystore, "http://127.0.0.1:9", "es-secure-h")
+            .unwrap();
+        drop(txn);
+        let reports = recover_incomplete(&state).unwrap();
+        assert_eq!(reports[0].items[0].action, RollbackAction::TokenLeft);
+        assert!(
+            reports[0]
+                .to_string()
+                .contains("may be left in Elasticsearch"),
+            "{}",
+            reports[0]
+        );
+        // A live rollback whose node does not answer: left too, not an error.
+        let mut txn = Txn::begin(&state, "t").unwrap();
+        txn.record_service_token(&keystore, "http://127.0.0.1:9", "es-secure-h")
+            .unwrap();
+        let client = EsClient::new(
+            "http://127.0.0.1:9",
+            crate::shell::es_client::Trust::PlainHttp,
+        )
+        .unwrap();
+        let report = txn.rollback_with(Some(&client)).unwrap();
+        assert_eq!(report.items[0].action, RollbackAction::TokenLeft);
     }
 
     #[test]
