@@ -7,9 +7,11 @@
 //!    written, every write is atomic, and any failure restores every file byte-for-byte.
 //! 3. The restart and the health wait still belong to the transaction: if the node does not come
 //!    back healthy with the new files, they are restored and the node restarted on the old ones.
-//! 4. The transaction commits once the node is healthy. Password resets and verification come
-//!    after; they cannot be "un-done" on the server, so a failure there says exactly which users
-//!    were set, and re-running the same apply finishes the rest.
+//! 4. The transaction commits once the node is healthy. Password resets, Kibana's service
+//!    account token (its own small transaction: journaled before it is created, deleted by a
+//!    rollback) and verification come after; a password cannot be "un-done" on the server, so
+//!    a failure there says exactly which users were set, and re-running the same apply
+//!    finishes the rest.
 //!
 //! Secrets are resolved here, kept in `Zeroizing` buffers and never logged.
 //!
