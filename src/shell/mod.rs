@@ -22,6 +22,7 @@ pub mod run_log;
 pub mod safe_fs;
 pub mod sandbox;
 pub mod secrets;
+pub mod service_token;
 pub mod signals;
 pub mod state;
 pub mod temp_admin;

@@ -115,6 +115,9 @@ pub struct Form {
     pub kibana_on: bool,
     pub kibana_dir: String,
     pub kibana_url: String,
+    /// Kibana logs in with a service account token (`kibana.es_auth: service-token`) instead
+    /// of kibana_system's password.
+    pub kibana_token: bool,
     pub passwords: Vec<PwForm>,
     pub pw_show: bool,
     pub pw_file: String,
@@ -309,6 +312,11 @@ impl Form {
                 String::new(),
             ),
         };
+        let kibana_token = raw
+            .kibana
+            .as_ref()
+            .and_then(|k| k.es_auth.as_ref())
+            .is_some_and(|a| a.value.trim() == "service-token");
         let p = &raw.passwords;
         let refs = [
             &p.kibana_system,
@@ -348,6 +356,7 @@ impl Form {
             kibana_on,
             kibana_dir,
             kibana_url,
+            kibana_token,
             passwords,
             pw_show: raw.passwords.show,
             pw_file: raw
@@ -447,6 +456,10 @@ impl Form {
             Some(RawKibana {
                 config_dir: self.kibana_dir.trim().into(),
                 public_url: (!url.is_empty()).then(|| url.to_string()),
+                // `None` is the default (password), which keeps saved answers short.
+                es_auth: self
+                    .kibana_token
+                    .then(|| spanned("service-token".to_string())),
                 ..base
             })
         } else {
@@ -568,6 +581,30 @@ mod tests {
         assert_eq!(
             Answers::from_raw(&r).unwrap(),
             Answers::from_raw(&again).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_kibana_token_question_round_trips() {
+        let facts = crate::ui::tui::demo::facts();
+        let r = raw(
+            "version: 1\ntier: minimal\nkibana: {config_dir: /etc/kibana, es_auth: service-token}\n",
+        );
+        let mut f = Form::new(&r, &facts);
+        assert!(f.kibana_token);
+        let (again, errs) = f.to_raw();
+        assert!(errs.is_empty(), "{errs:?}");
+        let es_auth = |r: &RawAnswers| Answers::from_raw(r).unwrap().kibana.unwrap().es_auth;
+        assert_eq!(
+            es_auth(&again),
+            crate::domain::answers::KibanaEsAuth::ServiceToken
+        );
+        f.kibana_token = false;
+        let (again, _) = f.to_raw();
+        assert!(again.kibana.as_ref().unwrap().es_auth.is_none());
+        assert_eq!(
+            es_auth(&again),
+            crate::domain::answers::KibanaEsAuth::Password
         );
     }
 

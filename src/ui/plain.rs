@@ -415,6 +415,12 @@ fn ask_kibana(form: &mut Form, hostname: Option<&str>) -> Asked<()> {
     form.kibana_url = Text::new("Kibana public URL (what browsers use; may be empty):")
         .with_initial_value(&form.kibana_url)
         .prompt()?;
+    form.kibana_token = Confirm::new(
+        "Kibana logs in with a service account token (elastic/kibana) instead of kibana_system's password?",
+    )
+    .with_default(form.kibana_token)
+    .with_help_message("what Elastic's enrollment sets up; the token goes into kibana.keystore")
+    .prompt()?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Blocking REST client for the few Elasticsearch endpoints es-secure needs: cluster health,
-//! authenticate, change a password, list the node's TLS certificates.
+//! authenticate, change a password, list the node's TLS certificates, Kibana's
+//! service-account token.
 //!
 //! Its job is to reach the node *safely* and to turn every failure into an error an operator
 //! can act on ([`EsError`]). Over HTTPS it trusts only the CA it is given (never the system
@@ -140,6 +141,8 @@ pub struct EsClient {
     http: Client,
     https: bool,
     creds: Option<Credentials>,
+    /// A bearer token (a service-account token) sent instead of `creds`.
+    bearer: Option<Zeroizing<String>>,
     /// Checked by the wait loops at least once a second (see `shell::signals`).
     interrupts: Option<Interrupts>,
 }
@@ -149,6 +152,7 @@ impl fmt::Debug for EsClient {
         f.debug_struct("EsClient")
             .field("base", &self.base.as_str())
             .field("user", &self.creds.as_ref().map(|c| c.username.as_str()))
+            .field("bearer", &self.bearer.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
@@ -219,6 +223,7 @@ impl EsClient {
             http,
             https,
             creds: None,
+            bearer: None,
             interrupts: None,
         })
     }
@@ -236,6 +241,17 @@ impl EsClient {
     pub fn with_credentials(&self, creds: Credentials) -> Self {
         Self {
             creds: Some(creds),
+            bearer: None,
+            ..self.clone()
+        }
+    }
+
+    /// The same client, authenticating with `Authorization: Bearer <token>` (a
+    /// service-account token) instead of a user and password.
+    pub fn with_bearer(&self, token: Zeroizing<String>) -> Self {
+        Self {
+            creds: None,
+            bearer: Some(token),
             ..self.clone()
         }
     }
@@ -264,6 +280,12 @@ mod tests {
             .with_credentials(c);
         let s = format!("{client:?}");
         assert!(!s.contains("hunter2"), "{s}");
+        let bearer = client.with_bearer(Zeroizing::new("AAEAAWVsYXN0aWMtoken-secret".into()));
+        let s = format!("{bearer:?}");
+        assert!(
+            !s.contains("token-secret") && s.contains("<redacted>"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -101,6 +101,7 @@ pub fn facts() -> Facts {
             certs: BTreeMap::new(),
             ca_copies: BTreeMap::new(),
             config_group: Some("kibana".to_string()),
+            service_token: crate::domain::facts::TokenCheck::Absent,
         }),
         ca: None,
         byo_ca: None,

@@ -40,6 +40,7 @@ pub enum Field {
     KibanaDir,
     KibanaUrl,
     KibanaHttps,
+    KibanaToken,
     Password(usize),
     PwShow,
     PwFile,
@@ -241,6 +242,7 @@ impl Model {
                     if f.tier == Tier::Https {
                         v.push(Field::KibanaHttps);
                     }
+                    v.push(Field::KibanaToken);
                 }
                 v
             }
@@ -666,6 +668,7 @@ impl Model {
                 f.key_type = KEY_TYPES[step(KEY_TYPES.len(), cur)];
             }
             Field::KibanaOn => f.kibana_on = !f.kibana_on,
+            Field::KibanaToken => f.kibana_token = !f.kibana_token,
             Field::KibanaHttps => {
                 let on = !f.browser_https();
                 f.set_browser_https(on, hostname.as_deref());

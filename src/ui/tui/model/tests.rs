@@ -689,3 +689,29 @@ fn wizard_hardening_equals_the_answers_file() {
         crate::domain::planner::build_plan(&facts, &Answers::from_raw(&again).unwrap()).unwrap()
     );
 }
+
+#[test]
+fn the_kibana_screen_switches_to_a_service_account_token() {
+    let mut m = at(Screen::Kibana);
+    while m.focused() != Some(Field::KibanaToken) {
+        send(&mut m, key(KeyCode::Down));
+    }
+    let screen = demo::render_text(&m, 80, 24).unwrap();
+    assert!(screen.contains("◀ password ▶"), "{screen}");
+    send(&mut m, key(KeyCode::Char(' ')));
+    assert!(m.form.kibana_token);
+    let screen = demo::render_text(&m, 80, 24).unwrap();
+    assert!(screen.contains("service token"), "{screen}");
+    assert!(screen.contains("elastic/kibana"), "{screen}");
+    send(&mut m, enter());
+    assert_eq!(m.screen, Screen::Passwords);
+    send(&mut m, enter());
+    assert_eq!(m.screen, Screen::Hardening);
+    send(&mut m, enter());
+    assert_eq!(m.screen, Screen::Review);
+    let Review::Ready { raw, .. } = &m.review else {
+        panic!("{:?}", m.errors)
+    };
+    let yaml = crate::ui::answers_yaml(raw).unwrap();
+    assert!(yaml.contains("es_auth: service-token"), "{yaml}");
+}

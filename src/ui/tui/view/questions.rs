@@ -317,10 +317,22 @@ pub(super) fn kibana(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
                 t.dim(),
             )));
         }
+        lines.push(choice_row(
+            "Logs in with",
+            if f.kibana_token {
+                "service token"
+            } else {
+                "password"
+            },
+            focused == Some(Field::KibanaToken),
+            t,
+        ));
     }
     lines.push(Line::raw(""));
-    let help = if f.kibana_on {
-        "Kibana logs in to Elasticsearch as kibana_system (its password goes into Kibana's keystore, not kibana.yml). The public URL is what browsers use; with the https tier an https:// URL makes Kibana serve HTTPS with a certificate from the CA."
+    let help = if f.kibana_on && f.kibana_token {
+        "Kibana logs in to Elasticsearch with a token of the service account elastic/kibana (what Elastic's enrollment sets up): es-secure creates it through the API and puts it into Kibana's keystore, never kibana.yml. The public URL is what browsers use; with the https tier an https:// URL makes Kibana serve HTTPS with a certificate from the CA."
+    } else if f.kibana_on {
+        "Kibana logs in to Elasticsearch as kibana_system (its password goes into Kibana's keystore, not kibana.yml); or switch \"Logs in with\" to a service account token. The public URL is what browsers use; with the https tier an https:// URL makes Kibana serve HTTPS with a certificate from the CA."
     } else {
         "Kibana is left alone. Configure it later by running es-secure again."
     };
