@@ -7,7 +7,6 @@ use std::io::IsTerminal as _;
 use std::path::Path;
 
 use crate::cli::Global;
-use crate::domain::plan::Plan;
 use crate::domain::rotation::RotationPhase;
 use crate::domain::{planner, render};
 use crate::error::{Exit, Failure, fail};
@@ -94,14 +93,11 @@ pub(super) fn rotate_cmd(
         Some(b) => crate::shell::rotate::apply_bundle(&session, &facts, b, &plan, &say),
         None => crate::shell::rotate::rotate(&session, &facts, phase, &plan, &say),
     };
-    report(phase, &plan, result)
+    report(phase, result)
 }
 
-fn report(
-    phase: RotationPhase,
-    _plan: &Plan,
-    result: Result<RotateReport, RenewFailure>,
-) -> Result<(), Failure> {
+/// Print what the phase did and the next step, map its failure to an exit code.
+fn report(phase: RotationPhase, result: Result<RotateReport, RenewFailure>) -> Result<(), Failure> {
     match result {
         Ok(r) => {
             for line in &r.lines {
