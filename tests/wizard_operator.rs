@@ -435,6 +435,7 @@ fn plain_hardening_questions_reach_the_plan_and_the_saved_answers() {
         "Configure Kibana?",
         "Kibana config directory",
         "Kibana public URL",
+        "Kibana logs in with a service account token",
         "Built-in user passwords",
         "Show generated passwords",
         "Save generated passwords to",
