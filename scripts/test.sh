@@ -65,3 +65,6 @@ step "all tests passed in $(( $(date +%s) - t0 ))s"
 # The Ansible role against three real nspawn nodes (ansible-core from PyPI, ~5 min).
 step "Ansible role: scripts/test-ansible.sh (3 nspawn nodes, none -> https, changed=0 rerun)"
 ES_SECURE_BIN=target/debug/es-secure scripts/test-ansible.sh
+
+step "Ansible renewal: scripts/test-ansible-renew.sh (renew.yml: --check, due, not due)"
+ES_SECURE_BIN=target/debug/es-secure scripts/test-ansible-renew.sh
