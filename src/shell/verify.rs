@@ -138,8 +138,7 @@ fn admin_rows(client: &EsClient, admin: Credentials, tier: Tier) -> Vec<Row> {
         match c.ssl_certificates() {
             Ok(certs) => {
                 let ours = certs.iter().any(|c| {
-                    c.path.ends_with(files::TRANSPORT_CERT)
-                        || c.path.ends_with(files::HTTP_CERT)
+                    c.path.ends_with(files::TRANSPORT_CERT) || c.path.ends_with(files::HTTP_CERT)
                 });
                 rows.push((
                     "node uses es-secure certificates".to_string(),

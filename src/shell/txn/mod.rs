@@ -63,8 +63,8 @@ use crate::shell::safe_fs::{self, RemovedDir};
 pub use fault::side_effect_point;
 use fault::{FaultPlan, Phase};
 use journal::{
-    Entry, JOURNAL, JOURNAL_TMP, Journal, JournalStatus, Original, Stamp,
-    read_journal, save_journal,
+    Entry, JOURNAL, JOURNAL_TMP, Journal, JournalStatus, Original, Stamp, read_journal,
+    save_journal,
 };
 pub use lock::{Lock, LockError, StateDir};
 use lock::{check_private_dir, create_private_dir};

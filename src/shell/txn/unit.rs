@@ -271,8 +271,8 @@ pub(super) fn remove_backup_unit(backup: &safe_fs::Dir, name: &OsStr) -> anyhow:
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::shell::txn::{StateDir, recover_incomplete};
     use crate::shell::txn::journal::{JOURNAL_VERSION, read_journal};
+    use crate::shell::txn::{StateDir, recover_incomplete};
     use std::fs;
 
     fn add(
@@ -424,10 +424,8 @@ mod tests {
         .unwrap();
         let err = format!("{:#}", read_journal(&dir).unwrap_err());
         assert!(
-            err.contains(&format!(
-                "has journal version {}",
-                JOURNAL_VERSION + 1
-            )) && err.contains("written by a newer es-secure")
+            err.contains(&format!("has journal version {}", JOURNAL_VERSION + 1))
+                && err.contains("written by a newer es-secure")
                 && err.contains("help: recover or roll it back with the es-secure that wrote it"),
             "{err}"
         );
