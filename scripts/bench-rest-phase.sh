@@ -6,8 +6,9 @@
 # RELEASE binary on a real Elasticsearch 8.19 node, and prints per run the REST phase and its
 # steps, then the median. Target (issue 21): REST phase ≤ 1 s on a quiet machine.
 #
-# Usage: scripts/bench-rest-phase.sh [RUNS] [ENV_FILE]   (default 5, /tmp/es-test.env when it
-# exists, else a fresh one from scripts/test-env.sh, which needs root).
+# Usage: [BIN=path/to/es-secure] scripts/bench-rest-phase.sh [RUNS] [ENV_FILE]   (default: the
+# release build of this checkout, 5 runs, /tmp/es-test.env when it exists, else a fresh one
+# from scripts/test-env.sh, which needs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
@@ -24,11 +25,15 @@ set -a
 # shellcheck disable=SC1090
 . "$env_file"
 set +a
-cargo build --release -q
+bin=${BIN:-}
+if [ -z "$bin" ]; then
+    cargo build --release -q
+    bin=$PWD/target/release/es-secure
+fi
 cargo test --no-run -q --test e2e_real_es 2>/dev/null
-export ES_SECURE_E2E_BIN=$PWD/target/release/es-secure ES_SECURE_TEST_REQUIRE=1
+export ES_SECURE_E2E_BIN=$bin ES_SECURE_TEST_REQUIRE=1
 scenario=minimal_single_node_then_idempotent_rerun
-echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at start; ES $ES_SECURE_TEST_VERSION_8; scenario $scenario"
+echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at start; ES $ES_SECURE_TEST_VERSION_8; scenario $scenario; binary $bin"
 totals=()
 for i in $(seq 1 "$runs"); do
     out=$(cargo test -q --test e2e_real_es -- --exact "$scenario" --nocapture 2>&1)
