@@ -8,7 +8,8 @@
 #   3. an unsecured 3-node cluster with 3 documents;
 #   4. `ansible-playbook site.yml` (tier https, CA on node-1), then checks: cluster green with
 #      3 nodes, the documents still there, every node serves HTTPS that only our CA validates,
-#      anonymous 401, transport TLS with verification_mode full on every node;
+#      anonymous 401, transport TLS with verification_mode full on every node, and a
+#      certificate from a foreign CA refused by node-1's transport port;
 #   5. the playbook again: changed=0 on every host; then --check: changed=0, nothing runs;
 #   6. for the benchmark line: a bare full-cluster restart (stop all, start all, green) of
 #      the same three nodes.
@@ -225,8 +226,11 @@ recap_changed() { sed -n '/PLAY RECAP/,$p' "$1" | grep -o 'changed=[0-9]*' | cut
 
 log "ansible-playbook site.yml (none -> https)"
 t0=$(date +%s)
+# scripts/bench-ansible-rollout.sh reads the per-task timestamps of this run from ANSIBLE_LOG_PATH.
+[ -z "${ES_SECURE_ANSIBLE_TASK_LOG:-}" ] || export ANSIBLE_LOG_PATH=$ES_SECURE_ANSIBLE_TASK_LOG
 playbook ${ES_SECURE_ANSIBLE_DEBUG:+-e es_secure_no_log=false -vvv} >"$WORK/run1.log" 2>&1 || { cat "$WORK/run1.log" >&2; die "the playbook failed"; }
 rollout=$(( $(date +%s) - t0 ))
+unset ANSIBLE_LOG_PATH
 sed -n '/PLAY RECAP/,$p' "$WORK/run1.log" >&2
 log "rollout took ${rollout}s"
 
@@ -256,6 +260,31 @@ done
 alloc=$(curl -sS --max-time 30 --cacert "$CA" -u "elastic:$PW" "https://127.0.0.1:9200/_cluster/settings?flat_settings=true")
 case "$alloc" in *allocation.enable*) die "shard allocation left limited: $alloc" ;; esac
 log "https: green, 3 nodes, 3 documents, HTTPS pinned to the CA on every node, transport TLS full"
+
+# A node presenting a certificate from another CA is refused on the transport layer. The
+# probe is a TLS 1.2 handshake with node-1's transport port (in 1.2 the server judges the
+# client certificate inside the handshake, so a refusal fails it): with node-2's own
+# certificate it completes — the probe can pass — and with a certificate for the same names
+# from a foreign CA node-1 aborts it.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=foreign-ca \
+    -keyout "$WORK/foreign-ca.key" -out "$WORK/foreign-ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=node-2 \
+    -keyout "$WORK/foreign.key" -out "$WORK/foreign.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.2\nextendedKeyUsage=serverAuth,clientAuth\n' >"$WORK/foreign.ext"
+openssl x509 -req -in "$WORK/foreign.csr" -CA "$WORK/foreign-ca.crt" -CAkey "$WORK/foreign-ca.key" \
+    -CAcreateserial -days 2 -extfile "$WORK/foreign.ext" -out "$WORK/foreign.crt" 2>/dev/null
+transport_probe() {
+    timeout 30 openssl s_client -connect 127.0.0.1:9300 -tls1_2 -CAfile "$CA" \
+        -cert "$1" -key "$2" </dev/null >"$WORK/probe.log" 2>&1
+}
+transport_probe "$WORK/node-2/etc/certs/transport.crt" "$WORK/node-2/etc/certs/transport.key" ||
+    { cat "$WORK/probe.log" >&2; die "node-1's transport refused node-2's own certificate"; }
+if transport_probe "$WORK/foreign.crt" "$WORK/foreign.key"; then
+    cat "$WORK/probe.log" >&2
+    die "node-1's transport accepted a certificate from a foreign CA"
+fi
+grep -qi 'alert' "$WORK/probe.log" || { cat "$WORK/probe.log" >&2; die "the foreign-CA handshake failed without a TLS alert"; }
+log "transport: node-2's certificate accepted, a foreign-CA certificate for the same names refused"
 
 # --- 5. idempotence and check mode -------------------------------------------------------------
 log "ansible-playbook site.yml again (must change nothing)"

@@ -120,7 +120,8 @@ pub enum Command {
         #[arg(long)]
         ignore_ownership: bool,
     },
-    /// Show the detected installation, its tier with evidence, certificates and findings.
+    /// Show the detected installation, its tier with evidence, certificates and findings,
+    /// and the posture per layer (with the license read by one `GET _license`).
     Status {
         /// Print the detected facts and the posture (`posture.schema_version`) as JSON.
         #[arg(long)]
@@ -132,7 +133,8 @@ pub enum Command {
         /// (or has expired); with --json the dates are under `expiry`.
         #[arg(long, value_name = "DAYS")]
         check_expiry: Option<u32>,
-        /// Answers file, to show where it points.
+        /// Answers file, to show where it points (and, with `auth.method: elastic-password`,
+        /// the password the license is read with).
         #[arg(long, value_name = "FILE")]
         answers: Option<PathBuf>,
     },

@@ -86,6 +86,7 @@ fn fully_populated() -> RawAnswers {
             public_url: Some("https://kibana.example.internal:5601".to_string()),
             dns: vec!["kibana.example.internal".to_string()],
             ip: vec![IpAddr::from([10, 0, 0, 21])],
+            es_auth: Some(sp("service-token".to_string())),
         }),
         passwords: RawPasswords {
             elastic: pw(),

@@ -832,3 +832,89 @@ fn renew_all_writes_new_signed_bundles_for_the_other_nodes() {
         .contains("10.0.0.12")
     );
 }
+
+/// The hardening settings every node must share, as `key: value` lines of `yml`.
+fn hardening_lines(yml: &str) -> Vec<String> {
+    yml.lines()
+        .filter(|l| {
+            [
+                "xpack.security.audit.",
+                "xpack.security.transport.filter.",
+                "xpack.security.http.filter.",
+                "xpack.security.transport.ssl.supported_protocols",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn hardening_reaches_the_other_nodes_through_their_bundles() {
+    // A node answering GET _license with a trial (the apply reads it before writing Gold
+    // settings), reached on loopback by both nodes' applies.
+    let fake = support::fake_es::FakeEs::with_license("trial");
+    let on_fake = |n: &Node| {
+        let path = n.path("elasticsearch/elasticsearch.yml");
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            "http.port: 9200",
+            &format!("http.host: 127.0.0.1\nhttp.port: {}", fake.port),
+        );
+        std::fs::write(&path, text).unwrap();
+    };
+    let n1 = Node::new("node-1", "10.0.0.11");
+    on_fake(&n1);
+    let answers = n1.path("answers.yml");
+    std::fs::write(
+        &answers,
+        format!(
+            "{THREE_NODES}hardening:\n  audit: {{}}\n  tls_protocols: [TLSv1.3, TLSv1.2]\n  kibana_session: {{idle_timeout: 30m}}\n  ip_filter:\n    http_allow: [127.0.0.1, 10.0.0.0/8]\n"
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = n1.run(&["apply", "--yes", "--answers", answers.to_str().unwrap()]);
+    assert_eq!(code, 7, "{out}{err}");
+    let yml1 = std::fs::read_to_string(n1.path("elasticsearch/elasticsearch.yml")).unwrap();
+    let want = hardening_lines(&yml1);
+    for line in [
+        "xpack.security.audit.enabled: true",
+        "xpack.security.transport.filter.allow:",
+        "xpack.security.http.filter.allow:",
+        "xpack.security.transport.ssl.supported_protocols:",
+    ] {
+        assert!(want.iter().any(|l| l.starts_with(line)), "{line}\n{yml1}");
+    }
+    // The bundle carries the Elasticsearch hardening, not Kibana's sessions.
+    let b2 = bundle_of(&n1, "node-2");
+    let bundle =
+        Bundle::parse("node-2.bundle.yml", &std::fs::read_to_string(&b2).unwrap()).unwrap();
+    let carried = bundle
+        .answers
+        .hardening
+        .clone()
+        .expect("hardening in the bundle");
+    assert!(carried.kibana_session.is_none());
+
+    let n2 = Node::new("node-2", "10.0.0.12");
+    on_fake(&n2);
+    fake.take();
+    let (code, plan, err) = n2.apply_bundle(&b2, &["--dry-run"]);
+    assert_eq!(code, 0, "{plan}{err}");
+    assert!(plan.contains("Audit logging:"), "{plan}");
+    let (code, out, err) = n2.apply_trusted(&b2, &n1);
+    assert_eq!(code, 7, "{out}{err}");
+    // Node-2 read the license too before writing Gold settings.
+    assert!(
+        fake.take().iter().any(|r| r.path == "/_license"),
+        "no license read on node-2"
+    );
+    let yml2 = std::fs::read_to_string(n2.path("elasticsearch/elasticsearch.yml")).unwrap();
+    assert_eq!(hardening_lines(&yml2), want, "{yml2}");
+    // The transport allow list is the cluster's, the same on every node.
+    assert!(
+        want.iter()
+            .any(|l| l.contains("transport.filter.allow") && l.contains("10.0.0.13")),
+        "{want:?}"
+    );
+}

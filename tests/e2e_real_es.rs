@@ -482,6 +482,25 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
         allocation(&cluster.nodes[0], None).as_deref(),
         Some("primaries")
     );
+    // The operator changes their mind before restarting: `rollback` restores the files,
+    // enables allocation again and leaves neither a pending restart nor a stale
+    // "allocation disabled" in the state; the apply after it starts over.
+    let rb = es_secure(&cluster.nodes[0], state.path(), &["rollback"], &[]);
+    assert_eq!(rb.code, 0, "{rb:?}");
+    assert!(
+        rb.stdout.contains("shard allocation enabled again"),
+        "{rb:?}"
+    );
+    assert_eq!(allocation(&cluster.nodes[0], None), None);
+    let st = std::fs::read_to_string(state.path().join("state.json")).unwrap();
+    assert!(st.contains("\"allocation_disabled\": false"), "{st}");
+    assert!(st.contains("\"restart_pending\": false"), "{st}");
+    let run = apply(&cluster.nodes[0], state.path(), &a1);
+    assert_eq!(run.code, 7, "node-1 after the rollback: {run:?}");
+    assert_eq!(
+        allocation(&cluster.nodes[0], None).as_deref(),
+        Some("primaries")
+    );
     let fp = run
         .stdout
         .lines()

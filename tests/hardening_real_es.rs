@@ -105,6 +105,37 @@ hardening:
     path
 }
 
+/// `status --json --answers` on the node: the posture's license and the row of `layer`.
+fn status_posture(node: &Node, state: &Path, answers: &Path) -> serde_json::Value {
+    let out = support::run::output_within(
+        Command::new(env!("CARGO_BIN_EXE_es-secure"))
+            .args(["status", "--json", "--answers"])
+            .arg(answers)
+            .arg("--es-home")
+            .arg(node.home())
+            .arg("--es-config")
+            .arg(node.config_dir())
+            .arg("--state-dir")
+            .arg(state)
+            .args(["--es-user", &es::test_user()])
+            .env("NO_COLOR", "1"),
+        Duration::from_secs(60),
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{e}: {text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    v["posture"].clone()
+}
+
+fn posture_row<'a>(posture: &'a serde_json::Value, layer: &str) -> &'a serde_json::Value {
+    posture["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["layer"] == layer)
+        .unwrap_or_else(|| panic!("no {layer} row: {posture:#}"))
+}
+
 fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -327,6 +358,15 @@ fn license_gate_audit_ip_filter_and_tls_versions_on_one_node() {
         assert!(ok, "{flag} handshake failed:\n{text}");
     }
 
+    // `status` reads the trial license (as elastic, from the passwords file) and judges the
+    // audit and IP filter rows by it.
+    let posture = status_posture(&node, state.path(), &answers);
+    assert_eq!(posture["license"]["type"], "trial", "{posture:#}");
+    assert_eq!(posture["license"]["status"], "active", "{posture:#}");
+    for layer in ["audit logging", "IP filtering"] {
+        assert_eq!(posture_row(&posture, layer)["level"], "ok", "{posture:#}");
+    }
+
     // 3. Back on Basic, with security on: a re-run that changes a Gold setting reads the
     //    license as the temporary superuser over HTTPS, refuses, and changes nothing.
     let basic = support::run::output_within(
@@ -356,5 +396,19 @@ fn license_gate_audit_ip_filter_and_tls_versions_on_one_node() {
         before,
         "a refused apply changed files (the temporary superuser must be gone too)"
     );
+    // On Basic, `status` calls the written Gold settings what they are: no-ops.
+    let posture = status_posture(&node, state.path(), &answers);
+    assert_eq!(posture["license"]["type"], "basic", "{posture:#}");
+    for layer in ["audit logging", "IP filtering"] {
+        let row = posture_row(&posture, layer);
+        assert_eq!(row["level"], "fail", "{posture:#}");
+        assert!(
+            row["detail"]
+                .as_str()
+                .unwrap()
+                .contains("configured but no-op on Basic"),
+            "{row}"
+        );
+    }
     node.stop().unwrap();
 }

@@ -225,6 +225,51 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A TCP forwarder from `127.0.0.3:<port>` (returned) to `to`, for the life of the test: the
+/// node is reached at an IP address its certificate does not name.
+fn forward_from_127_0_0_3(to: std::net::SocketAddr) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.3:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(client) = conn else { continue };
+            let Ok(server) = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(5))
+            else {
+                continue;
+            };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut c1, mut s1) = (client, server);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c1, &mut s1);
+                let _ = s1.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s2, &mut c2);
+                let _ = c2.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+/// The names of the tokens of the service account `elastic/kibana` in the security index.
+fn kibana_tokens(node: &Node, elastic: &str) -> Vec<String> {
+    let r = node
+        .get(
+            "/_security/service/elastic/kibana/credential",
+            Some(("elastic", elastic)),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let mut names: Vec<String> = v["tokens"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 fn text(out: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -312,6 +357,22 @@ fn apply_output(
     public_url: &str,
     extra: &str,
 ) -> Output {
+    apply_output_env(node, state, tier, kibana_config, public_url, extra, "", &[])
+}
+
+/// [`apply_output`] with more keys under `kibana:` (`kibana_extra`, indented lines) and
+/// environment variables (fault injection).
+#[allow(clippy::too_many_arguments)]
+fn apply_output_env(
+    node: &Node,
+    state: &Path,
+    tier: &str,
+    kibana_config: &Path,
+    public_url: &str,
+    extra: &str,
+    kibana_extra: &str,
+    env: &[(&str, &str)],
+) -> Output {
     let scheme = if tier == "https" { "https" } else { "http" };
     let answers = format!(
         "version: 1
@@ -329,7 +390,7 @@ this_node: {name}
 kibana:
   config_dir: {kconf}
   public_url: {public_url}
-passwords:
+{kibana_extra}passwords:
   output_file: {state}/passwords.txt
 {extra}",
         host = node.host(),
@@ -353,7 +414,8 @@ passwords:
         .arg(state)
         .args(["--es-user", &es::test_user()])
         .env("NO_COLOR", "1")
-        .env("ES_SECURE_TEST_RESTART_TIMEOUT", "400");
+        .env("ES_SECURE_TEST_RESTART_TIMEOUT", "400")
+        .envs(env.iter().copied());
     let out = support::run::output_within(&mut cmd, Duration::from_secs(900));
     say(&format!(
         "es-secure apply {tier}: exit {:?} in {:.1}s",
@@ -401,17 +463,18 @@ fn foreign_ca(dir: &Path) -> PathBuf {
     crt
 }
 
-/// One node for every case (a 2-core machine): a minimal apply with Kibana (http hosts), then
-/// https (hosts, CA, server TLS) — after each, Kibana's view authenticates as kibana_system;
-/// then the negative cases, each failing for its own reason.
+/// One node for every case (a 2-core machine): a minimal apply with Kibana (http hosts), a
+/// basic one (transport TLS), then https (hosts, CA, server TLS) — after each, Kibana's view
+/// authenticates as kibana_system; then the negative cases, each failing for its own reason;
+/// last a service account token instead of the password (with its fault cases).
 #[test]
-fn kibana_view_8x_after_minimal_and_https_applies() {
+fn kibana_view_8x_after_minimal_basic_https_and_token_applies() {
     kibana_view_case(EsVersion::V8);
 }
 
 /// The same against 9.x, with the 9.x client (what Kibana 9 ships).
 #[test]
-fn kibana_view_9x_after_minimal_and_https_applies() {
+fn kibana_view_9x_after_minimal_basic_https_and_token_applies() {
     kibana_view_case(EsVersion::V9);
 }
 
@@ -466,7 +529,7 @@ fn kibana_view_case(version: EsVersion) {
         "{v}"
     );
 
-    // https: the passwords are kept (already set), authenticated with elastic's.
+    // The passwords are kept from here on (already set), authenticated with elastic's.
     let pw = std::fs::read_to_string(state.path().join("passwords.txt")).unwrap();
     let elastic = pw
         .lines()
@@ -477,6 +540,25 @@ fn kibana_view_case(version: EsVersion) {
         "auth:\n  method: elastic-password\n  elastic_password: file:{}/elastic.pw\n",
         state.path().display()
     );
+
+    // basic: transport TLS (a restart); Kibana still reaches Elasticsearch over http with
+    // kibana_system's password.
+    apply(
+        &node,
+        state.path(),
+        "basic",
+        &kconf,
+        "http://localhost:5601",
+        &keep,
+    );
+    let v = passed(&kv.check(&home, &[]));
+    assert_eq!(v["username"], "kibana_system", "{v}");
+    assert!(
+        v["hosts"][0].as_str().unwrap().starts_with("http://"),
+        "{v}"
+    );
+
+    // https: hosts, CA and Kibana's server TLS.
     let kport = free_port();
     // An IP address in the public URL: Kibana's certificate must carry it as an IP SAN.
     let public_url = format!("https://127.0.0.2:{kport}");
@@ -501,6 +583,30 @@ fn kibana_view_case(version: EsVersion) {
         4,
         "self-signed certificate in certificate chain",
     );
+
+    // Elasticsearch reached at an IP address its HTTP certificate does not name (127.0.0.3,
+    // forwarded to the node): with `full` Kibana's client refuses the certificate for the
+    // name, with `certificate` (chain only) it connects and authenticates.
+    let port = node.http_port();
+    let fwd = forward_from_127_0_0_3(std::net::SocketAddr::from((node.host(), port)));
+    let at_ip = |y: &str| {
+        let from = format!("{}:{port}", node.host());
+        assert!(y.contains(&from), "kibana.yml does not name {from}:\n{y}");
+        y.replace(&from, &format!("127.0.0.3:{fwd}"))
+    };
+    let ip_full = variant(&home, root.path(), "kibana-ip-full", &kv.user, at_ip);
+    failed(
+        &kv.check(&ip_full, &[]),
+        4,
+        "Hostname/IP does not match certificate's altnames: IP: 127.0.0.3 is not in the cert's list",
+    );
+    let ip_cert = variant(&home, root.path(), "kibana-ip-certificate", &kv.user, |y| {
+        assert!(y.contains("verificationMode: full"), "{y}");
+        at_ip(y).replace("verificationMode: full", "verificationMode: certificate")
+    });
+    let v = passed(&kv.check(&ip_cert, &[]));
+    assert_eq!(v["username"], "kibana_system", "{v}");
+    assert_eq!(v["verificationMode"], "certificate", "{v}");
 
     // Wrong keystore password: Kibana cannot decrypt kibana.keystore.
     failed(
@@ -652,5 +758,97 @@ fn kibana_view_case(version: EsVersion) {
     );
     assert!(!locked.join("config/certs/kibana-server.key").exists());
 
+    service_token_case(&kv, &node, state.path(), &home, &public_url, &keep, elastic);
+
     node.stop().unwrap();
+}
+
+/// `kibana.es_auth: service-token` on the same node: a REST fault after the token is created
+/// rolls it back (deleted); a SIGKILL there leaves it, and the next run deletes it and
+/// creates the one kibana.keystore holds; Kibana's view authenticates as `elastic/kibana`
+/// with it; a re-run has nothing to do.
+fn service_token_case(
+    kv: &KibanaView,
+    node: &Node,
+    state: &Path,
+    home: &Path,
+    public_url: &str,
+    keep: &str,
+    elastic: &str,
+) {
+    let kconf = home.join("config");
+    let token = "  es_auth: service-token\n";
+    let apply_token = |env: &[(&str, &str)]| {
+        apply_output_env(node, state, "https", &kconf, public_url, keep, token, env)
+    };
+    assert!(kibana_tokens(node, elastic).is_empty());
+    if cfg!(feature = "fault-injection") {
+        // The passwords are current and es-secure authenticates as elastic: the token's
+        // creation is the run's first side-effect point.
+        let out = apply_token(&[("ES_SECURE_FAULT_REST_AT", "1")]);
+        assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("a service account token created, not yet in kibana.keystore")
+                && err.contains("deleted the service account token"),
+            "{}",
+            text(&out)
+        );
+        assert!(
+            kibana_tokens(node, elastic).is_empty(),
+            "the rollback left the token"
+        );
+
+        let out = apply_token(&[
+            ("ES_SECURE_FAULT_REST_AT", "1"),
+            ("ES_SECURE_FAULT_REST_MODE", "kill"),
+        ]);
+        assert_eq!(out.status.code(), None, "not killed: {}", text(&out));
+        let left = kibana_tokens(node, elastic);
+        assert_eq!(left.len(), 1, "the killed run created one token: {left:?}");
+        let out = apply_output_env(node, state, "https", &kconf, public_url, keep, token, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let all = text(&out);
+        assert!(
+            all.contains("an earlier run was interrupted") && all.contains("deleted the token"),
+            "{all}"
+        );
+        assert_eq!(
+            kibana_tokens(node, elastic),
+            left,
+            "one token, of the same name"
+        );
+    } else {
+        support::skip("the token's fault cases: build with --features fault-injection");
+        let out = apply_token(&[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let names = kibana_tokens(node, elastic);
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].starts_with("es-secure-"), "{names:?}");
+
+    // Kibana's view, as its user: the token from kibana.keystore, no username anywhere.
+    let v = passed(&kv.check(home, &[]));
+    assert_eq!(v["username"], "elastic/kibana", "{v}");
+    assert_eq!(v["token"]["name"], names[0].as_str(), "{v}");
+    assert_eq!(v["token"]["type"], "_service_account_index", "{v}");
+    let entries = v["keystoreEntries"].as_array().unwrap();
+    assert!(
+        entries.contains(&serde_json::json!("elasticsearch.serviceAccountToken"))
+            && !entries.contains(&serde_json::json!("elasticsearch.password")),
+        "{v}"
+    );
+    let yml = std::fs::read_to_string(kconf.join("kibana.yml")).unwrap();
+    assert!(
+        !yml.lines().any(|l| l.starts_with("elasticsearch.username"))
+            && !yml.contains("serviceAccountToken"),
+        "{yml}"
+    );
+
+    // Re-run: the token authenticates, nothing to do, no new token.
+    let out = apply_token(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("credential/token"), "{}", text(&out));
+    assert_eq!(kibana_tokens(node, elastic), names);
+    assert_eq!(passed(&kv.check(home, &[]))["username"], "elastic/kibana");
 }

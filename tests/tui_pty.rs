@@ -62,10 +62,12 @@ fn plain_walks_every_question_prints_the_plan_and_cancels() {
         "Configure Kibana?",
         "Kibana config directory",
         "Kibana public URL",
+        "Kibana logs in with a service account token",
         "Built-in user passwords",
         "Show generated passwords",
         "Save generated passwords to",
         "How es-secure logs in",
+        "Hardening (optional)",
     ] {
         s.expect(prompt).unwrap();
         s.send("\r").unwrap();

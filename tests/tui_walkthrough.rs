@@ -385,10 +385,9 @@ fn cert_identity(p: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Walk the wizard. Returns the wizard's exit code and everything it printed.
-fn walk(install: &Path, answers: &Path) -> (i32, String) {
-    let mut w = Wizard::spawn(command(install));
-
+/// Answer every question screen, from Welcome to Hardening, where `hardening` chooses; the
+/// wizard is left on its way to Review.
+fn answer_screens(w: &mut Wizard, hardening: fn(&mut Wizard)) {
     w.wait_for("Detected installation", "Welcome");
     w.wait_for("Current tier: none", "Welcome");
     w.send(ENTER);
@@ -454,6 +453,35 @@ fn walk(install: &Path, answers: &Path) -> (i32, String) {
         "Passwords: reference typed",
     );
     w.send(ENTER);
+
+    // Hardening (optional): the walk's own choice, then on to Review.
+    w.wait_for("Hardening (optional)", "Hardening");
+    w.wait_line(
+        &["›", "Audit logging", "off (leave as is)"],
+        "Hardening: defaults",
+    );
+    hardening(w);
+    w.send(ENTER);
+}
+
+/// Walk the wizard. Returns the wizard's exit code and everything it printed.
+fn walk(install: &Path, answers: &Path) -> (i32, String) {
+    let mut w = Wizard::spawn(command(install));
+    // TLS versions (no license needed, so the apply and the replay both run): two Downs
+    // reach the choice, Space picks TLSv1.3 and TLSv1.2.
+    answer_screens(&mut w, |w| {
+        w.send(DOWN);
+        w.send(DOWN);
+        w.wait_line(
+            &["›", "TLS versions", "leave as is"],
+            "Hardening: TLS focused",
+        );
+        w.send(" ");
+        w.wait_line(
+            &["TLS versions", "TLSv1.3, TLSv1.2"],
+            "Hardening: TLS chosen",
+        );
+    });
 
     // Review: the plan, scrolled a bit and through the diffs.
     w.wait_for("Review the plan", "Review");
@@ -549,6 +577,17 @@ fn wizard_walkthrough_then_replay_of_its_answers() {
         "{es_yml}"
     );
     assert!(es_yml.contains("xpack.security.enabled: true"), "{es_yml}");
+    // The Hardening screen's TLS versions, for both layers.
+    for layer in ["transport", "http"] {
+        assert!(
+            managed.contains(&format!(
+                "xpack.security.{layer}.ssl.supported_protocols: [\"TLSv1.3\", \"TLSv1.2\"]"
+            )) || managed.contains(&format!(
+                "xpack.security.{layer}.ssl.supported_protocols: [TLSv1.3, TLSv1.2]"
+            )),
+            "{es_yml}"
+        );
+    }
     // The operator's comments are kept.
     for kept in [
         "# ======================== Elasticsearch Configuration",
@@ -587,6 +626,7 @@ fn wizard_walkthrough_then_replay_of_its_answers() {
     let text = std::fs::read_to_string(&answers).unwrap();
     assert!(!text.contains("correct-horse"), "{text}");
     assert!(text.contains(&format!("elastic: env:{PW_ENV}")), "{text}");
+    assert!(text.contains("tls_protocols:"), "{text}");
     let raw = es_secure::domain::answers::parse_raw(&text).unwrap();
     let typed = es_secure::domain::answers::Answers::from_raw(&raw).unwrap();
     assert_eq!(typed.tier, es_secure::domain::tier::Tier::Https);
@@ -656,4 +696,93 @@ fn wizard_walkthrough_then_replay_of_its_answers() {
             "{cert}"
         );
     }
+}
+
+/// Audit logging turned on in the wizard: the Review's diff writes it, the saved answers are
+/// what an answers file with `hardening: {audit: {}}` holds (the plan of each is the same),
+/// and, with no node to read the license from, the apply of those answers is refused before
+/// anything is written.
+#[test]
+fn wizard_audit_reaches_the_plan_and_the_license_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let install = fixture(dir.path());
+    let answers = dir.path().join("audit-answers.yml");
+    let mut w = Wizard::spawn(command(&install));
+    answer_screens(&mut w, |w| {
+        w.send(" ");
+        w.wait_line(&["›", "Audit logging", "on"], "Hardening: audit on");
+        w.wait_for("authentication_failed", "Hardening: the events recorded");
+        w.wait_for("Gold license", "Hardening: the license note");
+    });
+    w.wait_for("Plan: tier none -> https", "Review: plan built");
+    w.send("]");
+    w.wait_for("+++ b", "Review: first diff");
+    let mut seen = false;
+    for _ in 0..12 {
+        if w.screen
+            .text()
+            .contains("+xpack.security.audit.enabled: true")
+        {
+            seen = true;
+            break;
+        }
+        w.send(PAGE_DOWN);
+        std::thread::sleep(Duration::from_millis(300));
+        w.pump();
+    }
+    assert!(seen, "no audit setting in the diff:\n{}", w.screen.text());
+    w.send("s");
+    w.wait_for("Write the answers", "Save prompt");
+    w.send(CTRL_U);
+    w.send(&answers.display().to_string());
+    w.wait_for(
+        &format!("{}_", answers.display()),
+        "Save prompt: path typed",
+    );
+    w.send(ENTER);
+    w.wait_for("answers saved to", "Save: confirmed");
+    w.send("q");
+    w.wait_for("Quit es-secure now?", "Quit");
+    w.send("y");
+    let (code, output) = w.finish();
+    assert_eq!(code, 3, "cancelled; output:\n{output}");
+
+    // The saved answers' hardening is the answers file's `audit: {}`, and so is the plan.
+    let text = std::fs::read_to_string(&answers).unwrap();
+    let raw = es_secure::domain::answers::parse_raw(&text).unwrap();
+    let (head, _) = text.split_once("hardening:").expect("a hardening section");
+    let by_hand = dir.path().join("by-hand.yml");
+    std::fs::write(&by_hand, format!("{head}hardening:\n  audit: {{}}\n")).unwrap();
+    let typed = |r| es_secure::domain::answers::Answers::from_raw(r).unwrap();
+    let hand =
+        es_secure::domain::answers::parse_raw(&std::fs::read_to_string(&by_hand).unwrap()).unwrap();
+    assert_eq!(typed(&raw), typed(&hand), "{text}");
+    let plan = |a: &Path| {
+        let out = support::run::output(command(&install).args(["plan", "--answers"]).arg(a));
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let from_wizard = plan(&answers);
+    assert!(
+        from_wizard.contains("+xpack.security.audit.enabled: true"),
+        "{from_wizard}"
+    );
+    assert!(from_wizard.contains("Audit logging: "), "{from_wizard}");
+    assert_eq!(from_wizard, plan(&by_hand));
+
+    // No node answers GET _license: the Gold feature is refused, nothing is written.
+    let yml = install.join("elasticsearch/elasticsearch.yml");
+    let before = std::fs::read(&yml).unwrap();
+    let out = support::run::output(
+        command(&install)
+            .args(["apply", "--yes", "--answers"])
+            .arg(&answers),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert_ne!(out.status.code(), Some(7), "{err}");
+    assert!(err.contains("need a Gold or higher license"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(before, std::fs::read(&yml).unwrap());
 }

@@ -61,10 +61,12 @@ fn walk_defaults(s: &mut expectrl::session::OsSession) {
         "Configure Kibana?",
         "Kibana config directory",
         "Kibana public URL",
+        "Kibana logs in with a service account token",
         "Built-in user passwords",
         "Show generated passwords",
         "Save generated passwords to",
         "How es-secure logs in",
+        "Hardening (optional)",
     ] {
         s.expect(prompt).unwrap();
         s.send("\r").unwrap();
@@ -139,6 +141,7 @@ fn an_unset_env_password_is_refused_on_its_screen() {
         "Configure Kibana?",
         "Kibana config directory",
         "Kibana public URL",
+        "Kibana logs in with a service account token",
         "Built-in user passwords",
         "Show generated passwords",
         "Save generated passwords to",
@@ -418,4 +421,68 @@ fn the_wizard_offers_renew_when_certificates_expire_within_30_days() {
     s.expect("Renewed").unwrap();
     assert_eq!(exit_code(&mut s), 0);
     assert_ne!(before, std::fs::read(&crt).unwrap());
+}
+
+/// The plain wizard's Hardening questions: audit logging and Kibana sessions turned on give
+/// a plan that writes them, and the saved answers are the ones an answers file would hold.
+#[test]
+fn plain_hardening_questions_reach_the_plan_and_the_saved_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = plain(dir.path());
+    for prompt in [
+        "Security tier",
+        "Nodes:",
+        "Configure Kibana?",
+        "Kibana config directory",
+        "Kibana public URL",
+        "Kibana logs in with a service account token",
+        "Built-in user passwords",
+        "Show generated passwords",
+        "Save generated passwords to",
+        "How es-secure logs in",
+    ] {
+        s.expect(prompt).unwrap();
+        s.send("\r").unwrap();
+    }
+    s.expect("Hardening (optional)").unwrap();
+    s.send("y\r").unwrap();
+    s.expect("need a Gold license or higher").unwrap();
+    s.expect("Audit logging (Gold license or trial)?").unwrap();
+    s.send("y\r").unwrap();
+    s.expect("IP filtering").unwrap();
+    s.send("\r").unwrap();
+    s.expect("TLS versions").unwrap();
+    s.send("\r").unwrap();
+    s.expect("Kibana session timeouts?").unwrap();
+    s.send("y\r").unwrap();
+    s.expect("Kibana idle timeout").unwrap();
+    s.send("\r").unwrap();
+    s.expect("Kibana session lifespan").unwrap();
+    s.send("\r").unwrap();
+    // The plan's notes come before its diffs.
+    s.expect("Audit logging: ").unwrap();
+    s.expect("+xpack.security.audit.enabled: true").unwrap();
+    s.expect("+xpack.security.session.idleTimeout: \"1h\"")
+        .unwrap();
+    s.expect("What now?").unwrap();
+    // Proceed, Change, Save, Cancel: Save is the third.
+    s.send("\x1b[B\x1b[B\r").unwrap();
+    s.expect("Save answers to:").unwrap();
+    s.send("\r").unwrap();
+    s.expect("Saved (no secrets in it)").unwrap();
+    s.expect("What now?").unwrap();
+    s.send("\x1b[B\x1b[B\x1b[B\r").unwrap();
+    assert_eq!(exit_code(&mut s), 3);
+    let saved = std::fs::read_to_string(dir.path().join("state/answers.yml")).unwrap();
+    let raw = es_secure::domain::answers::parse_raw(&saved).unwrap();
+    let file = es_secure::domain::answers::parse_raw(
+        "version: 1\ntier: minimal\nhardening:\n  audit: {}\n  kibana_session: {}\n",
+    )
+    .unwrap();
+    let typed = |r| {
+        es_secure::domain::answers::Answers::from_raw(r)
+            .unwrap()
+            .hardening
+    };
+    assert_eq!(typed(&raw), typed(&file), "{saved}");
 }

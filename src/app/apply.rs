@@ -14,13 +14,12 @@ use crate::domain::planner;
 use crate::domain::render;
 use crate::error::{Exit, Failure, fail};
 use crate::shell::apply::{self, ApplyError, ApplyOptions};
-use crate::shell::run_log;
 use crate::ui::{self, ApplyEvent, ApplySummary};
 
 use super::{
-    begin_session, context_flags, detect_with, explain, load_answers, locate, overrides,
-    plan_error, print_findings, remove_leftover_users, sandbox_guard, sandbox_if_requested, say,
-    would_refuse,
+    approve_plan, begin_session, context_flags, detect_with, explain, load_answers, locate,
+    overrides, plan_error, print_findings, remove_leftover_users, sandbox_guard,
+    sandbox_if_requested, say, would_refuse,
 };
 
 /// What an apply works from, read and checked before the host is touched.
@@ -96,25 +95,14 @@ pub(super) fn apply_cmd(
         anstream::println!("{}", text.trim_end());
         return would_refuse(&facts, global, &plan);
     };
-    if !yes {
-        if !std::io::stdin().is_terminal() {
-            return fail(
-                Exit::Refused,
-                "apply needs confirmation, and there is no terminal to ask on\nhelp: review the plan with `es-secure plan --answers FILE`, then run apply with --yes",
-            );
-        }
-        anstream::println!("{}", text.trim_end());
-        let proceed = inquire::Confirm::new("Apply this plan?")
-            .with_default(false)
-            .prompt()
-            .unwrap_or(false);
-        if !proceed {
-            return fail(Exit::Refused, "cancelled; nothing was changed");
-        }
-    } else {
-        anstream::eprintln!("{}", text.trim_end());
-        run_log::record(&render::plan_text(&plan));
-    }
+    approve_plan(
+        &plan,
+        &text,
+        yes,
+        "apply",
+        "Apply this plan?",
+        "es-secure plan --answers FILE",
+    )?;
     let flags = context_flags(global, sandbox.is_some());
     let opts = ApplyOptions {
         answers_path: answers_path.map(Path::to_path_buf),

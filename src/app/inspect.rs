@@ -50,7 +50,9 @@ pub(super) fn status_cmd(
     let sandbox = sandbox_if_requested(global)?;
     let facts = detect_with(&locate(global, sandbox.as_deref()), answers.as_ref())?;
     explain(global, &facts);
-    let posture = crate::domain::posture::assess(&facts);
+    // One read-only GET _license (quick timeouts; "unknown (why)" when it cannot ask).
+    let license = crate::shell::license_view::read(&facts, answers.as_ref());
+    let posture = crate::domain::posture::assess(&facts, &license);
     // Always in the JSON (30 days, the window apply and the wizard use, unless asked);
     // in the text only when asked for.
     let expiry = crate::domain::expiry::report(

@@ -318,6 +318,44 @@ fn sandbox_guard(facts: &Facts, answers: &Answers) -> Result<(), Failure> {
 }
 
 /// Recovery first: take the state lock and undo what an interrupted run left, saying what.
+/// The operator's approval of a plan about to be carried out. With `--yes` the plan goes to
+/// stderr and the run log (an unattended run keeps a record of what it approved); otherwise it
+/// is shown and confirmed on the terminal, and a run without one is refused with the way to
+/// review it (`review`). `verb` names the command in the messages.
+fn approve_plan(
+    plan: &Plan,
+    text: &str,
+    yes: bool,
+    verb: &str,
+    question: &str,
+    review: &str,
+) -> Result<(), Failure> {
+    use std::io::IsTerminal as _;
+    if yes {
+        anstream::eprintln!("{}", text.trim_end());
+        run_log::record(&crate::domain::render::plan_text(plan));
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return fail(
+            Exit::Refused,
+            format!(
+                "{verb} needs confirmation, and there is no terminal to ask on\nhelp: review the plan with `{review}`, then run {verb} with --yes"
+            ),
+        );
+    }
+    anstream::println!("{}", text.trim_end());
+    let proceed = inquire::Confirm::new(question)
+        .with_default(false)
+        .prompt()
+        .unwrap_or(false);
+    if proceed {
+        Ok(())
+    } else {
+        fail(Exit::Refused, "cancelled; nothing was changed")
+    }
+}
+
 fn begin_session(state_dir: &Path, what: &str) -> Result<Session, Failure> {
     let (session, said) =
         Session::begin(state_dir, what).map_err(|e| Failure::new(Exit::Refused, e))?;

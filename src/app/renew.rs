@@ -6,13 +6,14 @@ use std::io::IsTerminal as _;
 
 use crate::cli::Global;
 use crate::domain::{planner, render};
-use crate::error::{Exit, Failure, fail};
+use crate::error::{Exit, Failure};
 use crate::shell::renew::RenewFailure;
 use crate::shell::run_log;
 use crate::ui;
 
 use super::{
-    begin_session, detect_with, explain, locate, remove_leftover_users, sandbox_if_requested, say,
+    approve_plan, begin_session, detect_with, explain, locate, remove_leftover_users,
+    sandbox_if_requested, say,
 };
 
 pub(super) fn renew_cmd(
@@ -49,25 +50,14 @@ pub(super) fn renew_cmd(
         }
         return Ok(());
     };
-    if !yes {
-        if !std::io::stdin().is_terminal() {
-            return fail(
-                Exit::Refused,
-                "renew needs confirmation, and there is no terminal to ask on\nhelp: review the plan with `es-secure renew --dry-run`, then run renew with --yes",
-            );
-        }
-        anstream::println!("{}", text.trim_end());
-        let proceed = inquire::Confirm::new("Renew these certificates?")
-            .with_default(false)
-            .prompt()
-            .unwrap_or(false);
-        if !proceed {
-            return fail(Exit::Refused, "cancelled; nothing was changed");
-        }
-    } else {
-        anstream::eprintln!("{}", text.trim_end());
-        run_log::record(&render::plan_text(&plan));
-    }
+    approve_plan(
+        &plan,
+        &text,
+        yes,
+        "renew",
+        "Renew these certificates?",
+        "es-secure renew --dry-run",
+    )?;
     run_renewal(&session, &facts, &plan)
 }
 

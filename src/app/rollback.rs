@@ -73,7 +73,7 @@ pub(super) fn rollback_cmd(global: &Global, list: bool, id: Option<&str>) -> Res
     let report = txn::rollback_committed(&session.state, &target)
         .map_err(|e| Failure::new(Exit::Refused, e))?;
     if !report.items.is_empty() {
-        note_restart_after_rollback(&dir, newest);
+        note_restart_after_rollback(&dir, newest, &report);
     }
     let _ = writeln!(out, "Rolled back {target}:\n{report}");
     let _ = writeln!(
@@ -86,10 +86,27 @@ pub(super) fn rollback_cmd(global: &Global, list: bool, id: Option<&str>) -> Res
 /// After rolling back a committed apply: a restart was pending (the node never ran on those
 /// files) and no longer is, or the node runs on the rolled-back files and now needs one. Only
 /// known for the newest apply; an older one is assumed to need a restart.
-fn note_restart_after_rollback(state_dir: &Path, newest: bool) {
+///
+/// A rolled-back apply that had limited shard allocation for its full-cluster restart either
+/// enabled it again or told the operator how to: either way no later apply must finish that
+/// restart, so the state stops saying allocation is disabled.
+fn note_restart_after_rollback(
+    state_dir: &Path,
+    newest: bool,
+    report: &crate::shell::txn::RollbackReport,
+) {
     use crate::shell::state::State;
+    use crate::shell::txn::RollbackAction;
     if let Ok(mut state) = State::load(state_dir) {
         state.restart_pending = !newest || !state.restart_pending;
+        if report.items.iter().any(|i| {
+            matches!(
+                i.action,
+                RollbackAction::AllocationEnabled | RollbackAction::AllocationLeftDisabled
+            )
+        }) {
+            state.allocation_disabled = false;
+        }
         let _ = state.save(state_dir);
     }
 }

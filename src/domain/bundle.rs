@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::domain::answers::{
-    Answers, CaKeyword, RawAnswers, RawCaSource, RawCertificates, RawElasticsearch, RawNode,
-    RawPasswords,
+    Answers, CaKeyword, Hardening, RawAnswers, RawAudit, RawCaSource, RawCertificates,
+    RawElasticsearch, RawHardening, RawIpFilter, RawNode, RawPasswords,
 };
 use crate::domain::certspec::CertSpec;
 use crate::domain::planner;
@@ -97,7 +97,9 @@ pub fn contents_for(
 
 /// Answers for another node: the same cluster answers with `this_node` pointing at it. The
 /// Kibana section is dropped (Kibana is configured where it runs), and the CA is `existing`
-/// because the bundle carries it.
+/// because the bundle carries it. The Elasticsearch hardening (audit logging, IP filter, TLS
+/// versions) is carried: every node of the cluster needs the same settings (audit logging
+/// is a per-node static setting, and a transport filter on one node only would be uneven).
 pub fn answers_for_node(answers: &Answers, node: &str) -> RawAnswers {
     let nodes = answers
         .nodes
@@ -122,7 +124,27 @@ pub fn answers_for_node(answers: &Answers, node: &str) -> RawAnswers {
     // The operator's opt-ins hold for the whole cluster they describe.
     raw.elasticsearch.allow_cleartext_rest = answers.es.allow_cleartext_rest;
     raw.elasticsearch.allow_partial_cluster = answers.es.allow_partial_cluster;
+    raw.hardening = es_hardening(&answers.hardening);
     raw
+}
+
+/// The Elasticsearch part of `hardening` as answers (Kibana's sessions stay with Kibana);
+/// `None` when it sets nothing.
+fn es_hardening(h: &Hardening) -> Option<RawHardening> {
+    let raw = RawHardening {
+        audit: h.audit.as_ref().map(|a| RawAudit {
+            enabled: a.enabled,
+            events: a.enabled.then(|| a.events.clone()),
+        }),
+        tls_protocols: (!h.tls_protocols.is_empty()).then(|| h.tls_protocols.clone()),
+        kibana_session: None,
+        ip_filter: h.ip_filter.as_ref().map(|f| RawIpFilter {
+            transport_allow: f.transport_allow.clone(),
+            http_allow: f.http_allow.clone(),
+            http_deny: f.http_deny.clone(),
+        }),
+    };
+    (raw != RawHardening::default()).then_some(raw)
 }
 
 /// The one shape of a bundle's answers: the cluster's tier, nodes, key type and validity
@@ -159,8 +181,7 @@ fn node_answers(
             ..RawPasswords::default()
         },
         auth: crate::domain::answers::RawAuth::default(),
-        // Not carried yet: a bundle's node gets the tiers; hardening is applied there with
-        // the answers file itself.
+        // Set by `answers_for_node` (an input of the cluster, like the tier).
         hardening: None,
     }
 }
@@ -168,8 +189,9 @@ fn node_answers(
 /// The answers keys of a bundle that es-secure would not have written there, as dotted paths
 /// (`elasticsearch.restart_command`, `passwords.elastic`, …), sorted. Empty means the answers
 /// have exactly the shape [`answers_for_node`] gives them; only the cluster's own inputs
-/// (tier, nodes, `this_node`, key type, validity, transport verification and the two
-/// cluster-wide opt-ins) may vary.
+/// (tier, nodes, `this_node`, key type, validity, transport verification, the two
+/// cluster-wide opt-ins and the Elasticsearch hardening) may vary; Kibana's session settings
+/// may not.
 pub fn unexpected_answer_keys(raw: &RawAnswers) -> Vec<String> {
     let mut expected = node_answers(
         raw.tier,
@@ -180,6 +202,14 @@ pub fn unexpected_answer_keys(raw: &RawAnswers) -> Vec<String> {
     expected.elasticsearch.transport_verification = raw.elasticsearch.transport_verification;
     expected.elasticsearch.allow_cleartext_rest = raw.elasticsearch.allow_cleartext_rest;
     expected.elasticsearch.allow_partial_cluster = raw.elasticsearch.allow_partial_cluster;
+    expected.hardening = raw
+        .hardening
+        .clone()
+        .map(|h| RawHardening {
+            kibana_session: None,
+            ..h
+        })
+        .filter(|h| *h != RawHardening::default());
     let (Ok(got), Ok(want)) = (serde_json::to_value(raw), serde_json::to_value(&expected)) else {
         // Both are plain data; if either could not be represented, name the whole section.
         return vec!["answers".to_string()];
@@ -356,5 +386,34 @@ kibana:
             unexpected_answer_keys(&raw),
             vec!["passwords.kibana_system"]
         );
+    }
+
+    #[test]
+    fn the_es_hardening_travels_and_kibana_sessions_do_not() {
+        let text = format!(
+            "{CLUSTER}hardening:\n  audit: {{}}\n  tls_protocols: [TLSv1.3, TLSv1.2]\n  kibana_session: {{idle_timeout: 30m}}\n  ip_filter: {{http_allow: [10.0.0.0/8]}}\n"
+        );
+        let answers = Answers::from_raw(&parse_raw(&text).unwrap()).unwrap();
+        let raw = answers_for_node(&answers, "node-2");
+        assert_eq!(unexpected_answer_keys(&raw), Vec::<String>::new());
+        let node2 = Answers::from_raw(&raw).unwrap();
+        assert_eq!(node2.hardening.audit, answers.hardening.audit);
+        assert_eq!(node2.hardening.ip_filter, answers.hardening.ip_filter);
+        assert_eq!(
+            node2.hardening.tls_protocols,
+            answers.hardening.tls_protocols
+        );
+        assert_eq!(node2.hardening.kibana_session, None);
+        // A bundle that adds Kibana session settings is not one es-secure wrote.
+        let mut bad = raw.clone();
+        if let Some(h) = bad.hardening.as_mut() {
+            h.kibana_session = Some(Default::default());
+        }
+        assert_eq!(
+            unexpected_answer_keys(&bad),
+            vec!["hardening.kibana_session"]
+        );
+        // Without hardening, a bundle carries none.
+        assert_eq!(node2_answers().hardening, None);
     }
 }

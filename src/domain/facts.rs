@@ -150,6 +150,27 @@ pub struct KibanaFacts {
     #[serde(skip)]
     pub ca_copies: BTreeMap<String, String>,
     pub config_group: Option<String>,
+    /// Whether the service-account token in kibana.keystore authenticates (asked only when
+    /// the answers want `kibana.es_auth: service-token`).
+    pub service_token: TokenCheck,
+}
+
+/// What detection learnt of `elasticsearch.serviceAccountToken` in kibana.keystore: asked
+/// with `GET /_security/_authenticate` and `Authorization: Bearer <token>` (the value is never
+/// kept in the facts).
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenCheck {
+    /// Not asked (password mode), or kibana.keystore has no token.
+    #[default]
+    Absent,
+    /// Elasticsearch authenticated it as the service account `elastic/kibana`.
+    Authenticates,
+    /// Elasticsearch refused it, or it belongs to another account.
+    Rejected,
+    /// No answer (Elasticsearch down, or at another address before the apply): the apply asks
+    /// again once the node is up.
+    Unknown,
 }
 
 impl fmt::Debug for EsFacts {
@@ -187,6 +208,7 @@ impl fmt::Debug for KibanaFacts {
             .field("certs", &self.certs)
             .field("ca_copies", &self.ca_copies.keys().collect::<Vec<_>>())
             .field("config_group", &self.config_group)
+            .field("service_token", &self.service_token)
             .finish_non_exhaustive()
     }
 }

@@ -222,6 +222,18 @@ pub enum Step {
     FinishRestart { url: String },
     /// `POST /_security/user/<user>/_password`.
     ResetPassword { user: String, secret: SecretRef },
+    /// Kibana's service-account token (`kibana.es_auth: service-token`), on the node at `url`:
+    /// unless the token already in `keystore` authenticates as `elastic/kibana`, create the
+    /// token `name` (`POST /_security/service/elastic/kibana/credential/token/<name>`, after
+    /// deleting a leftover of that name) and store its value in `keystore` as
+    /// `elasticsearch.serviceAccountToken`. Journaled before the request; a rollback deletes
+    /// the token. The value is never in the plan, a log or kibana.yml.
+    ServiceToken {
+        url: String,
+        name: String,
+        keystore: PathBuf,
+        owner: Owner,
+    },
     /// Live checks: TLS, anonymous 401, every reset user authenticates, certificates, health.
     Verify { url: String },
 }

@@ -1,6 +1,7 @@
 //! The security posture: one row per layer of Elastic's defence-in-depth list, each ok, warn
-//! or fail with the fix, judged from the detected files alone. Pure: it must not read files
-//! or ask the node (so it cannot see the license; the audit and IP filter rows say so).
+//! or fail with the fix, judged from the detected files and the license `status` read from
+//! the node (audit logging and IP filtering are no-ops below Gold). Pure: it must not read
+//! files or ask the node itself; the license arrives as [`LicenseSeen`].
 
 use serde::Serialize;
 
@@ -8,8 +9,9 @@ use crate::domain::facts::{Facts, Severity};
 use crate::domain::settings::{SettingValue, Settings};
 use crate::domain::tier::Tier;
 
-/// Version of the JSON shape of [`Posture`]; raised on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the JSON shape of [`Posture`]; raised on any incompatible change (2: the
+/// `license` object, and the audit/IP filter rows judged by it).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Certificates and CAs expiring within this many days are a warning.
 const EXPIRY_WARN_DAYS: i64 = 30;
@@ -44,7 +46,50 @@ pub struct Row {
 #[derive(Clone, Debug, Eq, PartialEq, Serialize)]
 pub struct Posture {
     pub schema_version: u32,
+    /// The cluster's license as `status` read it (`GET _license`), or why it could not.
+    pub license: LicenseSeen,
     pub rows: Vec<Row>,
+}
+
+/// The license as seen by `status`: its type and status, or why they are unknown.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct LicenseSeen {
+    /// `basic`, `gold`, `platinum`, `enterprise`, `trial`; `None` when unknown.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// `active`, `expired` or `invalid`; `None` when unknown.
+    pub status: Option<String>,
+    /// Why the license is unknown (`node not reachable`, …); `None` when it is known.
+    pub unknown: Option<String>,
+}
+
+impl LicenseSeen {
+    pub fn known(kind: impl Into<String>, status: impl Into<String>) -> Self {
+        Self {
+            kind: Some(kind.into()),
+            status: Some(status.into()),
+            unknown: None,
+        }
+    }
+
+    pub fn unknown(why: impl Into<String>) -> Self {
+        Self {
+            kind: None,
+            status: None,
+            unknown: Some(why.into()),
+        }
+    }
+
+    /// `trial (active)`, or `unknown (node not reachable)`.
+    pub fn describe(&self) -> String {
+        match (&self.kind, &self.status) {
+            (Some(k), Some(s)) => format!("{k} ({s})"),
+            _ => format!(
+                "unknown ({})",
+                self.unknown.as_deref().unwrap_or("not asked")
+            ),
+        }
+    }
 }
 
 impl Posture {
@@ -77,8 +122,8 @@ fn list(s: &Settings, key: &str) -> Option<Vec<String>> {
     })
 }
 
-/// Judge every layer from `facts`.
-pub fn assess(facts: &Facts) -> Posture {
+/// Judge every layer from `facts` and the license `status` read from the node.
+pub fn assess(facts: &Facts, license: &LicenseSeen) -> Posture {
     let es = &facts.es;
     let s = &es.parsed.settings;
     let tier = es.tier.tier;
@@ -175,38 +220,40 @@ pub fn assess(facts: &Facts) -> Posture {
         )
     });
 
-    rows.push(match plain(s, "xpack.security.audit.enabled").as_deref() {
-        Some("true") => row(
-            "audit logging",
-            Ok,
-            "enabled (works only on a Gold+ license, which status cannot see; apply checks it)",
-            None,
-        ),
-        _ => row(
+    let audit_on = plain(s, "xpack.security.audit.enabled").as_deref() == Some("true");
+    rows.push(if audit_on {
+        gold_row("audit logging", "enabled", license)
+    } else {
+        row(
             "audit logging",
             Warn,
             "off: failed logins and denied requests leave no trace",
             Some("`hardening.audit: {}` in the answers (needs a Gold+ license or a trial)"),
-        ),
+        )
     });
 
-    rows.push(
-        if s.value("xpack.security.transport.filter.allow").is_some() {
-            row(
-                "IP filtering",
-                Ok,
-                "transport allow list set (works only on a Gold+ license)",
-                None,
-            )
-        } else {
-            row(
-                "IP filtering",
-                Warn,
-                "no allow list: any host that reaches the ports may connect",
-                Some("`hardening.ip_filter` in the answers (needs a Gold+ license or a trial)"),
-            )
-        },
-    );
+    let filters: Vec<&str> = [
+        ("xpack.security.transport.filter.allow", "transport"),
+        ("xpack.security.http.filter.allow", "HTTP"),
+    ]
+    .into_iter()
+    .filter(|(k, _)| s.value(k).is_some())
+    .map(|(_, layer)| layer)
+    .collect();
+    rows.push(if filters.is_empty() {
+        row(
+            "IP filtering",
+            Warn,
+            "no allow list: any host that reaches the ports may connect",
+            Some("`hardening.ip_filter` in the answers (needs a Gold+ license or a trial)"),
+        )
+    } else {
+        gold_row(
+            "IP filtering",
+            &format!("{} allow list set", filters.join(" and ")),
+            license,
+        )
+    });
 
     let mut old = Vec::new();
     let mut pinned = false;
@@ -367,8 +414,55 @@ pub fn assess(facts: &Facts) -> Posture {
     }
     Posture {
         schema_version: SCHEMA_VERSION,
+        license: license.clone(),
         rows,
     }
+}
+
+/// A layer that is configured but works only on a Gold (or better) license: ok on one, a
+/// fail where Elasticsearch silently ignores it, a warning when the license is unknown.
+fn gold_row(layer: &'static str, what: &str, license: &LicenseSeen) -> Row {
+    match (&license.kind, &license.status) {
+        (Some(kind), Some(status)) if license_is_gold(kind, status) => row(
+            layer,
+            Level::Ok,
+            format!("{what} (license {kind}, {status})"),
+            None,
+        ),
+        (Some(kind), Some(status)) => row(
+            layer,
+            Level::Fail,
+            if kind == "basic" {
+                format!(
+                    "configured but no-op on Basic: {what}, but the license is basic ({status}) and Elasticsearch silently ignores it"
+                )
+            } else {
+                format!(
+                    "configured but no-op: {what}, but the license is {kind} ({status}), not an active Gold or higher, and Elasticsearch silently ignores it"
+                )
+            },
+            Some(
+                "start a trial (`POST _license/start_trial?acknowledge=true`) or install a Gold+ license; or take the setting out so it does not look secure",
+            ),
+        ),
+        _ => row(
+            layer,
+            Level::Warn,
+            format!(
+                "{what}; license {}: it works only on a Gold+ license or a trial",
+                license.describe()
+            ),
+            Some(
+                "run `es-secure status` where it reaches the node (security on: the elastic password in the passwords file es-secure wrote, or `--answers` with `auth.method: elastic-password`), or check `GET _license`",
+            ),
+        ),
+    }
+}
+
+/// Whether Gold features (audit logging, IP filtering) work under a license of this type and
+/// status: an active Gold, Platinum, Enterprise or trial license.
+pub fn license_is_gold(kind: &str, status: &str) -> bool {
+    status == "active" && matches!(kind, "gold" | "platinum" | "enterprise" | "trial")
 }
 
 /// How to fix an expiring row: a leaf certificate is renewed from the same CA without a
@@ -403,7 +497,7 @@ fn expiry_row(layer: &'static str, name: &str, days: i64) -> Row {
 
 /// The posture as text, one row per layer.
 pub fn render(p: &Posture) -> String {
-    let mut out = String::from("Posture\n");
+    let mut out = format!("Posture\n  license: {}\n", p.license.describe());
     for r in &p.rows {
         out.push_str(&format!(
             "  [{:<4}] {:<22} {}\n",
@@ -416,4 +510,35 @@ pub fn render(p: &Posture) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gold_rows_follow_the_license() {
+        let judged = |l: LicenseSeen| gold_row("audit logging", "enabled", &l);
+        let ok = judged(LicenseSeen::known("platinum", "active"));
+        assert_eq!(ok.level, Level::Ok);
+        assert_eq!(ok.fix, None);
+        let expired = judged(LicenseSeen::known("gold", "expired"));
+        assert_eq!(expired.level, Level::Fail);
+        assert!(
+            expired.detail.contains("gold (expired)"),
+            "{}",
+            expired.detail
+        );
+        let basic = judged(LicenseSeen::known("basic", "active"));
+        assert!(basic.detail.starts_with("configured but no-op on Basic"));
+        let unknown = judged(LicenseSeen::unknown("node not reachable"));
+        assert_eq!(unknown.level, Level::Warn);
+        assert!(
+            unknown
+                .detail
+                .contains("license unknown (node not reachable)"),
+            "{}",
+            unknown.detail
+        );
+    }
 }

@@ -166,6 +166,15 @@ pub fn step_line(step: &Step) -> String {
         Step::ResetPassword { user, secret } => {
             format!("POST /_security/user/{user}/_password (password: {secret})")
         }
+        Step::ServiceToken {
+            url,
+            name,
+            keystore,
+            ..
+        } => format!(
+            "on {url}: unless the token in {} authenticates, POST /_security/service/elastic/kibana/credential/token/{name}; its value into that keystore as `elasticsearch.serviceAccountToken` (never shown)",
+            keystore.display()
+        ),
         Step::Verify { url } => format!(
             "verify {url}: TLS, anonymous 401, each reset user authenticates, certificates, health"
         ),

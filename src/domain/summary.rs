@@ -26,6 +26,7 @@ pub fn rows(plan: &Plan) -> Vec<(&'static str, String)> {
         Step::EditSettings { product, .. }
         | Step::KeystoreSet { product, .. }
         | Step::KeystoreRemove { product, .. } => *product == Product::Kibana,
+        Step::ServiceToken { .. } => true,
         _ => false,
     });
     if kibana_changed {

@@ -1,16 +1,18 @@
 //! Detection: find Elasticsearch and Kibana on this host and read what the planner needs into
-//! [`Facts`]. It only reads (files, the process table, users and groups); it never changes
-//! anything. Each failure names the path and says what to do.
+//! [`Facts`]. It only reads (files, the process table, users and groups, and — only for a
+//! service-account token already in kibana.keystore when the answers want one — one
+//! `GET /_security/_authenticate` with that token); it never changes anything. Each failure
+//! names the path and says what to do.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::domain::answers::{Answers, CaSource};
+use crate::domain::answers::{Answers, CaSource, KibanaEsAuth};
 use crate::domain::facts::{
     CaFacts, EsFacts, ExistingCert, Facts, Finding, HostFacts, KeystoreFacts, KibanaFacts, Layout,
-    Severity, StateFacts, Version,
+    Severity, StateFacts, TokenCheck, Version,
 };
 use crate::domain::planner::files;
 use crate::domain::settings;
@@ -352,7 +354,7 @@ pub fn detect(loc: &Locate, answers: Option<&Answers>, now: i64) -> anyhow::Resu
         .map(|a| crate::shell::secrets::passwords_current(a, &state))
         .unwrap_or_default();
     let host = host_facts(loc, &es);
-    Ok(Facts {
+    let mut facts = Facts {
         es,
         kibana,
         ca,
@@ -367,7 +369,20 @@ pub fn detect(loc: &Locate, answers: Option<&Answers>, now: i64) -> anyhow::Resu
         },
         host,
         now,
-    })
+    };
+    if let Some(a) = answers
+        && a.kibana.as_ref().map(|k| k.es_auth) == Some(KibanaEsAuth::ServiceToken)
+        && let Some(keystore) = facts.kibana.as_ref().map(|k| k.keystore.path.clone())
+    {
+        // The one network read of detection: only for a token already in kibana.keystore.
+        let url = crate::domain::planner::es_url(&facts, a);
+        let ca = facts.ca.as_ref().map(|c| c.cert_pem.as_str());
+        let check = crate::shell::service_token::check_keystore(&keystore, &url, ca);
+        if let Some(k) = &mut facts.kibana {
+            k.service_token = check;
+        }
+    }
+    Ok(facts)
 }
 
 /// For each own node certificate the answers give, whether `<config>/certs/` already holds
@@ -428,6 +443,7 @@ fn detect_kibana(dir: &Path, ca: Option<&CaFacts>) -> anyhow::Result<KibanaFacts
         config_group: group_of(dir),
         yml_text,
         parsed,
+        service_token: TokenCheck::Absent,
     })
 }
 

@@ -11,8 +11,9 @@ use std::net::IpAddr;
 use serde_saphyr::{Location, Spanned};
 
 use crate::domain::answers::{
-    AnswerError, Answers, AuthMethodKind, BUILTIN_USERS, CaKeyword, RawAnswers, RawCaSource,
-    RawKibana, RawNode,
+    AnswerError, Answers, AuthMethodKind, BUILTIN_USERS, CaKeyword, DEFAULT_AUDIT_EVENTS,
+    DEFAULT_KIBANA_IDLE_TIMEOUT, DEFAULT_KIBANA_LIFESPAN, DEFAULT_TLS_PROTOCOLS, RawAnswers,
+    RawAudit, RawCaSource, RawHardening, RawIpFilter, RawKibana, RawKibanaSession, RawNode,
 };
 use crate::domain::certspec::KeyType;
 use crate::domain::facts::Facts;
@@ -114,11 +115,130 @@ pub struct Form {
     pub kibana_on: bool,
     pub kibana_dir: String,
     pub kibana_url: String,
+    /// Kibana logs in with a service account token (`kibana.es_auth: service-token`) instead
+    /// of kibana_system's password.
+    pub kibana_token: bool,
     pub passwords: Vec<PwForm>,
     pub pw_show: bool,
     pub pw_file: String,
     pub auth: AuthMethodKind,
     pub auth_ref: String,
+    pub hardening: HardeningForm,
+}
+
+/// The TLS version choices the Hardening screen cycles through (empty: leave as is).
+pub const TLS_CHOICES: [&[&str]; 3] = [&[], &DEFAULT_TLS_PROTOCOLS, &["TLSv1.3"]];
+
+/// The Hardening screen's answers (`hardening` in an answers file). Each layer off means
+/// "leave it alone", as a missing subsection does in the file.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct HardeningForm {
+    pub audit: bool,
+    /// The events recorded (not edited here: the default selection, or the file's own).
+    pub audit_events: Vec<String>,
+    pub ip_filter: bool,
+    /// Comma-separated; empty means every node's addresses.
+    pub transport_allow: String,
+    pub http_allow: String,
+    /// Comma-separated; empty means `_all` when an allow list is given.
+    pub http_deny: String,
+    /// Empty: leave the TLS versions alone.
+    pub tls_protocols: Vec<String>,
+    pub session: bool,
+    pub idle_timeout: String,
+    pub lifespan: String,
+}
+
+impl HardeningForm {
+    fn new(raw: Option<&RawHardening>) -> Self {
+        let h = raw.cloned().unwrap_or_default();
+        let audit_events = h
+            .audit
+            .as_ref()
+            .and_then(|a| a.events.clone())
+            .unwrap_or_else(|| DEFAULT_AUDIT_EVENTS.iter().map(|e| e.to_string()).collect());
+        let f = h.ip_filter.clone().unwrap_or_default();
+        let s = h.kibana_session.clone().unwrap_or_default();
+        Self {
+            audit: h.audit.as_ref().is_some_and(|a| a.enabled),
+            audit_events,
+            ip_filter: h.ip_filter.is_some(),
+            transport_allow: f.transport_allow.unwrap_or_default().join(", "),
+            http_allow: f.http_allow.join(", "),
+            http_deny: f.http_deny.join(", "),
+            tls_protocols: h.tls_protocols.unwrap_or_default(),
+            session: h.kibana_session.is_some(),
+            idle_timeout: s
+                .idle_timeout
+                .unwrap_or_else(|| DEFAULT_KIBANA_IDLE_TIMEOUT.to_string()),
+            lifespan: s
+                .lifespan
+                .unwrap_or_else(|| DEFAULT_KIBANA_LIFESPAN.to_string()),
+        }
+    }
+
+    /// The `hardening` section for these choices. `base` is the section the form started
+    /// from: what the screen does not show (an explicit `audit.enabled: false`) is kept.
+    fn to_raw(&self, base: Option<&RawHardening>) -> Option<RawHardening> {
+        let words = |text: &str| list(text).map(str::to_string).collect::<Vec<_>>();
+        let base_audit = base.and_then(|b| b.audit.clone());
+        let audit = if self.audit {
+            let default: Vec<String> = DEFAULT_AUDIT_EVENTS.iter().map(|e| e.to_string()).collect();
+            Some(RawAudit {
+                enabled: true,
+                // The default selection is written as "the default" (no key), so a later
+                // version's default applies to a replay too.
+                events: (self.audit_events != default).then(|| self.audit_events.clone()),
+            })
+        } else {
+            base_audit.filter(|a| !a.enabled)
+        };
+        let ip_filter = self.ip_filter.then(|| {
+            let transport = words(&self.transport_allow);
+            RawIpFilter {
+                transport_allow: (!transport.is_empty()).then_some(transport),
+                http_allow: words(&self.http_allow),
+                http_deny: words(&self.http_deny),
+            }
+        });
+        // Kept with Kibana off too (the screen hides it then): the planner leaves Kibana alone
+        // and says so, as it does for an answers file.
+        let kibana_session = self.session.then(|| RawKibanaSession {
+            idle_timeout: Some(self.idle_timeout.trim().to_string()),
+            lifespan: Some(self.lifespan.trim().to_string()),
+        });
+        let out = RawHardening {
+            audit,
+            tls_protocols: (!self.tls_protocols.is_empty()).then(|| self.tls_protocols.clone()),
+            kibana_session,
+            ip_filter,
+        };
+        (out != RawHardening::default()).then_some(out)
+    }
+
+    /// Cycle the TLS versions through [`TLS_CHOICES`].
+    pub fn cycle_tls(&mut self, delta: isize) {
+        let n = TLS_CHOICES.len();
+        let cur = TLS_CHOICES
+            .iter()
+            .position(|c| {
+                c.iter()
+                    .copied()
+                    .eq(self.tls_protocols.iter().map(String::as_str))
+            })
+            .unwrap_or(0);
+        let next = (cur + n).saturating_add_signed(delta) % n;
+        self.tls_protocols = TLS_CHOICES[next].iter().map(|p| p.to_string()).collect();
+    }
+
+    /// How the TLS versions choice reads.
+    pub fn tls_label(&self) -> String {
+        if self.tls_protocols.is_empty() {
+            "leave as is".to_string()
+        } else {
+            self.tls_protocols.join(", ")
+        }
+    }
 }
 
 fn spanned(value: String) -> Spanned<String> {
@@ -192,6 +312,11 @@ impl Form {
                 String::new(),
             ),
         };
+        let kibana_token = raw
+            .kibana
+            .as_ref()
+            .and_then(|k| k.es_auth.as_ref())
+            .is_some_and(|a| a.value.trim() == "service-token");
         let p = &raw.passwords;
         let refs = [
             &p.kibana_system,
@@ -231,6 +356,7 @@ impl Form {
             kibana_on,
             kibana_dir,
             kibana_url,
+            kibana_token,
             passwords,
             pw_show: raw.passwords.show,
             pw_file: raw
@@ -246,7 +372,20 @@ impl Form {
                 .as_ref()
                 .map(|s| s.value.clone())
                 .unwrap_or_default(),
+            hardening: HardeningForm::new(raw.hardening.as_ref()),
         }
+    }
+
+    /// The transport allow list Elasticsearch gets when the form's is empty: every node's
+    /// addresses, as the planner derives it.
+    pub fn node_addresses(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for n in &self.nodes {
+            out.extend(list(&n.ip).map(str::to_string));
+            out.extend(list(&n.dns).map(str::to_string));
+        }
+        out.dedup();
+        out
     }
 
     /// The raw answers this form stands for, plus the problems only the form can see (text
@@ -317,6 +456,10 @@ impl Form {
             Some(RawKibana {
                 config_dir: self.kibana_dir.trim().into(),
                 public_url: (!url.is_empty()).then(|| url.to_string()),
+                // `None` is the default (password), which keeps saved answers short.
+                es_auth: self
+                    .kibana_token
+                    .then(|| spanned("service-token".to_string())),
                 ..base
             })
         } else {
@@ -346,6 +489,7 @@ impl Form {
         raw.auth.method = self.auth;
         raw.auth.elastic_password = (self.auth == AuthMethodKind::ElasticPassword)
             .then(|| spanned(self.auth_ref.trim().to_string()));
+        raw.hardening = self.hardening.to_raw(self.base.hardening.as_ref());
         (raw, errors)
     }
 
@@ -437,6 +581,30 @@ mod tests {
         assert_eq!(
             Answers::from_raw(&r).unwrap(),
             Answers::from_raw(&again).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_kibana_token_question_round_trips() {
+        let facts = crate::ui::tui::demo::facts();
+        let r = raw(
+            "version: 1\ntier: minimal\nkibana: {config_dir: /etc/kibana, es_auth: service-token}\n",
+        );
+        let mut f = Form::new(&r, &facts);
+        assert!(f.kibana_token);
+        let (again, errs) = f.to_raw();
+        assert!(errs.is_empty(), "{errs:?}");
+        let es_auth = |r: &RawAnswers| Answers::from_raw(r).unwrap().kibana.unwrap().es_auth;
+        assert_eq!(
+            es_auth(&again),
+            crate::domain::answers::KibanaEsAuth::ServiceToken
+        );
+        f.kibana_token = false;
+        let (again, _) = f.to_raw();
+        assert!(again.kibana.as_ref().unwrap().es_auth.is_none());
+        assert_eq!(
+            es_auth(&again),
+            crate::domain::answers::KibanaEsAuth::Password
         );
     }
 

@@ -81,12 +81,13 @@ fn wizard(input: &WizardInput<'_>) -> Asked<WizardOutcome> {
     let default_pw_file = input.default_answers_path.with_file_name("passwords.txt");
     let current = facts.es.tier.tier;
     let hostname = facts.host.hostname.clone();
-    const SCREENS: [Screen; 5] = [
+    const SCREENS: [Screen; 6] = [
         Screen::Tier,
         Screen::Nodes,
         Screen::Certs,
         Screen::Kibana,
         Screen::Passwords,
+        Screen::Hardening,
     ];
     let mut start = 0;
     loop {
@@ -107,6 +108,7 @@ fn wizard(input: &WizardInput<'_>) -> Asked<WizardOutcome> {
                     Screen::Nodes => ask_nodes(&mut form),
                     Screen::Certs => ask_certs(&mut form),
                     Screen::Kibana => ask_kibana(&mut form, hostname.as_deref()),
+                    Screen::Hardening => ask_hardening(&mut form),
                     _ => ask_passwords(&mut form, &default_pw_file).inspect(|()| {
                         if let Some(w) = crate::ui::screens::passwords_warning(&form, current) {
                             eprintln!("{w}");
@@ -413,6 +415,12 @@ fn ask_kibana(form: &mut Form, hostname: Option<&str>) -> Asked<()> {
     form.kibana_url = Text::new("Kibana public URL (what browsers use; may be empty):")
         .with_initial_value(&form.kibana_url)
         .prompt()?;
+    form.kibana_token = Confirm::new(
+        "Kibana logs in with a service account token (elastic/kibana) instead of kibana_system's password?",
+    )
+    .with_default(form.kibana_token)
+    .with_help_message("what Elastic's enrollment sets up; the token goes into kibana.keystore")
+    .prompt()?;
     Ok(())
 }
 
@@ -498,6 +506,87 @@ fn ask_passwords(form: &mut Form, default_pw_file: &std::path::Path) -> Asked<()
         form.auth_ref = Text::new("Current elastic password from (env:NAME or file:/PATH):")
             .with_initial_value(&form.auth_ref)
             .prompt()?;
+    }
+    Ok(())
+}
+
+/// The Hardening screen's questions: one "any of it?" first, so the defaults cost one Enter.
+fn ask_hardening(form: &mut Form) -> Asked<()> {
+    use crate::ui::form::TLS_CHOICES;
+    use crate::ui::screens::{HARDENING_LICENSE_NOTE, transport_allow_default};
+    let h = &form.hardening;
+    let any = h.audit || h.ip_filter || !h.tls_protocols.is_empty() || h.session;
+    let wanted = Confirm::new(
+        "Hardening (optional): audit logging, IP filtering, TLS versions, Kibana sessions?",
+    )
+    .with_default(any)
+    .with_help_message("no: leave those layers as they are")
+    .prompt()?;
+    let h = &mut form.hardening;
+    if !wanted {
+        h.audit = false;
+        h.ip_filter = false;
+        h.tls_protocols.clear();
+        h.session = false;
+        return Ok(());
+    }
+    eprintln!("{HARDENING_LICENSE_NOTE}");
+    let events = format!("records: {}", h.audit_events.join(", "));
+    h.audit = Confirm::new("Audit logging (Gold license or trial)?")
+        .with_default(h.audit)
+        .with_help_message(&events)
+        .prompt()?;
+    h.ip_filter = Confirm::new("IP filtering (Gold license or trial)?")
+        .with_default(h.ip_filter)
+        .prompt()?;
+    if h.ip_filter {
+        let default = transport_allow_default(form);
+        let h = &mut form.hardening;
+        h.transport_allow = Text::new("Transport allow list (comma-separated; empty: every node):")
+            .with_initial_value(&h.transport_allow)
+            .with_help_message(&default)
+            .prompt()?;
+        h.http_allow = Text::new("HTTP allow list (comma-separated; empty: HTTP not filtered):")
+            .with_initial_value(&h.http_allow)
+            .prompt()?;
+        h.http_deny = Text::new("HTTP deny list (empty: _all when an allow list is given):")
+            .with_initial_value(&h.http_deny)
+            .with_help_message("an allow rule wins over a deny rule")
+            .prompt()?;
+    }
+    let h = &mut form.hardening;
+    let labels: Vec<String> = TLS_CHOICES
+        .iter()
+        .map(|c| {
+            if c.is_empty() {
+                "leave as is".to_string()
+            } else {
+                c.join(", ")
+            }
+        })
+        .collect();
+    let start = labels.iter().position(|l| *l == h.tls_label()).unwrap_or(0);
+    let choice = Select::new(
+        "TLS versions (transport, HTTP, Kibana HTTPS):",
+        labels.clone(),
+    )
+    .with_starting_cursor(start)
+    .prompt()?;
+    let i = labels.iter().position(|l| *l == choice).unwrap_or(0);
+    h.tls_protocols = TLS_CHOICES[i].iter().map(|p| p.to_string()).collect();
+    if form.kibana_on {
+        let h = &mut form.hardening;
+        h.session = Confirm::new("Kibana session timeouts?")
+            .with_default(h.session)
+            .prompt()?;
+        if h.session {
+            h.idle_timeout = Text::new("Kibana idle timeout (e.g. 1h; 0 = never):")
+                .with_initial_value(&h.idle_timeout)
+                .prompt()?;
+            h.lifespan = Text::new("Kibana session lifespan (e.g. 8h; 0 = never):")
+                .with_initial_value(&h.lifespan)
+                .prompt()?;
+        }
     }
     Ok(())
 }

@@ -19,19 +19,21 @@ pub enum Screen {
     Certs,
     Kibana,
     Passwords,
+    Hardening,
     Review,
     Apply,
     Done,
 }
 
 impl Screen {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Welcome,
         Self::Tier,
         Self::Nodes,
         Self::Certs,
         Self::Kibana,
         Self::Passwords,
+        Self::Hardening,
         Self::Review,
         Self::Apply,
         Self::Done,
@@ -45,6 +47,7 @@ impl Screen {
             Self::Certs => "Certificates",
             Self::Kibana => "Kibana",
             Self::Passwords => "Built-in user passwords",
+            Self::Hardening => "Hardening (optional)",
             Self::Review => "Review the plan",
             Self::Apply => "Applying",
             Self::Done => "Done",
@@ -60,6 +63,7 @@ impl Screen {
             Self::Certs => "Certs",
             Self::Kibana => "Kibana",
             Self::Passwords => "Passwords",
+            Self::Hardening => "Hardening",
             Self::Review => "Review",
             Self::Apply => "Apply",
             Self::Done => "Done",
@@ -78,6 +82,7 @@ impl Screen {
             Self::Certs => &["certificates"],
             Self::Kibana => &["kibana"],
             Self::Passwords => &["passwords", "auth"],
+            Self::Hardening => &["hardening"],
             _ => &[],
         };
         prefixes.iter().any(|p| key.starts_with(p))
@@ -237,4 +242,17 @@ pub fn passwords_warning(form: &Form, current: Tier) -> Option<String> {
     (current == Tier::None && keeps_elastic).then(|| {
         "warning: `elastic: keep` on a node that never had security leaves the superuser without a password you know; choose generate or your own".to_string()
     })
+}
+
+/// What the Hardening screen says about the license (both frontends).
+pub const HARDENING_LICENSE_NOTE: &str = "Audit logging and IP filtering need a Gold license or higher (or a trial): on Basic, Elasticsearch silently ignores them, so apply reads the license first and refuses on Basic. TLS versions and Kibana sessions work on every license.";
+
+/// The transport allow list the Hardening screen shows when the form leaves it empty.
+pub fn transport_allow_default(form: &Form) -> String {
+    let nodes = form.node_addresses();
+    if nodes.is_empty() {
+        "(every node's addresses: none given on the Nodes screen)".to_string()
+    } else {
+        format!("(every node: {})", nodes.join(", "))
+    }
 }

@@ -28,14 +28,26 @@ pub struct FakeEs {
 
 impl FakeEs {
     pub fn start() -> Self {
+        Self::serving(None)
+    }
+
+    /// A fake whose `GET /_license` answers with this license type (status `active`), to
+    /// anyone: like a node with security off, or a caller with credentials.
+    pub fn with_license(kind: &str) -> Self {
+        Self::serving(Some(kind.to_string()))
+    }
+
+    fn serving(license: Option<String>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
         let shared = Arc::clone(&log);
+        let license = Arc::new(license);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let shared = Arc::clone(&shared);
-                std::thread::spawn(move || serve(stream, &shared));
+                let license = Arc::clone(&license);
+                std::thread::spawn(move || serve(stream, &shared, license.as_deref()));
             }
         });
         Self { port, log }
@@ -51,7 +63,7 @@ impl FakeEs {
     }
 }
 
-fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>) {
+fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>, license: Option<&str>) {
     let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     // One request per connection (the answer says `Connection: close`).
@@ -92,6 +104,13 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>) {
         user: user.clone(),
     });
     let (status, json) = match (&user, path.as_str()) {
+        (_, "/_license") if license.is_some() => (
+            "200 OK",
+            format!(
+                r#"{{"license":{{"status":"active","uid":"00000000-0000-0000-0000-000000000000","type":"{}","issue_date_in_millis":0,"max_nodes":1000,"issued_to":"test","issuer":"elasticsearch","start_date_in_millis":-1}}}}"#,
+                license.unwrap_or_default()
+            ),
+        ),
         (None, _) => (
             "401 Unauthorized",
             r#"{"error":{"type":"security_exception","reason":"missing authentication credentials"},"status":401}"#.to_string(),

@@ -155,6 +155,31 @@ pub struct KibanaAnswers {
     pub server_https: bool,
     pub dns: Vec<String>,
     pub ip: Vec<IpAddr>,
+    /// How Kibana logs in to Elasticsearch (`kibana.es_auth`).
+    pub es_auth: KibanaEsAuth,
+}
+
+/// How Kibana authenticates to Elasticsearch. Kibana refuses `elasticsearch.username` together
+/// with `elasticsearch.serviceAccountToken`, so it is one or the other.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KibanaEsAuth {
+    /// `elasticsearch.username: kibana_system`, its password in kibana.keystore.
+    #[default]
+    Password,
+    /// `elasticsearch.serviceAccountToken` in kibana.keystore: a token es-secure creates for
+    /// the service account `elastic/kibana` (what Elastic's enrollment writes).
+    ServiceToken,
+}
+
+impl KibanaEsAuth {
+    /// The answers' spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::ServiceToken => "service-token",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Eq, PartialEq, Serialize)]

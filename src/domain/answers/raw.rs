@@ -172,6 +172,11 @@ pub struct RawKibana {
     pub dns: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip: Vec<IpAddr>,
+    /// How Kibana logs in to Elasticsearch: `password` (kibana_system's, the default) or
+    /// `service-token` (a token of the service account `elastic/kibana`, as Elastic's
+    /// enrollment writes). A string, so a typo gets an error naming this key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub es_auth: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]

@@ -13,9 +13,9 @@ use super::raw::KNOWN_AUDIT_EVENTS;
 use super::{
     AnswerError, Answers, AuditAnswers, AuthMethod, AuthMethodKind, CaKeyword, CaSource,
     CertAnswers, DEFAULT_AUDIT_EVENTS, DEFAULT_KIBANA_IDLE_TIMEOUT, DEFAULT_KIBANA_LIFESPAN,
-    EsAnswers, Hardening, IpFilterAnswers, KibanaAnswers, KibanaSession, Node, NodeCerts,
-    PasswordAnswers, RawAnswers, RawCaSource, RawHardening, RawPasswords, Restart, RestartMode,
-    SecretRef,
+    EsAnswers, Hardening, IpFilterAnswers, KibanaAnswers, KibanaEsAuth, KibanaSession, Node,
+    NodeCerts, PasswordAnswers, RawAnswers, RawCaSource, RawHardening, RawPasswords, Restart,
+    RestartMode, SecretRef,
 };
 
 fn err(key: impl Into<String>, line: Option<usize>, message: impl Into<String>) -> AnswerError {
@@ -304,12 +304,34 @@ impl Answers {
             {
                 ip.push(addr);
             }
+            let es_auth = match k.es_auth.as_ref().map(|s| (s.value.trim(), s)) {
+                None | Some(("password", _)) => KibanaEsAuth::Password,
+                Some(("service-token", s)) => {
+                    if raw.tier == Tier::None {
+                        errors.push(err(
+                            "kibana.es_auth",
+                            line_of(s),
+                            "`service-token` needs Elasticsearch's security (tier minimal or above): service accounts do not exist at tier none",
+                        ));
+                    }
+                    KibanaEsAuth::ServiceToken
+                }
+                Some((other, s)) => {
+                    errors.push(err(
+                        "kibana.es_auth",
+                        line_of(s),
+                        format!("`{other}` is not a way for Kibana to log in: use `password` (kibana_system's password in kibana.keystore) or `service-token` (a token of the service account elastic/kibana in kibana.keystore)"),
+                    ));
+                    KibanaEsAuth::Password
+                }
+            };
             KibanaAnswers {
                 config_dir: k.config_dir.clone(),
                 public_url,
                 server_https,
                 dns,
                 ip,
+                es_auth,
             }
         });
 
@@ -753,6 +775,33 @@ mod tests {
         let e = parse("version: 1\ntier: basic\nnodes:\n  - name: a\n    ip: [10.0.0.300]\n")
             .unwrap_err();
         assert!(e.contains("line 5"), "{e}");
+    }
+
+    #[test]
+    fn kibana_es_auth_is_password_or_service_token() {
+        let base = "version: 1\ntier: minimal\nkibana:\n  config_dir: /etc/kibana\n";
+        let parse = |extra: &str| Answers::from_raw(&parse_raw(&format!("{base}{extra}")).unwrap());
+        assert_eq!(
+            parse("").unwrap().kibana.unwrap().es_auth,
+            KibanaEsAuth::Password
+        );
+        assert_eq!(
+            parse("  es_auth: service-token\n")
+                .unwrap()
+                .kibana
+                .unwrap()
+                .es_auth,
+            KibanaEsAuth::ServiceToken
+        );
+        let e = parse("  es_auth: token\n").unwrap_err();
+        let text = format!("{e:?}");
+        assert!(
+            text.contains("kibana.es_auth") && text.contains("`token` is not a way"),
+            "{text}"
+        );
+        let none = "version: 1\ntier: none\nkibana:\n  config_dir: /etc/kibana\n  es_auth: service-token\n";
+        let e = Answers::from_raw(&parse_raw(none).unwrap()).unwrap_err();
+        assert!(format!("{e:?}").contains("kibana.es_auth"), "{e:?}");
     }
 
     #[test]

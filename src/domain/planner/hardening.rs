@@ -5,6 +5,7 @@
 //! are Gold features that Basic silently ignores) or anything else off the machine.
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
 use super::{PlanError, Planner, es_url, http_listens_on_loopback, set};
 use crate::domain::answers::{IpFilterAnswers, filter_entry_matches, url_host};
@@ -134,6 +135,34 @@ impl Planner<'_> {
     pub(super) fn kibana_hardening_edits(&self, server_https: bool) -> Vec<Edit> {
         let h = &self.answers.hardening;
         let mut edits = Vec::new();
+        if let Some(audit) = &h.audit {
+            // Kibana's own audit trail (logins, saved-object access, space changes), next to
+            // Elasticsearch's: the operator asked for audit logging of the stack.
+            edits.push(set(
+                &format!("{AUDIT}.enabled"),
+                SettingValue::Bool(audit.enabled),
+            ));
+            if audit.enabled {
+                let a = "xpack.security.audit.appender";
+                for (key, value) in [
+                    ("type", SettingValue::str("rolling-file")),
+                    (
+                        "fileName",
+                        SettingValue::str(self.kibana_audit_file().display().to_string()),
+                    ),
+                    ("layout.type", SettingValue::str("json")),
+                    ("policy.type", SettingValue::str("time-interval")),
+                    ("policy.interval", SettingValue::str("24h")),
+                    ("strategy.type", SettingValue::str("numeric")),
+                    (
+                        "strategy.max",
+                        SettingValue::Number(KIBANA_AUDIT_KEEP.to_string()),
+                    ),
+                ] {
+                    edits.push(set(&format!("{a}.{key}"), value));
+                }
+            }
+        }
         if let Some(s) = &h.kibana_session {
             edits.push(set(
                 "xpack.security.session.idleTimeout",
@@ -302,9 +331,66 @@ impl Planner<'_> {
                 ));
             }
         }
+        if let Some(audit) = &h.audit
+            && audit.enabled
+            && self.answers.kibana.is_some()
+            && !self.facts.kibana.as_ref().is_some_and(|k| {
+                k.parsed
+                    .settings
+                    .value("xpack.security.audit.enabled")
+                    .is_some_and(SettingValue::is_true)
+            })
+        {
+            let file = self.kibana_audit_file();
+            self.note(format!(
+                "Kibana audit logging: logins, saved-object and space access go to {} (JSON, a new file every day, {KIBANA_AUDIT_KEEP} kept); the directory must exist and be writable by the Kibana service user; takes effect at Kibana's restart; like Elasticsearch's, it needs a Gold license or a trial.",
+                file.display()
+            ));
+        }
         if self.answers.kibana.is_none() && h.kibana_session.is_some() {
             self.note("`hardening.kibana_session`: there is no `kibana` section, so Kibana's session settings are left alone.");
         }
+    }
+}
+
+/// How many rotated Kibana audit files are kept (one a day).
+const KIBANA_AUDIT_KEEP: u32 = 7;
+
+impl Planner<'_> {
+    /// Where Kibana's audit events go: `audit.log` next to the log file kibana.yml already
+    /// names (the packages' `/var/log/kibana/kibana.log`), else the packages' log directory,
+    /// else `logs/` beside an archive install's config directory.
+    pub(super) fn kibana_audit_file(&self) -> PathBuf {
+        let named = self.facts.kibana.as_ref().and_then(|k| {
+            k.parsed
+                .settings
+                .iter()
+                .filter(|(key, _)| {
+                    key.starts_with("logging.appenders.") && key.ends_with(".fileName")
+                })
+                .find_map(|(_, s)| {
+                    let file = PathBuf::from(s.value.as_plain());
+                    (file.is_absolute())
+                        .then(|| file.parent().map(Path::to_path_buf))
+                        .flatten()
+                })
+        });
+        let dir = named.unwrap_or_else(|| {
+            let config = self
+                .answers
+                .kibana
+                .as_ref()
+                .map(|k| k.config_dir.clone())
+                .unwrap_or_else(|| PathBuf::from("/etc/kibana"));
+            if config.starts_with("/etc") {
+                PathBuf::from("/var/log/kibana")
+            } else {
+                config
+                    .parent()
+                    .map_or_else(|| PathBuf::from("logs"), |home| home.join("logs"))
+            }
+        });
+        dir.join("audit.log")
     }
 }
 

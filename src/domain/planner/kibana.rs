@@ -1,12 +1,13 @@
 //! Kibana in the plan: its CA copy and server certificate steps, kibana.keystore entries
-//! (kibana_system's password, the encryption keys) and the kibana.yml edits. Pure planning:
-//! it must not read files or keystores (the shell puts what it found into [`Facts`]).
+//! (kibana_system's password or a service account token, the encryption keys), the
+//! kibana.yml edits and the REST step creating the token. Pure planning: it must not read
+//! files or keystores or call Elasticsearch (the shell puts what it found into [`Facts`]).
 
 use std::path::Path;
 
 use super::{KIBANA_ENCRYPTION_KEYS, PlanError, Planner, es_url, files, keystore_has, set};
-use crate::domain::answers::{KibanaAnswers, SecretRef};
-use crate::domain::facts::KibanaFacts;
+use crate::domain::answers::{KibanaAnswers, KibanaEsAuth, SecretRef};
+use crate::domain::facts::{KibanaFacts, TokenCheck};
 use crate::domain::plan::{Owner, Product, SecretSource, Step};
 use crate::domain::settings::SettingValue;
 use crate::domain::tier::Tier;
@@ -61,26 +62,16 @@ impl Planner<'_> {
         }
         self.steps.extend(file_steps);
 
+        let token_mode = kanswers.es_auth == KibanaEsAuth::ServiceToken;
         // kibana_system's password goes to the keystore whenever this apply sets it.
         let kibana_reset = self.answers.passwords.users.iter().any(|(u, s)| {
             u == "kibana_system" && *s != SecretRef::Keep && !self.password_current(u)
         });
-        if kibana_reset {
-            self.steps.push(Step::KeystoreSet {
-                product: Product::Kibana,
-                path: kfacts.keystore.path.clone(),
-                entry: "elasticsearch.password".to_string(),
-                value: SecretSource::UserPassword("kibana_system".to_string()),
-                owner: owner.clone(),
-            });
-        } else if !keystore_has(&kfacts.keystore, "elasticsearch.password") {
-            if self.kibana_yml_password_is_kibana_systems(kfacts) {
-                // `keep` keeps the password Kibana uses today: it moves from kibana.yml (where
-                // the edit deletes it) into kibana.keystore.
-                self.move_to_kibana_keystore(kfacts, "elasticsearch.password", &owner);
-            } else {
-                self.note("Kibana has no kibana_system password es-secure can keep (none in kibana.keystore or kibana.yml), and es-secure cannot recover the current one: set `passwords.rotate: true` (or `passwords.kibana_system: env:NAME`) to set a new one.");
-            }
+        if token_mode {
+            // Kibana's credential is the token (its REST step comes after the passwords).
+            self.plan_kibana_token_files(kfacts, &owner);
+        } else {
+            self.plan_kibana_password_files(kfacts, kibana_reset, &owner);
         }
         if !kfacts.keystore.path.starts_with(&kfacts.config_dir) {
             self.note(format!(
@@ -123,15 +114,16 @@ impl Planner<'_> {
             });
         }
         if self.steps.iter().any(|s| match s {
-            Step::EditSettings { product, .. } | Step::KeystoreSet { product, .. } => {
-                *product == Product::Kibana
-            }
+            Step::EditSettings { product, .. }
+            | Step::KeystoreSet { product, .. }
+            | Step::KeystoreRemove { product, .. } => *product == Product::Kibana,
             Step::IssueCert { cert_path, .. }
             | Step::InstallCaCert {
                 path: cert_path, ..
             } => cert_path.starts_with(&kfacts.config_dir),
             _ => false,
-        }) {
+        }) || self.kibana_token_step().is_some()
+        {
             self.note("Restart Kibana after the apply so it picks up its new settings and keystore (e.g. `systemctl restart kibana`).");
         }
         Ok(())
@@ -161,6 +153,11 @@ impl Planner<'_> {
             .settings
             .value("elasticsearch.username")
             .map(SettingValue::as_plain);
+        let token_mode = self
+            .answers
+            .kibana
+            .as_ref()
+            .is_some_and(|k| k.es_auth == KibanaEsAuth::ServiceToken);
         let why = |key: &str| -> Option<String> {
             if moved.iter().any(|k| k == key) {
                 return Some(format!(
@@ -168,6 +165,9 @@ impl Planner<'_> {
                 ));
             }
             match key {
+                "elasticsearch.username" | "elasticsearch.password" if token_mode => Some(format!(
+                    "Kibana logs in with a service account token from {ks_path} instead (`kibana.es_auth: service-token`; Kibana refuses a username together with a token); the line is deleted"
+                )),
                 "elasticsearch.password" => Some(match &yml_user {
                     Some(u) if u != "kibana_system" => format!(
                         "the plaintext password of `{u}` is deleted, not kept: Kibana logs in as kibana_system from now on (its password goes to {ks_path}); change `{u}`'s password if the file was readable by others"
@@ -238,20 +238,28 @@ impl Planner<'_> {
             }
             None => vec![es_url(self.facts, self.answers)],
         };
-        let mut edits = vec![
-            set("elasticsearch.hosts", SettingValue::list(hosts)),
-            set("elasticsearch.username", SettingValue::str("kibana_system")),
-        ];
+        let token_mode = kanswers.es_auth == KibanaEsAuth::ServiceToken;
+        let mut edits = vec![set("elasticsearch.hosts", SettingValue::list(hosts))];
+        if token_mode {
+            // The token (in kibana.keystore) is Kibana's only credential.
+            if s.get("elasticsearch.username").is_some() {
+                edits.push(Edit::Remove {
+                    key: "elasticsearch.username".to_string(),
+                });
+            }
+        } else {
+            edits.push(set(
+                "elasticsearch.username",
+                SettingValue::str("kibana_system"),
+            ));
+        }
         // Secrets belong in kibana.keystore (plan_kibana moved the ones still needed; the
         // keystore's value wins over kibana.yml's where both exist), and a service token cannot
         // be combined with a username. yaml_edit deletes these lines rather than commenting
         // them out.
-        for key in [
-            "elasticsearch.password",
-            "elasticsearch.serviceAccountToken",
-        ]
-        .into_iter()
-        .chain(KIBANA_ENCRYPTION_KEYS)
+        for key in ["elasticsearch.password", TOKEN_ENTRY]
+            .into_iter()
+            .chain(KIBANA_ENCRYPTION_KEYS)
         {
             if s.get(key).is_some() {
                 edits.push(Edit::Remove {
@@ -286,6 +294,114 @@ impl Planner<'_> {
         }
         edits.extend(self.kibana_hardening_edits(kanswers.server_https));
         edits
+    }
+}
+
+/// Kibana's setting (and kibana.keystore entry) for a service account token.
+pub const TOKEN_ENTRY: &str = "elasticsearch.serviceAccountToken";
+
+impl Planner<'_> {
+    /// `kibana.es_auth: service-token`, the file side: kibana.keystore keeps no
+    /// username/password (Kibana refuses them next to a token), and a plaintext token in
+    /// kibana.yml (what Kibana's enrollment writes) moves into kibana.keystore, where the
+    /// token step checks it before creating another.
+    fn plan_kibana_token_files(&mut self, kfacts: &KibanaFacts, owner: &Owner) {
+        for entry in ["elasticsearch.username", "elasticsearch.password"] {
+            if keystore_has(&kfacts.keystore, entry) {
+                self.steps.push(Step::KeystoreRemove {
+                    product: Product::Kibana,
+                    path: kfacts.keystore.path.clone(),
+                    entry: entry.to_string(),
+                });
+            }
+        }
+        if !keystore_has(&kfacts.keystore, TOKEN_ENTRY)
+            && kfacts.parsed.settings.get(TOKEN_ENTRY).is_some()
+        {
+            self.move_to_kibana_keystore(kfacts, TOKEN_ENTRY, owner);
+        }
+    }
+
+    /// `kibana.es_auth: password`, the file side: kibana_system's password into
+    /// kibana.keystore (set by this apply, or moved from kibana.yml), and no token there
+    /// (Kibana refuses a token next to `elasticsearch.username`).
+    fn plan_kibana_password_files(&mut self, kfacts: &KibanaFacts, reset: bool, owner: &Owner) {
+        if keystore_has(&kfacts.keystore, TOKEN_ENTRY) {
+            self.steps.push(Step::KeystoreRemove {
+                product: Product::Kibana,
+                path: kfacts.keystore.path.clone(),
+                entry: TOKEN_ENTRY.to_string(),
+            });
+            self.note(format!(
+                "Kibana logs in as kibana_system (`kibana.es_auth: password`), so the service account token in {} is removed (Kibana cannot combine the two); delete the token in Elasticsearch if nothing else uses it",
+                kfacts.keystore.path.display()
+            ));
+        }
+        if reset {
+            self.steps.push(Step::KeystoreSet {
+                product: Product::Kibana,
+                path: kfacts.keystore.path.clone(),
+                entry: "elasticsearch.password".to_string(),
+                value: SecretSource::UserPassword("kibana_system".to_string()),
+                owner: owner.clone(),
+            });
+        } else if !keystore_has(&kfacts.keystore, "elasticsearch.password") {
+            if self.kibana_yml_password_is_kibana_systems(kfacts) {
+                // `keep` keeps the password Kibana uses today: it moves from kibana.yml (where
+                // the edit deletes it) into kibana.keystore.
+                self.move_to_kibana_keystore(kfacts, "elasticsearch.password", owner);
+            } else {
+                self.note("Kibana has no kibana_system password es-secure can keep (none in kibana.keystore or kibana.yml), and es-secure cannot recover the current one: set `passwords.rotate: true` (or `passwords.kibana_system: env:NAME`) to set a new one.");
+            }
+        }
+    }
+
+    /// The REST step that gives Kibana its service account token, unless detection saw the
+    /// token in kibana.keystore authenticate as `elastic/kibana`. A bundle's host sets no
+    /// credentials (the host that wrote the bundle does), so it gets none.
+    pub(super) fn kibana_token_step(&self) -> Option<Step> {
+        let kanswers = self.answers.kibana.as_ref()?;
+        let kfacts = self.facts.kibana.as_ref()?;
+        if kanswers.es_auth != KibanaEsAuth::ServiceToken
+            || self.facts.bundle.is_some()
+            || (kfacts.service_token == TokenCheck::Authenticates
+                && !self.steps.iter().any(|s| {
+                    matches!(s, Step::KeystoreSet { product: Product::Kibana, entry, .. } if entry == TOKEN_ENTRY)
+                }))
+        {
+            return None;
+        }
+        Some(Step::ServiceToken {
+            url: es_url(self.facts, self.answers),
+            name: service_token_name(self.facts.host.hostname.as_deref()),
+            keystore: kfacts.keystore.path.clone(),
+            owner: Owner {
+                user: None,
+                group: kfacts.config_group.clone(),
+            },
+        })
+    }
+}
+
+/// The name of the token es-secure creates for Kibana on this host: `es-secure-<host>`, in
+/// the characters Elasticsearch allows in a token name (`[A-Za-z0-9_-]`, at most 256).
+pub fn service_token_name(hostname: Option<&str>) -> String {
+    let host: String = hostname
+        .unwrap_or("kibana")
+        .chars()
+        .take(200)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if host.is_empty() {
+        "es-secure-kibana".to_string()
+    } else {
+        format!("es-secure-{host}")
     }
 }
 

@@ -13,6 +13,8 @@ mod renew;
 mod restart;
 mod shape;
 
+pub use kibana::{TOKEN_ENTRY, service_token_name};
+
 use std::net::IpAddr;
 
 use thiserror::Error;
@@ -188,6 +190,15 @@ fn es_url_at(facts: &Facts, answers: &Answers, tier: Tier) -> String {
         };
     }
     es_url_for_tier(facts, tier)
+}
+
+/// The URL of this node's REST API now, before any apply: at the tier detected, from the
+/// answers' URL when there are answers (`status --answers`).
+pub fn es_url_current(facts: &Facts, answers: Option<&Answers>) -> String {
+    match answers {
+        Some(a) => es_url_at(facts, a, facts.es.tier.tier),
+        None => es_url_detected(facts),
+    }
 }
 
 /// The URL of this node's REST API at the tier detected (no answers: `renew`, `status`).
@@ -401,7 +412,9 @@ impl<'a> Planner<'a> {
                 reason: "new security settings take effect on restart".to_string(),
             });
         }
-        let wait = es_changed || !resets.is_empty() || self.facts.state.restart_pending;
+        let token = self.kibana_token_step();
+        let wait =
+            es_changed || !resets.is_empty() || token.is_some() || self.facts.state.restart_pending;
         if wait {
             self.steps.push(Step::WaitHealthy {
                 url: url.clone(),
@@ -417,9 +430,10 @@ impl<'a> Planner<'a> {
                 "warning: es-secure's REST calls go to {url} in clear (`allow_cleartext_rest: true`): the temporary superuser's and the new built-in passwords cross the network unencrypted"
             ));
         }
-        let any_reset = !resets.is_empty();
+        let any_rest = !resets.is_empty() || token.is_some();
         self.steps.extend(resets);
-        if es_changed || any_reset {
+        self.steps.extend(token);
+        if es_changed || any_rest {
             self.steps.push(Step::Verify { url });
         }
         if self.answers.es.restart == Restart::Manual && es_changed {
@@ -1375,6 +1389,7 @@ mod tests {
             certs: BTreeMap::new(),
             ca_copies: BTreeMap::new(),
             config_group: Some("kibana".to_string()),
+            service_token: crate::domain::facts::TokenCheck::Absent,
         }
     }
 
@@ -1451,6 +1466,123 @@ mod tests {
             "{:#?}",
             plan.notes
         );
+    }
+
+    const KIBANA_TOKEN: &str = "kibana:\n  config_dir: /etc/kibana\n  es_auth: service-token\npasswords:\n  elastic: keep\n  kibana_system: keep\n  logstash_system: keep\n  beats_system: keep\n  apm_system: keep\n  remote_monitoring_user: keep\n";
+
+    /// `kibana.es_auth: service-token`: no username or password for Kibana anywhere, the
+    /// enrollment's plaintext token moves into kibana.keystore, and the REST phase gets the
+    /// token step (after the file steps, before verification); the value is never shown.
+    #[test]
+    fn service_token_replaces_kibana_systems_password() {
+        let mut facts = facts_for(LOOPBACK_YML);
+        let kyml = "elasticsearch.hosts: [\"http://localhost:9200\"]\nelasticsearch.username: kibana_system\nelasticsearch.serviceAccountToken: \"AAEAAWVsYXN0aWMva2liYW5hL2Vucm9sbC1zZWNyZXQ\"\n";
+        facts.kibana = Some(kibana_facts(kyml, &["elasticsearch.password"]));
+        facts.host.hostname = Some("kb.example.org".to_string());
+        let plan = build_plan(&facts, &minimal_answers(KIBANA_TOKEN)).unwrap();
+        let after = edited(&plan, "kibana.yml");
+        // A username is no secret: its line is commented out; the token's is deleted.
+        assert!(
+            !after
+                .lines()
+                .any(|l| l.starts_with("elasticsearch.username"))
+                && !after.contains("serviceAccountToken"),
+            "{after}"
+        );
+        assert!(plan.steps.iter().any(|s| matches!(s, Step::KeystoreRemove { product: Product::Kibana, entry, .. } if entry == "elasticsearch.password")));
+        assert!(
+            keystore_sets(&plan)
+                .iter()
+                .any(|(p, e, v)| *p == Product::Kibana
+                    && e == TOKEN_ENTRY
+                    && matches!(v, SecretSource::PlaintextSetting { .. }))
+        );
+        let token = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::ServiceToken { name, .. } if name == "es-secure-kb-example-org"))
+            .unwrap();
+        let verify = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::Verify { .. }))
+            .unwrap();
+        assert!(token < verify);
+        assert!(
+            plan.steps[..token]
+                .iter()
+                .any(|s| matches!(s, Step::WaitHealthy { .. }))
+        );
+        assert!(!plan.steps[token + 1..].iter().any(Step::is_file_step));
+        let text = crate::domain::render::plan_text(&plan);
+        let json = serde_json::to_string(&plan).unwrap();
+        for shown in [&text, &json, &format!("{plan:?}")] {
+            assert!(!shown.contains("enroll-secret"), "{shown}");
+            assert!(!shown.contains("AAEAAWVsYXN0aWMva2liYW5h"), "{shown}");
+        }
+        assert!(
+            text.contains(
+                "POST /_security/service/elastic/kibana/credential/token/es-secure-kb-example-org"
+            ),
+            "{text}"
+        );
+    }
+
+    /// A token in kibana.keystore that authenticates: nothing to do (a re-run is empty);
+    /// one that does not, or was not checked: the token step again.
+    #[test]
+    fn service_token_that_authenticates_is_kept() {
+        let mut facts = facts_for(LOOPBACK_YML);
+        let mut k = kibana_facts(
+            "elasticsearch.hosts: [\"http://127.0.0.1:9200\"]\n",
+            &[TOKEN_ENTRY],
+        );
+        let answers = minimal_answers(KIBANA_TOKEN);
+        for (check, planned) in [
+            (crate::domain::facts::TokenCheck::Authenticates, false),
+            (crate::domain::facts::TokenCheck::Rejected, true),
+            (crate::domain::facts::TokenCheck::Unknown, true),
+        ] {
+            k.service_token = check;
+            facts.kibana = Some(k.clone());
+            let plan = build_plan(&facts, &answers).unwrap();
+            assert_eq!(
+                plan.steps
+                    .iter()
+                    .any(|s| matches!(s, Step::ServiceToken { .. })),
+                planned,
+                "{check:?}: {plan:#?}"
+            );
+        }
+    }
+
+    /// `es_auth: password` with a token in kibana.keystore: the token goes (Kibana refuses it
+    /// next to `elasticsearch.username`).
+    #[test]
+    fn password_mode_removes_a_keystore_token() {
+        let mut facts = facts_for(LOOPBACK_YML);
+        facts.kibana = Some(kibana_facts(
+            "elasticsearch.hosts: [\"http://127.0.0.1:9200\"]\n",
+            &[TOKEN_ENTRY],
+        ));
+        let plan = build_plan(&facts, &minimal_answers(KIBANA_ALL_KEEP)).unwrap();
+        assert!(plan.steps.iter().any(|s| matches!(s, Step::KeystoreRemove { product: Product::Kibana, entry, .. } if entry == TOKEN_ENTRY)));
+        assert!(edited(&plan, "kibana.yml").contains("username: kibana_system"));
+        assert!(
+            !plan
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::ServiceToken { .. }))
+        );
+    }
+
+    #[test]
+    fn service_token_names_are_what_elasticsearch_accepts() {
+        assert_eq!(service_token_name(Some("node-1")), "es-secure-node-1");
+        assert_eq!(service_token_name(Some("a.b c_d")), "es-secure-a-b-c_d");
+        assert_eq!(service_token_name(None), "es-secure-kibana");
+        assert_eq!(service_token_name(Some("")), "es-secure-kibana");
+        assert!(service_token_name(Some(&"x".repeat(300))).len() <= 256);
     }
 
     /// The password of another user (here the elastic superuser) is deleted, not kept.
@@ -1880,6 +2012,72 @@ mod tests {
             "{after}"
         );
         assert!(after.contains("server.ssl.supportedProtocols"), "{after}");
+    }
+
+    #[test]
+    fn kibana_gets_an_audit_appender_next_to_its_own_log() {
+        let mut facts = facts_for(LOOPBACK_YML);
+        facts.kibana = Some(kibana_facts(
+            "server.port: 5601\nlogging:\n  appenders:\n    file:\n      type: file\n      fileName: /var/log/kibana/kibana.log\n",
+            &[],
+        ));
+        let extra = format!("{HARDENED}kibana: {{config_dir: /etc/kibana}}\n");
+        let plan = build_plan(&facts, &https_answers(&extra)).unwrap();
+        let after = plan
+            .steps
+            .iter()
+            .find_map(|s| match s {
+                Step::EditSettings {
+                    product: Product::Kibana,
+                    after,
+                    ..
+                } => Some(after.to_string()),
+                _ => None,
+            })
+            .unwrap();
+        let managed = after
+            .lines()
+            .filter(|l| l.starts_with("xpack.security.audit"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        insta::assert_snapshot!(managed, @r#"
+        xpack.security.audit.enabled: true
+        xpack.security.audit.appender.type: rolling-file
+        xpack.security.audit.appender.fileName: /var/log/kibana/audit.log
+        xpack.security.audit.appender.layout.type: json
+        xpack.security.audit.appender.policy.type: time-interval
+        xpack.security.audit.appender.policy.interval: "24h"
+        xpack.security.audit.appender.strategy.type: numeric
+        xpack.security.audit.appender.strategy.max: 7
+        "#);
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.text.starts_with("Kibana audit logging: ")
+                    && n.text.contains("/var/log/kibana/audit.log")),
+            "{:?}",
+            plan.notes
+        );
+        // Turned off in the answers: off in both files, no appender written.
+        let off = extra.replace("audit: {}", "audit: {enabled: false}");
+        let plan = build_plan(&facts, &https_answers(&off)).unwrap();
+        let after = plan
+            .steps
+            .iter()
+            .find_map(|s| match s {
+                Step::EditSettings {
+                    product: Product::Kibana,
+                    after,
+                    ..
+                } => Some(after.to_string()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(
+            after.contains("xpack.security.audit.enabled: false"),
+            "{after}"
+        );
+        assert!(!after.contains("audit.appender"), "{after}");
     }
 
     /// Node-1 of a two-node cluster, from tier none, with the answers' restart method.

@@ -177,7 +177,10 @@ impl Run<'_> {
         while let Some(step) = plan.steps.get(index) {
             if matches!(
                 step,
-                Step::ResetPassword { .. } | Step::Verify { .. } | Step::FinishRestart { .. }
+                Step::ResetPassword { .. }
+                    | Step::ServiceToken { .. }
+                    | Step::Verify { .. }
+                    | Step::FinishRestart { .. }
             ) {
                 return Ok(FilesOutcome::Healthy { rest_from: index });
             }
@@ -533,6 +536,7 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
             | Step::WaitCluster { .. }
             | Step::FinishRestart { .. }
             | Step::ResetPassword { .. }
+            | Step::ServiceToken { .. }
             | Step::Verify { .. } => {}
         }
         Ok(())
@@ -649,7 +653,7 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
         Ok(())
     }
 
-    fn keystore_update(
+    pub(super) fn keystore_update(
         &self,
         product: Product,
         path: &Path,
@@ -703,7 +707,7 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
     }
 }
 
-enum AnyKeystore {
+pub(super) enum AnyKeystore {
     Es(EsKeystore),
     Kibana(KibanaKeystore),
 }

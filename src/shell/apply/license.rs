@@ -116,15 +116,22 @@ impl Run<'_> {
     }
 }
 
-/// Whether the plan's elasticsearch.yml edit changes any Gold-only setting.
+/// Kibana's settings whose effect needs a Gold (or better) license.
+const KIBANA_GOLD_PREFIXES: [&str; 1] = ["xpack.security.audit."];
+
+/// Whether the plan's elasticsearch.yml or kibana.yml edit changes any Gold-only setting.
 fn plan_changes_gold_settings(plan: &Plan) -> bool {
     plan.steps.iter().any(|s| match s {
         Step::EditSettings {
-            product: Product::Elasticsearch,
+            product,
             path,
             before,
             after,
         } => {
+            let prefixes: &[&str] = match product {
+                Product::Elasticsearch => &GOLD_PREFIXES,
+                Product::Kibana => &KIBANA_GOLD_PREFIXES,
+            };
             let file = path.display().to_string();
             let (Ok(b), Ok(a)) = (
                 settings::parse(&file, before.as_ref()),
@@ -134,9 +141,9 @@ fn plan_changes_gold_settings(plan: &Plan) -> bool {
                 return true;
             };
             let (b, a) = (b.settings, a.settings);
-            b.iter().chain(a.iter()).any(|(k, _)| {
-                GOLD_PREFIXES.iter().any(|p| k.starts_with(p)) && b.value(k) != a.value(k)
-            })
+            b.iter()
+                .chain(a.iter())
+                .any(|(k, _)| prefixes.iter().any(|p| k.starts_with(p)) && b.value(k) != a.value(k))
         }
         _ => false,
     })
@@ -183,6 +190,27 @@ mod tests {
             same,
             &format!("{same}xpack.security.http.ssl.supported_protocols: [TLSv1.3]\n")
         )));
+    }
+
+    #[test]
+    fn kibana_audit_settings_need_the_license_too() {
+        let mut plan = edit("a: 1\n", "a: 1\n");
+        plan.steps.push(Step::EditSettings {
+            product: Product::Kibana,
+            path: "/etc/kibana/kibana.yml".into(),
+            before: "server.port: 5601\n".to_string().into(),
+            after: "server.port: 5601\nxpack.security.audit.enabled: true\n"
+                .to_string()
+                .into(),
+        });
+        assert!(plan_changes_gold_settings(&plan));
+        // Kibana's session settings work on every license.
+        if let Some(Step::EditSettings { after, .. }) = plan.steps.last_mut() {
+            *after = "server.port: 5601\nxpack.security.session.idleTimeout: 1h\n"
+                .to_string()
+                .into();
+        }
+        assert!(!plan_changes_gold_settings(&plan));
     }
 
     #[test]

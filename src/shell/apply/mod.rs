@@ -7,9 +7,11 @@
 //!    written, every write is atomic, and any failure restores every file byte-for-byte.
 //! 3. The restart and the health wait still belong to the transaction: if the node does not come
 //!    back healthy with the new files, they are restored and the node restarted on the old ones.
-//! 4. The transaction commits once the node is healthy. Password resets and verification come
-//!    after; they cannot be "un-done" on the server, so a failure there says exactly which users
-//!    were set, and re-running the same apply finishes the rest.
+//! 4. The transaction commits once the node is healthy. Password resets, Kibana's service
+//!    account token (its own small transaction: journaled before it is created, deleted by a
+//!    rollback) and verification come after; a password cannot be "un-done" on the server, so
+//!    a failure there says exactly which users were set, and re-running the same apply
+//!    finishes the rest.
 //!
 //! Secrets are resolved here, kept in `Zeroizing` buffers and never logged.
 //!
@@ -111,6 +113,9 @@ struct Run<'a> {
     /// Time spent in the REST phase (password changes, verification): mostly Elasticsearch
     /// hashing passwords and writing its security index.
     rest: Duration,
+    /// The state directory (locked by the session): the REST phase's own small transaction
+    /// (Kibana's service account token) is journaled there.
+    state_dir: &'a StateDir,
 }
 
 /// Apply `plan`. `events` receives one event per step start/finish and live progress lines.
@@ -165,6 +170,7 @@ pub fn apply_in(
         started: Instant::now(),
         waited: Duration::ZERO,
         rest: Duration::ZERO,
+        state_dir: &session.state,
     };
     run.prepare(plan).map_err(ApplyError::Invalid)?;
     run.check_license(plan, &session.state)

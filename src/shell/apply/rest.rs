@@ -1,8 +1,10 @@
-//! Apply, phase 2 (after the commit): REST changes on the server — built-in user passwords —
-//! then live verification, and the passwords file. These cannot be un-done on the server, so
-//! a failure says exactly which users were set. It must not touch configuration files.
+//! Apply, phase 2 (after the commit): REST changes on the server — built-in user passwords,
+//! Kibana's service account token (journaled in a small transaction of its own, with its
+//! value in kibana.keystore) — then live verification, and the passwords file. Passwords
+//! cannot be un-done on the server, so a failure says exactly which users were set. It must
+//! not touch configuration files other than kibana.keystore for the token.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
@@ -10,11 +12,15 @@ use zeroize::Zeroizing;
 
 use crate::domain::answers::{AuthMethod, SecretRef};
 use crate::domain::outcome::{ApplyEvent, ApplySummary, RedactedSecret};
-use crate::domain::plan::{Plan, Step};
+use crate::domain::plan::{Owner, Plan, Product, Step};
+use crate::domain::planner::TOKEN_ENTRY;
 use crate::shell::es_client::{Credentials, EsClient, Trust};
 use crate::shell::file_realm::TempSuperuser;
+use crate::shell::service_token;
 use crate::shell::state::{State, write_private};
+use crate::shell::txn::Txn;
 
+use super::files::AnyKeystore;
 use super::{ApplyError, Run};
 
 /// Suffix of the line that keeps a user's current password while a change is unconfirmed.
@@ -118,6 +124,12 @@ impl Run<'_> {
                 Step::FinishRestart { url } => self
                     .finish_cluster_restart(url, temp)
                     .map(|()| state.allocation_disabled = false),
+                Step::ServiceToken {
+                    url,
+                    name,
+                    keystore,
+                    owner,
+                } => self.service_token(url, name, keystore, owner, temp),
                 Step::Verify { url } => {
                     let table = self.verify(url, temp, &set_users);
                     let failed: Vec<String> = table
@@ -354,6 +366,95 @@ impl Run<'_> {
             Some(f) => Err(f),
             None => Ok(()),
         }
+    }
+
+    /// [`Step::ServiceToken`]: nothing when the token in kibana.keystore authenticates as
+    /// `elastic/kibana`; otherwise a leftover token of this name (an interrupted run created
+    /// it, its value was never stored) is deleted, and in a transaction of its own the token
+    /// is journaled, created and its value written into kibana.keystore. Any failure after
+    /// the journal record rolls that transaction back, the token deleted with it.
+    fn service_token(
+        &mut self,
+        url: &str,
+        name: &str,
+        keystore: &Path,
+        owner: &Owner,
+        temp: Option<&TempSuperuser>,
+    ) -> anyhow::Result<()> {
+        let client = self.client(url, temp)?;
+        if let Some(token) = service_token::keystore_token(keystore)?
+            && service_token::authenticates(&client, &token)
+                .map_err(|e| anyhow!(e))
+                .context("checking the service account token in kibana.keystore")?
+        {
+            self.event(ApplyEvent::Notice {
+                text: format!(
+                    "the service account token in {} already authenticates as {}: kept",
+                    keystore.display(),
+                    service_token::PRINCIPAL
+                ),
+            });
+            return Ok(());
+        }
+        let names = client
+            .service_token_names(service_token::NAMESPACE, service_token::SERVICE)
+            .map_err(|e| anyhow!(e))?;
+        if names.iter().any(|n| n == name) {
+            client
+                .delete_service_token(service_token::NAMESPACE, service_token::SERVICE, name)
+                .map_err(|e| anyhow!(e))
+                .with_context(|| format!("deleting the leftover token {name}"))?;
+            self.event(ApplyEvent::Notice {
+                text: format!(
+                    "deleted the token {name} of {} that an interrupted run left (its value was never stored)",
+                    service_token::PRINCIPAL
+                ),
+            });
+        }
+        let mut txn = Txn::begin(
+            self.state_dir,
+            &format!("service account token {name} for Kibana"),
+        )?;
+        match self.create_service_token(&client, &mut txn, url, name, keystore, owner) {
+            Ok(()) => {
+                txn.commit()
+                    .context("committing the service account token")?;
+                Ok(())
+            }
+            Err(e) => {
+                let report = match txn.rollback_with(Some(&client)) {
+                    Ok(r) => r.to_string(),
+                    Err(r) => format!("ROLLBACK FAILED: {r:#}"),
+                };
+                Err(e.context(format!("Rolled back: {report}")))
+            }
+        }
+    }
+
+    /// The journaled part of [`Run::service_token`].
+    fn create_service_token(
+        &self,
+        client: &EsClient,
+        txn: &mut Txn,
+        url: &str,
+        name: &str,
+        keystore: &Path,
+        owner: &Owner,
+    ) -> anyhow::Result<()> {
+        txn.record_service_token(keystore, url, name)?;
+        let token = client
+            .create_service_token(service_token::NAMESPACE, service_token::SERVICE, name)
+            .map_err(|e| anyhow!(e))?;
+        crate::shell::txn::side_effect_point(
+            "a service account token created, not yet in kibana.keystore",
+        )?;
+        self.keystore_update(Product::Kibana, keystore, owner, txn, |ks| match ks {
+            AnyKeystore::Kibana(k) => {
+                k.set(TOKEN_ENTRY, &token);
+                Ok(())
+            }
+            AnyKeystore::Es(_) => Err(anyhow!("internal: not a Kibana keystore")),
+        })
     }
 
     /// Resolve the `USER` / `USER.previous` pairs of the passwords file (a change an earlier

@@ -1,6 +1,7 @@
 //! The few Elasticsearch endpoints es-secure calls: cluster health, authenticate, change a
 //! password, the node's TLS certificates, the cluster's node names, shard allocation and
-//! flush around a full-cluster restart, and an anonymous probe.
+//! flush around a full-cluster restart, Kibana's service-account tokens (create, delete, list),
+//! and an anonymous probe.
 //! Each is one request; it must not retry (see `wait`), and a password it sends never comes
 //! back in an error.
 
@@ -134,6 +135,110 @@ impl EsClient {
             true,
         )
         .map(drop)
+    }
+
+    /// `POST /_security/service/<namespace>/<service>/credential/token/<name>`: a new token
+    /// of that service account. Its value comes back only as the result: an answer that does
+    /// not decode is reported without its body (it may hold the value).
+    pub fn create_service_token(
+        &self,
+        namespace: &str,
+        service: &str,
+        name: &str,
+    ) -> Result<Zeroizing<String>, EsError> {
+        #[derive(Deserialize)]
+        struct Token {
+            value: String,
+        }
+        #[derive(Deserialize)]
+        struct Raw {
+            token: Token,
+        }
+        let what = format!(
+            "creating the token {name} of the service account {namespace}/{service} (POST /_security/service/{namespace}/{service}/credential/token/{name})"
+        );
+        let body = Zeroizing::new(self.call(
+            &what,
+            Method::POST,
+            &[
+                "_security",
+                "service",
+                namespace,
+                service,
+                "credential",
+                "token",
+                name,
+            ],
+            &[],
+            None,
+            true,
+        )?);
+        let raw: Raw = serde_json::from_str(&body).map_err(|_| EsError::Decode {
+            what: what.clone(),
+            reason: "the answer has no token.value (body not shown: it may hold the token)"
+                .to_string(),
+        })?;
+        Ok(Zeroizing::new(raw.token.value))
+    }
+
+    /// `DELETE /_security/service/<namespace>/<service>/credential/token/<name>`: `true` when
+    /// the token existed and is deleted, `false` when there was none.
+    pub fn delete_service_token(
+        &self,
+        namespace: &str,
+        service: &str,
+        name: &str,
+    ) -> Result<bool, EsError> {
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            found: bool,
+        }
+        let what = format!(
+            "deleting the token {name} of the service account {namespace}/{service} (DELETE /_security/service/{namespace}/{service}/credential/token/{name})"
+        );
+        let body = self.call_with_status(
+            &what,
+            Method::DELETE,
+            &[
+                "_security",
+                "service",
+                namespace,
+                service,
+                "credential",
+                "token",
+                name,
+            ],
+            &[],
+            None,
+            true,
+            &[reqwest::StatusCode::NOT_FOUND],
+        )?;
+        let raw: Raw = decode(&what, &body)?;
+        Ok(raw.found)
+    }
+
+    /// `GET /_security/service/<namespace>/<service>/credential`: the names of the service
+    /// account's tokens in the security index (not the file tokens of each node).
+    pub fn service_token_names(
+        &self,
+        namespace: &str,
+        service: &str,
+    ) -> Result<Vec<String>, EsError> {
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            tokens: std::collections::BTreeMap<String, serde_json::Value>,
+        }
+        let what = format!(
+            "listing the tokens of the service account {namespace}/{service} (GET /_security/service/{namespace}/{service}/credential)"
+        );
+        let raw: Raw = self.get_json(
+            &what,
+            &["_security", "service", namespace, service, "credential"],
+            &[],
+        )?;
+        Ok(raw.tokens.into_keys().collect())
     }
 
     /// An authenticated `GET` whose JSON answer is decoded into `T`.

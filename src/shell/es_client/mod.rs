@@ -1,5 +1,6 @@
 //! Blocking REST client for the few Elasticsearch endpoints es-secure needs: cluster health,
-//! authenticate, change a password, list the node's TLS certificates.
+//! authenticate, change a password, list the node's TLS certificates, Kibana's
+//! service-account token.
 //!
 //! Its job is to reach the node *safely* and to turn every failure into an error an operator
 //! can act on ([`EsError`]). Over HTTPS it trusts only the CA it is given (never the system
@@ -87,11 +88,7 @@ pub struct License {
 impl License {
     /// Whether Gold features (audit logging, IP filtering) work under this license.
     pub fn gold_or_better(&self) -> bool {
-        self.status == "active"
-            && matches!(
-                self.kind.as_str(),
-                "gold" | "platinum" | "enterprise" | "trial"
-            )
+        crate::domain::posture::license_is_gold(&self.kind, &self.status)
     }
 }
 
@@ -144,6 +141,8 @@ pub struct EsClient {
     http: Client,
     https: bool,
     creds: Option<Credentials>,
+    /// A bearer token (a service-account token) sent instead of `creds`.
+    bearer: Option<Zeroizing<String>>,
     /// Checked by the wait loops at least once a second (see `shell::signals`).
     interrupts: Option<Interrupts>,
 }
@@ -153,6 +152,7 @@ impl fmt::Debug for EsClient {
         f.debug_struct("EsClient")
             .field("base", &self.base.as_str())
             .field("user", &self.creds.as_ref().map(|c| c.username.as_str()))
+            .field("bearer", &self.bearer.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
@@ -161,6 +161,17 @@ impl EsClient {
     /// A client for `base_url` (e.g. `https://localhost:9200`). Fails on a URL whose scheme
     /// does not fit `trust`, a URL with credentials in it, an unusable CA or pin.
     pub fn new(base_url: &str, trust: Trust) -> anyhow::Result<Self> {
+        Self::with_timeouts(base_url, trust, CONNECT_TIMEOUT, REQUEST_TIMEOUT)
+    }
+
+    /// [`EsClient::new`] with other timeouts: a quick look (`status`) must not keep the
+    /// operator waiting on a node that is down.
+    pub fn with_timeouts(
+        base_url: &str,
+        trust: Trust,
+        connect: Duration,
+        request: Duration,
+    ) -> anyhow::Result<Self> {
         let base = Url::parse(base_url.trim())
             .map_err(|e| anyhow::anyhow!("invalid Elasticsearch URL {base_url:?}: {e}"))?;
         if !base.username().is_empty() || base.password().is_some() {
@@ -168,8 +179,8 @@ impl EsClient {
             anyhow::bail!("the Elasticsearch URL must not contain a user or password");
         }
         let builder = Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(connect)
+            .timeout(request)
             .user_agent(concat!("es-secure/", env!("CARGO_PKG_VERSION")))
             // A redirect could send the Authorization header to another host.
             .redirect(reqwest::redirect::Policy::none())
@@ -212,6 +223,7 @@ impl EsClient {
             http,
             https,
             creds: None,
+            bearer: None,
             interrupts: None,
         })
     }
@@ -229,6 +241,17 @@ impl EsClient {
     pub fn with_credentials(&self, creds: Credentials) -> Self {
         Self {
             creds: Some(creds),
+            bearer: None,
+            ..self.clone()
+        }
+    }
+
+    /// The same client, authenticating with `Authorization: Bearer <token>` (a
+    /// service-account token) instead of a user and password.
+    pub fn with_bearer(&self, token: Zeroizing<String>) -> Self {
+        Self {
+            creds: None,
+            bearer: Some(token),
             ..self.clone()
         }
     }
@@ -257,6 +280,12 @@ mod tests {
             .with_credentials(c);
         let s = format!("{client:?}");
         assert!(!s.contains("hunter2"), "{s}");
+        let bearer = client.with_bearer(Zeroizing::new("AAEAAWVsYXN0aWMtoken-secret".into()));
+        let s = format!("{bearer:?}");
+        assert!(
+            !s.contains("token-secret") && s.contains("<redacted>"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -59,7 +59,9 @@ impl EsClient {
     ) -> Result<String, EsError> {
         let url = self.endpoint(what, segments, query)?;
         let mut request: RequestBuilder = self.http.request(method, url);
-        if auth && let Some(c) = &self.creds {
+        if auth && let Some(token) = &self.bearer {
+            request = request.bearer_auth(token.as_str());
+        } else if auth && let Some(c) = &self.creds {
             request = request.basic_auth(&c.username, Some(c.password.as_str()));
         }
         if let Some(body) = json_body {
@@ -81,7 +83,10 @@ impl EsClient {
             .creds
             .as_ref()
             .filter(|_| auth)
-            .map(|c| c.username.clone());
+            .map(|c| c.username.clone())
+            .or_else(|| {
+                (auth && self.bearer.is_some()).then(|| "a service-account token".to_string())
+            });
         Err(match status {
             StatusCode::UNAUTHORIZED => EsError::Unauthorized {
                 url: self.base.to_string(),

@@ -106,6 +106,16 @@ pub(super) enum Entry {
     /// to the default (`null`) over the same, credential-less URL: es-secure disables it only
     /// on an open cluster (tier none). `path` is the Elasticsearch config directory.
     Allocation { path: PathBuf, url: String },
+    /// A token `name` of the service account `elastic/kibana` on the cluster at `url` was
+    /// about to be created for the Kibana whose keystore is `path` (recorded, fsynced, before
+    /// the request; never the value). Undone by deleting the token by name, which needs the
+    /// apply's credentials: a recovery without them reports it, and the next apply deletes a
+    /// leftover of that name before creating its own.
+    ServiceToken {
+        path: PathBuf,
+        url: String,
+        name: String,
+    },
 }
 
 impl Entry {
@@ -116,7 +126,8 @@ impl Entry {
             | Entry::DirUnit { path, .. }
             | Entry::TempUser { path, .. }
             | Entry::Restart { path }
-            | Entry::Allocation { path, .. } => path,
+            | Entry::Allocation { path, .. }
+            | Entry::ServiceToken { path, .. } => path,
         }
     }
 }

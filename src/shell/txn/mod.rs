@@ -30,7 +30,9 @@
 //! SIGKILL leaves an incomplete journal. Besides files and directories the journal records
 //! the temporary file-realm superuser ([`Txn::record_temp_user`]) before its first byte, and
 //! the one REST change a rollback must undo, shard allocation limited for a full-cluster
-//! restart ([`Txn::record_allocation`]), before the request.
+//! restart ([`Txn::record_allocation`]), before the request, and Kibana's service account
+//! token ([`Txn::record_service_token`]), before it is created in the REST phase's own small
+//! transaction (the token, then its value in kibana.keystore); a rollback deletes it.
 //!
 //! Fault injection, for tests only, compiled in only with the cargo feature `fault-injection`
 //! (see `fault.rs`; read by [`Txn::begin`]; never set them on a real node):
@@ -47,7 +49,8 @@
 //! - `ES_SECURE_FAULT_REST_AT=<n>` with `ES_SECURE_FAULT_REST_MODE=error|kill` (default
 //!   `error`): the n-th [`side_effect_point`] of the process — the side effects after the
 //!   file transaction (temporary superuser in place, each password on disk before its REST
-//!   call, each password accepted before it is marked done) — fails or sends SIGKILL.
+//!   call, each password accepted before it is marked done, Kibana's service account token
+//!   created before its value is in kibana.keystore) — fails or sends SIGKILL.
 
 mod fault;
 mod journal;
@@ -59,6 +62,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use sha2::{Digest as _, Sha256};
 
+use crate::shell::es_client::EsClient;
 use crate::shell::safe_fs::{self, RemovedDir};
 pub use fault::side_effect_point;
 use fault::{FaultPlan, Phase};
@@ -128,6 +132,14 @@ pub enum RollbackAction {
     /// Shard allocation could not be enabled again (the cluster did not answer): the operator
     /// must do it. Not an error: a cluster that is down must not block every later run.
     AllocationLeftDisabled,
+    /// The service account token this transaction created for Kibana was deleted.
+    TokenDeleted,
+    /// The service account token had not been created (or was already gone).
+    TokenNotCreated,
+    /// The service account token may exist and could not be deleted here (no credentials in
+    /// a recovery, or no answer): the next apply deletes it by name. Not an error, for the
+    /// same reason as [`RollbackAction::AllocationLeftDisabled`].
+    TokenLeft,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -182,6 +194,15 @@ impl std::fmt::Display for RollbackReport {
                 }
                 RollbackAction::AllocationLeftDisabled => {
                     "COULD NOT enable shard allocation again; once the cluster answers, run `PUT _cluster/settings {\"persistent\":{\"cluster.routing.allocation.enable\":null}}` for the cluster of"
+                }
+                RollbackAction::TokenDeleted => {
+                    "deleted the service account token (elastic/kibana) created for the keystore"
+                }
+                RollbackAction::TokenNotCreated => {
+                    "no service account token had been created for the keystore"
+                }
+                RollbackAction::TokenLeft => {
+                    "a service account token es-secure-<host> of elastic/kibana may be left in Elasticsearch (`GET /_security/service/elastic/kibana/credential` lists it): the next apply with `kibana.es_auth: service-token` deletes it, or `DELETE /_security/service/elastic/kibana/credential/token/<name>`; it was made for the keystore"
                 }
             };
             write!(f, "\n  {what}: {}", item.path.display())?;
@@ -558,6 +579,24 @@ impl Txn {
             .context("recording the shard allocation change in the journal")
     }
 
+    /// Journal (fsynced) that the token `name` of the service account `elastic/kibana` is
+    /// about to be created on the cluster at `url` for the Kibana keystore `keystore`, so a
+    /// rollback deletes it ([`Txn::rollback_with`]) or, after a crash, the next apply does.
+    pub fn record_service_token(
+        &mut self,
+        keystore: &Path,
+        url: &str,
+        name: &str,
+    ) -> anyhow::Result<()> {
+        self.journal.entries.push(Entry::ServiceToken {
+            path: keystore.to_path_buf(),
+            url: url.to_string(),
+            name: name.to_string(),
+        });
+        self.save()
+            .context("recording the service account token in the journal")
+    }
+
     /// Whether this transaction restarted Elasticsearch (see [`Txn::record_restart`]).
     pub fn restarted(&self) -> bool {
         self.journal
@@ -603,19 +642,30 @@ impl Txn {
     }
 
     /// Undo everything this transaction did.
-    pub fn rollback(mut self) -> anyhow::Result<RollbackReport> {
-        roll_back(&self.dir, &mut self.journal, false)
+    pub fn rollback(self) -> anyhow::Result<RollbackReport> {
+        self.rollback_with(None)
+    }
+
+    /// Undo everything this transaction did; `rest` (authenticated as the apply is) deletes
+    /// a service account token it created.
+    pub fn rollback_with(mut self, rest: Option<&EsClient>) -> anyhow::Result<RollbackReport> {
+        roll_back(&self.dir, &mut self.journal, false, rest)
     }
 }
 
 /// Undo one journal's entries, newest first. Idempotent, so a crash during a rollback is
 /// recovered by running it again. The journal is marked rolled back only if every entry was
 /// undone.
-fn roll_back(dir: &Path, journal: &mut Journal, recovered: bool) -> anyhow::Result<RollbackReport> {
+fn roll_back(
+    dir: &Path,
+    journal: &mut Journal,
+    recovered: bool,
+    rest: Option<&EsClient>,
+) -> anyhow::Result<RollbackReport> {
     let mut items = Vec::new();
     let mut failures = Vec::new();
     for entry in journal.entries.iter().rev() {
-        match undo(dir, entry) {
+        match undo(dir, entry, rest) {
             Ok(action) => items.push(RollbackItem {
                 path: entry.path().to_path_buf(),
                 action,
@@ -642,7 +692,7 @@ fn roll_back(dir: &Path, journal: &mut Journal, recovered: bool) -> anyhow::Resu
     Ok(report)
 }
 
-fn undo(dir: &Path, entry: &Entry) -> anyhow::Result<RollbackAction> {
+fn undo(dir: &Path, entry: &Entry, rest: Option<&EsClient>) -> anyhow::Result<RollbackAction> {
     match entry {
         Entry::File { path, original, .. } => {
             let target = match safe_fs::resolve(path) {
@@ -698,6 +748,7 @@ fn undo(dir: &Path, entry: &Entry) -> anyhow::Result<RollbackAction> {
         } => unit::undo_unit(dir, path, staging, *original),
         Entry::Restart { .. } => Ok(RollbackAction::WasRestarted),
         Entry::Allocation { url, .. } => Ok(enable_allocation(url)),
+        Entry::ServiceToken { name, .. } => Ok(delete_service_token(rest, name)),
         Entry::TempUser {
             path,
             username,
@@ -722,7 +773,7 @@ fn undo(dir: &Path, entry: &Entry) -> anyhow::Result<RollbackAction> {
 /// Set `cluster.routing.allocation.enable` back to its default on the open cluster at `url`.
 /// Best effort, bounded by the client's timeouts: see [`RollbackAction::AllocationLeftDisabled`].
 fn enable_allocation(url: &str) -> RollbackAction {
-    use crate::shell::es_client::{EsClient, Trust};
+    use crate::shell::es_client::Trust;
     let enabled = EsClient::new(url, Trust::PlainHttp)
         .ok()
         .is_some_and(|c| c.set_allocation(None).is_ok());
@@ -730,6 +781,17 @@ fn enable_allocation(url: &str) -> RollbackAction {
         RollbackAction::AllocationEnabled
     } else {
         RollbackAction::AllocationLeftDisabled
+    }
+}
+
+/// Delete the service account token `name` of `elastic/kibana` with the apply's client.
+/// Best effort: see [`RollbackAction::TokenLeft`].
+fn delete_service_token(rest: Option<&EsClient>, name: &str) -> RollbackAction {
+    use crate::shell::service_token::{NAMESPACE, SERVICE};
+    match rest.map(|c| c.delete_service_token(NAMESPACE, SERVICE, name)) {
+        Some(Ok(true)) => RollbackAction::TokenDeleted,
+        Some(Ok(false)) => RollbackAction::TokenNotCreated,
+        Some(Err(_)) | None => RollbackAction::TokenLeft,
     }
 }
 
@@ -826,7 +888,7 @@ pub fn rollback_committed(state: &StateDir, id: &str) -> anyhow::Result<Rollback
     match journal.status {
         JournalStatus::Committed => {}
         // A crash during an earlier `rollback_committed`: the checks were done then.
-        JournalStatus::RollingBack => return roll_back(&dir, &mut journal, true),
+        JournalStatus::RollingBack => return roll_back(&dir, &mut journal, true, None),
         JournalStatus::RolledBack => bail!("apply {id} was already rolled back"),
         JournalStatus::Incomplete => bail!(
             "apply {id} did not finish\nhelp: run `es-secure apply` again: it rolls the interrupted apply back first"
@@ -881,7 +943,7 @@ pub fn rollback_committed(state: &StateDir, id: &str) -> anyhow::Result<Rollback
     }
     journal.status = JournalStatus::RollingBack;
     save_journal(&dir, &journal)?;
-    roll_back(&dir, &mut journal, false)
+    roll_back(&dir, &mut journal, false, None)
 }
 
 /// Roll back every transaction a crash left incomplete (newest first). Needs the lock.
@@ -908,7 +970,7 @@ pub fn recover_incomplete(state: &StateDir) -> anyhow::Result<Vec<RollbackReport
                     JournalStatus::Incomplete | JournalStatus::RollingBack
                 ) =>
             {
-                reports.push(roll_back(&dir, &mut j, true)?);
+                reports.push(roll_back(&dir, &mut j, true, None)?);
             }
             Some(_) => {}
         }
@@ -1051,6 +1113,38 @@ mod tests {
         let (tmp, _state) = private_tmp();
         let mode = fs::metadata(tmp.path().join("state")).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn a_journaled_service_token_is_deleted_or_reported_left() {
+        let (tmp, state) = private_tmp();
+        let keystore = tmp.path().join("kibana.keystore");
+        let _lock = state.lock("test").unwrap();
+        // A crash after the record: recovery has no credentials, so it reports the token.
+        let mut txn = Txn::begin(&state, "t").unwrap();
+        txn.record_service_token(&keystore, "http://127.0.0.1:9", "es-secure-h")
+            .unwrap();
+        drop(txn);
+        let reports = recover_incomplete(&state).unwrap();
+        assert_eq!(reports[0].items[0].action, RollbackAction::TokenLeft);
+        assert!(
+            reports[0]
+                .to_string()
+                .contains("may be left in Elasticsearch"),
+            "{}",
+            reports[0]
+        );
+        // A live rollback whose node does not answer: left too, not an error.
+        let mut txn = Txn::begin(&state, "t").unwrap();
+        txn.record_service_token(&keystore, "http://127.0.0.1:9", "es-secure-h")
+            .unwrap();
+        let client = EsClient::new(
+            "http://127.0.0.1:9",
+            crate::shell::es_client::Trust::PlainHttp,
+        )
+        .unwrap();
+        let report = txn.rollback_with(Some(&client)).unwrap();
+        assert_eq!(report.items[0].action, RollbackAction::TokenLeft);
     }
 
     #[test]

@@ -101,6 +101,7 @@ pub fn facts() -> Facts {
             certs: BTreeMap::new(),
             ca_copies: BTreeMap::new(),
             config_group: Some("kibana".to_string()),
+            service_token: crate::domain::facts::TokenCheck::Absent,
         }),
         ca: None,
         byo_ca: None,
@@ -294,9 +295,29 @@ pub fn screens() -> Vec<(&'static str, Model)> {
     out.push(("06-passwords-own", at(keys)));
     // `ca: existing` without an earlier CA: the real planner refuses, and the review says so.
     let mut keys = vec![enter(), enter(), enter(), key(Char(' '))];
-    keys.extend((0..3).map(|_| enter()));
+    keys.extend((0..4).map(|_| enter()));
     out.push(("07-review-refused", at(keys)));
-    let review = || (0..6).map(|_| enter()).collect::<Vec<_>>();
+    out.push(("06b-hardening", at((0..6).map(|_| enter()).collect())));
+    // Every layer on: audit, an HTTP allow list (deny defaults to _all), TLS 1.3+1.2, Kibana
+    // sessions with their defaults.
+    let mut keys: Vec<Msg> = (0..6).map(|_| enter()).collect();
+    keys.extend([
+        key(Char(' ')),
+        key(Down),
+        key(Char(' ')),
+        key(Down),
+        key(Down),
+    ]);
+    keys.extend(typed("10.0.0.0/8, 127.0.0.1"));
+    keys.extend([
+        key(Down),
+        key(Down),
+        key(Char(' ')),
+        key(Down),
+        key(Char(' ')),
+    ]);
+    out.push(("06c-hardening-on", at(keys)));
+    let review = || (0..7).map(|_| enter()).collect::<Vec<_>>();
     out.push(("07-review", at(review())));
     let mut keys = review();
     keys.push(key(Char(']')));

@@ -21,7 +21,8 @@
 //
 // Usage (exit 0 ok; 2 config/schema; 3 keystore; 4 connection/TLS; 5 authentication):
 //   node kibana_view.js check --home DIR [--config DIR] [--major 8|9]
-//       prints one JSON line {client, versions, username, verificationMode, keystore, hosts};
+//       prints one JSON line {client, versions, username, token, verificationMode, keystore,
+//       hosts, keystoreEntries} (token: the service account token's name and type, if one);
 //       --major picks the client of that Kibana major (8.19.x, or 9.x installed as
 //       `elasticsearch9`)
 //   node kibana_view.js serve --home DIR [--config DIR] [--seconds N]
@@ -315,6 +316,8 @@ async function check(opts) {
       client: clientVersion(pkg),
       versions,
       username: me.username,
+      // A service account token says which one it is (name and type), never its value.
+      token: me.token ? { name: me.token.name, type: me.token.type } : null,
       verificationMode: cfg.ssl.verificationMode,
       hosts: cfg.hosts,
       keystore,

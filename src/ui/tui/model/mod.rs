@@ -40,11 +40,21 @@ pub enum Field {
     KibanaDir,
     KibanaUrl,
     KibanaHttps,
+    KibanaToken,
     Password(usize),
     PwShow,
     PwFile,
     Auth,
     AuthRef,
+    HardAudit,
+    HardIp,
+    HardTransportAllow,
+    HardHttpAllow,
+    HardHttpDeny,
+    HardTls,
+    HardSession,
+    HardIdle,
+    HardLifespan,
 }
 
 /// A popup over the current screen.
@@ -114,7 +124,7 @@ pub struct Model {
     /// The fingerprint of the CA an earlier run created, if any.
     pub existing_ca: Option<String>,
     /// Focus per screen (index into [`Model::fields`]), kept when leaving a screen.
-    pub focus: [usize; 9],
+    pub focus: [usize; Screen::ALL.len()],
     /// The node the Nodes screen's editor shows.
     pub node_sel: usize,
     /// Errors shown on the current screen.
@@ -177,7 +187,7 @@ impl Model {
             welcome: welcome_lines(facts),
             detected_node: detected_node(facts),
             existing_ca: facts.ca.as_ref().map(|c| c.fingerprint.clone()),
-            focus: [0; 9],
+            focus: [0; Screen::ALL.len()],
             node_sel: 0,
             errors: Vec::new(),
             scroll: 0,
@@ -232,6 +242,7 @@ impl Model {
                     if f.tier == Tier::Https {
                         v.push(Field::KibanaHttps);
                     }
+                    v.push(Field::KibanaToken);
                 }
                 v
             }
@@ -240,6 +251,25 @@ impl Model {
                 v.extend([Field::PwShow, Field::PwFile, Field::Auth]);
                 if f.auth == AuthMethodKind::ElasticPassword {
                     v.push(Field::AuthRef);
+                }
+                v
+            }
+            Screen::Hardening => {
+                let h = &f.hardening;
+                let mut v = vec![Field::HardAudit, Field::HardIp];
+                if h.ip_filter {
+                    v.extend([
+                        Field::HardTransportAllow,
+                        Field::HardHttpAllow,
+                        Field::HardHttpDeny,
+                    ]);
+                }
+                v.push(Field::HardTls);
+                if f.kibana_on {
+                    v.push(Field::HardSession);
+                    if h.session {
+                        v.extend([Field::HardIdle, Field::HardLifespan]);
+                    }
                 }
                 v
             }
@@ -267,7 +297,12 @@ impl Model {
                 | Field::KibanaDir
                 | Field::KibanaUrl
                 | Field::PwFile
-                | Field::AuthRef,
+                | Field::AuthRef
+                | Field::HardTransportAllow
+                | Field::HardHttpAllow
+                | Field::HardHttpDeny
+                | Field::HardIdle
+                | Field::HardLifespan,
             ) => true,
             Some(Field::Password(i)) => self
                 .form
@@ -287,6 +322,7 @@ impl Model {
             Screen::Certs,
             Screen::Kibana,
             Screen::Passwords,
+            Screen::Hardening,
             Screen::Review,
         ];
         if !self.form.needs_certs() {
@@ -524,6 +560,11 @@ impl Model {
             Field::KibanaUrl => &mut f.kibana_url,
             Field::PwFile => &mut f.pw_file,
             Field::AuthRef => &mut f.auth_ref,
+            Field::HardTransportAllow => &mut f.hardening.transport_allow,
+            Field::HardHttpAllow => &mut f.hardening.http_allow,
+            Field::HardHttpDeny => &mut f.hardening.http_deny,
+            Field::HardIdle => &mut f.hardening.idle_timeout,
+            Field::HardLifespan => &mut f.hardening.lifespan,
             Field::Password(i) => match f.passwords.get_mut(i) {
                 Some(p) => &mut p.reference,
                 None => return false,
@@ -627,6 +668,7 @@ impl Model {
                 f.key_type = KEY_TYPES[step(KEY_TYPES.len(), cur)];
             }
             Field::KibanaOn => f.kibana_on = !f.kibana_on,
+            Field::KibanaToken => f.kibana_token = !f.kibana_token,
             Field::KibanaHttps => {
                 let on = !f.browser_https();
                 f.set_browser_https(on, hostname.as_deref());
@@ -650,6 +692,10 @@ impl Model {
                 let cur = all.iter().position(|a| *a == f.auth).unwrap_or(0);
                 f.auth = all[step(all.len(), cur)];
             }
+            Field::HardAudit => f.hardening.audit = !f.hardening.audit,
+            Field::HardIp => f.hardening.ip_filter = !f.hardening.ip_filter,
+            Field::HardTls => f.hardening.cycle_tls(delta),
+            Field::HardSession => f.hardening.session = !f.hardening.session,
             _ => {}
         }
     }

@@ -37,7 +37,7 @@ fn a_manual_restart_step_means_restart_pending() {
 fn enter_walks_the_screens_in_order_and_esc_walks_back() {
     let mut m = demo::model();
     let mut seen = vec![m.screen];
-    for _ in 0..6 {
+    for _ in 0..7 {
         send(&mut m, enter());
         seen.push(m.screen);
     }
@@ -50,11 +50,17 @@ fn enter_walks_the_screens_in_order_and_esc_walks_back() {
             Screen::Certs,
             Screen::Kibana,
             Screen::Passwords,
+            Screen::Hardening,
             Screen::Review
         ]
     );
     assert!(matches!(m.review, Review::Ready { .. }), "{:?}", m.review);
-    for expected in [Screen::Passwords, Screen::Kibana, Screen::Certs] {
+    for expected in [
+        Screen::Hardening,
+        Screen::Passwords,
+        Screen::Kibana,
+        Screen::Certs,
+    ] {
         send(&mut m, key(KeyCode::Esc));
         assert_eq!(m.screen, expected);
     }
@@ -140,7 +146,7 @@ fn back_and_forward_keep_entered_values() {
     assert_eq!(m.form.key_type, crate::domain::certspec::KeyType::Rsa2048);
     // Focus is where it was.
     assert_eq!(m.focused(), Some(Field::Validity));
-    send_all(&mut m, vec![enter(), enter(), enter()]);
+    send_all(&mut m, vec![enter(), enter(), enter(), enter()]);
     let Review::Ready { answers, .. } = &m.review else {
         panic!("{:?}", m.review)
     };
@@ -259,7 +265,7 @@ fn review_file_jumps() {
 
 #[test]
 fn planner_refusal_disables_proceed() {
-    let mut m = at(Screen::Passwords);
+    let mut m = at(Screen::Hardening);
     send(&mut m, enter());
     m.update(Msg::Planned(Err("refused: downgrade".to_string())));
     assert!(!m.can_proceed());
@@ -368,6 +374,8 @@ fn password_modes_cycle_and_references_validate() {
     send(&mut m, key(KeyCode::Char('u')).ctrl());
     send_all(&mut m, typed("env:KIBANA_PW"));
     assert!(m.errors.is_empty());
+    send(&mut m, enter());
+    assert_eq!(m.screen, Screen::Hardening);
     send(&mut m, enter());
     assert_eq!(m.screen, Screen::Review);
     let Review::Ready { raw, .. } = &m.review else {
@@ -479,7 +487,7 @@ fn done_names_the_saved_answers_only_when_they_were_applied() {
     let mut m = at(Screen::Review);
     send(&mut m, Msg::Saved(Ok(path)));
     send(&mut m, key(KeyCode::Esc));
-    assert_eq!(m.screen, Screen::Passwords);
+    assert_eq!(m.screen, Screen::Hardening);
     send(&mut m, key(KeyCode::Char(' ')));
     send(&mut m, enter());
     assert_eq!(m.screen, Screen::Review);
@@ -565,8 +573,11 @@ fn host_checks_run_before_leaving_the_passwords_screen() {
     assert_eq!(m.update(Msg::Checked(vec![problem])), Command::None);
     assert_eq!(m.screen, Screen::Passwords);
     assert_eq!(m.errors.len(), 1);
-    // None: on to Review, which asks for the plan.
+    // None: on to Hardening, then Review, which asks for the plan.
     let cmd = m.update(Msg::Checked(Vec::new()));
+    assert_eq!(m.screen, Screen::Hardening);
+    assert_eq!(cmd, Command::None);
+    let cmd = m.update(enter());
     assert_eq!(m.screen, Screen::Review);
     assert!(matches!(cmd, Command::BuildPlan(_)), "{cmd:?}");
 }
@@ -614,4 +625,93 @@ fn wrapping_counts_columns_not_chars() {
         crate::ui::tui::view::wrap("aaa bbb cccccccccccc", 8),
         vec!["aaa bbb", "cccccccc", "cccc"]
     );
+}
+
+#[test]
+fn hardening_screen_turns_on_audit_and_the_plan_writes_it() {
+    let mut m = at(Screen::Hardening);
+    // Every layer off: leaves them alone, and the answers have no `hardening` section.
+    assert_eq!(m.form.to_raw().0.hardening, None);
+    assert_eq!(m.focused(), Some(Field::HardAudit));
+    send(&mut m, key(KeyCode::Char(' ')));
+    assert!(m.form.hardening.audit);
+    // IP filter on shows its lists; a bad entry is this screen's error, not Review's.
+    send_all(&mut m, vec![key(KeyCode::Down), key(KeyCode::Char(' '))]);
+    assert!(m.fields(Screen::Hardening).contains(&Field::HardHttpAllow));
+    send_all(&mut m, vec![key(KeyCode::Down), key(KeyCode::Down)]);
+    assert_eq!(m.focused(), Some(Field::HardHttpAllow));
+    send_all(&mut m, typed("10.0.0.0/33"));
+    send(&mut m, enter());
+    assert_eq!(m.screen, Screen::Hardening);
+    assert_eq!(m.errors[0].key, "hardening.ip_filter.http_allow");
+    send(&mut m, key(KeyCode::Char('u')).ctrl());
+    // Off again: the lists are kept but not written.
+    send_all(
+        &mut m,
+        vec![key(KeyCode::Up), key(KeyCode::Up), key(KeyCode::Char(' '))],
+    );
+    assert!(!m.form.hardening.ip_filter);
+    send(&mut m, enter());
+    assert_eq!(m.screen, Screen::Review);
+    let Review::Ready { raw, plan, .. } = &m.review else {
+        panic!("{:?}", m.review)
+    };
+    // The wizard's answers are the answers file's: `hardening: {audit: {}}`.
+    let file =
+        crate::domain::answers::parse_raw("version: 1\ntier: https\nhardening:\n  audit: {}\n")
+            .unwrap();
+    assert_eq!(raw.hardening, file.hardening);
+    let text = crate::domain::render::plan_text(plan);
+    assert!(
+        text.contains("+xpack.security.audit.enabled: true"),
+        "{text}"
+    );
+    assert!(text.contains("authentication_failed"), "{text}");
+    assert!(!text.contains("filter"), "{text}");
+}
+
+#[test]
+fn wizard_hardening_equals_the_answers_file() {
+    // Every layer set in a file: the form shows it and gives back the same answers.
+    let text = "version: 1\ntier: https\nnodes:\n  - {name: node-1, dns: [node-1.example.internal], ip: [10.0.0.11]}\n  - {name: node-2, dns: [node-2.example.internal], ip: [10.0.0.12]}\n  - {name: node-3, dns: [node-3.example.internal], ip: [10.0.0.13]}\nthis_node: node-1\nkibana: {config_dir: /etc/kibana}\nhardening:\n  audit: {events: [authentication_failed, access_denied]}\n  tls_protocols: [TLSv1.3]\n  kibana_session: {idle_timeout: 30m}\n  ip_filter: {http_allow: [10.0.0.0/8, 127.0.0.1], transport_allow: [10.0.0.11]}\n";
+    let raw = crate::domain::answers::parse_raw(text).unwrap();
+    let form = crate::ui::form::Form::new(&raw, &demo::facts());
+    assert!(form.hardening.audit && form.hardening.ip_filter && form.hardening.session);
+    let (again, errs) = form.to_raw();
+    assert!(errs.is_empty(), "{errs:?}");
+    assert_eq!(
+        Answers::from_raw(&raw).unwrap().hardening,
+        Answers::from_raw(&again).unwrap().hardening
+    );
+    let facts = demo::facts();
+    assert_eq!(
+        crate::domain::planner::build_plan(&facts, &Answers::from_raw(&raw).unwrap()).unwrap(),
+        crate::domain::planner::build_plan(&facts, &Answers::from_raw(&again).unwrap()).unwrap()
+    );
+}
+
+#[test]
+fn the_kibana_screen_switches_to_a_service_account_token() {
+    let mut m = at(Screen::Kibana);
+    while m.focused() != Some(Field::KibanaToken) {
+        send(&mut m, key(KeyCode::Down));
+    }
+    let screen = demo::render_text(&m, 80, 24).unwrap();
+    assert!(screen.contains("◀ password ▶"), "{screen}");
+    send(&mut m, key(KeyCode::Char(' ')));
+    assert!(m.form.kibana_token);
+    let screen = demo::render_text(&m, 80, 24).unwrap();
+    assert!(screen.contains("service token"), "{screen}");
+    assert!(screen.contains("elastic/kibana"), "{screen}");
+    send(&mut m, enter());
+    assert_eq!(m.screen, Screen::Passwords);
+    send(&mut m, enter());
+    assert_eq!(m.screen, Screen::Hardening);
+    send(&mut m, enter());
+    assert_eq!(m.screen, Screen::Review);
+    let Review::Ready { raw, .. } = &m.review else {
+        panic!("{:?}", m.errors)
+    };
+    let yaml = crate::ui::answers_yaml(raw).unwrap();
+    assert!(yaml.contains("es_auth: service-token"), "{yaml}");
 }

@@ -12,7 +12,7 @@ mod questions;
 mod review;
 
 use self::apply::{apply, done};
-use self::questions::{certs, kibana, nodes, passwords, tier, welcome};
+use self::questions::{certs, hardening, kibana, nodes, passwords, tier, welcome};
 use self::review::review;
 
 use ratatui::Frame;
@@ -91,7 +91,7 @@ pub fn view(model: &Model, frame: &mut Frame) {
         Constraint::Length(1),
     ])
     .areas(area);
-    frame.render_widget(Paragraph::new(breadcrumb(model, t)), header);
+    frame.render_widget(Paragraph::new(breadcrumb(model, header.width, t)), header);
     let block = Block::new().borders(Borders::ALL).title(Span::styled(
         format!(" es-secure · {} ", model.screen.title()),
         t.accent(),
@@ -105,6 +105,7 @@ pub fn view(model: &Model, frame: &mut Frame) {
         Screen::Certs => certs(model, frame, inner, t),
         Screen::Kibana => kibana(model, frame, inner, t),
         Screen::Passwords => passwords(model, frame, inner, t),
+        Screen::Hardening => hardening(model, frame, inner, t),
         Screen::Review => review(model, frame, inner, t),
         Screen::Apply => apply(model, frame, inner, t),
         Screen::Done => done(model, frame, inner, t),
@@ -154,15 +155,22 @@ pub fn view(model: &Model, frame: &mut Frame) {
     }
 }
 
-fn breadcrumb(model: &Model, t: Theme) -> Line<'static> {
+fn breadcrumb(model: &Model, width: u16, t: Theme) -> Line<'static> {
     let mut spans = vec![Span::raw(" ")];
     let shown: Vec<Screen> = Screen::ALL
         .into_iter()
         .filter(|s| *s != Screen::Certs || model.form.needs_certs())
         .collect();
+    // Spaced out when it fits, tight on a narrow terminal (every name stays readable).
+    let names: usize = shown.iter().map(|s| s.short().chars().count()).sum();
+    let sep = if 1 + names + 3 * shown.len().saturating_sub(1) <= usize::from(width) {
+        " › "
+    } else {
+        "›"
+    };
     for (i, s) in shown.iter().enumerate() {
         if i > 0 {
-            spans.push(Span::styled(" › ", t.dim()));
+            spans.push(Span::styled(sep, t.dim()));
         }
         if *s == model.screen {
             spans.push(Span::styled(s.short(), t.focus()));
@@ -442,6 +450,9 @@ pub fn help_text(model: &Model) -> String {
         }
         Screen::Passwords => {
             "Space/←→ cycle a user: generate / keep / your own reference. A reference is env:NAME or file:/PATH; the password itself is never typed here."
+        }
+        Screen::Hardening => {
+            "Optional: every layer off leaves it as it is. Space/←→ toggle a layer or cycle the TLS versions; lists are comma-separated. Audit logging and IP filtering need a Gold license or a trial (apply checks and refuses on Basic)."
         }
         Screen::Review => {
             "↑↓ PgUp/PgDn Home/End scroll · [ ] previous/next file diff\n←→ or Tab pick a button, Enter presses it\np proceed · b/Esc/Shift-Tab back · s save answers · c cancel\nNothing has been written yet; only Proceed applies the plan."

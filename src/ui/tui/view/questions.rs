@@ -1,5 +1,5 @@
-//! The question screens of the wizard: Welcome, Tier, Nodes, Certificates, Kibana and
-//! Passwords, each drawn from the model's form. They must not change state or do I/O.
+//! The question screens of the wizard: Welcome, Tier, Nodes, Certificates, Kibana, Passwords
+//! and Hardening, each drawn from the model's form. They must not change state or do I/O.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -317,10 +317,22 @@ pub(super) fn kibana(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
                 t.dim(),
             )));
         }
+        lines.push(choice_row(
+            "Logs in with",
+            if f.kibana_token {
+                "service token"
+            } else {
+                "password"
+            },
+            focused == Some(Field::KibanaToken),
+            t,
+        ));
     }
     lines.push(Line::raw(""));
-    let help = if f.kibana_on {
-        "Kibana logs in to Elasticsearch as kibana_system (its password goes into Kibana's keystore, not kibana.yml). The public URL is what browsers use; with the https tier an https:// URL makes Kibana serve HTTPS with a certificate from the CA."
+    let help = if f.kibana_on && f.kibana_token {
+        "Kibana logs in to Elasticsearch with a token of the service account elastic/kibana (what Elastic's enrollment sets up): es-secure creates it through the API and puts it into Kibana's keystore, never kibana.yml. The public URL is what browsers use; with the https tier an https:// URL makes Kibana serve HTTPS with a certificate from the CA."
+    } else if f.kibana_on {
+        "Kibana logs in to Elasticsearch as kibana_system (its password goes into Kibana's keystore, not kibana.yml); or switch \"Logs in with\" to a service account token. The public URL is what browsers use; with the https tier an https:// URL makes Kibana serve HTTPS with a certificate from the CA."
     } else {
         "Kibana is left alone. Configure it later by running es-secure again."
     };
@@ -408,6 +420,154 @@ pub(super) fn passwords(model: &Model, frame: &mut Frame, area: Rect, t: Theme) 
         2,
     ));
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+pub(super) fn hardening(model: &Model, frame: &mut Frame, area: Rect, t: Theme) {
+    use crate::ui::screens::{HARDENING_LICENSE_NOTE, transport_allow_default};
+    let area = with_errors(model, frame, area, t);
+    let f = &model.form;
+    let h = &f.hardening;
+    let focused = model.focused();
+    let on_off = |on: bool| if on { "on" } else { "off (leave as is)" };
+    let mut lines = wrapped(
+        "Optional layers beyond the tier; Enter with everything off changes nothing here.",
+        t.dim(),
+        area.width,
+        0,
+    );
+    lines.push(choice_row(
+        "Audit logging",
+        on_off(h.audit),
+        focused == Some(Field::HardAudit),
+        t,
+    ));
+    if h.audit {
+        lines.extend(wrapped(
+            &format!("    records: {}", h.audit_events.join(", ")),
+            t.dim(),
+            area.width,
+            13,
+        ));
+    }
+    lines.push(choice_row(
+        "IP filtering",
+        on_off(h.ip_filter),
+        focused == Some(Field::HardIp),
+        t,
+    ));
+    if h.ip_filter {
+        let shown = |value: &str, field: Field, placeholder: String| {
+            if value.is_empty() && focused != Some(field) {
+                placeholder
+            } else {
+                value.to_string()
+            }
+        };
+        for (field, label, value, key, placeholder) in [
+            (
+                Field::HardTransportAllow,
+                "  transport allow",
+                &h.transport_allow,
+                "hardening.ip_filter.transport_allow",
+                transport_allow_default(f),
+            ),
+            (
+                Field::HardHttpAllow,
+                "  HTTP allow",
+                &h.http_allow,
+                "hardening.ip_filter.http_allow",
+                "(not filtered)".to_string(),
+            ),
+            (
+                Field::HardHttpDeny,
+                "  HTTP deny",
+                &h.http_deny,
+                "hardening.ip_filter.http_deny",
+                if h.http_allow.trim().is_empty() {
+                    "(nothing)".to_string()
+                } else {
+                    "(_all: everything not allowed)".to_string()
+                },
+            ),
+        ] {
+            lines.push(row(
+                label,
+                shown(value.as_str(), field, placeholder),
+                focused == Some(field),
+                true,
+                field_has_error(model, key),
+                t,
+            ));
+        }
+    }
+    lines.push(choice_row(
+        "TLS versions",
+        &h.tls_label(),
+        focused == Some(Field::HardTls),
+        t,
+    ));
+    if f.kibana_on {
+        lines.push(choice_row(
+            "Kibana sessions",
+            on_off(h.session),
+            focused == Some(Field::HardSession),
+            t,
+        ));
+        if h.session {
+            lines.push(text_row(
+                model,
+                "  idle timeout",
+                &h.idle_timeout,
+                focused == Some(Field::HardIdle),
+                "hardening.kibana_session.idle_timeout",
+                t,
+            ));
+            lines.push(text_row(
+                model,
+                "  lifespan",
+                &h.lifespan,
+                focused == Some(Field::HardLifespan),
+                "hardening.kibana_session.lifespan",
+                t,
+            ));
+        }
+    }
+    lines.push(Line::raw(""));
+    let help = match focused {
+        Some(Field::HardAudit) => {
+            "Security events (failed logins, denied requests, security changes) go to <cluster>_audit.json in the logs directory (and Kibana's to audit.log in its logs directory). Takes effect at the restart."
+        }
+        Some(Field::HardIp | Field::HardTransportAllow) => {
+            "Transport: only the listed addresses may join (default: every node's). Lists are comma-separated IPs, CIDR ranges or host names."
+        }
+        Some(Field::HardHttpAllow | Field::HardHttpDeny) => {
+            "HTTP: an allow rule wins over a deny rule. A list that shuts out this host is refused before apply."
+        }
+        Some(Field::HardTls) => {
+            "Only these TLS versions for transport and HTTP (and Kibana's HTTPS); older clients are refused."
+        }
+        Some(Field::HardSession | Field::HardIdle | Field::HardLifespan) => {
+            "Kibana logs a browser out after the idle timeout, and after the lifespan in any case: a count and a unit (ms, s, m, h, d, w, M, Y), 0 for never."
+        }
+        _ => "",
+    };
+    if !help.is_empty() {
+        lines.extend(help_lines(help, area, t));
+    }
+    // The license trap is said whenever a Gold feature is on, whatever the focus.
+    if h.audit || h.ip_filter || matches!(focused, Some(Field::HardAudit | Field::HardIp)) {
+        lines.extend(help_lines(HARDENING_LICENSE_NOTE, area, t));
+    }
+    // Keep the focused row visible on a short terminal.
+    let focus_line = lines
+        .iter()
+        .position(|l| l.spans.first().is_some_and(|s| s.content == "› "))
+        .unwrap_or(0);
+    let skip = (focus_line + 2).saturating_sub(usize::from(area.height));
+    frame.render_widget(
+        Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>()),
+        area,
+    );
 }
 
 /// The dimmed help under a form, wrapped to the screen and indented by two.
