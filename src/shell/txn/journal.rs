@@ -16,9 +16,10 @@ pub(super) const JOURNAL: &str = "journal.json";
 /// The fixed temp name older versions wrote the journal through; recovery still removes one.
 pub(super) const JOURNAL_TMP: &str = "journal.json.tmp";
 /// The newest journal format this es-secure reads and writes. Version 2 added the
-/// [`Entry::DirUnit`] kind; a journal is written as version 1 when it holds no such entry,
-/// so an es-secure from before version 2 can still recover it, and as version 2 otherwise,
-/// so one that reads only version 1 refuses it rather than recovering half of it.
+/// [`Entry::DirUnit`] and [`Entry::ServiceToken`] kinds; a journal is written as version 1
+/// when it holds neither, so an es-secure from before version 2 can still recover it, and as
+/// version 2 otherwise, so one that reads only version 1 refuses it rather than recovering
+/// half of it.
 pub(super) const JOURNAL_VERSION: u32 = 2;
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Serialize)]
@@ -166,7 +167,7 @@ impl Journal {
         if self
             .entries
             .iter()
-            .any(|e| matches!(e, Entry::DirUnit { .. }))
+            .any(|e| matches!(e, Entry::DirUnit { .. } | Entry::ServiceToken { .. }))
         {
             2
         } else {

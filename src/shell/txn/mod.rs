@@ -593,6 +593,7 @@ impl Txn {
             url: url.to_string(),
             name: name.to_string(),
         });
+        self.journal.version = self.journal.format_version();
         self.save()
             .context("recording the service account token in the journal")
     }
