@@ -109,6 +109,7 @@ fn fully_populated() -> RawAnswers {
                 events: Some(vec!["authentication_failed".to_string()]),
             }),
             tls_protocols: Some(vec!["TLSv1.3".to_string()]),
+            tls_cipher_suites: Some(vec!["TLS_AES_256_GCM_SHA384".to_string()]),
             kibana_session: Some(RawKibanaSession {
                 idle_timeout: Some("1h".to_string()),
                 lifespan: Some("8h".to_string()),

@@ -5,8 +5,8 @@
 //! 2. after `POST _license/start_trial`, the same answers apply (https tier): a failed login
 //!    shows up as `authentication_failed` in `<cluster>_audit.json`; with an HTTP allow list
 //!    of 127.0.0.1 a request from 127.0.0.2 is refused (and audited as `connection_denied`)
-//!    while 127.0.0.1 works; a TLS 1.1 handshake is refused while 1.2 and 1.3 succeed
-//!    (`openssl s_client`);
+//!    while 127.0.0.1 works; a TLS 1.1 handshake is refused while 1.2 and 1.3 succeed, and
+//!    only the listed cipher suites complete a handshake (`openssl s_client`);
 //! 3. back on Basic (`start_basic`) with security on, a re-run that changes the allow list
 //!    reads the license as the temporary superuser, is refused, and changes nothing.
 //!
@@ -91,6 +91,7 @@ passwords:
 hardening:
   audit: {{}}
   tls_protocols: [TLSv1.3, TLSv1.2]
+  tls_cipher_suites: [TLS_AES_256_GCM_SHA384, TLS_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]
   ip_filter:
     http_allow: [127.0.0.1]
 ",
@@ -188,12 +189,17 @@ fn curl_status(node: &Node, source: &str, path: &str, user: &str, pw: &str) -> O
 
 /// Whether an `openssl s_client` handshake with `flag` (`-tls1_1`, …) completes.
 fn handshake(node: &Node, flag: &str) -> (bool, String) {
+    // Let the client offer old versions at all (OpenSSL 3 refuses them by default at security
+    // level 1), so a refusal is the server's.
+    handshake_with(node, &[flag, "-cipher", "DEFAULT:@SECLEVEL=0"])
+}
+
+/// Whether an `openssl s_client` handshake with these options completes.
+fn handshake_with(node: &Node, options: &[&str]) -> (bool, String) {
     let out = support::run::output_within(
         Command::new("openssl")
-            .args(["s_client", "-brief", flag])
-            // Let the client offer old versions at all (OpenSSL 3 refuses them by default at
-            // security level 1), so a refusal is the server's.
-            .args(["-cipher", "DEFAULT:@SECLEVEL=0"])
+            .args(["s_client", "-brief"])
+            .args(options)
             .arg("-connect")
             .arg(format!("127.0.0.1:{}", node.http_port()))
             .arg("-CAfile")
@@ -356,6 +362,25 @@ fn license_gate_audit_ip_filter_and_tls_versions_on_one_node() {
     for flag in ["-tls1_2", "-tls1_3"] {
         let (ok, text) = handshake(&node, flag);
         assert!(ok, "{flag} handshake failed:\n{text}");
+    }
+    // Cipher suites: only the listed ones complete, in both TLS versions (OpenSSL names here).
+    for (options, listed) in [
+        (
+            ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"],
+            true,
+        ),
+        (
+            ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"],
+            false,
+        ),
+        (["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"], true),
+        (
+            ["-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"],
+            false,
+        ),
+    ] {
+        let (ok, text) = handshake_with(&node, &options);
+        assert_eq!(ok, listed, "{options:?}:\n{text}");
     }
 
     // `status` reads the trial license (as elastic, from the passwords file) and judges the

@@ -137,6 +137,7 @@ fn es_hardening(h: &Hardening) -> Option<RawHardening> {
             events: a.enabled.then(|| a.events.clone()),
         }),
         tls_protocols: (!h.tls_protocols.is_empty()).then(|| h.tls_protocols.clone()),
+        tls_cipher_suites: (!h.tls_cipher_suites.is_empty()).then(|| h.tls_cipher_suites.clone()),
         kibana_session: None,
         ip_filter: h.ip_filter.as_ref().map(|f| RawIpFilter {
             transport_allow: f.transport_allow.clone(),

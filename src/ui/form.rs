@@ -210,6 +210,8 @@ impl HardeningForm {
         let out = RawHardening {
             audit,
             tls_protocols: (!self.tls_protocols.is_empty()).then(|| self.tls_protocols.clone()),
+            // Not on the screen: an answers file's list is kept as it is.
+            tls_cipher_suites: base.and_then(|b| b.tls_cipher_suites.clone()),
             kibana_session,
             ip_filter,
         };

@@ -225,6 +225,8 @@ pub struct EsAnswers {
 pub struct Hardening {
     pub audit: Option<AuditAnswers>,
     pub tls_protocols: Vec<String>,
+    /// Empty: Elasticsearch's (the JDK's) default suites.
+    pub tls_cipher_suites: Vec<String>,
     pub kibana_session: Option<KibanaSession>,
     pub ip_filter: Option<IpFilterAnswers>,
 }

@@ -224,6 +224,10 @@ pub struct RawHardening {
     /// TLS versions for transport and HTTP (and Kibana's server), e.g. `[TLSv1.3, TLSv1.2]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_protocols: Option<Vec<String>>,
+    /// Cipher suites for transport and HTTP, in JSSE (IANA) names, e.g.
+    /// `[TLS_AES_256_GCM_SHA384, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cipher_suites: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kibana_session: Option<RawKibanaSession>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

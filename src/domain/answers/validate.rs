@@ -489,6 +489,10 @@ fn parse_hardening(raw: &RawHardening, errors: &mut Vec<AnswerError>) -> Hardeni
             )),
         }
     }
+    let tls_cipher_suites = raw.tls_cipher_suites.clone().unwrap_or_default();
+    if let Some(message) = cipher_suites_problem(raw.tls_cipher_suites.as_deref(), &tls_protocols) {
+        errors.push(err("hardening.tls_cipher_suites", None, message));
+    }
     let kibana_session = raw.kibana_session.as_ref().map(|k| {
         let mut one = |key: &str, value: &Option<String>, default: &str| {
             let v = value.clone().unwrap_or_else(|| default.to_string());
@@ -544,9 +548,51 @@ fn parse_hardening(raw: &RawHardening, errors: &mut Vec<AnswerError>) -> Hardeni
     Hardening {
         audit,
         tls_protocols,
+        tls_cipher_suites,
         kibana_session,
         ip_filter,
     }
+}
+
+/// What is wrong with `hardening.tls_cipher_suites` (`None`: nothing, or not given), given
+/// the TLS versions asked for (empty: Elasticsearch's effective default, 1.3 and 1.2).
+/// Names are JSSE's (IANA's), which Elasticsearch passes to the JDK; a suite the JDK does not
+/// know is dropped with only a log line, and a list with no suite for any enabled version
+/// leaves a node that accepts no TLS at all — so both are refused here.
+fn cipher_suites_problem(suites: Option<&[String]>, protocols: &[String]) -> Option<String> {
+    let suites = suites?;
+    if suites.is_empty() {
+        return Some(
+            "an empty list would leave no cipher suite; list the suites to allow or leave the key out".to_string(),
+        );
+    }
+    // Broken, not merely old: CBC suites stay allowed (the JDK's own default list has them).
+    const WEAK: [&str; 7] = [
+        "_NULL_", "_anon_", "_EXPORT", "_RC4_", "_DES_", "_3DES_", "_MD5",
+    ];
+    for s in suites {
+        let well_formed = s.starts_with("TLS_")
+            && s.len() > 4
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !well_formed {
+            return Some(format!(
+                "`{s}` is not a cipher suite name in Java's (IANA) form, e.g. TLS_AES_256_GCM_SHA384 or TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 (OpenSSL names such as ECDHE-ECDSA-AES256-GCM-SHA384 are Kibana's form, not Elasticsearch's)"
+            ));
+        }
+        if let Some(w) = WEAK.iter().find(|w| s.contains(*w)) {
+            return Some(format!(
+                "`{s}` is a weak suite ({}); hardening must not add it — use ECDHE suites with AES-GCM or ChaCha20",
+                w.trim_matches('_')
+            ));
+        }
+    }
+    let tls13 = |s: &String| s.starts_with("TLS_AES_") || s.starts_with("TLS_CHACHA20_");
+    let wants = |v: &str| protocols.is_empty() || protocols.iter().any(|p| p == v);
+    let usable = (wants("TLSv1.3") && suites.iter().any(tls13))
+        || (wants("TLSv1.2") && suites.iter().any(|s| !tls13(s)));
+    (!usable).then(|| {
+        "no suite in the list works with the TLS versions asked for (TLS 1.3 suites are TLS_AES_* and TLS_CHACHA20_*; the others are TLS 1.2 suites): the nodes would accept no connection".to_string()
+    })
 }
 
 /// Kibana's duration form: `0`, or digits followed by one of its units.

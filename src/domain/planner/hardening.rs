@@ -18,6 +18,8 @@ const TRANSPORT_FILTER: &str = "xpack.security.transport.filter";
 const HTTP_FILTER: &str = "xpack.security.http.filter";
 const TRANSPORT_PROTOCOLS: &str = "xpack.security.transport.ssl.supported_protocols";
 const HTTP_PROTOCOLS: &str = "xpack.security.http.ssl.supported_protocols";
+const TRANSPORT_CIPHERS: &str = "xpack.security.transport.ssl.cipher_suites";
+const HTTP_CIPHERS: &str = "xpack.security.http.ssl.cipher_suites";
 
 /// The IP filter settings for elasticsearch.yml, as (key, list) pairs; `None` values are
 /// plain settings (`enabled: false`).
@@ -125,6 +127,20 @@ impl Planner<'_> {
                 edits.push(set(
                     HTTP_PROTOCOLS,
                     SettingValue::list(h.tls_protocols.clone()),
+                ));
+            }
+        }
+        if !h.tls_cipher_suites.is_empty() {
+            if self.answers.tier >= Tier::Basic {
+                edits.push(set(
+                    TRANSPORT_CIPHERS,
+                    SettingValue::list(h.tls_cipher_suites.clone()),
+                ));
+            }
+            if self.answers.tier == Tier::Https {
+                edits.push(set(
+                    HTTP_CIPHERS,
+                    SettingValue::list(h.tls_cipher_suites.clone()),
                 ));
             }
         }
@@ -328,6 +344,17 @@ impl Planner<'_> {
                 self.note(format!(
                     "TLS versions for {layers}: only {} (static settings: they take effect at the restart in this plan; older clients that cannot speak them are refused).",
                     h.tls_protocols.join(", ")
+                ));
+            }
+        }
+        if !h.tls_cipher_suites.is_empty() {
+            if self.answers.tier == Tier::Minimal {
+                self.note("`hardening.tls_cipher_suites`: the minimal tier has no TLS, so no cipher suites are written.");
+            } else if changed(TRANSPORT_CIPHERS) || changed(HTTP_CIPHERS) {
+                self.note(format!(
+                    "Cipher suites for Elasticsearch's {}: only {} (static settings: they take effect at the restart in this plan). Kibana's server keeps its own list: `server.ssl.cipherSuites` takes OpenSSL names, which es-secure does not translate.",
+                    if self.answers.tier == Tier::Https { "transport and HTTP" } else { "transport" },
+                    h.tls_cipher_suites.join(", ")
                 ));
             }
         }

@@ -1941,6 +1941,38 @@ mod tests {
     }
 
     #[test]
+    fn cipher_suites_go_to_transport_and_http_and_not_to_kibana() {
+        let facts = facts_for(LOOPBACK_YML);
+        let suites = "hardening:\n  tls_cipher_suites: [TLS_AES_256_GCM_SHA384, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]\n";
+        let plan = build_plan(&facts, &https_answers(&format!("nodes:\n  - {{name: node-1, dns: [localhost], ip: [127.0.0.1]}}\nthis_node: node-1\n{suites}"))).unwrap();
+        let after = es_after(&plan).unwrap();
+        for key in [
+            "xpack.security.transport.ssl.cipher_suites",
+            "xpack.security.http.ssl.cipher_suites",
+        ] {
+            assert!(after.contains(key), "{key} missing:\n{after}");
+        }
+        assert!(
+            after.contains("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+            "{after}"
+        );
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.text.contains("Cipher suites") && n.text.contains("OpenSSL names")),
+            "{:#?}",
+            plan.notes
+        );
+        let plan = build_plan(&facts, &minimal_answers(suites)).unwrap();
+        assert!(!es_after(&plan).unwrap().contains("cipher_suites"));
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.text.contains("no cipher suites are written"))
+        );
+    }
+
+    #[test]
     fn minimal_tier_writes_no_protocols_and_says_so() {
         let facts = facts_for(LOOPBACK_YML);
         let plan = build_plan(
@@ -1965,6 +1997,19 @@ mod tests {
         };
         assert!(bad("  tls_protocols: [TLSv1.1]\n").contains("obsolete"));
         assert!(bad("  tls_protocols: []\n").contains("empty list"));
+        assert!(bad("  tls_cipher_suites: []\n").contains("empty list"));
+        assert!(
+            bad("  tls_cipher_suites: [ECDHE-ECDSA-AES256-GCM-SHA384]\n")
+                .contains("Java's (IANA) form")
+        );
+        assert!(
+            bad("  tls_cipher_suites: [TLS_RSA_WITH_3DES_EDE_CBC_SHA]\n").contains("weak suite")
+        );
+        // TLS 1.3 only, with TLS 1.2 suites only: no handshake could succeed.
+        assert!(
+            bad("  tls_protocols: [TLSv1.3]\n  tls_cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]\n")
+                .contains("no suite in the list works")
+        );
         assert!(bad("  audit: {events: [login_failed]}\n").contains("not an audit event"));
         assert!(
             bad("  kibana_session: {idle_timeout: 1 hour}\n").contains("not a Kibana duration")
