@@ -378,19 +378,31 @@ fn unsupported_or_unreadable_bundles_are_config_errors() {
     let n2 = Node::new("node-2", "10.0.0.12");
     let before = n2.snapshot();
 
-    let v3 = a.path("v3.bundle.yml");
+    let v4 = a.path("v4.bundle.yml");
     std::fs::write(
-        &v3,
-        text.replace("version: 2\nnode:", "version: 3\nnew_field: x\nnode:"),
+        &v4,
+        text.replace("version: 3\nnode:", "version: 4\nnew_field: x\nnode:"),
     )
     .unwrap();
-    let (code, out, err) = n2.apply_trusted(&v3, &a);
+    let (code, out, err) = n2.apply_trusted(&v4, &a);
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("bundle version 3 is not supported"), "{err}");
+    assert!(err.contains("bundle version 4 is not supported"), "{err}");
 
-    // An unsigned bundle of the previous format is not trusted.
+    // A version 2 bundle (the answers with `this_node`, every node's copy of them) says to
+    // write the bundles anew with this release.
+    let v2 = a.path("v2.bundle.yml");
+    std::fs::write(&v2, text.replace("version: 3\nnode:", "version: 2\nnode:")).unwrap();
+    let (code, out, err) = n2.apply_trusted(&v2, &a);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("bundle version 2 is from an older es-secure")
+            && err.contains("re-run the apply on the CA host with this release"),
+        "{err}"
+    );
+
+    // An unsigned bundle of the first format is not trusted.
     let v1 = a.path("v1.bundle.yml");
-    std::fs::write(&v1, text.replace("version: 2\nnode:", "version: 1\nnode:")).unwrap();
+    std::fs::write(&v1, text.replace("version: 3\nnode:", "version: 1\nnode:")).unwrap();
     let (code, out, err) = n2.apply_trusted(&v1, &a);
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("unsigned (version 1) bundle"), "{err}");
@@ -641,6 +653,51 @@ fn world_readable_bundle_is_warned_about() {
         "{err}"
     );
     assert!(err.contains("chmod 600"), "{err}");
+}
+
+/// Format 3: the cluster's answers are one `cluster:` section, the same bytes in every bundle
+/// of an apply (so the CA host serializes them once), and the node is named only by `node`.
+#[test]
+fn bundles_carry_the_cluster_answers_once_and_name_their_node_outside_them() {
+    let a = cluster();
+    let t2 = std::fs::read_to_string(bundle_of(&a, "node-2")).unwrap();
+    let t3 = std::fs::read_to_string(bundle_of(&a, "node-3")).unwrap();
+    let section = |t: &str| {
+        let start = t.find("\ncluster:\n").expect("a `cluster:` section");
+        let end = t.find("# es-secure-signature: ").unwrap();
+        t[start..end].to_string()
+    };
+    assert_eq!(section(&t2), section(&t3));
+    assert!(section(&t2).contains("node-1.example.internal"), "{t2}");
+    assert!(!t2.contains("this_node"), "{t2}");
+    assert!(t2.contains("\nnode: node-2\n"), "{t2}");
+    // A `this_node` inside the section, even signed by the CA, is not a bundle es-secure
+    // wrote: refused before anything is planned.
+    let body = bundle_sig_body(&t2).replace("\ncluster:\n", "\ncluster:\n  this_node: node-3\n");
+    let path = a.path("this-node.bundle.yml");
+    std::fs::write(
+        &path,
+        es_secure::shell::bundle_sig::sign(&a.ca_signer(), &body).unwrap(),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let n2 = Node::new("node-2", "10.0.0.12");
+    let before = n2.snapshot();
+    let (code, out, err) = n2.apply_trusted(&path, &a);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("its `cluster` answers name `this_node: node-3`"),
+        "{err}"
+    );
+    assert_eq!(before, n2.snapshot());
+}
+
+/// The signed body of a bundle text (everything before its signature line).
+fn bundle_sig_body(text: &str) -> String {
+    es_secure::shell::bundle_sig::split(text)
+        .unwrap()
+        .body
+        .to_string()
 }
 
 #[test]

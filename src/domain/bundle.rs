@@ -43,6 +43,11 @@ impl NodeAnswers {
         &self.this_node
     }
 
+    /// The cluster's answers shared by every bundle of the plan (`this_node` unset).
+    pub fn shared(&self) -> &Arc<RawAnswers> {
+        &self.shared
+    }
+
     /// The answers as the bundle holds them (what [`answers_for_node`] returns).
     pub fn to_raw(&self) -> RawAnswers {
         let mut raw = RawAnswers::clone(&self.shared);
@@ -59,7 +64,9 @@ impl Serialize for NodeAnswers {
 
 /// The cluster's answers every bundle of one plan shares (`this_node` is set per bundle).
 pub fn shared_answers(answers: &Answers) -> Arc<RawAnswers> {
-    Arc::new(answers_for_node(answers, ""))
+    let mut raw = answers_for_node(answers, "");
+    raw.this_node = None;
+    Arc::new(raw)
 }
 
 // `RawAnswers` is only `PartialEq` because of its span wrappers; equality on the values is

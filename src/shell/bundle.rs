@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
@@ -29,8 +30,11 @@ use crate::shell::bundle_sig;
 use crate::shell::certgen::CaSigner;
 
 /// The bundle format this es-secure reads and writes.
-/// Version 2 is signed; version 1 (unsigned) is refused.
-pub const VERSION: u32 = 2;
+/// Version 3 carries the cluster's answers once, without `this_node` (the node is named by
+/// `node`), so that section is the same bytes in every bundle of a plan and is serialized
+/// once for all of them. Version 2 (answers with `this_node`, never in a release) and version
+/// 1 (unsigned) are refused with a message saying to write the bundles anew.
+pub const VERSION: u32 = 3;
 
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -55,35 +59,105 @@ impl std::fmt::Debug for BundleCert {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+/// A bundle as es-secure uses it. On disk (version 3) it is the per-node part (`version`,
+/// `node`, `cluster_name`, `ca_cert`, `ca_fingerprint`, `certs`) followed by `cluster:`, the
+/// answers without `this_node`; in memory `answers.this_node` is `node`.
+#[derive(Clone, Debug)]
 pub struct Bundle {
     pub version: u32,
     pub node: String,
     /// `cluster.name` of the host that wrote the bundle (absent when it sets none), so a
     /// bundle cannot be applied to a node of another cluster by mistake.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_name: Option<String>,
     pub ca_cert: String,
     pub ca_fingerprint: String,
     /// `transport` and (https tier) `http`.
     pub certs: BTreeMap<String, BundleCert>,
+    /// The answers the node applies, `this_node` included.
     pub answers: RawAnswers,
+}
+
+/// The per-node part of a bundle file, in file order.
+#[derive(Serialize)]
+struct Head<'a> {
+    version: u32,
+    node: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster_name: Option<&'a str>,
+    ca_cert: &'a str,
+    ca_fingerprint: &'a str,
+    certs: &'a BTreeMap<String, BundleCert>,
+}
+
+/// A whole bundle file as read (version 3).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnDisk {
+    version: u32,
+    node: String,
+    #[serde(default)]
+    cluster_name: Option<String>,
+    ca_cert: String,
+    ca_fingerprint: String,
+    certs: BTreeMap<String, BundleCert>,
+    cluster: RawAnswers,
+}
+
+/// The `cluster:` section of a bundle file: `answers` without `this_node`.
+fn cluster_yaml(answers: &RawAnswers) -> anyhow::Result<String> {
+    #[derive(Serialize)]
+    struct Cluster<'a> {
+        cluster: &'a RawAnswers,
+    }
+    let text = serde_saphyr::to_string(&Cluster { cluster: answers })
+        .context("serializing the bundle's cluster answers")?;
+    Ok(with_newline(text))
+}
+
+fn with_newline(text: String) -> String {
+    if text.ends_with('\n') {
+        text
+    } else {
+        text + "\n"
+    }
+}
+
+/// The bundle body (what is signed): comment, per-node part, then the `cluster:` section.
+fn body(head: &Head<'_>, cluster: &str) -> anyhow::Result<String> {
+    // The head holds private keys: wiped when dropped, like the body the caller keeps.
+    let head_text = Zeroizing::new(with_newline(
+        serde_saphyr::to_string(head).context("serializing bundle")?,
+    ));
+    let comment = format!(
+        "# es-secure node bundle for {}. Contains private keys: keep it 0600 and delete it after\n# `es-secure apply --bundle FILE --ca-fingerprint SHA256 --yes` on that node, where SHA256\n# is the CA fingerprint printed by the apply on the CA host (not one copied from this file).\n",
+        head.node
+    );
+    // Room for the signature too: the text is never reallocated (a freed copy of the keys).
+    let mut out = String::with_capacity(
+        comment.len() + head_text.len() + cluster.len() + bundle_sig::SIGNATURE_LINE_MAX,
+    );
+    out.push_str(&comment);
+    out.push_str(&head_text);
+    out.push_str(cluster);
+    Ok(out)
 }
 
 impl Bundle {
     /// The bundle's body: what [`Bundle::to_signed_text`] signs.
     pub fn to_yaml(&self) -> anyhow::Result<String> {
-        let body = serde_saphyr::to_string(self).context("serializing bundle")?;
-        let body = if body.ends_with('\n') {
-            body
-        } else {
-            format!("{body}\n")
-        };
-        Ok(format!(
-            "# es-secure node bundle for {}. Contains private keys: keep it 0600 and delete it after\n# `es-secure apply --bundle FILE --ca-fingerprint SHA256 --yes` on that node, where SHA256\n# is the CA fingerprint printed by the apply on the CA host (not one copied from this file).\n{body}",
-            self.node
-        ))
+        let mut cluster = self.answers.clone();
+        cluster.this_node = None;
+        body(
+            &Head {
+                version: self.version,
+                node: &self.node,
+                cluster_name: self.cluster_name.as_deref(),
+                ca_cert: &self.ca_cert,
+                ca_fingerprint: &self.ca_fingerprint,
+                certs: &self.certs,
+            },
+            &cluster_yaml(&cluster)?,
+        )
     }
 
     /// The whole bundle file: the body followed by its signature with the CA key.
@@ -105,56 +179,115 @@ impl Bundle {
                 "{file}: this is an unsigned (version 1) bundle from an older es-secure, which this release does not trust\nhelp: re-run the apply on the CA host with this release to write signed bundles, and copy the new one here"
             );
         }
+        if header.version < VERSION {
+            bail!(
+                "{file}: bundle version {} is from an older es-secure (this es-secure reads version {VERSION}, which carries the cluster's answers once)\nhelp: re-run the apply on the CA host with this release to write the bundles anew, and copy the new one here",
+                header.version
+            );
+        }
         if header.version != VERSION {
             bail!(
                 "{file}: bundle version {} is not supported (this es-secure reads version {VERSION})\nhelp: apply it with the es-secure release that wrote it",
                 header.version
             );
         }
-        let bundle: Self = serde_saphyr::from_str(text)
+        let disk: OnDisk = serde_saphyr::from_str(text)
             .map_err(|e| anyhow::anyhow!("{file}: not an es-secure bundle: {e}"))?;
-        for name in bundle.certs.keys() {
+        for name in disk.certs.keys() {
             if cert_files(name).is_none() {
                 bail!(
                     "{file}: unknown certificate `{name}` in the bundle (expected `transport` or `http`)"
                 );
             }
         }
-        Ok(bundle)
+        let mut answers = disk.cluster;
+        if let Some(named) = &answers.this_node {
+            bail!(
+                "{file}: not an es-secure bundle: its `cluster` answers name `this_node: {named}` (a bundle names its node with `node`)"
+            );
+        }
+        answers.this_node = Some(disk.node.clone());
+        Ok(Self {
+            version: disk.version,
+            node: disk.node,
+            cluster_name: disk.cluster_name,
+            ca_cert: disk.ca_cert,
+            ca_fingerprint: disk.ca_fingerprint,
+            certs: disk.certs,
+            answers,
+        })
     }
 }
 
-/// The bundle text for `node`: the certificates the plan lists in `contents`, issued now by
-/// `signer` with fresh keys, the CA certificate (never its key) and the planned answers.
-pub fn text_for(
-    signer: &CaSigner,
-    node: &str,
-    contents: &BundleContents,
-) -> anyhow::Result<String> {
-    let mut certs = BTreeMap::new();
-    for spec in &contents.certs {
-        let purpose = spec
-            .purpose
-            .with_context(|| format!("the bundle for {node} lists a CA certificate to issue"))?;
-        let issued = signer.issue(spec)?;
-        certs.insert(
-            crate::domain::planner::bundle_cert_name(purpose).to_string(),
-            BundleCert {
-                cert: format!("{}{}", issued.cert_pem, signer.cert_pem()),
-                key: issued.key_pem.to_string(),
-            },
-        );
+/// Builds the bundle texts of one plan with one CA: the CA's fingerprint and the `cluster:`
+/// section (the same for every bundle of a plan, see [`crate::domain::bundle::NodeAnswers`]) are made once, so a
+/// bundle costs its certificates, its own few lines and the signature, not a serialization of
+/// every node of the cluster.
+pub struct BundleWriter<'a> {
+    signer: &'a CaSigner,
+    ca_fingerprint: String,
+    cluster: Option<(Arc<RawAnswers>, String)>,
+}
+
+impl<'a> BundleWriter<'a> {
+    pub fn new(signer: &'a CaSigner) -> Self {
+        Self {
+            signer,
+            ca_fingerprint: signer.fingerprint_sha256(),
+            cluster: None,
+        }
     }
-    let bundle = Bundle {
-        version: VERSION,
-        node: node.to_string(),
-        cluster_name: contents.cluster_name.clone(),
-        ca_cert: signer.cert_pem().to_string(),
-        ca_fingerprint: signer.fingerprint_sha256(),
-        certs,
-        answers: contents.answers.to_raw(),
-    };
-    bundle.to_signed_text(signer)
+
+    /// The bundle text for `node`: the certificates the plan lists in `contents`, issued now
+    /// with fresh keys, the CA certificate (never its key) and the planned answers, signed.
+    pub fn text_for(
+        &mut self,
+        node: &str,
+        contents: &BundleContents,
+    ) -> anyhow::Result<Zeroizing<String>> {
+        let signer = self.signer;
+        let mut certs = BTreeMap::new();
+        for spec in &contents.certs {
+            let purpose = spec.purpose.with_context(|| {
+                format!("the bundle for {node} lists a CA certificate to issue")
+            })?;
+            let issued = signer.issue(spec)?;
+            let mut cert = String::with_capacity(issued.cert_pem.len() + signer.cert_pem().len());
+            cert.push_str(&issued.cert_pem);
+            cert.push_str(signer.cert_pem());
+            certs.insert(
+                crate::domain::planner::bundle_cert_name(purpose).to_string(),
+                BundleCert {
+                    cert,
+                    key: issued.key_pem.to_string(),
+                },
+            );
+        }
+        if contents.answers.this_node() != node {
+            bail!("internal: the bundle for {node} holds the answers of another node");
+        }
+        let shared = contents.answers.shared();
+        let cluster = match &self.cluster {
+            Some((cached, text)) if Arc::ptr_eq(cached, shared) => text,
+            _ => {
+                let text = cluster_yaml(shared)?;
+                &self.cluster.insert((Arc::clone(shared), text)).1
+            }
+        };
+        let mut text = Zeroizing::new(body(
+            &Head {
+                version: VERSION,
+                node,
+                cluster_name: contents.cluster_name.as_deref(),
+                ca_cert: signer.cert_pem(),
+                ca_fingerprint: &self.ca_fingerprint,
+                certs: &certs,
+            },
+            cluster,
+        )?);
+        bundle_sig::append_signature(signer, &mut text)?;
+        Ok(text)
+    }
 }
 
 /// What the operator does with a bundle written here: the exact command for its node, with

@@ -27,6 +27,28 @@ pub fn sign(signer: &CaSigner, body: &str) -> anyhow::Result<String> {
     Ok(format!("{body}{PREFIX}{scheme} {sig}\n"))
 }
 
+/// Append the signature line of `text` (a body, see [`sign`]) to it in place: the bundle is
+/// built in one buffer, so no second copy of its keys is made (or has to be wiped).
+pub fn append_signature(signer: &CaSigner, text: &mut String) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        text.ends_with('\n'),
+        "internal: a bundle body must end with a newline before it is signed"
+    );
+    let (scheme, sig) = signer
+        .sign_detached(text.as_bytes())
+        .context("signing the node bundle with the CA key")?;
+    let sig = base64::engine::general_purpose::STANDARD.encode(sig);
+    text.push_str(PREFIX);
+    text.push_str(scheme);
+    text.push(' ');
+    text.push_str(&sig);
+    text.push('\n');
+    Ok(())
+}
+
+/// Room to leave after a body for [`append_signature`]: the longest line, an RSA-8192 CA's.
+pub const SIGNATURE_LINE_MAX: usize = 1500;
+
 /// A bundle text split into the signed body and its signature.
 pub struct Signed<'a> {
     pub body: &'a str,
@@ -137,6 +159,16 @@ mod tests {
             signed.verify(&der(&a)).unwrap();
             assert!(signed.verify(&der(&b)).is_err(), "another CA");
         }
+    }
+
+    #[test]
+    fn a_signature_appended_in_place_verifies() {
+        let a = ca(KeyType::EcdsaP256);
+        let mut text = String::from("# c\nversion: 3\nnode: n\n");
+        append_signature(&a, &mut text).unwrap();
+        let signed = split(&text).unwrap();
+        assert_eq!(signed.body, "# c\nversion: 3\nnode: n\n");
+        signed.verify(&der(&a)).unwrap();
     }
 
     #[test]

@@ -168,6 +168,7 @@ struct Bundle {
 /// Every bundle of the plan, signed (their certificates issued) before anything is written.
 fn bundles_of(signer: &certgen::CaSigner, plan: &Plan) -> anyhow::Result<Vec<Bundle>> {
     let mut out = Vec::new();
+    let mut writer = crate::shell::bundle::BundleWriter::new(signer);
     for step in &plan.steps {
         if let Step::WriteBundle {
             node,
@@ -178,7 +179,7 @@ fn bundles_of(signer: &certgen::CaSigner, plan: &Plan) -> anyhow::Result<Vec<Bun
             out.push(Bundle {
                 node: node.clone(),
                 path: path.clone(),
-                text: Zeroizing::new(crate::shell::bundle::text_for(signer, node, contents)?),
+                text: writer.text_for(node, contents)?,
             });
         }
     }

@@ -27,7 +27,10 @@ pub struct Interrupted;
 pub type Row = (String, bool, String);
 
 /// Run the checks against `url`. `admin` authenticates health and certificate queries;
-/// `users` are checked one by one with their passwords.
+/// `users` are checked each with their password. After the anonymous request (which also
+/// proves the handshake), the users' authentications and the admin queries are independent
+/// and run concurrently (each first authentication after a password change is a bcrypt check
+/// on the node); the rows keep their order.
 pub fn checks(
     url: &str,
     trust: &Trust,
@@ -63,54 +66,94 @@ pub fn checks(
             return rows;
         }
     }
-    for (user, pw) in users {
-        let result = client
-            .with_credentials(Credentials {
-                username: user.clone(),
-                password: pw.clone(),
+    let client = &client;
+    let (user_rows, admin_rows) = std::thread::scope(|scope| {
+        let user_handles: Vec<_> = users
+            .iter()
+            .map(|(user, pw)| {
+                let handle = scope.spawn(move || user_row(client, user, pw));
+                (user, handle)
             })
-            .authenticate();
-        rows.push(match result {
-            Ok(info) => (
-                format!("{user} authenticates"),
-                true,
-                format!("as {}", info.username),
-            ),
-            Err(e) => (format!("{user} authenticates"), false, e.to_string()),
-        });
-    }
-    if let Some(admin) = admin {
-        let c = client.with_credentials(admin);
-        match c.health() {
-            Ok(h) => rows.push((
-                "cluster health".to_string(),
-                h.status != "red",
-                format!("{} ({} nodes)", h.status, h.number_of_nodes),
-            )),
-            Err(e) => rows.push(("cluster health".to_string(), false, e.to_string())),
-        }
-        if tier >= Tier::Basic {
-            match c.ssl_certificates() {
-                Ok(certs) => {
-                    let ours = certs.iter().any(|c| {
-                        c.path.ends_with(files::TRANSPORT_CERT)
-                            || c.path.ends_with(files::HTTP_CERT)
-                    });
-                    rows.push((
-                        "node uses es-secure certificates".to_string(),
-                        ours,
-                        format!(
-                            "{} certificates reported by /_ssl/certificates",
-                            certs.len()
-                        ),
-                    ));
-                }
-                Err(e) => rows.push((
-                    "node uses es-secure certificates".to_string(),
+            .collect();
+        let admin_handle = admin.map(|admin| scope.spawn(move || admin_rows(client, admin, tier)));
+        let user_rows: Vec<Row> = user_handles
+            .into_iter()
+            .map(|(user, h)| {
+                h.join().unwrap_or_else(|_| {
+                    (
+                        format!("{user} authenticates"),
+                        false,
+                        "the check's thread panicked".to_string(),
+                    )
+                })
+            })
+            .collect();
+        let admin_rows = admin_handle.map_or_else(Vec::new, |h| {
+            h.join().unwrap_or_else(|_| {
+                vec![(
+                    "cluster health".to_string(),
                     false,
-                    e.to_string(),
-                )),
+                    "the check's thread panicked".to_string(),
+                )]
+            })
+        });
+        (user_rows, admin_rows)
+    });
+    rows.extend(user_rows);
+    rows.extend(admin_rows);
+    rows
+}
+
+/// `user` authenticates with `pw`.
+fn user_row(client: &EsClient, user: &str, pw: &Zeroizing<String>) -> Row {
+    let result = client
+        .with_credentials(Credentials {
+            username: user.to_string(),
+            password: pw.clone(),
+        })
+        .authenticate();
+    match result {
+        Ok(info) => (
+            format!("{user} authenticates"),
+            true,
+            format!("as {}", info.username),
+        ),
+        Err(e) => (format!("{user} authenticates"), false, e.to_string()),
+    }
+}
+
+/// Cluster health and (transport tier and up) the certificates the node uses, as `admin`.
+fn admin_rows(client: &EsClient, admin: Credentials, tier: Tier) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let c = client.with_credentials(admin);
+    match c.health() {
+        Ok(h) => rows.push((
+            "cluster health".to_string(),
+            h.status != "red",
+            format!("{} ({} nodes)", h.status, h.number_of_nodes),
+        )),
+        Err(e) => rows.push(("cluster health".to_string(), false, e.to_string())),
+    }
+    if tier >= Tier::Basic {
+        match c.ssl_certificates() {
+            Ok(certs) => {
+                let ours = certs.iter().any(|c| {
+                    c.path.ends_with(files::TRANSPORT_CERT) || c.path.ends_with(files::HTTP_CERT)
+                });
+                rows.push((
+                    "node uses es-secure certificates".to_string(),
+                    ours,
+                    format!(
+                        "{} certificates reported by /_ssl/certificates",
+                        certs.len()
+                    ),
+                ));
             }
+            Err(e) => rows.push((
+                "node uses es-secure certificates".to_string(),
+                false,
+                e.to_string(),
+            )),
         }
     }
     rows

@@ -596,6 +596,8 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
         let mut last_started = Instant::now();
         let this = &*self;
         txn.write_files_as_unit(&dir, 0o600, mine.owner, mine.clone(), |unit| {
+            // One writer for all the bundles: the shared parts are serialized once.
+            let mut writer = None;
             for (k, step) in steps.iter().enumerate() {
                 at = first + k;
                 if this.interrupts.requested() {
@@ -628,11 +630,11 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
                             path.display()
                         )
                     })?;
-                let text = Zeroizing::new(crate::shell::bundle::text_for(
-                    this.signer()?,
-                    node,
-                    contents,
-                )?);
+                let writer = match &mut writer {
+                    Some(w) => w,
+                    None => writer.insert(crate::shell::bundle::BundleWriter::new(this.signer()?)),
+                };
+                let text = writer.text_for(node, contents)?;
                 unit.add(name, text.as_bytes())?;
                 if at != last {
                     this.event(ApplyEvent::StepDone {

@@ -15,7 +15,12 @@ use crate::shell::safe_fs;
 pub(super) const JOURNAL: &str = "journal.json";
 /// The fixed temp name older versions wrote the journal through; recovery still removes one.
 pub(super) const JOURNAL_TMP: &str = "journal.json.tmp";
-pub(super) const JOURNAL_VERSION: u32 = 1;
+/// The newest journal format this es-secure reads and writes. Version 2 added the
+/// [`Entry::DirUnit`] and [`Entry::ServiceToken`] kinds; a journal is written as version 1
+/// when it holds neither, so an es-secure from before version 2 can still recover it, and as
+/// version 2 otherwise, so one that reads only version 1 refuses it rather than recovering
+/// half of it.
+pub(super) const JOURNAL_VERSION: u32 = 2;
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -157,6 +162,19 @@ impl Journal {
         })
     }
 
+    /// The oldest format that can hold this journal's entries (see [`JOURNAL_VERSION`]).
+    pub(super) fn format_version(&self) -> u32 {
+        if self
+            .entries
+            .iter()
+            .any(|e| matches!(e, Entry::DirUnit { .. } | Entry::ServiceToken { .. }))
+        {
+            2
+        } else {
+            1
+        }
+    }
+
     pub(super) fn summary(&self) -> TxnSummary {
         TxnSummary {
             id: self.id.clone(),
@@ -180,24 +198,43 @@ pub(super) fn read_journal(dir: &Path) -> anyhow::Result<Journal> {
     let (bytes, _) = safe_fs::resolve(&path)?
         .read(safe_fs::CONFIG_CAP)?
         .with_context(|| format!("{} does not exist", path.display()))?;
-    let journal: Journal = serde_json::from_slice(&bytes).with_context(|| {
+    // The version before anything else: a newer es-secure may record kinds of change this
+    // one does not know, and "written by a newer es-secure" is the useful message then, not
+    // a parse error about an unknown entry.
+    #[derive(Deserialize)]
+    struct Header {
+        version: u32,
+    }
+    let not_valid = || {
         format!(
             "{} is not a valid es-secure journal; inspect it and the backups next to it by hand",
             path.display()
         )
-    })?;
-    if journal.version != JOURNAL_VERSION {
+    };
+    let header: Header = serde_json::from_slice(&bytes).with_context(not_valid)?;
+    if header.version == 0 || header.version > JOURNAL_VERSION {
         bail!(
-            "{} has journal version {}, this es-secure reads version {JOURNAL_VERSION}",
+            "{} has journal version {}, which this es-secure cannot read (it reads versions 1 to {JOURNAL_VERSION}): it was written by a newer es-secure\nhelp: recover or roll it back with the es-secure that wrote it (run it again, or `es-secure rollback`); this one changes nothing while that journal is there",
             path.display(),
-            journal.version
+            header.version
         );
     }
+    let journal: Journal = serde_json::from_slice(&bytes).with_context(not_valid)?;
     Ok(journal)
 }
 
-/// Atomically replace the journal and make the replacement durable.
+/// Atomically replace the journal and make the replacement durable. Written with the oldest
+/// version that holds its entries ([`Journal::format_version`]).
 pub(super) fn save_journal(dir: &Path, journal: &Journal) -> anyhow::Result<()> {
-    let text = serde_json::to_vec_pretty(journal).context("serializing the journal")?;
+    let version = journal.format_version();
+    let text = if journal.version == version {
+        serde_json::to_vec_pretty(journal)
+    } else {
+        serde_json::to_vec_pretty(&Journal {
+            version,
+            ..journal.clone()
+        })
+    }
+    .context("serializing the journal")?;
     safe_fs::resolve(&dir.join(JOURNAL))?.write(&text, 0o600, None)
 }

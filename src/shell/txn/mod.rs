@@ -67,8 +67,8 @@ use crate::shell::safe_fs::{self, RemovedDir};
 pub use fault::side_effect_point;
 use fault::{FaultPlan, Phase};
 use journal::{
-    Entry, JOURNAL, JOURNAL_TMP, JOURNAL_VERSION, Journal, JournalStatus, Original, Stamp,
-    read_journal, save_journal,
+    Entry, JOURNAL, JOURNAL_TMP, Journal, JournalStatus, Original, Stamp, read_journal,
+    save_journal,
 };
 pub use lock::{Lock, LockError, StateDir};
 use lock::{check_private_dir, create_private_dir};
@@ -336,7 +336,8 @@ impl Txn {
         };
         create_private_dir(&dir.join(BACKUP_DIR))?;
         let journal = Journal {
-            version: JOURNAL_VERSION,
+            // Raised when an entry needs it (see `Journal::format_version`).
+            version: 1,
             id,
             label: label.to_string(),
             started_ns: now_ns(),
@@ -592,6 +593,7 @@ impl Txn {
             url: url.to_string(),
             name: name.to_string(),
         });
+        self.journal.version = self.journal.format_version();
         self.save()
             .context("recording the service account token in the journal")
     }
@@ -1053,7 +1055,7 @@ mod tests {
     #[test]
     fn journal_round_trips_through_json() {
         let j = Journal {
-            version: JOURNAL_VERSION,
+            version: journal::JOURNAL_VERSION,
             id: "20260101-000000-abcdef".into(),
             label: "tier 0 -> 1".into(),
             started_ns: 7,

@@ -105,6 +105,7 @@ impl Txn {
             }),
             after: None,
         });
+        self.journal.version = self.journal.format_version();
         self.save()?;
 
         let old = match original {
@@ -270,6 +271,7 @@ pub(super) fn remove_backup_unit(backup: &safe_fs::Dir, name: &OsStr) -> anyhow:
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::shell::txn::journal::{JOURNAL_VERSION, read_journal};
     use crate::shell::txn::{StateDir, recover_incomplete};
     use std::fs;
 
@@ -363,5 +365,85 @@ mod tests {
         t.rollback().unwrap();
         assert!(!live.join("a").exists());
         assert!(fs::symlink_metadata(live.join("l")).unwrap().is_symlink());
+    }
+
+    fn journal_json(t: &Txn) -> serde_json::Value {
+        serde_json::from_slice(&fs::read(t.dir.join(super::super::JOURNAL)).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_journal_with_a_unit_is_version_2_and_one_without_stays_version_1() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&tmp.path().join("state")).unwrap();
+        let _lock = state.lock("test").unwrap();
+        let mut t = Txn::begin(&state, "t").unwrap();
+        t.write_file(&tmp.path().join("f"), b"x", Perms::default())
+            .unwrap();
+        // Nothing an es-secure reading only version 1 does not know: it can still recover it.
+        assert_eq!(journal_json(&t)["version"], 1);
+        t.write_files_as_unit(
+            &tmp.path().join("bundles"),
+            0o600,
+            None,
+            Perms::default(),
+            add("a", b"1"),
+        )
+        .unwrap();
+        // A `dir-unit` entry: an es-secure that reads only version 1 must refuse it.
+        assert_eq!(journal_json(&t)["version"], 2);
+        let id = t.commit().unwrap();
+        let j = read_journal(&state.txn_root().join(&id)).unwrap();
+        assert_eq!(j.version, 2);
+        assert!(matches!(j.entries[1], Entry::DirUnit { .. }));
+    }
+
+    #[test]
+    fn a_journal_of_a_newer_format_is_refused_with_what_to_do() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&tmp.path().join("state")).unwrap();
+        let dir = {
+            let _lock = state.lock("test").unwrap();
+            let mut t = Txn::begin(&state, "t").unwrap();
+            t.write_file(&tmp.path().join("f"), b"x", Perms::default())
+                .unwrap();
+            let dir = t.dir.clone();
+            drop(t); // a crash: the journal stays incomplete
+            dir
+        };
+        // What a newer es-secure might write: a higher version and an entry kind unknown here.
+        let mut j = journal_json_at(&dir);
+        j["version"] = serde_json::json!(JOURNAL_VERSION + 1);
+        j["entries"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"kind": "future-kind", "path": "/x"}));
+        fs::write(
+            dir.join(super::super::JOURNAL),
+            serde_json::to_vec(&j).unwrap(),
+        )
+        .unwrap();
+        let err = format!("{:#}", read_journal(&dir).unwrap_err());
+        assert!(
+            err.contains(&format!("has journal version {}", JOURNAL_VERSION + 1))
+                && err.contains("written by a newer es-secure")
+                && err.contains("help: recover or roll it back with the es-secure that wrote it"),
+            "{err}"
+        );
+        assert!(!err.contains("future-kind"), "{err}");
+        // Recovery and the lock refuse it too, changing nothing.
+        assert!(recover_incomplete(&state).is_err());
+        assert_eq!(fs::read(tmp.path().join("f")).unwrap(), b"x");
+        // A version-0 or unparsable header is not taken for a journal either.
+        j["version"] = serde_json::json!(0);
+        fs::write(
+            dir.join(super::super::JOURNAL),
+            serde_json::to_vec(&j).unwrap(),
+        )
+        .unwrap();
+        assert!(read_journal(&dir).is_err());
+    }
+
+    fn journal_json_at(dir: &Path) -> serde_json::Value {
+        serde_json::from_slice(&fs::read(dir.join(super::super::JOURNAL)).unwrap()).unwrap()
     }
 }
