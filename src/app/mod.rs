@@ -372,6 +372,29 @@ fn approve_plan(
     }
 }
 
+/// The start the day-2 commands (renew, rotate-ca) share: like apply, the lock and crash
+/// recovery come before detection so the facts are current (none for a dry run, which changes
+/// nothing); then detection, the explanation, and removing a temporary superuser a crash left.
+fn begin_detected(
+    global: &Global,
+    what: &str,
+    dry_run: bool,
+) -> Result<(Option<Session>, Facts), Failure> {
+    let sandbox = sandbox_if_requested(global)?;
+    let loc = locate(global, sandbox.as_deref());
+    let session = if dry_run {
+        None
+    } else {
+        Some(begin_session(&loc.state_dir, what)?)
+    };
+    let facts = detect_with(&loc, None)?;
+    explain(global, &facts);
+    if let Some(s) = &session {
+        remove_leftover_users(s, &facts)?;
+    }
+    Ok((session, facts))
+}
+
 fn begin_session(state_dir: &Path, what: &str) -> Result<Session, Failure> {
     let (session, said) =
         Session::begin(state_dir, what).map_err(|e| Failure::new(Exit::Refused, e))?;

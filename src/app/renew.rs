@@ -11,10 +11,7 @@ use crate::shell::renew::RenewFailure;
 use crate::shell::run_log;
 use crate::ui;
 
-use super::{
-    approve_plan, begin_session, detect_with, explain, locate, remove_leftover_users,
-    sandbox_if_requested, say,
-};
+use super::{approve_plan, begin_detected, say};
 
 pub(super) fn renew_cmd(
     global: &Global,
@@ -27,19 +24,7 @@ pub(super) fn renew_cmd(
         Some(p) => Some(super::load_answers(p)?.1),
         None => None,
     };
-    let sandbox = sandbox_if_requested(global)?;
-    let loc = locate(global, sandbox.as_deref());
-    // Like apply: the lock and recovery come before detection, so the facts are current.
-    let session = if dry_run {
-        None
-    } else {
-        Some(begin_session(&loc.state_dir, "renew")?)
-    };
-    let facts = detect_with(&loc, None)?;
-    explain(global, &facts);
-    if let Some(s) = &session {
-        remove_leftover_users(s, &facts)?;
-    }
+    let (session, facts) = begin_detected(global, "renew", dry_run)?;
     let plan = planner::build_renew_plan(&facts, within, all.as_ref())
         .map_err(|e| Failure::new(Exit::Refused, e))?;
     let text = ui::style::plan(&render::plan_text(&plan));

@@ -3,21 +3,18 @@
 //! node, the same for the phase a signed rotation bundle carries. It must not plan or write
 //! anything itself: the planner and `shell::rotate` do.
 
-use std::io::IsTerminal as _;
 use std::path::Path;
 
 use crate::cli::Global;
 use crate::domain::rotation::RotationPhase;
 use crate::domain::{planner, render};
-use crate::error::{Exit, Failure, fail};
+use crate::error::{Exit, Failure};
 use crate::shell::renew::RenewFailure;
 use crate::shell::rotate::RotateReport;
 use crate::shell::run_log;
 use crate::ui;
 
-use super::{
-    begin_session, detect_with, explain, locate, remove_leftover_users, sandbox_if_requested, say,
-};
+use super::{approve_plan, begin_detected, say};
 
 pub(super) fn rotate_cmd(
     global: &Global,
@@ -30,18 +27,7 @@ pub(super) fn rotate_cmd(
         Some(p) => Some(super::load_answers(p)?.1),
         None => None,
     };
-    let sandbox = sandbox_if_requested(global)?;
-    let loc = locate(global, sandbox.as_deref());
-    let session = if dry_run {
-        None
-    } else {
-        Some(begin_session(&loc.state_dir, "rotate-ca")?)
-    };
-    let facts = detect_with(&loc, None)?;
-    explain(global, &facts);
-    if let Some(s) = &session {
-        remove_leftover_users(s, &facts)?;
-    }
+    let (session, facts) = begin_detected(global, "rotate-ca", dry_run)?;
     let (phase, plan, from_bundle) = match bundle {
         Some((path, fp)) => {
             let Some(b) = crate::shell::rotate::read_bundle(path, fp, &facts)
@@ -70,25 +56,14 @@ pub(super) fn rotate_cmd(
         anstream::println!("{}", text.trim_end());
         return Ok(());
     };
-    if !yes {
-        if !std::io::stdin().is_terminal() {
-            return fail(
-                Exit::Refused,
-                "rotate-ca needs confirmation, and there is no terminal to ask on\nhelp: review the phase with `es-secure rotate-ca --dry-run`, then run it with --yes",
-            );
-        }
-        anstream::println!("{}", text.trim_end());
-        let proceed = inquire::Confirm::new(&format!("Run CA rotation phase {phase}?"))
-            .with_default(false)
-            .prompt()
-            .unwrap_or(false);
-        if !proceed {
-            return fail(Exit::Refused, "cancelled; nothing was changed");
-        }
-    } else {
-        anstream::eprintln!("{}", text.trim_end());
-        run_log::record(&render::plan_text(&plan));
-    }
+    approve_plan(
+        &plan,
+        &text,
+        yes,
+        "rotate-ca",
+        &format!("Run CA rotation phase {phase}?"),
+        "es-secure rotate-ca --dry-run",
+    )?;
     let result = match &from_bundle {
         Some(b) => crate::shell::rotate::apply_bundle(&session, &facts, b, &plan, &say),
         None => crate::shell::rotate::rotate(&session, &facts, phase, &plan, &say),

@@ -50,6 +50,20 @@ pub enum RenewFailure {
     },
 }
 
+impl RenewFailure {
+    /// Roll `txn` back after `cause`: the restored files are reloaded by Elasticsearch (no
+    /// restart either way); `more` is said after that (e.g. what the re-run does).
+    pub(crate) fn rolled_back(txn: Txn, cause: anyhow::Error, more: &str) -> Self {
+        let report = match txn.rollback() {
+            Ok(r) => format!(
+                "{r}\nElasticsearch reloads the restored files within 5 s; nothing was restarted.{more}"
+            ),
+            Err(e) => format!("ROLLBACK FAILED: {e:#}"),
+        };
+        RenewFailure::RolledBack { cause, report }
+    }
+}
+
 /// A certificate issued for one `IssueCert` step, held until it is written.
 struct Issued {
     cert_path: PathBuf,
@@ -131,15 +145,7 @@ pub fn renew(
             }
             Err(e) => Err(RenewFailure::Refused(e.context("committing"))),
         },
-        Err(cause) => {
-            let report = match txn.rollback() {
-                Ok(r) => format!(
-                    "{r}\nElasticsearch reloads the restored files within 5 s; nothing was restarted."
-                ),
-                Err(e) => format!("ROLLBACK FAILED: {e:#}"),
-            };
-            Err(RenewFailure::RolledBack { cause, report })
-        }
+        Err(cause) => Err(RenewFailure::rolled_back(txn, cause, "")),
     };
     interrupts.set_phase(Phase::Idle);
     outcome

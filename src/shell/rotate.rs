@@ -738,15 +738,11 @@ fn execute(
             }
             Err(e) => Err(RenewFailure::Refused(e.context("committing"))),
         },
-        Err(cause) => {
-            let report = match txn.rollback() {
-                Ok(r) => format!(
-                    "{r}\nElasticsearch reloads the restored files within 5 s; nothing was restarted. The phase was not recorded: re-run it."
-                ),
-                Err(e) => format!("ROLLBACK FAILED: {e:#}"),
-            };
-            Err(RenewFailure::RolledBack { cause, report })
-        }
+        Err(cause) => Err(RenewFailure::rolled_back(
+            txn,
+            cause,
+            " The phase was not recorded: re-run it.",
+        )),
     };
     interrupts.set_phase(Phase::Idle);
     outcome
