@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-BIN=${ES_SECURE_BIN:-$ROOT/target/debug/es-secure}
+BIN=$(realpath "${ES_SECURE_BIN:-$ROOT/target/debug/es-secure}")
 [ -x "$BIN" ] || { echo "no es-secure binary at $BIN (cargo build first)" >&2; exit 1; }
 CACHE=${ES_SECURE_TEST_CACHE:-/var/cache/es-secure-test}
 ANSIBLE_CORE_VERSION=2.17.7
