@@ -17,7 +17,7 @@ use anyhow::Context;
 
 use crate::cli::{Cli, Command, Global};
 use crate::domain::answers::{self, Answers, RawAnswers};
-use crate::domain::facts::{Facts, Layout, Severity};
+use crate::domain::facts::{Facts, Severity};
 use crate::domain::plan::Plan;
 use crate::domain::planner::{self, PlanError};
 use crate::error::{Exit, Failure, fail};
@@ -314,22 +314,7 @@ fn overrides(global: &Global) -> Vec<String> {
 /// In the sandbox, refuse any apply or check that could reach a node other than the
 /// sandbox's own (a real node on this machine, e.g. on 9200): nothing is contacted or changed.
 fn sandbox_guard(facts: &Facts, answers: &Answers) -> Result<(), Failure> {
-    if facts.es.layout != Layout::Sandbox {
-        return Ok(());
-    }
-    let own_port = facts
-        .es
-        .parsed
-        .settings
-        .value("http.port")
-        .and_then(|v| v.as_plain().parse::<u16>().ok());
-    let root = facts
-        .es
-        .config_dir
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(&facts.es.config_dir);
-    crate::shell::sandbox::refuse_foreign(&planner::es_url(facts, answers), own_port, root)
+    crate::shell::sandbox::refuse_foreign_for(facts, &planner::es_url(facts, answers))
         .map_err(|e| Failure::new(Exit::Refused, e))
 }
 

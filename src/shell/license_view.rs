@@ -9,7 +9,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::domain::answers::{Answers, AuthMethod};
-use crate::domain::facts::{Facts, Layout};
+use crate::domain::facts::Facts;
 use crate::domain::posture::LicenseSeen;
 use crate::domain::tier::Tier;
 use crate::shell::es_client::{Credentials, EsClient, EsError};
@@ -24,22 +24,8 @@ const PASSWORDS_CAP: u64 = 64 * 1024;
 /// The license of the cluster this host's node belongs to, as far as `status` can tell.
 pub fn read(facts: &Facts, answers: Option<&Answers>) -> LicenseSeen {
     let url = crate::domain::planner::es_url_current(facts, answers);
-    if facts.es.layout == Layout::Sandbox {
-        let own_port = facts
-            .es
-            .parsed
-            .settings
-            .value("http.port")
-            .and_then(|v| v.as_plain().parse::<u16>().ok());
-        let root = facts
-            .es
-            .config_dir
-            .parent()
-            .and_then(std::path::Path::parent)
-            .unwrap_or(&facts.es.config_dir);
-        if crate::shell::sandbox::refuse_foreign(&url, own_port, root).is_err() {
-            return LicenseSeen::unknown("not asked: the sandbox talks only to its own node");
-        }
+    if crate::shell::sandbox::refuse_foreign_for(facts, &url).is_err() {
+        return LicenseSeen::unknown("not asked: the sandbox talks only to its own node");
     }
     let ca_pem = facts.ca.as_ref().map(|c| c.cert_pem.as_str());
     if url.starts_with("https://") && ca_pem.is_none() {

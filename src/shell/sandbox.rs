@@ -87,6 +87,28 @@ pub fn ensure() -> anyhow::Result<PathBuf> {
     Ok(root)
 }
 
+/// [`refuse_foreign`] for the install in `facts`: nothing to refuse outside the sandbox;
+/// in it, the sandbox's own port (its `elasticsearch.yml`) and root (two levels above its
+/// config dir). One place for apply's guard and `status`'s license read.
+pub fn refuse_foreign_for(facts: &crate::domain::facts::Facts, url: &str) -> anyhow::Result<()> {
+    if facts.es.layout != crate::domain::facts::Layout::Sandbox {
+        return Ok(());
+    }
+    let own_port = facts
+        .es
+        .parsed
+        .settings
+        .value("http.port")
+        .and_then(|v| v.as_plain().parse::<u16>().ok());
+    let root = facts
+        .es
+        .config_dir
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(&facts.es.config_dir);
+    refuse_foreign(url, own_port, root)
+}
+
 /// Refuse a REST URL that could reach a node other than the sandbox's own: it must be the
 /// loopback interface on the port the sandbox's `elasticsearch.yml` names, and that port must
 /// not be 9200 (a sandbox made by an older es-secure used it, and a real node may be there).
