@@ -851,4 +851,55 @@ fn service_token_case(
     assert!(!text(&out).contains("credential/token"), "{}", text(&out));
     assert_eq!(kibana_tokens(node, elastic), names);
     assert_eq!(passed(&kv.check(home, &[]))["username"], "elastic/kibana");
+
+    // `es-secure verify` checks the token Kibana will send: it passes with the keystore's
+    // token, and fails, naming the keystore, once Elasticsearch no longer knows the token.
+    let row = "Kibana's service token authenticates as elastic/kibana";
+    let out = verify_output(node, state);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("[PASS] {row}")),
+        "{}",
+        text(&out)
+    );
+    let path = format!(
+        "/_security/service/elastic/kibana/credential/token/{}",
+        names[0]
+    );
+    let r = node
+        .request("DELETE", &path, Some(("elastic", elastic)), None)
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let out = verify_output(node, state);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("[FAIL] {row}")) && stdout.contains("refused the token"),
+        "{}",
+        text(&out)
+    );
+    // The next apply sees the refused token and creates a new one (same name: the old one is
+    // gone); Kibana's view authenticates with what kibana.keystore now holds.
+    let out = apply_token(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(kibana_tokens(node, elastic), names);
+    assert_eq!(passed(&kv.check(home, &[]))["username"], "elastic/kibana");
+    let out = verify_output(node, state);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// `es-secure verify` with the answers of the last https apply ([`apply_output_env`] wrote them).
+fn verify_output(node: &Node, state: &Path) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_es-secure"));
+    cmd.args(["verify", "--answers"])
+        .arg(state.join("answers-https.yml"))
+        .arg("--es-home")
+        .arg(node.home())
+        .arg("--es-config")
+        .arg(node.config_dir())
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--es-user", &es::test_user()])
+        .env("NO_COLOR", "1");
+    support::run::output_within(&mut cmd, Duration::from_secs(300))
 }

@@ -75,8 +75,12 @@ pub(super) fn rollback_cmd(global: &Global, list: bool, id: Option<&str>) -> Res
     let rotation = all.iter().any(|t| t.id == target && t.label == "rotate-ca");
     if rotation {
         // A CA-rotation phase: nothing was restarted (Elasticsearch reloads the restored
-        // files); the phase before it is this node's phase again.
-        note_rotation_rolled_back(&dir, newest);
+        // files); the phase before it is this node's phase again. Phases journal their record
+        // in state.json, so the rollback has already restored it; older journals did not.
+        let restored_state = report.items.iter().any(|i| i.path.ends_with("state.json"));
+        if !restored_state {
+            note_rotation_rolled_back(&dir, newest);
+        }
     } else if !report.items.is_empty() {
         note_restart_after_rollback(&dir, newest, &report);
     }

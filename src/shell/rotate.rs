@@ -14,7 +14,9 @@
 //!    yellow or green with as many nodes as before. A failure or an interrupt restores every
 //!    old byte (which the node reloads again).
 //! 4. A node that does not answer is not running: it reads the files when it starts.
-//! 5. Only after the commit is the phase recorded in `state.json`, so a re-run continues.
+//! 5. The phase is recorded in `state.json` as the transaction's last write, so it is committed
+//!    with the files (a crash before the commit rolls the record back with them; after it, a
+//!    re-run continues with the next phase).
 //!
 //! It must not restart Elasticsearch or Kibana or edit a settings file.
 
@@ -712,29 +714,16 @@ fn execute(
             "could not remove the temporary superuser: {e:#}; remove its line from users and users_roles"
         ));
     }
+    let result = result.and_then(|()| record_phase(&mut txn, &facts.state.state_dir, &p.record));
     let outcome = match result {
         Ok(()) => match txn.commit() {
             Ok(id) => {
-                let saved = crate::shell::state::State::load(&facts.state.state_dir).and_then(
-                    |mut state| {
-                        state.ca_rotation = Some(p.record.clone());
-                        state.save(&facts.state.state_dir)
-                    },
-                );
-                match saved {
-                    Ok(()) => {
-                        lines.extend(p.bundle_lines.iter().cloned());
-                        Ok(RotateReport {
-                            transaction: Some(id),
-                            lines,
-                            record: p.record.clone(),
-                        })
-                    }
-                    Err(e) => Err(RenewFailure::Refused(e.context(format!(
-                        "phase {} is done (transaction {id}), but recording it in state.json failed",
-                        p.phase
-                    )))),
-                }
+                lines.extend(p.bundle_lines.iter().cloned());
+                Ok(RotateReport {
+                    transaction: Some(id),
+                    lines,
+                    record: p.record.clone(),
+                })
             }
             Err(e) => Err(RenewFailure::Refused(e.context("committing"))),
         },
@@ -746,6 +735,22 @@ fn execute(
     };
     interrupts.set_phase(Phase::Idle);
     outcome
+}
+
+/// Record the phase in `state.json` through the transaction (journaled like every other file,
+/// so the record and the files commit or roll back together).
+fn record_phase(txn: &mut Txn, state_dir: &Path, record: &CaRotation) -> anyhow::Result<()> {
+    let mut state = crate::shell::state::State::load(state_dir)?;
+    state.ca_rotation = Some(record.clone());
+    txn.write_file(
+        &crate::shell::state::state_file(state_dir),
+        &state.to_bytes()?,
+        Perms {
+            mode: Some(0o600),
+            owner: Some((0, 0)),
+        },
+    )
+    .context("recording the phase in state.json")
 }
 
 #[allow(clippy::too_many_arguments)]

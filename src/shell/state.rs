@@ -42,7 +42,8 @@ pub struct State {
     pub ca_rotation: Option<crate::domain::rotation::CaRotation>,
 }
 
-fn state_file(dir: &Path) -> PathBuf {
+/// `<state>/state.json`.
+pub fn state_file(dir: &Path) -> PathBuf {
     dir.join("state.json")
 }
 
@@ -68,8 +69,12 @@ impl State {
 
     /// Write the state atomically with mode 0600.
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
-        let text = serde_json::to_string_pretty(self).context("serializing state")?;
-        write_private(&state_file(dir), text.as_bytes())
+        write_private(&state_file(dir), &self.to_bytes()?)
+    }
+
+    /// The file's bytes (for a transaction that writes the state with its other files).
+    pub fn to_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self).context("serializing state")
     }
 
     /// Record that `user`'s password was set from `source`.

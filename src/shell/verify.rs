@@ -1,12 +1,13 @@
 //! Live verification of a node, shared by `apply` (at the end) and `es-secure verify`: the
 //! HTTPS handshake against our CA with hostname checking, an anonymous request refused with
-//! 401, each user authenticating, cluster health and the certificates the node reports.
+//! 401, each user authenticating, cluster health, the certificates the node reports and (with
+//! `kibana.es_auth: service-token`) Kibana's token from kibana.keystore.
 //! Read-only towards Elasticsearch except for the temporary superuser `verify` may create.
 
 use anyhow::Context;
 use zeroize::Zeroizing;
 
-use crate::domain::answers::{Answers, AuthMethod, SecretRef};
+use crate::domain::answers::{Answers, AuthMethod, KibanaEsAuth, SecretRef};
 use crate::domain::facts::Facts;
 use crate::domain::planner::{self, files};
 use crate::domain::tier::Tier;
@@ -159,6 +160,56 @@ fn admin_rows(client: &EsClient, admin: Credentials, tier: Tier) -> Vec<Row> {
     rows
 }
 
+/// With `kibana.es_auth: service-token`, one row: whether the token kibana.keystore holds
+/// authenticates as `elastic/kibana` on the node at `url` — what Kibana itself will send. `None`
+/// when the answers do not use a token (or configure no Kibana). The token is read, sent once
+/// in an `Authorization` header and dropped; never shown.
+pub fn kibana_token_row(facts: &Facts, answers: &Answers, url: &str, trust: &Trust) -> Option<Row> {
+    let kibana = answers.kibana.as_ref()?;
+    if kibana.es_auth != KibanaEsAuth::ServiceToken {
+        return None;
+    }
+    let name = format!(
+        "Kibana's service token authenticates as {}",
+        crate::shell::service_token::PRINCIPAL
+    );
+    let keystore = facts.kibana.as_ref().map_or_else(
+        || kibana.config_dir.join("kibana.keystore"),
+        |k| k.keystore.path.clone(),
+    );
+    let token = match crate::shell::service_token::keystore_token(&keystore) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return Some((
+                name,
+                false,
+                format!(
+                    "{} has no elasticsearch.serviceAccountToken",
+                    keystore.display()
+                ),
+            ));
+        }
+        Err(e) => return Some((name, false, format!("{e:#}"))),
+    };
+    let result = EsClient::new(url, trust.clone())
+        .map_err(|e| format!("{e:#}"))
+        .and_then(|c| {
+            crate::shell::service_token::authenticates(&c, &token).map_err(|e| e.to_string())
+        });
+    Some(match result {
+        Ok(true) => (name, true, format!("token in {}", keystore.display())),
+        Ok(false) => (
+            name,
+            false,
+            format!(
+                "Elasticsearch refused the token in {} (deleted, or another account's): re-run `es-secure apply` to create a new one",
+                keystore.display()
+            ),
+        ),
+        Err(e) => (name, false, e),
+    })
+}
+
 /// Trust for a URL: our CA for https, plain HTTP otherwise.
 pub fn trust_for(url: &str, ca_pem: Option<&str>) -> anyhow::Result<Trust> {
     if url.starts_with("https://") {
@@ -240,7 +291,9 @@ pub fn verify(
     let rows = if interrupts.requested() {
         Vec::new()
     } else {
-        checks(&url, &trust, admin, &users, answers.tier)
+        let mut rows = checks(&url, &trust, admin, &users, answers.tier);
+        rows.extend(kibana_token_row(facts, answers, &url, &trust));
+        rows
     };
     if let Some(t) = temp {
         t.remove()?;

@@ -650,7 +650,14 @@ impl Run<'_> {
             .iter()
             .filter_map(|u| self.passwords.get(u).map(|p| (u.clone(), p.clone())))
             .collect();
-        crate::shell::verify::checks(url, &trust, admin, &users, self.answers.tier)
+        let mut rows = crate::shell::verify::checks(url, &trust, admin, &users, self.answers.tier);
+        rows.extend(crate::shell::verify::kibana_token_row(
+            self.facts,
+            self.answers,
+            url,
+            &trust,
+        ));
+        rows
     }
 }
 
