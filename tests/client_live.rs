@@ -30,9 +30,7 @@ fn secured_node(test: &str, shim: bool) -> Option<Node> {
     if !shim {
         b = b.without_shim();
     }
-    let mut node = b.build().unwrap();
-    node.start_and_wait(es::ready_timeout()).unwrap();
-    Some(node)
+    Some(b.started())
 }
 
 fn snapshot(dir: &Path) -> (Vec<u8>, Vec<u8>) {

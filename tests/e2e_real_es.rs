@@ -14,80 +14,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::es::{self, Cluster, EsVersion, Node, Security, say};
-
-const USERS: [&str; 6] = [
-    "elastic",
-    "kibana_system",
-    "logstash_system",
-    "beats_system",
-    "apm_system",
-    "remote_monitoring_user",
-];
-
-/// A private (0700) state directory for es-secure, as it requires.
-fn state_dir() -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    d
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {} after {:.1}s\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code,
-            self.took.as_secs_f64(),
-            self.stdout,
-            self.stderr
-        )
-    }
-}
-
-/// Run es-secure against `node` with `state` as its state directory.
-fn es_secure(node: &Node, state: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let t0 = Instant::now();
-    // scripts/bench-apply.sh points this at the release build to time the tool's own work.
-    let bin = std::env::var("ES_SECURE_E2E_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_es-secure").to_string());
-    let mut cmd = Command::new(bin);
-    cmd.args(args)
-        .arg("--es-home")
-        .arg(node.home())
-        .arg("--es-config")
-        .arg(node.config_dir())
-        .arg("--state-dir")
-        .arg(state)
-        .args(["--es-user", &es::test_user()])
-        .env("NO_COLOR", "1")
-        .env("ES_SECURE_TEST_RESTART_TIMEOUT", "400");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    // Bounded above es-secure's own waits (restart 400 s, health 400 s) plus its own work.
-    let out = support::run::output_within(&mut cmd, std::time::Duration::from_secs(900));
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        took: t0.elapsed(),
-    };
-    say(&format!(
-        "es-secure {} on {}: exit {} in {:.1}s",
-        args.join(" "),
-        node.name(),
-        run.code,
-        run.took.as_secs_f64()
-    ));
-    run
-}
+use support::es_secure::{Run, USERS, config_tree, passwords, run as es_secure, state_dir, tree};
+use support::run::curl;
 
 /// Answers for a single node (or `node` of `all` in a cluster), restarted through the
 /// harness's restart script.
@@ -126,12 +54,7 @@ passwords:
 }
 
 fn apply(node: &Node, state: &Path, answers: &Path) -> Run {
-    let run = es_secure(
-        node,
-        state,
-        &["apply", "--yes", "--answers", answers.to_str().unwrap()],
-        &[],
-    );
+    let run = support::es_secure::apply(node, state, answers);
     // The tool's own time next to the restart (issue: performance) — reported, not asserted.
     if let Some(line) = run.stdout.lines().find(|l| l.starts_with("Took ")) {
         say(&format!("TIMING {}: {line}", node.name()));
@@ -149,21 +72,6 @@ fn apply(node: &Node, state: &Path, answers: &Path) -> Run {
     run
 }
 
-/// `user: password` lines of the 0600 password file.
-fn passwords(state: &Path) -> BTreeMap<String, String> {
-    let path = state.join("passwords.txt");
-    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600, "{} must be 0600", path.display());
-    std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once(": "))
-        .map(|(u, p)| (u.to_string(), p.to_string()))
-        .collect()
-}
-
-/// Every built-in user authenticates with its new password; anonymous gets 401.
 fn assert_secured(node: &Node, pw: &BTreeMap<String, String>) {
     assert_eq!(node.get("/_cluster/health", None).unwrap().status, 401);
     for user in USERS {
@@ -184,28 +92,6 @@ fn assert_secured(node: &Node, pw: &BTreeMap<String, String>) {
         )
         .unwrap();
     assert_eq!(r.status, 401);
-}
-
-/// Bytes of every regular file under `dir` (for "nothing changed" checks).
-fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            if m.is_dir() {
-                stack.push(p);
-            } else if m.is_file() {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
-fn config_tree(node: &Node) -> BTreeMap<PathBuf, Vec<u8>> {
-    tree(&node.config_dir())
 }
 
 fn index_docs(node: &Node, auth: Option<(&str, &str)>, n: usize) {
@@ -233,12 +119,11 @@ fn unsecured_node(test: &str) -> Option<Node> {
     if !es::available(EsVersion::V8) {
         return None;
     }
-    let mut node = Node::builder(EsVersion::V8, test)
-        .security(Security::Disabled)
-        .build()
-        .unwrap();
-    node.start_and_wait(es::ready_timeout()).unwrap();
-    Some(node)
+    Some(
+        Node::builder(EsVersion::V8, test)
+            .security(Security::Disabled)
+            .started(),
+    )
 }
 
 /// 1 + 5: minimal on a single unsecured node, then the same answers again.
@@ -341,22 +226,21 @@ fn https_single_node_curl_with_and_without_ca() {
     let ca = node.config_dir().join("certs/ca.crt");
     let url = format!("https://localhost:{}/_cluster/health", node.http_port());
     let elastic = format!("elastic:{}", pw["elastic"]);
-    let with_ca = Command::new("curl")
-        .args(["-sS", "--fail", "--cacert"])
-        .arg(&ca)
-        .args(["-u", &elastic, &url])
-        .output()
-        .unwrap();
+    let with_ca = curl(&[
+        "--fail",
+        "--cacert",
+        ca.to_str().unwrap(),
+        "-u",
+        &elastic,
+        &url,
+    ]);
     assert!(
         with_ca.status.success(),
         "curl --cacert: {}",
         String::from_utf8_lossy(&with_ca.stderr)
     );
     assert!(String::from_utf8_lossy(&with_ca.stdout).contains("\"status\""));
-    let without = Command::new("curl")
-        .args(["-sS", "--fail", "-u", &elastic, &url])
-        .output()
-        .unwrap();
+    let without = curl(&["--fail", "-u", &elastic, &url]);
     assert!(!without.status.success(), "curl without our CA must fail");
     assert_eq!(
         without.status.code(),
@@ -364,11 +248,12 @@ fn https_single_node_curl_with_and_without_ca() {
         "expected curl's certificate error (60)"
     );
     // Plain HTTP is gone.
-    let plain = Command::new("curl")
-        .args(["-sS", "--fail", "-u", &elastic])
-        .arg(format!("http://127.0.0.1:{}/", node.http_port()))
-        .output()
-        .unwrap();
+    let plain = curl(&[
+        "--fail",
+        "-u",
+        &elastic,
+        &format!("http://127.0.0.1:{}/", node.http_port()),
+    ]);
     assert!(!plain.status.success());
     // ES itself reports our certificates.
     let certs = node
@@ -883,9 +768,7 @@ fn autoconfigured_node_is_detected_and_taken_over() {
     let mut node = Node::builder(EsVersion::V8, "e2e_autoconf")
         .security(Security::Unset)
         .without_network_host()
-        .build()
-        .unwrap();
-    node.start_and_wait(es::ready_timeout()).unwrap();
+        .started();
     let yml = node.read_config().unwrap();
     assert!(yml.contains("BEGIN SECURITY AUTO CONFIGURATION"), "{yml}");
     let state = state_dir();

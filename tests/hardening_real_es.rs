@@ -18,58 +18,12 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::es::{self, EsVersion, Node, Security, say};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-fn apply(node: &Node, state: &Path, answers: &Path) -> Run {
-    let t0 = Instant::now();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_es-secure"));
-    cmd.args(["apply", "--yes", "--answers"])
-        .arg(answers)
-        .arg("--es-home")
-        .arg(node.home())
-        .arg("--es-config")
-        .arg(node.config_dir())
-        .arg("--state-dir")
-        .arg(state)
-        .args(["--es-user", &es::test_user()])
-        .env("NO_COLOR", "1")
-        .env("ES_SECURE_TEST_RESTART_TIMEOUT", "400");
-    let out = support::run::output_within(&mut cmd, Duration::from_secs(900));
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    say(&format!(
-        "es-secure apply on {}: exit {} in {:.1}s",
-        node.name(),
-        run.code,
-        t0.elapsed().as_secs_f64()
-    ));
-    run
-}
+use support::es_secure::{self, apply, elastic_password, tree};
 
 /// https-tier answers for the single node, with every Gold hardening layer and TLS versions.
 fn hardened_answers(node: &Node, state: &Path) -> PathBuf {
@@ -108,18 +62,9 @@ hardening:
 
 /// `status --json --answers` on the node: the posture's license and the row of `layer`.
 fn status_posture(node: &Node, state: &Path, answers: &Path) -> serde_json::Value {
+    let args = ["status", "--json", "--answers", answers.to_str().unwrap()];
     let out = support::run::output_within(
-        Command::new(env!("CARGO_BIN_EXE_es-secure"))
-            .args(["status", "--json", "--answers"])
-            .arg(answers)
-            .arg("--es-home")
-            .arg(node.home())
-            .arg("--es-config")
-            .arg(node.config_dir())
-            .arg("--state-dir")
-            .arg(state)
-            .args(["--es-user", &es::test_user()])
-            .env("NO_COLOR", "1"),
+        &mut es_secure::command(node, state, &args),
         Duration::from_secs(60),
     );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -135,32 +80,6 @@ fn posture_row<'a>(posture: &'a serde_json::Value, layer: &str) -> &'a serde_jso
         .iter()
         .find(|r| r["layer"] == layer)
         .unwrap_or_else(|| panic!("no {layer} row: {posture:#}"))
-}
-
-fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            if m.is_dir() {
-                stack.push(p);
-            } else if m.is_file() {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
-fn elastic_password(state: &Path) -> String {
-    std::fs::read_to_string(state.join("passwords.txt"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("elastic: "))
-        .unwrap()
-        .to_string()
 }
 
 /// `curl` over HTTPS with our CA, from `source` (a loopback address); the HTTP status, or
@@ -242,11 +161,8 @@ fn license_gate_audit_ip_filter_and_tls_versions_on_one_node() {
     }
     let mut node = Node::builder(EsVersion::V8, "hardening")
         .security(Security::Disabled)
-        .build()
-        .unwrap();
-    node.start_and_wait(es::ready_timeout()).unwrap();
-    let state = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        .started();
+    let state = es_secure::state_dir();
     let answers = hardened_answers(&node, state.path());
 
     // 1. Basic license: refused with the reason and the options, nothing changed.

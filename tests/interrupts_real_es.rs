@@ -11,7 +11,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,29 +18,16 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use support::es::{self, EsVersion, Node, Security, say};
+use support::es_secure::{self, USERS, config_tree, passwords, tree};
 
-const USERS: [&str; 6] = [
-    "elastic",
-    "kibana_system",
-    "logstash_system",
-    "beats_system",
-    "apm_system",
-    "remote_monitoring_user",
-];
-
+/// es-secure on `node` under `env --default-signal`: SIGINT/SIGTERM/SIGHUP at their default
+/// (a test harness may start children with them ignored), so the signals sent here arrive.
 fn command(node: &Node, state: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new("env");
     cmd.arg("--default-signal=INT,TERM,HUP")
-        .arg(env!("CARGO_BIN_EXE_es-secure"))
-        .args(args)
-        .arg("--es-home")
-        .arg(node.home())
-        .arg("--es-config")
-        .arg(node.config_dir())
-        .arg("--state-dir")
-        .arg(state)
-        .args(["--es-user", &es::test_user()])
-        .env("NO_COLOR", "1");
+        .arg(es_secure::bin())
+        .args(args);
+    es_secure::on_node(&mut cmd, node, state);
     cmd
 }
 
@@ -106,28 +92,6 @@ fn answers_with(node: &Node, state: &Path, rotate: bool, restart: &str, tag: &st
     let path = state.join(format!("answers-{rotate}{tag}.yml"));
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// Every file of the node's config directory, by path.
-fn config_tree(node: &Node) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for entry in walkdir(&node.config_dir()) {
-        out.insert(entry.clone(), std::fs::read(&entry).unwrap());
-    }
-    out
-}
-
-fn walkdir(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files.extend(walkdir(&p));
-        } else {
-            files.push(p);
-        }
-    }
-    files
 }
 
 /// Wait until the node answers without credentials again: it runs on the old (unsecured)
@@ -259,19 +223,6 @@ impl Drop for Settled {
     }
 }
 
-fn passwords(state: &Path) -> BTreeMap<String, String> {
-    let path = state.join("passwords.txt");
-    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600);
-    std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once(": "))
-        .map(|(u, p)| (u.to_string(), p.to_string()))
-        .collect()
-}
-
 fn authenticates(node: &Node, user: &str, pw: &str) -> bool {
     node.get("/_security/_authenticate", Some((user, pw)))
         .is_ok_and(|r| r.status == 200)
@@ -308,13 +259,10 @@ fn interrupts_in_the_password_phase_keep_every_accepted_password() {
     if !es::available(EsVersion::V8) {
         return;
     }
-    let mut node = Node::builder(EsVersion::V8, "interrupts_pw")
+    let node = Node::builder(EsVersion::V8, "interrupts_pw")
         .security(Security::Disabled)
-        .build()
-        .unwrap();
-    node.start_and_wait(es::ready_timeout()).unwrap();
-    let state = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        .started();
+    let state = es_secure::state_dir();
     let state = state.path();
 
     // 0. The health wait after the restart: each signal rolls every file back and restarts
@@ -572,22 +520,6 @@ fn rest_fault_points(node: &Node, state: &Path, rotate: &Path) {
 }
 
 /// Every regular file under `dir`, by path (for "restored byte-for-byte").
-fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.is_file() {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
 /// Issue 19: SIGINT while `renew` waits for the node to serve the new certificates rolls the
 /// renewal back like an apply: exit 4, every file of the config directory byte-for-byte as
 /// before (certificates, keys, users, users_roles), no temporary user, the node not
@@ -600,11 +532,8 @@ fn renew_interrupted_while_waiting_rolls_back() {
     }
     let mut node = Node::builder(EsVersion::V8, "interrupts_renew")
         .security(Security::Disabled)
-        .build()
-        .unwrap();
-    node.start_and_wait(es::ready_timeout()).unwrap();
-    let state = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        .started();
+    let state = es_secure::state_dir();
     let state = state.path();
     let a = state.join("answers-https.yml");
     std::fs::write(
@@ -632,7 +561,7 @@ fn renew_interrupted_while_waiting_rolls_back() {
         .unwrap();
     node.start_and_wait(es::ready_timeout()).unwrap();
     let pid = node.pid();
-    let before = files_under(&node.config_dir());
+    let before = tree(&node.config_dir());
 
     let mut run = spawn(&node, state, &["renew", "--yes"], "renew");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -656,7 +585,7 @@ fn renew_interrupted_while_waiting_rolls_back() {
     say(&format!("renew after SIGINT: exit {code}"));
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("Rolled back"), "{err}");
-    let after = files_under(&node.config_dir());
+    let after = tree(&node.config_dir());
     for (p, bytes) in &before {
         assert_eq!(Some(bytes), after.get(p), "{} not restored", p.display());
     }

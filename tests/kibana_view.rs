@@ -19,6 +19,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use support::es::{self, EsVersion, Node, Security, say};
+use support::es_secure::{self, state_dir};
 
 /// What the stand-in needs: node, its npm packages (scripts/test-env.sh) and the Kibana user.
 struct KibanaView {
@@ -342,12 +343,6 @@ fn variant(
     new
 }
 
-fn state_dir() -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    d
-}
-
 /// `es-secure apply --yes` for `tier` with a `kibana:` section.
 fn apply_output(
     node: &Node,
@@ -402,27 +397,8 @@ kibana:
     );
     let path = state.join(format!("answers-{tier}.yml"));
     std::fs::write(&path, answers).unwrap();
-    let t0 = Instant::now();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_es-secure"));
-    cmd.args(["apply", "--yes", "--answers"])
-        .arg(&path)
-        .arg("--es-home")
-        .arg(node.home())
-        .arg("--es-config")
-        .arg(node.config_dir())
-        .arg("--state-dir")
-        .arg(state)
-        .args(["--es-user", &es::test_user()])
-        .env("NO_COLOR", "1")
-        .env("ES_SECURE_TEST_RESTART_TIMEOUT", "400")
-        .envs(env.iter().copied());
-    let out = support::run::output_within(&mut cmd, Duration::from_secs(900));
-    say(&format!(
-        "es-secure apply {tier}: exit {:?} in {:.1}s",
-        out.status.code(),
-        t0.elapsed().as_secs_f64()
-    ));
-    out
+    let args = ["apply", "--yes", "--answers", path.to_str().unwrap()];
+    es_secure::output(node, state, &args, env).0
 }
 
 /// [`apply_output`], asserting exit 0.
@@ -487,9 +463,7 @@ fn kibana_view_case(version: EsVersion) {
     }
     let mut node = Node::builder(version, &format!("kibana_view_{}", version.major()))
         .security(Security::Disabled)
-        .build()
-        .unwrap();
-    node.start_and_wait(es::ready_timeout()).unwrap();
+        .started();
 
     let root = tempfile::tempdir().unwrap();
     std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -530,12 +504,8 @@ fn kibana_view_case(version: EsVersion) {
     );
 
     // The passwords are kept from here on (already set), authenticated with elastic's.
-    let pw = std::fs::read_to_string(state.path().join("passwords.txt")).unwrap();
-    let elastic = pw
-        .lines()
-        .find_map(|l| l.strip_prefix("elastic: "))
-        .expect("elastic's password in passwords.txt");
-    std::fs::write(state.path().join("elastic.pw"), elastic).unwrap();
+    let elastic = es_secure::elastic_password(state.path());
+    std::fs::write(state.path().join("elastic.pw"), &elastic).unwrap();
     let keep = format!(
         "auth:\n  method: elastic-password\n  elastic_password: file:{}/elastic.pw\n",
         state.path().display()
@@ -758,7 +728,15 @@ fn kibana_view_case(version: EsVersion) {
     );
     assert!(!locked.join("config/certs/kibana-server.key").exists());
 
-    service_token_case(&kv, &node, state.path(), &home, &public_url, &keep, elastic);
+    service_token_case(
+        &kv,
+        &node,
+        state.path(),
+        &home,
+        &public_url,
+        &keep,
+        &elastic,
+    );
 
     node.stop().unwrap();
 }

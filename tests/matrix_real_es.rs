@@ -17,21 +17,12 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use support::es::{self, EsVersion, Node, Security, say};
-
-const USERS: [&str; 6] = [
-    "elastic",
-    "kibana_system",
-    "logstash_system",
-    "beats_system",
-    "apm_system",
-    "remote_monitoring_user",
-];
+use support::es_secure::{USERS, run as es_secure, state_dir, tree};
+use support::run::curl;
 
 /// The keystore format each release line writes, written out here independently of
 /// `src/shell/keystore/es.rs` (Elastic's `KeyStoreWrapper` history): 8.0–8.13 → 5,
@@ -43,52 +34,6 @@ fn expected_keystore_format(version: &str) -> u32 {
         (8, 14..=17) => 6,
         _ => 7,
     }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-fn es_secure(node: &Node, state: &Path, args: &[&str]) -> Run {
-    let t0 = Instant::now();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_es-secure"));
-    cmd.args(args)
-        .arg("--es-home")
-        .arg(node.home())
-        .arg("--es-config")
-        .arg(node.config_dir())
-        .arg("--state-dir")
-        .arg(state)
-        .args(["--es-user", &es::test_user()])
-        .env("NO_COLOR", "1")
-        .env("ES_SECURE_TEST_RESTART_TIMEOUT", "400");
-    // Bounded above es-secure's own waits (restart 400 s, health 400 s) plus its own work.
-    let out = support::run::output_within(&mut cmd, Duration::from_secs(900));
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    say(&format!(
-        "es-secure {} on ES {}: exit {} in {:.1}s",
-        args.first().unwrap_or(&""),
-        node.version().version(),
-        run.code,
-        t0.elapsed().as_secs_f64()
-    ));
-    run
 }
 
 fn https_answers(node: &Node, state: &Path) -> PathBuf {
@@ -119,30 +64,6 @@ passwords:
     path
 }
 
-/// Bytes of every regular file under `dir`.
-fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            if m.is_dir() {
-                stack.push(p);
-            } else if m.is_file() {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
-fn curl(args: &[&str]) -> std::process::Output {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--max-time", "60"]).args(args);
-    support::run::output_within(&mut cmd, Duration::from_secs(90))
-}
-
 /// The whole scenario on one node of version `v`.
 fn scenario(v: EsVersion) {
     if !es::available(v) {
@@ -152,11 +73,8 @@ fn scenario(v: EsVersion) {
     let t0 = Instant::now();
     let mut node = Node::builder(v, &format!("matrix_{version}"))
         .security(Security::Disabled)
-        .build()
-        .unwrap();
-    node.start_and_wait(es::ready_timeout()).unwrap();
-    let state = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        .started();
+    let state = state_dir();
     let answers = https_answers(&node, state.path());
 
     // none → https in one apply.
@@ -164,6 +82,7 @@ fn scenario(v: EsVersion) {
         &node,
         state.path(),
         &["apply", "--yes", "--answers", answers.to_str().unwrap()],
+        &[],
     );
     assert_eq!(run.code, 0, "ES {version}: first apply: {run:?}");
 
@@ -241,6 +160,7 @@ fn scenario(v: EsVersion) {
         &node,
         state.path(),
         &["apply", "--yes", "--answers", answers.to_str().unwrap()],
+        &[],
     );
     assert_eq!(again.code, 0, "ES {version}: second apply: {again:?}");
     assert!(
@@ -257,6 +177,7 @@ fn scenario(v: EsVersion) {
         &node,
         state.path(),
         &["status", "--answers", answers.to_str().unwrap()],
+        &[],
     );
     assert_eq!(st.code, 0, "{st:?}");
     assert!(

@@ -25,15 +25,7 @@ use std::time::Instant;
 
 use nspawn::Container;
 use support::es::{EsVersion, say};
-
-const USERS: [&str; 6] = [
-    "elastic",
-    "kibana_system",
-    "logstash_system",
-    "beats_system",
-    "apm_system",
-    "remote_monitoring_user",
-];
+use support::es_secure::USERS;
 
 const ANSWERS: &str = "/root/answers.yml";
 const YML: &str = "/etc/elasticsearch/elasticsearch.yml";

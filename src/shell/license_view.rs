@@ -18,9 +18,6 @@ use crate::shell::es_client::{Credentials, EsClient, EsError};
 const CONNECT: Duration = Duration::from_secs(2);
 const REQUEST: Duration = Duration::from_secs(5);
 
-/// The passwords file is a few lines; anything bigger is not one es-secure wrote.
-const PASSWORDS_CAP: u64 = 64 * 1024;
-
 /// The license of the cluster this host's node belongs to, as far as `status` can tell.
 pub fn read(facts: &Facts, answers: Option<&Answers>) -> LicenseSeen {
     let url = crate::domain::planner::es_url_current(facts, answers);
@@ -71,13 +68,7 @@ fn elastic_password(facts: &Facts, answers: Option<&Answers>) -> Option<Zeroizin
     if let Some(AuthMethod::ElasticPassword(r)) = answers.map(|a| &a.auth) {
         return crate::shell::secrets::resolve("auth.elastic_password", r).ok();
     }
-    let path = answers
-        .and_then(|a| a.passwords.output_file.clone())
-        .unwrap_or_else(|| facts.state.state_dir.join("passwords.txt"));
-    // Through the trust rule: a planted symlink is refused, not followed.
-    let text = Zeroizing::new(crate::shell::safe_fs::read_file_text(&path, PASSWORDS_CAP).ok()?);
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix("elastic: "))
-        .map(|pw| Zeroizing::new(pw.to_string()))
+    crate::shell::secrets::read_passwords_file(answers, &facts.state.state_dir)
+        .into_iter()
+        .find_map(|(user, pw)| (user == "elastic").then_some(pw))
 }

@@ -1,9 +1,10 @@
 //! Secrets at the last moment: resolve `env:`/`file:` references, generate passwords and keys
-//! from the OS random source, and tell whether a stored hash still matches what the answers
-//! ask for. Values live in `Zeroizing` buffers and never reach logs or error messages: errors
+//! from the OS random source, read back the passwords file an apply wrote, and tell whether a
+//! stored hash still matches what the answers ask for. Values live in `Zeroizing` buffers and never reach logs or error messages: errors
 //! name the reference (`env:ES_PW`), never the value.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use zeroize::Zeroizing;
@@ -93,6 +94,38 @@ pub fn passwords_current(answers: &Answers, state: &State) -> BTreeMap<String, b
         out.insert(user.clone(), current);
     }
     out
+}
+
+/// The passwords file es-secure writes: the answers' `passwords.output_file`, else
+/// `passwords.txt` in the state directory.
+pub fn passwords_file_path(answers: Option<&Answers>, state_dir: &Path) -> PathBuf {
+    answers
+        .and_then(|a| a.passwords.output_file.clone())
+        .unwrap_or_else(|| state_dir.join("passwords.txt"))
+}
+
+/// The passwords file is a few lines; anything bigger is not one es-secure wrote.
+const PASSWORDS_FILE_CAP: u64 = 64 * 1024;
+
+/// The `user: password` lines of the passwords file an apply wrote (see
+/// [`passwords_file_path`]), comments skipped; empty when there is none or it cannot be read.
+/// Read through the trust rule: a planted symlink is refused, not followed.
+pub fn read_passwords_file(
+    answers: Option<&Answers>,
+    state_dir: &Path,
+) -> Vec<(String, Zeroizing<String>)> {
+    let path = passwords_file_path(answers, state_dir);
+    let Ok(text) = crate::shell::safe_fs::read_file_text(&path, PASSWORDS_FILE_CAP) else {
+        return Vec::new();
+    };
+    let text = Zeroizing::new(text);
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (u, p) = l.split_once(": ")?;
+            Some((u.to_string(), Zeroizing::new(p.to_string())))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -241,7 +241,8 @@ pub fn verify(
 ) -> anyhow::Result<Vec<Row>> {
     let url = planner::es_url(facts, answers);
     let trust = trust_for(&url, facts.ca.as_ref().map(|c| c.cert_pem.as_str()))?;
-    let generated = read_password_file(facts, answers);
+    let generated =
+        crate::shell::secrets::read_passwords_file(Some(answers), &facts.state.state_dir);
     let mut users = Vec::new();
     for (user, secret) in &answers.passwords.users {
         let pw = match secret {
@@ -302,23 +303,4 @@ pub fn verify(
         return Err(Interrupted.into());
     }
     Ok(rows)
-}
-
-fn read_password_file(facts: &Facts, answers: &Answers) -> Vec<(String, Zeroizing<String>)> {
-    let path = answers
-        .passwords
-        .output_file
-        .clone()
-        .unwrap_or_else(|| facts.state.state_dir.join("passwords.txt"));
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    let text = Zeroizing::new(text);
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (u, p) = l.split_once(": ")?;
-            Some((u.to_string(), Zeroizing::new(p.to_string())))
-        })
-        .collect()
 }

@@ -370,6 +370,14 @@ impl NodeBuilder {
         self
     }
 
+    /// [`build`](Self::build) and start the node, waiting up to [`ready_timeout`] until it
+    /// answers; panics (failing the test) when either fails.
+    pub fn started(self) -> Node {
+        let mut node = self.build().unwrap();
+        node.start_and_wait(ready_timeout()).unwrap();
+        node
+    }
+
     /// Copies the pristine install to a fresh temp dir, writes the config and the
     /// start/restart scripts, and chowns everything to the test user.
     pub fn build(self) -> Result<Node> {

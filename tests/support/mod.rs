@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod es;
+pub mod es_secure;
 pub mod fake_es;
 pub mod install;
 pub mod run;

@@ -222,26 +222,8 @@ fn pid_ns(pid: i32) -> Option<PathBuf> {
     fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
 }
 
-/// The result of a command run inside the container.
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-    pub took: Duration,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {} after {:.1}s\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code,
-            self.took.as_secs_f64(),
-            self.stdout,
-            self.stderr
-        )
-    }
-}
+// The result of a command run inside the container.
+pub use crate::support::run::Run;
 
 /// A booted container. Dropping it powers the container off (killing it if it does not stop)
 /// and removes its cgroup directories.

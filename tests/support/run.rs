@@ -86,3 +86,31 @@ fn reader<R: std::io::Read + Send + 'static>(mut r: R) -> std::thread::JoinHandl
         buf
     })
 }
+
+/// `curl -sS --max-time 60 ARGS`, killed after 90 s.
+pub fn curl(args: &[&str]) -> Output {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", "60"]).args(args);
+    output_within(&mut cmd, Duration::from_secs(90))
+}
+
+/// A finished command (es-secure here or in a container): exit code, output as text, time.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {} after {:.1}s\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code,
+            self.took.as_secs_f64(),
+            self.stdout,
+            self.stderr
+        )
+    }
+}
