@@ -605,7 +605,9 @@ impl Run<'_> {
                 text.push_str(&format!("{u}{PREVIOUS}: {}\n", old.as_str()));
             }
         }
-        write_private(&path, text.as_bytes())?;
+        crate::shell::trace::timed("passwords file written", || {
+            write_private(&path, text.as_bytes())
+        })?;
         if !pending.is_empty() {
             crate::shell::txn::side_effect_point("a password on disk before its REST call")?;
         }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::error::{decode, redact_error};
+use super::transport::target_of;
 use super::{AuthInfo, EsClient, EsError, Health, License, SslCertificate};
 
 impl EsClient {
@@ -258,11 +259,12 @@ impl EsClient {
     /// place does not send.
     pub fn is_elasticsearch(&self) -> Result<bool, EsError> {
         let url = self.endpoint("probe", &["_cluster", "health"], &[])?;
-        let response = self
-            .http
-            .get(url)
-            .send()
-            .map_err(|e| self.transport_error(&e))?;
+        let (target, started) = (target_of(&url), std::time::Instant::now());
+        let response = self.http.get(url).send().map_err(|e| {
+            self.trace("GET", &target, false, "failed", started);
+            self.transport_error(&e)
+        })?;
+        self.trace("GET", &target, false, response.status().as_str(), started);
         let headers = response.headers();
         let product = headers
             .get("x-elastic-product")
@@ -278,11 +280,12 @@ impl EsClient {
     /// 200 on an open one. Only transport and TLS problems are errors.
     pub fn status_anonymous(&self) -> Result<u16, EsError> {
         let url = self.endpoint("anonymous request", &["_cluster", "health"], &[])?;
-        let response = self
-            .http
-            .get(url)
-            .send()
-            .map_err(|e| self.transport_error(&e))?;
+        let (target, started) = (target_of(&url), std::time::Instant::now());
+        let response = self.http.get(url).send().map_err(|e| {
+            self.trace("GET", &target, false, "failed", started);
+            self.transport_error(&e)
+        })?;
+        self.trace("GET", &target, false, response.status().as_str(), started);
         Ok(response.status().as_u16())
     }
 }
