@@ -38,21 +38,29 @@ pub fn checks(
     users: &[(String, Zeroizing<String>)],
     tier: Tier,
 ) -> Vec<Row> {
+    match EsClient::new(url, trust.clone()) {
+        Ok(client) => checks_with(&client, admin, users, tier),
+        Err(e) => vec![("client".to_string(), false, format!("{e:#}"))],
+    }
+}
+
+/// [`checks`] with an existing client (its credentials are not used): `apply` passes the
+/// client of its REST phase, whose connections are open already.
+pub fn checks_with(
+    client: &EsClient,
+    admin: Option<Credentials>,
+    users: &[(String, Zeroizing<String>)],
+    tier: Tier,
+) -> Vec<Row> {
     let mut rows = Vec::new();
-    let client = match EsClient::new(url, trust.clone()) {
-        Ok(c) => c,
-        Err(e) => {
-            rows.push(("client".to_string(), false, format!("{e:#}")));
-            return rows;
-        }
-    };
+    let url = client.base_url().trim_end_matches('/').to_string();
     match client.status_anonymous() {
         Ok(status) => {
             if url.starts_with("https://") {
                 rows.push((
                     "HTTPS handshake (our CA, hostname checked)".to_string(),
                     true,
-                    url.to_string(),
+                    url.clone(),
                 ));
             }
             rows.push((
@@ -66,7 +74,6 @@ pub fn checks(
             return rows;
         }
     }
-    let client = &client;
     let (user_rows, admin_rows) = std::thread::scope(|scope| {
         let user_handles: Vec<_> = users
             .iter()
