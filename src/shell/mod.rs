@@ -27,6 +27,7 @@ pub mod service_token;
 pub mod signals;
 pub mod state;
 pub mod temp_admin;
+pub mod trace;
 pub mod txn;
 pub mod verify;
 

@@ -107,9 +107,11 @@ impl State {
 /// The bcrypt hash (cost 10) the state file keeps of a password, to tell later whether the
 /// answers still name the password that is set.
 pub fn password_hash(password: &str) -> anyhow::Result<String> {
-    Ok(bcrypt::hash_with_result(password, 10)
-        .context("hashing password for the state file")?
-        .format_for_version(bcrypt::Version::TwoA))
+    crate::shell::trace::timed("bcrypt hash of a password for the state file", || {
+        Ok(bcrypt::hash_with_result(password, 10)
+            .context("hashing password for the state file")?
+            .format_for_version(bcrypt::Version::TwoA))
+    })
 }
 
 /// Write a file only root (or the running user) can read, atomically, through the one

@@ -39,21 +39,29 @@ pub fn checks(
     users: &[(String, Zeroizing<String>)],
     tier: Tier,
 ) -> Vec<Row> {
+    match EsClient::new(url, trust.clone()) {
+        Ok(client) => checks_with(&client, admin, users, tier),
+        Err(e) => vec![("client".to_string(), false, format!("{e:#}"))],
+    }
+}
+
+/// [`checks`] with an existing client (its credentials are not used): `apply` passes the
+/// client of its REST phase, whose connections are open already.
+pub fn checks_with(
+    client: &EsClient,
+    admin: Option<Credentials>,
+    users: &[(String, Zeroizing<String>)],
+    tier: Tier,
+) -> Vec<Row> {
     let mut rows = Vec::new();
-    let client = match EsClient::new(url, trust.clone()) {
-        Ok(c) => c,
-        Err(e) => {
-            rows.push(("client".to_string(), false, format!("{e:#}")));
-            return rows;
-        }
-    };
+    let url = client.base_url().trim_end_matches('/').to_string();
     match client.status_anonymous() {
         Ok(status) => {
             if url.starts_with("https://") {
                 rows.push((
                     "HTTPS handshake (our CA, hostname checked)".to_string(),
                     true,
-                    url.to_string(),
+                    url.clone(),
                 ));
             }
             rows.push((
@@ -67,7 +75,6 @@ pub fn checks(
             return rows;
         }
     }
-    let client = &client;
     let (user_rows, admin_rows) = std::thread::scope(|scope| {
         let user_handles: Vec<_> = users
             .iter()
@@ -161,10 +168,10 @@ fn admin_rows(client: &EsClient, admin: Credentials, tier: Tier) -> Vec<Row> {
 }
 
 /// With `kibana.es_auth: service-token`, one row: whether the token kibana.keystore holds
-/// authenticates as `elastic/kibana` on the node at `url` — what Kibana itself will send. `None`
-/// when the answers do not use a token (or configure no Kibana). The token is read, sent once
-/// in an `Authorization` header and dropped; never shown.
-pub fn kibana_token_row(facts: &Facts, answers: &Answers, url: &str, trust: &Trust) -> Option<Row> {
+/// authenticates as `elastic/kibana` on the node `client` talks to — what Kibana itself will
+/// send. `None` when the answers do not use a token (or configure no Kibana). The token is
+/// read, sent once in an `Authorization` header and dropped; never shown.
+pub fn kibana_token_row(facts: &Facts, answers: &Answers, client: &EsClient) -> Option<Row> {
     let kibana = answers.kibana.as_ref()?;
     if kibana.es_auth != KibanaEsAuth::ServiceToken {
         return None;
@@ -191,11 +198,8 @@ pub fn kibana_token_row(facts: &Facts, answers: &Answers, url: &str, trust: &Tru
         }
         Err(e) => return Some((name, false, format!("{e:#}"))),
     };
-    let result = EsClient::new(url, trust.clone())
-        .map_err(|e| format!("{e:#}"))
-        .and_then(|c| {
-            crate::shell::service_token::authenticates(&c, &token).map_err(|e| e.to_string())
-        });
+    let result =
+        crate::shell::service_token::authenticates(client, &token).map_err(|e| e.to_string());
     Some(match result {
         Ok(true) => (name, true, format!("token in {}", keystore.display())),
         Ok(false) => (
@@ -293,7 +297,9 @@ pub fn verify(
         Vec::new()
     } else {
         let mut rows = checks(&url, &trust, admin, &users, answers.tier);
-        rows.extend(kibana_token_row(facts, answers, &url, &trust));
+        if let Ok(client) = EsClient::new(&url, trust.clone()) {
+            rows.extend(kibana_token_row(facts, answers, &client));
+        }
         rows
     };
     if let Some(t) = temp {

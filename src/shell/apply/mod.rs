@@ -116,6 +116,13 @@ struct Run<'a> {
     /// The state directory (locked by the session): the REST phase's own small transaction
     /// (Kibana's service account token) is journaled there.
     state_dir: &'a StateDir,
+    /// The HTTP client (connection pool) shared by every REST call from the health wait on,
+    /// with the URL it is for.
+    http: std::cell::OnceCell<(String, crate::shell::es_client::EsClient)>,
+    /// The state file's bcrypt hashes of the passwords this apply sets, computed in the
+    /// background from `prepare` on (while the files are written and the node restarts), so
+    /// the REST phase does not wait for them.
+    hashes: BTreeMap<String, std::thread::JoinHandle<anyhow::Result<String>>>,
 }
 
 /// Apply `plan`. `events` receives one event per step start/finish and live progress lines.
@@ -171,6 +178,8 @@ pub fn apply_in(
         waited: Duration::ZERO,
         rest: Duration::ZERO,
         state_dir: &session.state,
+        http: std::cell::OnceCell::new(),
+        hashes: BTreeMap::new(),
     };
     run.prepare(plan).map_err(ApplyError::Invalid)?;
     run.check_license(plan, &session.state)

@@ -56,6 +56,13 @@ impl Run<'_> {
                 Step::ResetPassword { user, secret } => {
                     let value =
                         crate::shell::secrets::resolve(&format!("passwords.{user}"), secret)?;
+                    // bcrypt is slow on purpose: hash now, in the background, so the REST
+                    // phase finds the state file's hash ready (see `Run::hashes`).
+                    let copy = value.clone();
+                    self.hashes.insert(
+                        user.clone(),
+                        std::thread::spawn(move || crate::shell::state::password_hash(&copy)),
+                    );
                     self.passwords.insert(user.clone(), value);
                 }
                 Step::ImportCa {

@@ -1,8 +1,11 @@
 //! Apply, phase 2 (after the commit): REST changes on the server — built-in user passwords,
 //! Kibana's service account token (journaled in a small transaction of its own, with its
 //! value in kibana.keystore) — then live verification, and the passwords file. Passwords
-//! cannot be un-done on the server, so a failure says exactly which users were set. It must
-//! not touch configuration files other than kibana.keystore for the token.
+//! cannot be un-done on the server, so a failure says exactly which users were set. Every
+//! call goes through one HTTP client (connections kept open from the health wait on), and a
+//! bcrypt node receives the state file's hash of each password (made while the node
+//! restarted) instead of hashing it again (issue 21). It must not touch configuration files
+//! other than kibana.keystore for the token.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -61,16 +64,33 @@ impl Run<'_> {
         }
     }
 
+    /// A client for `url` authenticating as [`Run::credentials`]. Every client of the run
+    /// for the same URL shares one HTTP client (one connection pool): the health wait, the
+    /// password changes, the token and the verification reuse open connections instead of
+    /// each building a client and opening new ones (a TLS handshake each on https).
     pub(super) fn client(
         &self,
         url: &str,
         temp: Option<&TempSuperuser>,
     ) -> anyhow::Result<EsClient> {
-        let client = EsClient::new(url, self.trust(url)?)?;
+        let client = self.base_client(url)?;
         Ok(match self.credentials(temp)? {
             Some(c) => client.with_credentials(c),
             None => client,
         })
+    }
+
+    /// The run's unauthenticated client for `url` (built on first use).
+    fn base_client(&self, url: &str) -> anyhow::Result<EsClient> {
+        if let Some((u, c)) = self.http.get()
+            && u == url
+        {
+            return Ok(c.clone());
+        }
+        let client = EsClient::new(url, self.trust(url)?)?;
+        // The first URL keeps its client; a plan names one URL for its REST steps.
+        let _ = self.http.set((url.to_string(), client.clone()));
+        Ok(client)
     }
 
     pub(super) fn rest_phase(
@@ -271,12 +291,8 @@ impl Run<'_> {
         set_users: &mut Vec<String>,
     ) -> Result<(), (usize, anyhow::Error)> {
         let at = group.first().map_or(0, |(i, _, _)| *i);
-        // The new passwords are on disk before Elasticsearch can accept them, so a crash
-        // never loses a password the node has.
-        let pending: Vec<&String> = group.iter().map(|(_, u, _)| *u).collect();
-        self.persist_passwords(set_users, &pending)
-            .map_err(|e| (at, e))?;
-        let client = self.client(url, temp).map_err(|e| (at, e))?;
+        // Each password with the state file's hash of it (made in the background since
+        // `prepare`), before anything is written or sent.
         let mut calls = Vec::with_capacity(group.len());
         for (index, user, _) in group {
             let password = self
@@ -285,8 +301,16 @@ impl Run<'_> {
                 .cloned()
                 .with_context(|| format!("no password resolved for {user}"))
                 .map_err(|e| (*index, e))?;
-            calls.push(password);
+            let hash = self.state_hash(user, &password).map_err(|e| (*index, e))?;
+            calls.push((password, hash));
         }
+        let send_hash = takes_bcrypt_hashes(&self.facts.es.parsed.settings);
+        // The new passwords are on disk before Elasticsearch can accept them, so a crash
+        // never loses a password the node has.
+        let pending: Vec<&String> = group.iter().map(|(_, u, _)| *u).collect();
+        self.persist_passwords(set_users, &pending)
+            .map_err(|e| (at, e))?;
+        let client = self.client(url, temp).map_err(|e| (at, e))?;
         for (index, user, secret) in group {
             self.event(ApplyEvent::StepStarted {
                 index: *index,
@@ -296,51 +320,50 @@ impl Run<'_> {
                 }),
             });
         }
-        // Each call also hashes the password for the state file (bcrypt, slow on purpose).
-        let results: Vec<(anyhow::Result<String>, std::time::Duration)> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = group
-                    .iter()
-                    .zip(&calls)
-                    .map(|((_, user, _), password)| {
-                        let client = &client;
-                        scope.spawn(move || {
-                            let started = Instant::now();
-                            let result = client
-                                .change_password(user, password)
-                                .map_err(|e| anyhow!(e))
-                                .with_context(|| format!("setting the password of {user}"))
-                                .and_then(|()| crate::shell::state::password_hash(password));
-                            (result, started.elapsed())
-                        })
+        let results: Vec<(anyhow::Result<()>, std::time::Duration)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = group
+                .iter()
+                .zip(&calls)
+                .map(|((_, user, _), (password, hash))| {
+                    let client = &client;
+                    scope.spawn(move || {
+                        let started = Instant::now();
+                        let result = if send_hash {
+                            client.change_password_to_hash(user, password, hash)
+                        } else {
+                            client.change_password(user, password)
+                        }
+                        .map_err(|e| anyhow!(e))
+                        .with_context(|| format!("setting the password of {user}"));
+                        (result, started.elapsed())
                     })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            (
-                                Err(anyhow!("a password-change thread panicked")),
-                                std::time::Duration::ZERO,
-                            )
-                        })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        (
+                            Err(anyhow!("a password-change thread panicked")),
+                            std::time::Duration::ZERO,
+                        )
                     })
-                    .collect()
-            });
+                })
+                .collect()
+        });
         let mut failed: Option<(usize, anyhow::Error)> = None;
-        for (((index, user, secret), password), (result, elapsed)) in
+        for (((index, user, secret), (password, hash)), (result, elapsed)) in
             group.iter().zip(calls).zip(results)
         {
             // The node has the password; a crash from here to the record below leaves it
             // as the `USER` line of the file, next to `USER.previous`.
-            let result = result.and_then(|hash| {
+            let result = result.and_then(|()| {
                 crate::shell::txn::side_effect_point(
                     "a password the node accepted, not yet marked done",
                 )
-                .map(|()| hash)
             });
             match result {
-                Ok(hash) => {
+                Ok(()) => {
                     state.record_password_hash(user, &secret.to_string(), hash, self.facts.now);
                     set_users.push((*user).clone());
                     if user.as_str() == "elastic" && !self.needs_temp_superuser() {
@@ -365,6 +388,17 @@ impl Run<'_> {
         match failed {
             Some(f) => Err(f),
             None => Ok(()),
+        }
+    }
+
+    /// The state file's hash of `user`'s new password: the one `prepare` started computing,
+    /// or (no such thread) computed now.
+    fn state_hash(&mut self, user: &str, password: &str) -> anyhow::Result<String> {
+        match self.hashes.remove(user) {
+            Some(handle) => handle
+                .join()
+                .map_err(|_| anyhow!("the thread hashing {user}'s password panicked"))?,
+            None => crate::shell::state::password_hash(password),
         }
     }
 
@@ -478,7 +512,7 @@ impl Run<'_> {
         }) else {
             return Ok(());
         };
-        let client = EsClient::new(&url, self.trust(&url)?)?;
+        let client = self.base_client(&url)?;
         let accepts = |user: &str, pw: &str| {
             client
                 .with_credentials(Credentials {
@@ -605,7 +639,9 @@ impl Run<'_> {
                 text.push_str(&format!("{u}{PREVIOUS}: {}\n", old.as_str()));
             }
         }
-        write_private(&path, text.as_bytes())?;
+        crate::shell::trace::timed("passwords file written", || {
+            write_private(&path, text.as_bytes())
+        })?;
         if !pending.is_empty() {
             crate::shell::txn::side_effect_point("a password on disk before its REST call")?;
         }
@@ -641,21 +677,20 @@ impl Run<'_> {
         temp: Option<&TempSuperuser>,
         users: &[String],
     ) -> Vec<crate::shell::verify::Row> {
-        let trust = match self.trust(url) {
-            Ok(t) => t,
-            Err(e) => return vec![("trust".to_string(), false, format!("{e:#}"))],
+        let client = match self.base_client(url) {
+            Ok(c) => c,
+            Err(e) => return vec![("client".to_string(), false, format!("{e:#}"))],
         };
         let admin = self.credentials(temp).ok().flatten();
         let users: Vec<(String, Zeroizing<String>)> = users
             .iter()
             .filter_map(|u| self.passwords.get(u).map(|p| (u.clone(), p.clone())))
             .collect();
-        let mut rows = crate::shell::verify::checks(url, &trust, admin, &users, self.answers.tier);
+        let mut rows = crate::shell::verify::checks_with(&client, admin, &users, self.answers.tier);
         rows.extend(crate::shell::verify::kibana_token_row(
             self.facts,
             self.answers,
-            url,
-            &trust,
+            &client,
         ));
         rows
     }
@@ -667,5 +702,50 @@ fn done_text(set_users: &[String]) -> String {
         "no password was changed".to_string()
     } else {
         format!("passwords set for: {}", set_users.join(", "))
+    }
+}
+
+/// Whether a node with these `elasticsearch.yml` settings stores bcrypt (cost 10) hashes, so
+/// a password change can send the state file's hash instead of the password (see
+/// [`EsClient::change_password_to_hash`]): `xpack.security.authc.password_hashing.algorithm`
+/// unset (bcrypt is Elasticsearch's default) or bcrypt/bcrypt10, and not in FIPS mode (which
+/// wants PBKDF2). Otherwise the password goes and the node hashes it its own way.
+fn takes_bcrypt_hashes(settings: &crate::domain::settings::Settings) -> bool {
+    let algorithm = settings
+        .value("xpack.security.authc.password_hashing.algorithm")
+        .map(|v| v.as_plain().to_ascii_lowercase());
+    let fips = settings
+        .value("xpack.security.fips_mode.enabled")
+        .is_some_and(|v| v.as_plain().eq_ignore_ascii_case("true"));
+    !fips && matches!(algorithm.as_deref(), None | Some("bcrypt" | "bcrypt10"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn takes(yml: &str) -> bool {
+        let parsed = crate::domain::settings::parse("elasticsearch.yml", yml).unwrap();
+        takes_bcrypt_hashes(&parsed.settings)
+    }
+
+    #[test]
+    fn hashes_are_sent_only_to_bcrypt10_nodes() {
+        assert!(takes("cluster.name: c\n"));
+        assert!(takes(
+            "xpack.security.authc.password_hashing.algorithm: bcrypt\n"
+        ));
+        assert!(takes(
+            "xpack.security.authc.password_hashing.algorithm: BCRYPT10\n"
+        ));
+        assert!(!takes(
+            "xpack.security.authc.password_hashing.algorithm: bcrypt12\n"
+        ));
+        assert!(!takes(
+            "xpack.security.authc.password_hashing.algorithm: pbkdf2_stretch\n"
+        ));
+        assert!(!takes("xpack.security.fips_mode.enabled: true\n"));
+        assert!(!takes("xpack:\n  security:\n    fips_mode.enabled: true\n"));
     }
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::error::{decode, redact_error};
+use super::transport::target_of;
 use super::{AuthInfo, EsClient, EsError, Health, License, SslCertificate};
 
 impl EsClient {
@@ -56,21 +57,47 @@ impl EsClient {
 
     /// `POST /_security/user/<user>/_password` with `{"password": …}`.
     pub fn change_password(&self, user: &str, password: &Zeroizing<String>) -> Result<(), EsError> {
+        self.set_password(user, password, None)
+    }
+
+    /// [`change_password`](Self::change_password) sending `hash`, the caller's bcrypt hash
+    /// of `password` (`$2a$10$…`, the node's default algorithm), as `password_hash`: the node
+    /// stores it as it is instead of hashing the password itself (bcrypt, the slowest part
+    /// of the call), and the password does not cross the wire. Only for nodes whose
+    /// `xpack.security.authc.password_hashing.algorithm` is bcrypt (cost 10).
+    pub fn change_password_to_hash(
+        &self,
+        user: &str,
+        password: &Zeroizing<String>,
+        hash: &str,
+    ) -> Result<(), EsError> {
+        self.set_password(user, password, Some(hash))
+    }
+
+    fn set_password(
+        &self,
+        user: &str,
+        password: &Zeroizing<String>,
+        hash: Option<&str>,
+    ) -> Result<(), EsError> {
         let what = format!("changing the password of {user}");
+        let body = match hash {
+            Some(h) => serde_json::json!({ "password_hash": h }),
+            None => serde_json::json!({ "password": password.as_str() }),
+        };
         // Zeroizing for our copy; reqwest keeps its own copy of the body, which we cannot wipe.
-        let body = Zeroizing::new(
-            serde_json::to_vec(&serde_json::json!({ "password": password.as_str() })).map_err(
-                |e| EsError::Request {
-                    what: what.clone(),
-                    reason: e.to_string(),
-                },
-            )?,
-        );
+        let body = Zeroizing::new(serde_json::to_vec(&body).map_err(|e| EsError::Request {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?);
+        // `refresh=false`: the default (`true`) refreshes the security index after every
+        // change so that searches see it; authentication reads the user's document by id,
+        // which sees the change at once, and es-secure searches no users.
         let result = self.call(
             &what,
             Method::POST,
             &["_security", "user", user, "_password"],
-            &[],
+            &[("refresh", "false")],
             Some(body.to_vec()),
             true,
         );
@@ -78,6 +105,7 @@ impl EsClient {
         result
             .map(drop)
             .map_err(|e| redact_error(e, password.as_str()))
+            .map_err(|e| redact_error(e, hash.unwrap_or_default()))
     }
 
     /// `GET /_ssl/certificates`: the certificates the node has loaded.
@@ -258,11 +286,12 @@ impl EsClient {
     /// place does not send.
     pub fn is_elasticsearch(&self) -> Result<bool, EsError> {
         let url = self.endpoint("probe", &["_cluster", "health"], &[])?;
-        let response = self
-            .http
-            .get(url)
-            .send()
-            .map_err(|e| self.transport_error(&e))?;
+        let (target, started) = (target_of(&url), std::time::Instant::now());
+        let response = self.http.get(url).send().map_err(|e| {
+            self.trace("GET", &target, false, "failed", started);
+            self.transport_error(&e)
+        })?;
+        self.trace("GET", &target, false, response.status().as_str(), started);
         let headers = response.headers();
         let product = headers
             .get("x-elastic-product")
@@ -278,11 +307,12 @@ impl EsClient {
     /// 200 on an open one. Only transport and TLS problems are errors.
     pub fn status_anonymous(&self) -> Result<u16, EsError> {
         let url = self.endpoint("anonymous request", &["_cluster", "health"], &[])?;
-        let response = self
-            .http
-            .get(url)
-            .send()
-            .map_err(|e| self.transport_error(&e))?;
+        let (target, started) = (target_of(&url), std::time::Instant::now());
+        let response = self.http.get(url).send().map_err(|e| {
+            self.trace("GET", &target, false, "failed", started);
+            self.transport_error(&e)
+        })?;
+        self.trace("GET", &target, false, response.status().as_str(), started);
         Ok(response.status().as_u16())
     }
 }

@@ -26,6 +26,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::shell::signals::Interrupts;
+use crate::shell::trace;
 
 pub use self::error::EsError;
 pub use self::tls::{fingerprint, parse_pin, presented_leaf};
@@ -145,6 +146,9 @@ pub struct EsClient {
     bearer: Option<Zeroizing<String>>,
     /// Checked by the wait loops at least once a second (see `shell::signals`).
     interrupts: Option<Interrupts>,
+    /// Which HTTP client (connection pool) this is, for `shell::trace` lines; clones made by
+    /// `with_credentials` and the like share it.
+    id: u64,
 }
 
 impl fmt::Debug for EsClient {
@@ -172,6 +176,7 @@ impl EsClient {
         connect: Duration,
         request: Duration,
     ) -> anyhow::Result<Self> {
+        let started = std::time::Instant::now();
         let base = Url::parse(base_url.trim())
             .map_err(|e| anyhow::anyhow!("invalid Elasticsearch URL {base_url:?}: {e}"))?;
         if !base.username().is_empty() || base.password().is_some() {
@@ -218,6 +223,11 @@ impl EsClient {
         let http = builder
             .build()
             .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {}", chain_text(&e)))?;
+        let id = trace::next_client_id();
+        trace::line(&format!(
+            "http client #{id} for {base} built in {}",
+            trace::ms(started.elapsed())
+        ));
         Ok(Self {
             base,
             http,
@@ -225,6 +235,7 @@ impl EsClient {
             creds: None,
             bearer: None,
             interrupts: None,
+            id,
         })
     }
 

@@ -3,6 +3,8 @@
 //! every transport, TLS and HTTP failure turned into an [`EsError`]. It must not retry or
 //! wait (the wait loops do), and never puts a password or a request body into an error.
 
+use std::time::Instant;
+
 use reqwest::blocking::RequestBuilder;
 use reqwest::{Method, StatusCode, Url};
 use rustls::CertificateError;
@@ -10,6 +12,7 @@ use rustls::CertificateError;
 use super::error::error_reason;
 use super::tls::PinError;
 use super::{CONNECT_TIMEOUT, EsClient, EsError, REQUEST_TIMEOUT};
+use crate::shell::trace;
 
 impl EsClient {
     pub(super) fn endpoint(
@@ -58,6 +61,8 @@ impl EsClient {
         also_ok: &[StatusCode],
     ) -> Result<String, EsError> {
         let url = self.endpoint(what, segments, query)?;
+        // Path and query only (user and token names at most, never a secret).
+        let (method_name, target) = (method.to_string(), target_of(&url));
         let mut request: RequestBuilder = self.http.request(method, url);
         if auth && let Some(token) = &self.bearer {
             request = request.bearer_auth(token.as_str());
@@ -69,12 +74,17 @@ impl EsClient {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
         }
-        let response = request.send().map_err(|e| self.transport_error(&e))?;
+        let started = Instant::now();
+        let response = request.send().map_err(|e| {
+            self.trace(&method_name, &target, auth, "failed", started);
+            self.transport_error(&e)
+        })?;
         let status = response.status();
         let text = response.text().map_err(|e| EsError::Decode {
             what: what.to_string(),
             reason: format!("reading the body failed: {}", chain_text(&e)),
         })?;
+        self.trace(&method_name, &target, auth, status.as_str(), started);
         if status.is_success() || also_ok.contains(&status) {
             return Ok(text);
         }
@@ -104,6 +114,29 @@ impl EsClient {
                 reason,
             },
         })
+    }
+
+    /// One `shell::trace` line for a request this client sent (`outcome`: the status).
+    pub(super) fn trace(
+        &self,
+        method: &str,
+        target: &str,
+        auth: bool,
+        outcome: &str,
+        started: Instant,
+    ) {
+        if trace::enabled() {
+            let user = match (auth, &self.bearer, &self.creds) {
+                (false, _, _) | (true, None, None) => " (anonymous)".to_string(),
+                (true, Some(_), _) => " with a bearer token".to_string(),
+                (true, None, Some(c)) => format!(" as {}", c.username),
+            };
+            trace::line(&format!(
+                "http client #{} {method} {target}{user} -> {outcome} in {}",
+                self.id,
+                trace::ms(started.elapsed())
+            ));
+        }
     }
 
     /// Classify a failure before any HTTP status arrived.
@@ -212,6 +245,14 @@ fn looks_like_tls_only_server(text: &str) -> bool {
     ]
     .iter()
     .any(|needle| t.contains(needle))
+}
+
+/// The path and query of `url`, for trace lines.
+pub(super) fn target_of(url: &Url) -> String {
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    }
 }
 
 /// The error and all its sources, joined like anyhow's `{:#}`.
