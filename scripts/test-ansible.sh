@@ -363,10 +363,9 @@ h=$(health --cacert "$CA" -u "elastic:$PW" "https://127.0.0.1:9200/_cluster/heal
 echo "$h" | grep -q '"status":"green"' && echo "$h" | grep -q '"number_of_nodes":3' || die "not green with 3 nodes after the rolling restart: $h"
 alloc=$(curl -sS --max-time 30 --cacert "$CA" -u "elastic:$PW" "https://127.0.0.1:9200/_cluster/settings?flat_settings=true")
 case "$alloc" in *allocation.enable*) die "shard allocation left limited after the rolling restart: $alloc" ;; esac
-# Live on every node: the running nodes carry the setting, and refuse a TLS 1.2 handshake.
-protos=$(curl -sS --max-time 30 --cacert "$CA" -u "elastic:$PW" \
-    "https://127.0.0.1:9200/_nodes/settings?filter_path=nodes.*.settings.xpack.security.http.ssl.supported_protocols")
-[ "$(echo "$protos" | grep -o '"TLSv1.3"' | wc -l)" = 3 ] || die "not every node runs with supported_protocols [TLSv1.3]: $protos"
+# Live on every node: each running node refuses a TLS 1.2 handshake and completes a 1.3 one
+# (`_nodes/settings` cannot show it: Elasticsearch filters the xpack.security.*.ssl settings
+# out of that API).
 for n in 1 2 3; do
     timeout 30 openssl s_client -connect "127.0.0.$n:9200" -tls1_3 -CAfile "$CA" </dev/null >"$WORK/tls.log" 2>&1 ||
         { cat "$WORK/tls.log" >&2; die "node-$n: no TLS 1.3 handshake"; }
