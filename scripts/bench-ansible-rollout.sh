@@ -16,7 +16,7 @@ if [ -z "$bin" ]; then
 fi
 work=$(mktemp -d /tmp/es-secure-bench-ansible.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-ES_SECURE_BIN=$bin ES_SECURE_ANSIBLE_TASK_LOG=$work/tasks.log \
+ES_SECURE_BIN=$bin ES_SECURE_ANSIBLE_TASK_LOG=$work/tasks.log ES_SECURE_ANSIBLE_NODE_LOGS=$work/nodes \
     scripts/test-ansible.sh >"$work/out.log" 2>&1 || { tail -40 "$work/out.log" >&2; exit 1; }
 line=$(grep -o 'BENCH rollout [0-9]*s vs bare full-cluster restart [0-9]*s' "$work/out.log")
 rollout=$(echo "$line" | sed -E 's/BENCH rollout ([0-9]+)s.*/\1/')
@@ -37,3 +37,12 @@ spans = [((b[0] - a[0]).total_seconds(), a[1]) for a, b in zip(rows, rows[1:])]
 for secs, name in sorted(spans, reverse=True)[:12]:
     print(f"  {secs:6.1f}  {name[:110]}")
 '
+# Each node's starts (systemd's view, then Elasticsearch's own milestones): where a
+# `systemctl start` waits — the JVM, joining the cluster (HTTP binds only after the node has a
+# master, up to discovery.initial_state_timeout), or the readiness probe.
+for n in 1 2 3; do
+    echo "node-$n:"
+    grep -E 'Starting elasticsearch|Started elasticsearch|Stopping elasticsearch|Stopped elasticsearch' "$work/nodes/node-$n.journal" | sed 's/^/  /' || true
+    grep -E 'o.e.n.Node.*(starting|started)|publish_address.*9200|master node changed|elected-as-master|cluster UUID' "$work/nodes/node-$n.log" |
+        cut -c1-180 | sed 's/^/  /' || true
+done

@@ -186,19 +186,36 @@ chmod 2750 "$IMG/etc/elasticsearch"
 find "$IMG/etc/elasticsearch" -type f -exec chmod 0660 {} +
 find "$IMG/etc/elasticsearch" -mindepth 1 -type d -exec chmod 2750 {} +
 
-# Readiness, in place of sd_notify: succeed once the HTTP port accepts, fail as soon as the
-# main process is gone (so `systemctl restart` fails when ES dies on start, as with the deb).
+# Readiness, in place of sd_notify: succeed once the node's own HTTP port accepts, fail as soon
+# as the main process is gone (so `systemctl restart` fails when ES dies on start, as with the
+# deb). "Own": the address and port this node's elasticsearch.yml binds (http.host, else
+# network.host; http.port), so on a shared network namespace (the Ansible test's three nodes on
+# 127.0.0.1-3) a node is not reported ready because another node's port answers.
 cat >"$IMG/usr/local/bin/es-wait-ready" <<'READY'
 #!/bin/bash
-# ExecStartPost of elasticsearch.service: exits 0 when 127.0.0.1:9200 accepts a connection,
-# 1 when $MAINPID has exited. TimeoutStartSec bounds it.
+# ExecStartPost of elasticsearch.service: exits 0 when this node's HTTP address accepts a TCP
+# connection (http or https alike), 1 when $MAINPID has exited. TimeoutStartSec bounds it.
 pid=${MAINPID:?MAINPID not set}
+yml=${ES_PATH_CONF:-/etc/elasticsearch}/elasticsearch.yml
+# The first value of a top-level `key: value` (or `key: [a, b]`) line, quotes stripped.
+setting() {
+    sed -n "s/^$1:[[:space:]]*//p" "$yml" 2>/dev/null | head -n 1 |
+        sed -e 's/[[:space:]]*#.*$//' -e 's/^\[//' -e 's/,.*$//' -e 's/\]$//' -e 's/["'"'"' ]//g'
+}
+host=$(setting 'http\.host')
+[ -n "$host" ] || host=$(setting 'network\.host')
+case "$host" in
+'' | _local_ | _local:* | localhost | 0.0.0.0 | '::' | _site_ | _global_ | _*_) host=127.0.0.1 ;;
+esac
+port=$(setting 'http\.port')
+port=${port%%-*}
+[ -n "$port" ] || port=9200
 while :; do
     if ! kill -0 "$pid" 2>/dev/null; then
-        echo "es-wait-ready: Elasticsearch (pid $pid) exited before it was ready" >&2
+        echo "es-wait-ready: Elasticsearch (pid $pid) exited before $host:$port was ready" >&2
         exit 1
     fi
-    if (exec 3<>/dev/tcp/127.0.0.1/9200) 2>/dev/null; then
+    if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
         exit 0
     fi
     sleep 0.5

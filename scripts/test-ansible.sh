@@ -10,8 +10,13 @@
 #      3 nodes, the documents still there, every node serves HTTPS that only our CA validates,
 #      anonymous 401, transport TLS with verification_mode full on every node, and a
 #      certificate from a foreign CA refused by node-1's transport port;
-#   5. the playbook again: changed=0 on every host; then --check: changed=0, nothing runs;
-#   6. for the benchmark line: a bare full-cluster restart (stop all, start all, green) of
+#   5. the playbook again: changed=0 on every host;
+#   6. a CA-preserving change (hardening.tls_protocols: [TLSv1.3]): the role restarts the nodes
+#      one at a time (node-2, node-3, then the CA host), checked by a sampler (never two nodes
+#      down, the documents readable throughout), every MainPID new, green with 3 nodes, TLS 1.3
+#      only on every node;
+#   7. the playbook again: changed=0; then --check: changed=0, nothing runs;
+#   8. for the benchmark line: a bare full-cluster restart (stop all, start all, green) of
 #      the same three nodes.
 # Connection: tests/ansible/connection_plugins/nsenter_pid.py enters the container's PID 1
 # namespaces (nsenter -a) — a real shell inside each container, no sshd/keys/ports to set up.
@@ -119,12 +124,9 @@ discovery.seed_hosts: ["127.0.0.1:9300", "127.0.0.2:9300", "127.0.0.3:9300"]
 cluster.initial_master_nodes: [node-1, node-2, node-3]
 xpack.security.enabled: false
 YML
-    # The image's readiness probe asks 127.0.0.1; node-N answers on 127.0.0.N.
-    sed "s#/dev/tcp/127.0.0.1/9200#/dev/tcp/127.0.0.$n/9200#" "$AIMG/usr/local/bin/es-wait-ready" >"$dir/es-wait-ready"
-    chmod 0755 "$dir/es-wait-ready"
     local args=(--directory="$AIMG" --boot --volatile=overlay --register=no --keep-unit
         --console=passive --machine="fleet-node-$n" --hostname=es-node
-        --bind="$dir/etc:/etc/elasticsearch" --bind-ro="$dir/es-wait-ready:/usr/local/bin/es-wait-ready"
+        --bind="$dir/etc:/etc/elasticsearch"
         --bind-ro="$JAVA")
     for extra in /etc/java-17-openjdk /etc/ssl/certs/java; do
         [ -d "$extra" ] && args+=(--bind-ro="$extra")
@@ -218,6 +220,8 @@ export ANSIBLE_CONNECTION_PLUGINS=$ROOT/tests/ansible/connection_plugins
 export ANSIBLE_ROLES_PATH=$ROOT/contrib/ansible/roles
 export ANSIBLE_LOCAL_TEMP=$WORK/ansible-local ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_NOCOLOR=1
 export ANSIBLE_FORKS=3
+# One process per task and host instead of put-file + run + clean-up (the plugin supports it).
+export ANSIBLE_PIPELINING=1
 playbook() {
     timeout --kill-after=30 2400 "$VENV/bin/ansible-playbook" -i "$WORK/inventory.yml" \
         "$ROOT/contrib/ansible/site.yml" "$@"
@@ -286,16 +290,101 @@ fi
 grep -qi 'alert' "$WORK/probe.log" || { cat "$WORK/probe.log" >&2; die "the foreign-CA handshake failed without a TLS alert"; }
 log "transport: node-2's certificate accepted, a foreign-CA certificate for the same names refused"
 
-# --- 5. idempotence and check mode -------------------------------------------------------------
+# --- 5. idempotence ---------------------------------------------------------------------------
 log "ansible-playbook site.yml again (must change nothing)"
 playbook >"$WORK/run2.log" 2>&1 || { cat "$WORK/run2.log" >&2; die "the second run failed"; }
 sed -n '/PLAY RECAP/,$p' "$WORK/run2.log" >&2
 [ "$(recap_changed "$WORK/run2.log")" = "0 " ] || die "second run changed something: $(recap_changed "$WORK/run2.log")"
-playbook --check >"$WORK/run3.log" 2>&1 || { cat "$WORK/run3.log" >&2; die "the check run failed"; }
-[ "$(recap_changed "$WORK/run3.log")" = "0 " ] || die "check mode reports changes on a secured cluster"
-log "second run: changed=0 on every host; --check: changed=0"
+log "second run: changed=0 on every host"
 
-# --- 6. the benchmark line: a bare full-cluster restart of the same nodes ----------------------
+# --- 6. a CA-preserving change: a rolling restart, one node at a time -----------------------------
+# HTTPS and transport limited to TLS 1.3 (hardening.tls_protocols): same CA, so `plan --json`
+# says "restart": "rolling" and the role restarts node-2, node-3, then node-1 (the CA host),
+# one at a time. A sampler watches the run: never two nodes down at once, every node down once,
+# the documents readable in every sample.
+sed 's/^          tier: https$/          tier: https\n          hardening: {tls_protocols: [TLSv1.3]}/' \
+    "$WORK/inventory.yml" >"$WORK/inventory-rolling.yml"
+grep -q 'tls_protocols' "$WORK/inventory-rolling.yml" || die "could not write the rolling inventory"
+declare -A PID_BEFORE
+for n in 1 2 3; do PID_BEFORE[$n]=$(in_node "$n" systemctl show -p MainPID --value elasticsearch); done
+sampler() {
+    # Also ends when the script does (its work directory is removed on exit).
+    while [ -d "$WORK" ] && [ ! -e "$WORK/sampler.stop" ]; do
+        local line="" up=() n rc count=""
+        for n in 1 2 3; do
+            rc=0
+            curl -sS --max-time 5 -o /dev/null --cacert "$CA" "https://127.0.0.$n:9200/" 2>/dev/null || rc=$?
+            # 7: connection refused, the node is down; a slow answer (28) is not "down".
+            if [ "$rc" = 7 ]; then line+=" down"; else line+=" up"; up+=("$n"); fi
+        done
+        for n in "${up[@]}"; do
+            count=$(curl -sS --max-time 10 --cacert "$CA" -u "elastic:$PW" "https://127.0.0.$n:9200/books/_count" 2>/dev/null |
+                grep -o '"count":[0-9]*' || true)
+            [ "$count" = '"count":3' ] && break
+        done
+        echo "$(date +%s.%N)$line ${count:-none}" >>"$WORK/samples"
+        sleep 0.5
+    done
+}
+sampler &
+SAMPLER=$!
+log "ansible-playbook site.yml with hardening.tls_protocols: [TLSv1.3] (a rolling restart)"
+t0=$(date +%s)
+ok=0
+timeout --kill-after=30 2400 "$VENV/bin/ansible-playbook" -i "$WORK/inventory-rolling.yml" \
+    "$ROOT/contrib/ansible/site.yml" >"$WORK/run-rolling.log" 2>&1 || ok=$?
+rolling=$(( $(date +%s) - t0 ))
+touch "$WORK/sampler.stop"
+wait "$SAMPLER" || true
+[ "$ok" = 0 ] || { cat "$WORK/run-rolling.log" >&2; die "the rolling run failed"; }
+sed -n '/PLAY RECAP/,$p' "$WORK/run-rolling.log" >&2
+grep -q 'Rolling restart of node-1 2/3' "$WORK/run-rolling.log" || die "the role did not restart node by node"
+full=$(awk '/^TASK \[/ { in_full = /Full-cluster restart/ } in_full && /^changed:/' "$WORK/run-rolling.log")
+[ -z "$full" ] || die "the role did a full-cluster restart for a CA-preserving change: $full"
+starts=""
+for n in 1 2 3; do
+    pid=$(in_node "$n" systemctl show -p MainPID --value elasticsearch)
+    [ "$pid" != "${PID_BEFORE[$n]}" ] && [ "$pid" != 0 ] || die "node-$n was not restarted (MainPID ${PID_BEFORE[$n]} -> $pid)"
+    starts+="$(in_node "$n" systemctl show -p ExecMainStartTimestampMonotonic --value elasticsearch) node-$n"$'\n'
+done
+order=$(echo "$starts" | sort -n | awk 'NF { printf "%s ", $2 }')
+[ "$order" = "node-2 node-3 node-1 " ] || die "restart order '$order', expected node-2 node-3 node-1 (the CA host last)"
+[ -s "$WORK/samples" ] || die "the sampler recorded nothing"
+samples=$(wc -l <"$WORK/samples")
+two_down=$(awk '{ d = 0; for (i = 2; i <= 4; i++) if ($i == "down") d++; if (d > 1) n++ } END { print n + 0 }' "$WORK/samples")
+[ "$two_down" = 0 ] || { cat "$WORK/samples" >&2; die "$two_down samples with two or more nodes down at once"; }
+for n in 1 2 3; do
+    awk -v c=$((n + 1)) '$c == "down" { found = 1 } END { exit !found }' "$WORK/samples" ||
+        { cat "$WORK/samples" >&2; die "the sampler never saw node-$n down (restart not observed)"; }
+done
+unreadable=$(awk '$5 != "\"count\":3" { n++ } END { print n + 0 }' "$WORK/samples")
+[ "$unreadable" = 0 ] || { cat "$WORK/samples" >&2; die "$unreadable samples could not read the 3 documents"; }
+h=$(health --cacert "$CA" -u "elastic:$PW" "https://127.0.0.1:9200/_cluster/health?wait_for_nodes=3&wait_for_status=green&timeout=120s")
+echo "$h" | grep -q '"status":"green"' && echo "$h" | grep -q '"number_of_nodes":3' || die "not green with 3 nodes after the rolling restart: $h"
+alloc=$(curl -sS --max-time 30 --cacert "$CA" -u "elastic:$PW" "https://127.0.0.1:9200/_cluster/settings?flat_settings=true")
+case "$alloc" in *allocation.enable*) die "shard allocation left limited after the rolling restart: $alloc" ;; esac
+# Live on every node: each running node refuses a TLS 1.2 handshake and completes a 1.3 one
+# (`_nodes/settings` cannot show it: Elasticsearch filters the xpack.security.*.ssl settings
+# out of that API).
+for n in 1 2 3; do
+    timeout 30 openssl s_client -connect "127.0.0.$n:9200" -tls1_3 -CAfile "$CA" </dev/null >"$WORK/tls.log" 2>&1 ||
+        { cat "$WORK/tls.log" >&2; die "node-$n: no TLS 1.3 handshake"; }
+    if timeout 30 openssl s_client -connect "127.0.0.$n:9200" -tls1_2 -CAfile "$CA" </dev/null >"$WORK/tls.log" 2>&1; then
+        die "node-$n still accepts TLS 1.2 after the rolling restart"
+    fi
+done
+log "rolling restart in ${rolling}s: node-2, node-3, node-1 one at a time ($samples samples: never two down, documents readable in every one), green with 3 nodes, TLS 1.3 only on every node"
+
+# --- 7. idempotence after it, and check mode ---------------------------------------------------
+timeout --kill-after=30 2400 "$VENV/bin/ansible-playbook" -i "$WORK/inventory-rolling.yml" \
+    "$ROOT/contrib/ansible/site.yml" >"$WORK/run4.log" 2>&1 || { cat "$WORK/run4.log" >&2; die "the run after the rolling restart failed"; }
+[ "$(recap_changed "$WORK/run4.log")" = "0 " ] || die "the run after the rolling restart changed something: $(recap_changed "$WORK/run4.log")"
+timeout --kill-after=30 2400 "$VENV/bin/ansible-playbook" -i "$WORK/inventory-rolling.yml" \
+    "$ROOT/contrib/ansible/site.yml" --check >"$WORK/run5.log" 2>&1 || { cat "$WORK/run5.log" >&2; die "the check run failed"; }
+[ "$(recap_changed "$WORK/run5.log")" = "0 " ] || die "check mode reports changes on a secured cluster"
+log "run after the rolling restart: changed=0 on every host; --check: changed=0"
+
+# --- 8. the benchmark line: a bare full-cluster restart of the same nodes ----------------------
 t0=$(date +%s)
 # Wait for these jobs only: a bare `wait` would also wait for the containers.
 for action in stop start; do
@@ -314,5 +403,13 @@ for _ in $(seq 1 60); do
 done
 echo "$h" | grep -q '"status":"green"' || die "not green after the bare restart: $h"
 bare=$(( $(date +%s) - t0 ))
+if [ -n "${ES_SECURE_ANSIBLE_NODE_LOGS:-}" ]; then
+    # For scripts/bench-ansible-rollout.sh: where each node's starts spent their time.
+    mkdir -p "$ES_SECURE_ANSIBLE_NODE_LOGS"
+    for n in 1 2 3; do
+        in_node "$n" journalctl -u elasticsearch -o short-iso-precise --no-pager >"$ES_SECURE_ANSIBLE_NODE_LOGS/node-$n.journal" 2>&1 || true
+        in_node "$n" cat /var/log/elasticsearch/fleet.log >"$ES_SECURE_ANSIBLE_NODE_LOGS/node-$n.log" 2>&1 || true
+    done
+fi
 log "BENCH rollout ${rollout}s vs bare full-cluster restart ${bare}s (same three nodes, same run)"
 log "PASS in $(( $(date +%s) - started ))s"

@@ -190,6 +190,18 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// One step of a rolling restart, on the host that holds the CA, around each node's own
+    /// restart (the Ansible role runs it): `before` limits shard allocation to primaries and
+    /// flushes; `after` waits until the cluster has every node of --answers and is yellow or
+    /// green, then enables allocation again. Restarts nothing itself.
+    RollingRestart {
+        /// Which side of the node's restart.
+        #[arg(value_enum)]
+        step: RollingStep,
+        /// The answers file the cluster was secured with (its URL, its nodes).
+        #[arg(long, value_name = "FILE")]
+        answers: PathBuf,
+    },
     /// Restore the files of a past apply.
     Rollback {
         /// List past applies instead.
@@ -253,6 +265,7 @@ impl Command {
             Self::Verify { .. } => "verify",
             Self::Renew { .. } => "renew",
             Self::RotateCa { .. } => "rotate-ca",
+            Self::RollingRestart { .. } => "rolling-restart",
             Self::Rollback { .. } => "rollback",
             Self::Completions { .. } => "completions",
             Self::Man => "man",
@@ -304,6 +317,22 @@ mod tests {
     }
 
     #[test]
+    fn rolling_restart_takes_a_side_and_the_answers() {
+        let cli = parse(&["es-secure", "rolling-restart", "before", "--answers", "a"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::RollingRestart {
+                step: RollingStep::Before,
+                ..
+            })
+        ));
+        let cli = parse(&["es-secure", "rolling-restart", "after", "--answers", "a"]).unwrap();
+        assert_eq!(cli.command.map(|c| c.name()), Some("rolling-restart"));
+        assert!(parse(&["es-secure", "rolling-restart", "before"]).is_err());
+        assert!(parse(&["es-secure", "rolling-restart", "during", "--answers", "a"]).is_err());
+    }
+
+    #[test]
     fn flags_land_where_they_act() {
         let cli = parse(&["es-secure", "--plain", "--ignore-ownership"]).unwrap();
         assert!(cli.global.plain && cli.global.ignore_ownership);
@@ -322,6 +351,15 @@ mod tests {
         assert_eq!(cli.global.verbose, 2);
         assert_eq!(cli.global.es_home, Some(PathBuf::from("/h")));
     }
+}
+
+/// `rolling-restart before|after`.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, ValueEnum)]
+pub enum RollingStep {
+    /// Before a node stops: allocation limited to primaries, then a flush.
+    Before,
+    /// After it is back: every node in the cluster, yellow or green, allocation enabled.
+    After,
 }
 
 /// `--prune-bundles [joined|all]`.

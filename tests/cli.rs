@@ -334,6 +334,32 @@ fn verify_against_a_node_that_is_down_fails_clearly() {
         .stdout(predicate::str::contains("FAIL").or(predicate::str::contains("fail")));
 }
 
+/// `rolling-restart` against a node that is down: exit 3 with the URL, before any temporary
+/// superuser is created (the file realm is left as it was) and nothing written.
+#[test]
+fn rolling_restart_against_a_node_that_is_down_changes_nothing() {
+    let i = Install::new();
+    let p = i.path("answers.yml");
+    std::fs::write(
+        &p,
+        "version: 1\ntier: minimal\nelasticsearch:\n  url: http://127.0.0.1:1\n",
+    )
+    .unwrap();
+    let before = tree(&i.path("elasticsearch"));
+    for side in ["before", "after"] {
+        i.cmd()
+            .args(["rolling-restart", side, "--answers"])
+            .arg(&p)
+            .assert()
+            .code(3)
+            .stderr(
+                predicate::str::contains("http://127.0.0.1:1")
+                    .and(predicate::str::contains("does not answer")),
+            );
+    }
+    assert_eq!(before, tree(&i.path("elasticsearch")));
+}
+
 #[test]
 fn plan_json_has_a_schema_version_and_octal_modes() {
     let i = Install::new();

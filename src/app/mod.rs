@@ -6,6 +6,7 @@ mod apply;
 mod inspect;
 mod renew;
 mod rollback;
+mod rolling;
 mod rotate;
 mod wizard;
 
@@ -30,6 +31,7 @@ use self::apply::apply_cmd;
 use self::inspect::{plan_cmd, status_cmd, verify_cmd};
 use self::renew::renew_cmd;
 use self::rollback::rollback_cmd;
+use self::rolling::rolling_restart_cmd;
 use self::rotate::rotate_cmd;
 use self::wizard::wizard;
 
@@ -119,6 +121,9 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             yes,
             dry_run,
         ),
+        Some(Command::RollingRestart { step, answers }) => {
+            rolling_restart_cmd(&cli.global, step, &answers)
+        }
         Some(Command::Rollback { list, id }) => rollback_cmd(&cli.global, list, id.as_deref()),
         Some(Command::Completions { shell }) => {
             let mut cmd = Cli::command_tree();

@@ -18,6 +18,7 @@ pub mod precheck;
 pub mod recovery;
 pub mod renew;
 pub mod report;
+pub mod rolling_restart;
 pub mod rotate;
 pub mod run_log;
 pub mod safe_fs;

@@ -1,0 +1,136 @@
+//! The REST side of a rolling restart, around one node's restart, as Elastic's rolling-restart
+//! procedure has it: before the node stops, shard allocation limited to primaries and a flush
+//! (its replicas are not rebuilt elsewhere while it is down); after it is back, the whole
+//! cluster waited for (every node of the answers, yellow or green), allocation enabled again,
+//! and green waited for, so the next node is only stopped once every shard has its copies.
+//! Runs on the host that holds the CA (`rolling-restart before|after`, which the Ansible role
+//! calls around each node's `systemctl restart`). Authenticates as `verify` does: elastic's
+//! password with `auth.method: elastic-password`, else a temporary file-realm superuser on
+//! this host, removed again. Must not write configuration or restart anything.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+
+use crate::domain::answers::{Answers, AuthMethod};
+use crate::domain::facts::Facts;
+use crate::domain::planner;
+use crate::shell::es_client::{Credentials, EsClient};
+use crate::shell::signals::Interrupts;
+
+/// Which side of the node's restart.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Side {
+    Before,
+    After,
+}
+
+/// How often green is asked for after allocation is enabled again.
+const GREEN_POLL: Duration = Duration::from_secs(1);
+
+/// Run one side of the restart against the cluster at the answers' URL (our CA, hostname
+/// checked). `say` gets each step as it happens.
+pub fn run(
+    facts: &Facts,
+    answers: &Answers,
+    side: Side,
+    interrupts: &Interrupts,
+    say: &mut dyn FnMut(&str),
+) -> anyhow::Result<()> {
+    let url = planner::es_url(facts, answers);
+    let trust =
+        crate::shell::verify::trust_for(&url, facts.ca.as_ref().map(|c| c.cert_pem.as_str()))?;
+    let client = EsClient::new(&url, trust)?.with_interrupts(interrupts.clone());
+    // Reachable over TLS with our CA first, so a node that is down costs no temporary user.
+    client
+        .status_anonymous()
+        .map_err(|e| anyhow!(e))
+        .with_context(|| format!("the cluster at {url} does not answer; nothing was changed"))?;
+    let timeout = Duration::from_secs(answers.es.health_timeout_secs);
+    let nodes = answers.nodes.len().max(1);
+    let mut step = |creds: &Credentials| -> anyhow::Result<()> {
+        let client = client.with_credentials(creds.clone());
+        // This host's node may have just restarted, and a new file-realm user needs up to 5 s
+        // to load; a wrong password stays a 401 and fails below.
+        let _ = client.authenticate_retrying(Duration::from_secs(30));
+        match side {
+            Side::Before => before(&client, say),
+            Side::After => after(&client, nodes, timeout, interrupts, say),
+        }
+    };
+    let done = match &answers.auth {
+        AuthMethod::ElasticPassword(r) => step(&Credentials {
+            username: "elastic".to_string(),
+            password: crate::shell::secrets::resolve("auth.elastic_password", r)?,
+        }),
+        _ => crate::shell::file_realm::with_temp_superuser(&facts.es.config_dir, step),
+    };
+    let what = match side {
+        Side::Before => "preparing the cluster at {url} for a node's restart",
+        Side::After => "waiting for the cluster at {url} after a node's restart",
+    };
+    done.with_context(|| what.replace("{url}", &url))
+}
+
+/// Allocation down to primaries, then a flush. A failed flush enables allocation again: the
+/// node is not restarted then, so nothing must stay limited.
+fn before(client: &EsClient, say: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
+    client
+        .set_allocation(Some("primaries"))
+        .map_err(|e| anyhow!(e))
+        .context("limiting shard allocation to primaries")?;
+    say("shard allocation: primaries only");
+    if let Err(e) = client.flush() {
+        let undone = client.set_allocation(None);
+        let e = anyhow!(e).context("flushing before the restart");
+        return Err(match undone {
+            Ok(()) => e.context("shard allocation enabled again; nothing was restarted"),
+            Err(u) => e.context(format!(
+                "shard allocation could NOT be enabled again ({}); run `PUT _cluster/settings {{\"persistent\":{{\"cluster.routing.allocation.enable\":null}}}}`",
+                u.short()
+            )),
+        });
+    }
+    say("flushed");
+    Ok(())
+}
+
+/// Every node back and yellow or green, allocation enabled again, then green.
+fn after(
+    client: &EsClient,
+    nodes: usize,
+    timeout: Duration,
+    interrupts: &Interrupts,
+    say: &mut dyn FnMut(&str),
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    client
+        .wait_cluster(timeout, nodes, &mut |_| {})
+        .map_err(|e| anyhow!(e))
+        .with_context(|| format!("waiting for all {nodes} nodes, yellow or green"))?;
+    say(&format!("all {nodes} nodes back, yellow or green"));
+    client
+        .set_allocation(None)
+        .map_err(|e| anyhow!(e))
+        .context("enabling shard allocation again")?;
+    say("shard allocation enabled again");
+    loop {
+        let last = match client.health() {
+            Ok(h) if h.status == "green" && h.number_of_nodes as usize >= nodes => {
+                say("green");
+                return Ok(());
+            }
+            Ok(h) => format!("{} with {} nodes", h.status, h.number_of_nodes),
+            Err(e) => e.short(),
+        };
+        if started.elapsed() >= timeout {
+            bail!(
+                "the cluster is not green after {}s (last: {last}); elasticsearch.health_timeout_secs bounds the wait",
+                timeout.as_secs()
+            );
+        }
+        if !interrupts.sleep(GREEN_POLL) {
+            bail!("interrupted while waiting for green (last: {last})");
+        }
+    }
+}
