@@ -252,7 +252,10 @@ fn bundle_applies_on_its_node_and_only_there() {
     }
     // Its cluster file: the same directory, private, no key at all.
     let cluster_text = read(&cluster_file_of(&n1));
-    let mode = std::fs::metadata(cluster_file_of(&n1)).unwrap().permissions().mode();
+    let mode = std::fs::metadata(cluster_file_of(&n1))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     assert!(!cluster_text.contains("PRIVATE KEY"), "{cluster_text}");
     let parsed = parsed(&n1, "node-2");
@@ -418,7 +421,10 @@ fn unsupported_or_unreadable_bundles_are_config_errors() {
     let v5 = write_pair(
         a.dir.path(),
         "v5.bundle.yml",
-        &text.replace(header, "kind: es-secure-node-bundle\nversion: 5\nnew_field: x\nnode:"),
+        &text.replace(
+            header,
+            "kind: es-secure-node-bundle\nversion: 5\nnew_field: x\nnode:",
+        ),
         &cluster,
     );
     let (code, out, err) = n2.apply_trusted(&v5, &a);
@@ -445,7 +451,10 @@ fn unsupported_or_unreadable_bundles_are_config_errors() {
     // The cluster file given as the bundle: named for what it is.
     let (code, out, err) = n2.apply_trusted(&cluster_file_of(&a), &a);
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("is the cluster file of a set of node bundles"), "{err}");
+    assert!(
+        err.contains("is the cluster file of a set of node bundles"),
+        "{err}"
+    );
 
     // An unsigned bundle of the first format is not trusted.
     let v1 = a.path("v1.bundle.yml");
@@ -838,7 +847,10 @@ fn bundles_carry_only_their_node_and_name_the_cluster_file() {
     }
     assert!(t2.contains("\nnode: node-2\n"), "{t2}");
     for node in ["node-1", "node-2", "node-3"] {
-        assert!(cluster.contains(&format!("{node}.example.internal")), "{cluster}");
+        assert!(
+            cluster.contains(&format!("{node}.example.internal")),
+            "{cluster}"
+        );
     }
     assert!(!cluster.contains("this_node"), "{cluster}");
     // A `this_node` inside the cluster file, even signed by the CA and named by a bundle

@@ -146,11 +146,12 @@ pub fn prepare(
         )));
     }
     let signed = bundle_sig::split(&text).map_err(|why| refused(&file, why, RECOPY))?;
-    let ca_pem = header.ca_cert.ok_or_else(|| {
-        invalid(NodeFile::parse(&file, &text).err().unwrap_or_else(|| {
-            anyhow::anyhow!("{file}: not an es-secure bundle: no `ca_cert`")
-        }))
-    })?;
+    let ca_pem =
+        header.ca_cert.ok_or_else(|| {
+            invalid(NodeFile::parse(&file, &text).err().unwrap_or_else(|| {
+                anyhow::anyhow!("{file}: not an es-secure bundle: no `ca_cert`")
+            }))
+        })?;
     let ca = crate::shell::certinfo::inspect_pem(&ca_pem)
         .map_err(|e| invalid(anyhow::anyhow!("{file}: the bundle's CA certificate: {e}")))?;
     if !ca.is_ca {

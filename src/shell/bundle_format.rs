@@ -306,7 +306,10 @@ impl Bundle {
 
     /// Both files of this bundle, signed with `signer`: (node file, cluster file). For tests
     /// and tools that re-sign an edited bundle; an apply uses [`BundleWriter`].
-    pub fn to_signed_texts(&self, signer: &CaSigner) -> anyhow::Result<(Zeroizing<String>, String)> {
+    pub fn to_signed_texts(
+        &self,
+        signer: &CaSigner,
+    ) -> anyhow::Result<(Zeroizing<String>, String)> {
         let mut answers = self.answers.clone();
         answers.this_node = None;
         let cluster = cluster_text(

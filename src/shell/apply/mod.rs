@@ -342,9 +342,13 @@ impl Run<'_> {
                 crate::shell::quote(p)
             ),
             (None, Some(b)) => {
-                let cluster = self.opts.cluster_file.as_ref().map_or_else(String::new, |c| {
-                    format!(" --cluster-file {}", crate::shell::quote(c))
-                });
+                let cluster = self
+                    .opts
+                    .cluster_file
+                    .as_ref()
+                    .map_or_else(String::new, |c| {
+                        format!(" --cluster-file {}", crate::shell::quote(c))
+                    });
                 match &self.facts.bundle {
                     // The same CA again: the re-run authenticates the bundle like the first run.
                     Some(f) => format!(
