@@ -4,7 +4,8 @@
 //! PEM, files). It must not be used to install certificates: files are written 0644 and
 //! nothing is chowned.
 //!
-//! Usage: `gen_certs <N> [ecdsa-p256|rsa-2048|rsa-3072|rsa-4096] [OUT_DIR]`
+//! Usage: `gen_certs <N> [ecdsa-p256|rsa-2048|rsa-3072|rsa-4096] [OUT_DIR]`; OUT_DIR `-`
+//! writes nothing (the issuing cost alone, as `scripts/bench-apply-scale.sh` measures it).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -63,6 +64,15 @@ fn main() -> Result<()> {
     }
     let issued = certgen::issue_many(&ca, &specs)?;
     let generated = start.elapsed();
+    if out.as_os_str() == "-" {
+        eprintln!(
+            "gen_certs: {n} nodes, {} certs + CA, {}: generated in {:.3} s, not written",
+            issued.len(),
+            key_type.as_str(),
+            generated.as_secs_f64()
+        );
+        return Ok(());
+    }
 
     let ca_dir = out.join("ca");
     std::fs::create_dir_all(&ca_dir).with_context(|| format!("creating {}", ca_dir.display()))?;

@@ -94,6 +94,10 @@ pub enum Command {
         /// A node bundle written by an apply on another node of the cluster.
         #[arg(long, value_name = "FILE")]
         bundle: Option<PathBuf>,
+        /// With --bundle: the cluster file written with the bundle (default: cluster.yml in
+        /// the bundle's directory).
+        #[arg(long, value_name = "FILE", requires = "bundle")]
+        cluster_file: Option<PathBuf>,
         /// With --bundle: the SHA-256 fingerprint of the CA that must have signed the bundle,
         /// as the apply on the CA host printed it (hex, colons optional). Needed with --yes.
         #[arg(long, value_name = "SHA256", requires = "bundle")]

@@ -3,7 +3,8 @@
 //! node-1's CA, a re-run has nothing to do, and a bundle for another node, another cluster,
 //! with a foreign certificate, signed by another CA, with an edited byte, with answers
 //! es-secure never writes, or applied with `--yes` but no fingerprint is refused with nothing
-//! changed. Bundles are pruned on the CA host. Runs the real binary; `openssl` cross-checks.
+//! changed; so is a bundle whose cluster file is missing, edited or from another apply.
+//! Bundles are pruned on the CA host. Runs the real binary; `openssl` cross-checks.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -163,6 +164,37 @@ fn bundle_of(n1: &Node, node: &str) -> PathBuf {
     n1.path(&format!("state/bundles/{node}.bundle.yml"))
 }
 
+/// The cluster file written with `n1`'s bundles.
+fn cluster_file_of(n1: &Node) -> PathBuf {
+    n1.path("state/bundles/cluster.yml")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// `n1`'s bundle for `node`, read with its cluster file.
+fn parsed(n1: &Node, node: &str) -> Bundle {
+    Bundle::parse(
+        "node.bundle.yml",
+        &read(&bundle_of(n1, node)),
+        "cluster.yml",
+        &read(&cluster_file_of(n1)),
+    )
+    .unwrap()
+}
+
+/// Write a bundle `name` and its cluster file (`cluster.yml`, where `apply --bundle` looks
+/// for it) into `dir`, 0600 like es-secure writes them.
+fn write_pair(dir: &Path, name: &str, node: &str, cluster: &str) -> PathBuf {
+    let path = dir.join(name);
+    for (p, text) in [(path.clone(), node), (dir.join("cluster.yml"), cluster)] {
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    path
+}
+
 fn openssl(args: &[&str]) -> (bool, String) {
     let out = Command::new("openssl")
         .args(args)
@@ -218,7 +250,15 @@ fn bundle_applies_on_its_node_and_only_there() {
             "a line of the CA key is in the bundle"
         );
     }
-    let parsed = Bundle::parse("node-2.bundle.yml", &text).unwrap();
+    // Its cluster file: the same directory, private, no key at all.
+    let cluster_text = read(&cluster_file_of(&n1));
+    let mode = std::fs::metadata(cluster_file_of(&n1))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    assert!(!cluster_text.contains("PRIVATE KEY"), "{cluster_text}");
+    let parsed = parsed(&n1, "node-2");
     assert_eq!(parsed.node, "node-2");
     assert_eq!(parsed.cluster_name.as_deref(), Some("prod-logs"));
     assert_eq!(parsed.certs.keys().collect::<Vec<_>>(), vec!["transport"]);
@@ -303,17 +343,14 @@ fn bundle_applies_on_its_node_and_only_there() {
 fn bundle_with_a_certificate_from_another_ca_is_refused() {
     let a = cluster();
     let b = cluster();
-    let text_a = std::fs::read_to_string(bundle_of(&a, "node-2")).unwrap();
-    let text_b = std::fs::read_to_string(bundle_of(&b, "node-2")).unwrap();
-    let mut bundle = Bundle::parse("a", &text_a).unwrap();
-    let foreign = Bundle::parse("b", &text_b).unwrap();
+    let mut bundle = parsed(&a, "node-2");
+    let foreign = parsed(&b, "node-2");
     bundle
         .certs
         .insert("transport".to_string(), foreign.certs["transport"].clone());
     // Signed again with a's CA: only the certificate check can catch it.
-    let tampered = a.path("tampered.bundle.yml");
-    std::fs::write(&tampered, bundle.to_signed_text(&a.ca_signer()).unwrap()).unwrap();
-    std::fs::set_permissions(&tampered, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (node, cluster) = bundle.to_signed_texts(&a.ca_signer()).unwrap();
+    let tampered = write_pair(a.dir.path(), "tampered.bundle.yml", &node, &cluster);
 
     let n2 = Node::new("node-2", "10.0.0.12");
     let before = n2.snapshot();
@@ -378,37 +415,82 @@ fn unsupported_or_unreadable_bundles_are_config_errors() {
     let n2 = Node::new("node-2", "10.0.0.12");
     let before = n2.snapshot();
 
-    let v4 = a.path("v4.bundle.yml");
-    std::fs::write(
-        &v4,
-        text.replace("version: 3\nnode:", "version: 4\nnew_field: x\nnode:"),
-    )
-    .unwrap();
-    let (code, out, err) = n2.apply_trusted(&v4, &a);
+    let cluster = read(&cluster_file_of(&a));
+    let header = "kind: es-secure-node-bundle\nversion: 4\nnode:";
+    assert!(text.contains(header), "{text}");
+    let v5 = write_pair(
+        a.dir.path(),
+        "v5.bundle.yml",
+        &text.replace(
+            header,
+            "kind: es-secure-node-bundle\nversion: 5\nnew_field: x\nnode:",
+        ),
+        &cluster,
+    );
+    let (code, out, err) = n2.apply_trusted(&v5, &a);
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("bundle version 4 is not supported"), "{err}");
+    assert!(err.contains("bundle version 5 is not supported"), "{err}");
 
-    // A version 2 bundle (the answers with `this_node`, every node's copy of them) says to
-    // write the bundles anew with this release.
-    let v2 = a.path("v2.bundle.yml");
-    std::fs::write(&v2, text.replace("version: 3\nnode:", "version: 2\nnode:")).unwrap();
-    let (code, out, err) = n2.apply_trusted(&v2, &a);
+    // A version 3 bundle (the cluster's answers in every bundle) or 2 (the answers with
+    // `this_node`) says to write the bundles anew with this release.
+    for (old, body) in [
+        (3, "version: 3\nnode: node-2\ncluster:\n  version: 1\n"),
+        (2, "version: 2\nnode: node-2\nanswers:\n  version: 1\n"),
+    ] {
+        let path = a.path("old.bundle.yml");
+        std::fs::write(&path, format!("# es-secure node bundle\n{body}")).unwrap();
+        let (code, out, err) = n2.apply_trusted(&path, &a);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(
+            err.contains(&format!("bundle version {old} is from an older es-secure"))
+                && err.contains("re-run the apply on the CA host with this release"),
+            "{err}"
+        );
+    }
+
+    // The cluster file given as the bundle: named for what it is.
+    let (code, out, err) = n2.apply_trusted(&cluster_file_of(&a), &a);
     assert_eq!(code, 2, "{out}{err}");
     assert!(
-        err.contains("bundle version 2 is from an older es-secure")
-            && err.contains("re-run the apply on the CA host with this release"),
+        err.contains("is the cluster file of a set of node bundles"),
         "{err}"
     );
 
     // An unsigned bundle of the first format is not trusted.
     let v1 = a.path("v1.bundle.yml");
-    std::fs::write(&v1, text.replace("version: 3\nnode:", "version: 1\nnode:")).unwrap();
+    std::fs::write(&v1, text.replace(header, "version: 1\nnode:")).unwrap();
     let (code, out, err) = n2.apply_trusted(&v1, &a);
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("unsigned (version 1) bundle"), "{err}");
 
     let (code, out, err) = n2.apply_trusted(&a.path("missing.bundle.yml"), &a);
     assert_eq!(code, 2, "{out}{err}");
+
+    // The bundle without its cluster file: both files named, and what to copy.
+    let alone = tempfile::tempdir().unwrap();
+    let lone = alone.path().join("node-2.bundle.yml");
+    std::fs::copy(bundle_of(&a, "node-2"), &lone).unwrap();
+    let (code, out, err) = n2.apply_trusted(&lone, &a);
+    assert_eq!(code, 2, "{out}{err}");
+    let missing = alone.path().join("cluster.yml");
+    assert!(
+        err.contains(&format!(
+            "{}: its cluster file {} cannot be read",
+            lone.display(),
+            missing.display()
+        )) && err.contains("--cluster-file FILE"),
+        "{err}"
+    );
+    // Named with --cluster-file instead, it is found.
+    let (code, out, err) = n2.apply_bundle(
+        &lone,
+        &[
+            "--cluster-file",
+            cluster_file_of(&a).to_str().unwrap(),
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
 
     // A fingerprint that is not one is a usage error.
     let (code, out, err) = n2.apply_bundle(
@@ -436,11 +518,11 @@ fn edited_bytes_are_refused() {
     let a = cluster();
     let b2 = bundle_of(&a, "node-2");
     let text = std::fs::read_to_string(&b2).unwrap();
+    let cluster = read(&cluster_file_of(&a));
     let n2 = Node::new("node-2", "10.0.0.12");
     let edited = a.path("edited.bundle.yml");
     let write = |t: &str| {
-        std::fs::write(&edited, t).unwrap();
-        std::fs::set_permissions(&edited, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_pair(a.dir.path(), "edited.bundle.yml", t, &cluster);
     };
 
     // Renamed for another node by hand.
@@ -480,6 +562,91 @@ fn edited_bytes_are_refused() {
     assert_refused(&n2, &edited, &a, "it is not signed");
     write(&format!("{text}elasticsearch:\n  restart: command\n"));
     assert_refused(&n2, &edited, &a, "text after its signature line");
+
+    // The bundle intact, its cluster file edited: one byte of a node's address, a comment,
+    // or text after the signature. The bundle names the cluster file it was written with.
+    for edit in [
+        cluster.replacen("10.0.0.13", "10.0.0.99", 1),
+        cluster.replacen("# es-secure cluster file", "# es-secure  cluster file", 1),
+        format!("{cluster}  restart: command\n"),
+    ] {
+        assert_ne!(edit, cluster);
+        let path = write_pair(a.dir.path(), "edited.bundle.yml", &text, &edit);
+        assert_refused(
+            &n2,
+            &path,
+            &a,
+            &format!(
+                "{}: refused: it is not the cluster file {} was written with",
+                a.path("cluster.yml").display(),
+                path.display()
+            ),
+        );
+    }
+    // Both intact: applies (the pair itself was never the problem).
+    let path = write_pair(a.dir.path(), "edited.bundle.yml", &text, &cluster);
+    let (code, out, err) = n2.apply_bundle(&path, &["--dry-run"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// Two applies of one CA host (the second with a changed node list) each write a cluster
+/// file; a bundle with the other apply's cluster file is refused, naming both files, though
+/// both are signed by the same CA.
+#[test]
+fn a_cluster_file_of_another_apply_is_refused() {
+    let a = cluster();
+    let first_bundle = read(&bundle_of(&a, "node-2"));
+    let first_cluster = read(&cluster_file_of(&a));
+    let answers = a.path("answers.yml");
+    std::fs::write(
+        &answers,
+        // Node-1's own certificate changes, so the apply writes the bundles again.
+        THREE_NODES.replace(
+            "dns: [node-1.example.internal]",
+            "dns: [node-1.example.internal, n1.example.internal]",
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = a.run(&["apply", "--yes", "--answers", answers.to_str().unwrap()]);
+    assert!(code == 0 || code == 7, "{out}{err}");
+    let second_bundle = read(&bundle_of(&a, "node-2"));
+    let second_cluster = read(&cluster_file_of(&a));
+    assert_ne!(first_cluster, second_cluster);
+    let n2 = Node::new("node-2", "10.0.0.12");
+    for (bundle, cluster) in [
+        (&first_bundle, &second_cluster),
+        (&second_bundle, &first_cluster),
+    ] {
+        let path = write_pair(a.dir.path(), "mixed.bundle.yml", bundle, cluster);
+        assert_refused(
+            &n2,
+            &path,
+            &a,
+            &format!(
+                "{}: refused: it is not the cluster file {} was written with",
+                a.path("cluster.yml").display(),
+                path.display()
+            ),
+        );
+    }
+    // Each with its own: accepted.
+    for (bundle, cluster) in [
+        (&first_bundle, &first_cluster),
+        (&second_bundle, &second_cluster),
+    ] {
+        let path = write_pair(a.dir.path(), "mixed.bundle.yml", bundle, cluster);
+        let (code, out, err) = n2.apply_bundle(&path, &["--dry-run"]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    // Another cluster's cluster file (another CA): refused the same way.
+    let b = cluster();
+    let path = write_pair(
+        a.dir.path(),
+        "mixed.bundle.yml",
+        &second_bundle,
+        &read(&cluster_file_of(&b)),
+    );
+    assert_refused(&n2, &path, &a, "is not the cluster file");
 }
 
 #[test]
@@ -588,18 +755,24 @@ fn answers_es_secure_never_writes_are_refused_naming_the_key() {
             }),
         ),
     ];
-    let path = a.path("forbidden.bundle.yml");
     for (want, edit) in cases {
-        let mut bundle = Bundle::parse("b", &text).unwrap();
+        let mut bundle = parsed(&a, "node-2");
         edit(&mut bundle.answers);
         // Signed with the real CA: the key check alone must refuse it.
-        std::fs::write(&path, bundle.to_signed_text(&a.ca_signer()).unwrap()).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert_refused(&n2, &path, &a, &format!("its answers set {want}"));
-        // Edited by hand instead: the signature refuses it first.
-        let unsigned = bundle.to_yaml().unwrap();
-        std::fs::write(&path, unsigned).unwrap();
-        assert_refused(&n2, &path, &a, "it is not signed");
+        let (node, cluster) = bundle.to_signed_texts(&a.ca_signer()).unwrap();
+        let path = write_pair(a.dir.path(), "forbidden.bundle.yml", &node, &cluster);
+        assert_refused(
+            &n2,
+            &path,
+            &a,
+            &format!(
+                "its answers (in {}) set {want}",
+                a.path("cluster.yml").display()
+            ),
+        );
+        // The edited cluster file next to the genuine bundle: not the one it names.
+        let path = write_pair(a.dir.path(), "forbidden.bundle.yml", &text, &cluster);
+        assert_refused(&n2, &path, &a, "is not the cluster file");
     }
     assert!(!marker.exists(), "the bundle's restart command ran");
 }
@@ -638,6 +811,8 @@ fn prune_bundles_deletes_the_ca_hosts_copies() {
     );
     assert!(out.contains("deleted the bundle of node-3"), "{out}{err}");
     assert!(!bundle_of(&n1, "node-2").exists() && !bundle_of(&n1, "node-3").exists());
+    // Their cluster file went with the last of them.
+    assert!(!cluster_file_of(&n1).exists());
 }
 
 #[test]
@@ -655,32 +830,46 @@ fn world_readable_bundle_is_warned_about() {
     assert!(err.contains("chmod 600"), "{err}");
 }
 
-/// Format 3: the cluster's answers are one `cluster:` section, the same bytes in every bundle
-/// of an apply (so the CA host serializes them once), and the node is named only by `node`.
+/// Format 4: the cluster's answers (every node's name and addresses) are written once, in
+/// the cluster file; a bundle holds only its node's part and the cluster file's SHA-256, so
+/// the output grows with the number of nodes, not its square.
 #[test]
-fn bundles_carry_the_cluster_answers_once_and_name_their_node_outside_them() {
+fn bundles_carry_only_their_node_and_name_the_cluster_file() {
     let a = cluster();
-    let t2 = std::fs::read_to_string(bundle_of(&a, "node-2")).unwrap();
-    let t3 = std::fs::read_to_string(bundle_of(&a, "node-3")).unwrap();
-    let section = |t: &str| {
-        let start = t.find("\ncluster:\n").expect("a `cluster:` section");
-        let end = t.find("# es-secure-signature: ").unwrap();
-        t[start..end].to_string()
-    };
-    assert_eq!(section(&t2), section(&t3));
-    assert!(section(&t2).contains("node-1.example.internal"), "{t2}");
-    assert!(!t2.contains("this_node"), "{t2}");
+    let t2 = read(&bundle_of(&a, "node-2"));
+    let t3 = read(&bundle_of(&a, "node-3"));
+    let cluster = read(&cluster_file_of(&a));
+    let sha = es_secure::shell::bundle::sha256_hex(cluster.as_bytes());
+    for t in [&t2, &t3] {
+        assert!(t.contains(&format!("\ncluster_sha256: {sha}\n")), "{t}");
+        assert!(!t.contains("example.internal"), "{t}");
+        assert!(!t.contains("this_node"), "{t}");
+    }
     assert!(t2.contains("\nnode: node-2\n"), "{t2}");
-    // A `this_node` inside the section, even signed by the CA, is not a bundle es-secure
-    // wrote: refused before anything is planned.
-    let body = bundle_sig_body(&t2).replace("\ncluster:\n", "\ncluster:\n  this_node: node-3\n");
-    let path = a.path("this-node.bundle.yml");
-    std::fs::write(
-        &path,
-        es_secure::shell::bundle_sig::sign(&a.ca_signer(), &body).unwrap(),
+    for node in ["node-1", "node-2", "node-3"] {
+        assert!(
+            cluster.contains(&format!("{node}.example.internal")),
+            "{cluster}"
+        );
+    }
+    assert!(!cluster.contains("this_node"), "{cluster}");
+    // A `this_node` inside the cluster file, even signed by the CA and named by a bundle
+    // signed by the CA, is not one es-secure wrote: refused before anything is planned.
+    let signer = a.ca_signer();
+    let edited = es_secure::shell::bundle_sig::sign(
+        &signer,
+        &bundle_sig_body(&cluster).replace("\ncluster:\n", "\ncluster:\n  this_node: node-3\n"),
     )
     .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let node = es_secure::shell::bundle_sig::sign(
+        &signer,
+        &bundle_sig_body(&t2).replace(
+            &sha,
+            &es_secure::shell::bundle::sha256_hex(edited.as_bytes()),
+        ),
+    )
+    .unwrap();
+    let path = write_pair(a.dir.path(), "this-node.bundle.yml", &node, &edited);
     let n2 = Node::new("node-2", "10.0.0.12");
     let before = n2.snapshot();
     let (code, out, err) = n2.apply_trusted(&path, &a);
@@ -703,8 +892,7 @@ fn bundle_sig_body(text: &str) -> String {
 #[test]
 fn bundle_answers_keep_cluster_passwords() {
     let a = cluster();
-    let text = std::fs::read_to_string(bundle_of(&a, "node-3")).unwrap();
-    let bundle = Bundle::parse("node-3.bundle.yml", &text).unwrap();
+    let bundle = parsed(&a, "node-3");
     assert_eq!(bundle.answers.this_node.as_deref(), Some("node-3"));
     assert!(bundle.answers.kibana.is_none());
     let n3 = Node::new("node-3", "10.0.0.13");
@@ -816,9 +1004,9 @@ fn renew_all_writes_new_signed_bundles_for_the_other_nodes() {
     }
     let second = std::fs::read_to_string(&b2).unwrap();
     assert_ne!(first, second);
-    let old = Bundle::parse("a", &first).unwrap();
-    let new = Bundle::parse("b", &second).unwrap();
-    assert_eq!(old.ca_fingerprint, new.ca_fingerprint);
+    // The new bundle names the new cluster file written next to it.
+    let new = parsed(&n1, "node-2");
+    assert_eq!(n1.ca_fp(), new.ca_fingerprint);
     let (code, out, err) = n2.apply_trusted(&b2, &n1);
     assert!(code == 0 || code == 7, "{out}{err}");
     assert!(err.contains("signature verified"), "{out}{err}");
@@ -887,8 +1075,7 @@ fn hardening_reaches_the_other_nodes_through_their_bundles() {
     }
     // The bundle carries the Elasticsearch hardening, not Kibana's sessions.
     let b2 = bundle_of(&n1, "node-2");
-    let bundle =
-        Bundle::parse("node-2.bundle.yml", &std::fs::read_to_string(&b2).unwrap()).unwrap();
+    let bundle = parsed(&n1, "node-2");
     let carried = bundle
         .answers
         .hardening

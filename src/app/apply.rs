@@ -28,8 +28,12 @@ enum ApplyInput {
     Bundle(Box<crate::shell::bundle::Prepared>),
 }
 
-/// `--bundle FILE` with the `--ca-fingerprint` given for it.
-type BundleArg<'a> = (&'a Path, Option<&'a str>);
+/// `--bundle FILE` with the `--cluster-file` and `--ca-fingerprint` given for it.
+pub(super) struct BundleArg<'a> {
+    pub path: &'a Path,
+    pub cluster_file: Option<&'a Path>,
+    pub ca_fingerprint: Option<&'a str>,
+}
 
 pub(super) fn apply_cmd(
     global: &Global,
@@ -41,15 +45,17 @@ pub(super) fn apply_cmd(
 ) -> Result<(), Failure> {
     let sandbox = sandbox_if_requested(global)?;
     let loc = locate(global, sandbox.as_deref());
-    let bundle_path = bundle.map(|(p, _)| p);
+    let bundle_path = bundle.as_ref().map(|b| b.path);
+    let cluster_file = bundle.as_ref().and_then(|b| b.cluster_file);
     // The input first (answers, or a bundle whose signature and CA are checked): bad input
     // is refused before anything on the host is touched, the state directory included.
     let input = match (answers_path, bundle) {
         (Some(path), _) => ApplyInput::Answers(Box::new(load_answers(path)?.1)),
-        (None, Some((path, ca_fingerprint))) => {
+        (None, Some(b)) => {
             use crate::shell::bundle::BundleError;
-            let prepared =
-                crate::shell::bundle::prepare(path, ca_fingerprint).map_err(|e| match e {
+            let cluster = crate::shell::bundle::cluster_path(b.path, b.cluster_file);
+            let prepared = crate::shell::bundle::prepare(b.path, &cluster, b.ca_fingerprint)
+                .map_err(|e| match e {
                     BundleError::Invalid(e) => Failure::new(Exit::Config, e),
                     BundleError::Refused(e) => Failure::new(Exit::Refused, e),
                 })?;
@@ -121,6 +127,7 @@ pub(super) fn apply_cmd(
         answers_path: answers_path.map(Path::to_path_buf),
         overrides: overrides(global),
         bundle_path: bundle_path.map(Path::to_path_buf),
+        cluster_file: cluster_file.map(Path::to_path_buf),
         context_flags: flags.clone(),
     };
     let noticed = std::cell::RefCell::new(Vec::new());
@@ -141,8 +148,10 @@ fn confirm_bundle_ca(
     let file = p.path.display();
     if p.ca_pinned {
         eprintln!(
-            "{file}: signature verified; signed by the CA \"{}\" ({}), as --ca-fingerprint says",
-            p.ca_subject, p.ca_fingerprint
+            "{file}: signature verified, with its cluster file {}; signed by the CA \"{}\" ({}), as --ca-fingerprint says",
+            p.cluster_path.display(),
+            p.ca_subject,
+            p.ca_fingerprint
         );
         return Ok(());
     }

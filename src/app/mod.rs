@@ -27,7 +27,7 @@ use crate::shell::recovery::Session;
 use crate::shell::run_log;
 use crate::shell::state::DEFAULT_STATE_DIR;
 
-use self::apply::apply_cmd;
+use self::apply::{BundleArg, apply_cmd};
 use self::inspect::{plan_cmd, status_cmd, verify_cmd};
 use self::renew::renew_cmd;
 use self::rollback::rollback_cmd;
@@ -74,6 +74,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Some(Command::Apply {
             answers,
             bundle,
+            cluster_file,
             ca_fingerprint,
             prune_bundles,
             yes,
@@ -82,7 +83,11 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         }) => apply_cmd(
             &cli.global,
             answers.as_deref(),
-            bundle.as_deref().map(|b| (b, ca_fingerprint.as_deref())),
+            bundle.as_deref().map(|b| BundleArg {
+                path: b,
+                cluster_file: cluster_file.as_deref(),
+                ca_fingerprint: ca_fingerprint.as_deref(),
+            }),
             prune_bundles,
             yes,
             dry_run,

@@ -1,305 +1,52 @@
-//! Node bundles: what one host hands to another node of the cluster. A bundle holds the CA
-//! certificate (never its key), that node's certificates and keys, and answers naming the
-//! node, so `es-secure apply --bundle FILE` on that node needs nothing else. Bundles contain
-//! private keys: they are written 0600 and should be deleted once applied.
+//! Node bundles: what one host hands to another node of the cluster. A set of bundles is one
+//! cluster file (`cluster.yml`: the cluster's answers, every node's name and addresses) and
+//! per node a bundle file with the CA certificate (never its key), that node's certificates
+//! and keys, and the SHA-256 of the cluster file; `es-secure apply --bundle FILE` on that node
+//! reads the cluster file from the bundle's directory (or `--cluster-file`) and needs nothing
+//! else. Bundles contain private keys: they are written 0600 and should be deleted once
+//! applied. The file format is [`crate::shell::bundle_format`].
 //!
-//! Trust: the writing host signs every bundle with the CA key ([`crate::shell::bundle_sig`]);
-//! [`prepare`] accepts a bundle only when that signature verifies with the bundle's CA
+//! Trust: the writing host signs every file with the CA key ([`crate::shell::bundle_sig`]);
+//! [`prepare`] accepts a bundle only when its signature verifies with the bundle's CA
 //! certificate, that CA is the one the operator named (`--ca-fingerprint`, or confirmed at a
-//! terminal), and its answers are exactly what es-secure writes into a bundle
+//! terminal), the cluster file is the one the bundle names (SHA-256) and is signed by the same
+//! CA, and its answers are exactly what es-secure writes into a bundle
 //! ([`crate::domain::bundle::unexpected_answer_keys`]). This module must not decide what goes
 //! into a bundle (the planner does) nor write files (the executor's transaction does).
 //!
-//! Applying one: [`prepare`] reads and checks the file, [`facts`] turns it into plain
+//! Applying one: [`prepare`] reads and checks the files, [`facts`] turns them into plain
 //! [`BundleFacts`] for the planner (certificates and what is installed, no keys), and the
-//! executor calls [`read_certs`] to get the keys from the file again only when it writes them.
+//! executor calls [`read_certs`] to get the keys from the bundle again only when it writes
+//! them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use serde::{Deserialize, Serialize};
-use zeroize::{Zeroize as _, Zeroizing};
+use serde::Deserialize;
+use zeroize::Zeroizing;
 
-use crate::domain::answers::{Answers, RawAnswers};
-use crate::domain::bundle::BundleContents;
+use crate::domain::answers::Answers;
 use crate::domain::facts::{BundleCertFacts, BundleFacts, Finding, Severity};
 use crate::domain::planner::files;
 use crate::shell::bundle_sig;
-use crate::shell::certgen::CaSigner;
 
-/// The bundle format this es-secure reads and writes.
-/// Version 3 carries the cluster's answers once, without `this_node` (the node is named by
-/// `node`), so that section is the same bytes in every bundle of a plan and is serialized
-/// once for all of them. Version 2 (answers with `this_node`, never in a release) and version
-/// 1 (unsigned) are refused with a message saying to write the bundles anew.
-pub const VERSION: u32 = 3;
-
-#[derive(Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct BundleCert {
-    /// Leaf followed by the CA certificate.
-    pub cert: String,
-    pub key: String,
-}
-
-impl Drop for BundleCert {
-    // The key must not linger in freed memory after the bundle is read or written.
-    fn drop(&mut self) {
-        self.key.zeroize();
-    }
-}
-
-impl std::fmt::Debug for BundleCert {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BundleCert")
-            .field("key", &"[redacted]")
-            .finish()
-    }
-}
-
-/// A bundle as es-secure uses it. On disk (version 3) it is the per-node part (`version`,
-/// `node`, `cluster_name`, `ca_cert`, `ca_fingerprint`, `certs`) followed by `cluster:`, the
-/// answers without `this_node`; in memory `answers.this_node` is `node`.
-#[derive(Clone, Debug)]
-pub struct Bundle {
-    pub version: u32,
-    pub node: String,
-    /// `cluster.name` of the host that wrote the bundle (absent when it sets none), so a
-    /// bundle cannot be applied to a node of another cluster by mistake.
-    pub cluster_name: Option<String>,
-    pub ca_cert: String,
-    pub ca_fingerprint: String,
-    /// `transport` and (https tier) `http`.
-    pub certs: BTreeMap<String, BundleCert>,
-    /// The answers the node applies, `this_node` included.
-    pub answers: RawAnswers,
-}
-
-/// The per-node part of a bundle file, in file order.
-#[derive(Serialize)]
-struct Head<'a> {
-    version: u32,
-    node: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cluster_name: Option<&'a str>,
-    ca_cert: &'a str,
-    ca_fingerprint: &'a str,
-    certs: &'a BTreeMap<String, BundleCert>,
-}
-
-/// A whole bundle file as read (version 3).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OnDisk {
-    version: u32,
-    node: String,
-    #[serde(default)]
-    cluster_name: Option<String>,
-    ca_cert: String,
-    ca_fingerprint: String,
-    certs: BTreeMap<String, BundleCert>,
-    cluster: RawAnswers,
-}
-
-/// The `cluster:` section of a bundle file: `answers` without `this_node`.
-fn cluster_yaml(answers: &RawAnswers) -> anyhow::Result<String> {
-    #[derive(Serialize)]
-    struct Cluster<'a> {
-        cluster: &'a RawAnswers,
-    }
-    let text = serde_saphyr::to_string(&Cluster { cluster: answers })
-        .context("serializing the bundle's cluster answers")?;
-    Ok(with_newline(text))
-}
-
-fn with_newline(text: String) -> String {
-    if text.ends_with('\n') {
-        text
-    } else {
-        text + "\n"
-    }
-}
-
-/// The bundle body (what is signed): comment, per-node part, then the `cluster:` section.
-fn body(head: &Head<'_>, cluster: &str) -> anyhow::Result<String> {
-    // The head holds private keys: wiped when dropped, like the body the caller keeps.
-    let head_text = Zeroizing::new(with_newline(
-        serde_saphyr::to_string(head).context("serializing bundle")?,
-    ));
-    let comment = format!(
-        "# es-secure node bundle for {}. Contains private keys: keep it 0600 and delete it after\n# `es-secure apply --bundle FILE --ca-fingerprint SHA256 --yes` on that node, where SHA256\n# is the CA fingerprint printed by the apply on the CA host (not one copied from this file).\n",
-        head.node
-    );
-    // Room for the signature too: the text is never reallocated (a freed copy of the keys).
-    let mut out = String::with_capacity(
-        comment.len() + head_text.len() + cluster.len() + bundle_sig::SIGNATURE_LINE_MAX,
-    );
-    out.push_str(&comment);
-    out.push_str(&head_text);
-    out.push_str(cluster);
-    Ok(out)
-}
-
-impl Bundle {
-    /// The bundle's body: what [`Bundle::to_signed_text`] signs.
-    pub fn to_yaml(&self) -> anyhow::Result<String> {
-        let mut cluster = self.answers.clone();
-        cluster.this_node = None;
-        body(
-            &Head {
-                version: self.version,
-                node: &self.node,
-                cluster_name: self.cluster_name.as_deref(),
-                ca_cert: &self.ca_cert,
-                ca_fingerprint: &self.ca_fingerprint,
-                certs: &self.certs,
-            },
-            &cluster_yaml(&cluster)?,
-        )
-    }
-
-    /// The whole bundle file: the body followed by its signature with the CA key.
-    pub fn to_signed_text(&self, signer: &CaSigner) -> anyhow::Result<String> {
-        crate::shell::bundle_sig::sign(signer, &self.to_yaml()?)
-    }
-
-    pub fn parse(file: &str, text: &str) -> anyhow::Result<Self> {
-        // The version first, leniently: a newer bundle may have fields this release does not
-        // know, and "unsupported version" is the useful message then.
-        #[derive(Deserialize)]
-        struct Header {
-            version: u32,
-        }
-        let header: Header = serde_saphyr::from_str(text)
-            .map_err(|e| anyhow::anyhow!("{file}: not an es-secure bundle: {e}"))?;
-        if header.version == 1 {
-            bail!(
-                "{file}: this is an unsigned (version 1) bundle from an older es-secure, which this release does not trust\nhelp: re-run the apply on the CA host with this release to write signed bundles, and copy the new one here"
-            );
-        }
-        if header.version < VERSION {
-            bail!(
-                "{file}: bundle version {} is from an older es-secure (this es-secure reads version {VERSION}, which carries the cluster's answers once)\nhelp: re-run the apply on the CA host with this release to write the bundles anew, and copy the new one here",
-                header.version
-            );
-        }
-        if header.version != VERSION {
-            bail!(
-                "{file}: bundle version {} is not supported (this es-secure reads version {VERSION})\nhelp: apply it with the es-secure release that wrote it",
-                header.version
-            );
-        }
-        let disk: OnDisk = serde_saphyr::from_str(text)
-            .map_err(|e| anyhow::anyhow!("{file}: not an es-secure bundle: {e}"))?;
-        for name in disk.certs.keys() {
-            if cert_files(name).is_none() {
-                bail!(
-                    "{file}: unknown certificate `{name}` in the bundle (expected `transport` or `http`)"
-                );
-            }
-        }
-        let mut answers = disk.cluster;
-        if let Some(named) = &answers.this_node {
-            bail!(
-                "{file}: not an es-secure bundle: its `cluster` answers name `this_node: {named}` (a bundle names its node with `node`)"
-            );
-        }
-        answers.this_node = Some(disk.node.clone());
-        Ok(Self {
-            version: disk.version,
-            node: disk.node,
-            cluster_name: disk.cluster_name,
-            ca_cert: disk.ca_cert,
-            ca_fingerprint: disk.ca_fingerprint,
-            certs: disk.certs,
-            answers,
-        })
-    }
-}
-
-/// Builds the bundle texts of one plan with one CA: the CA's fingerprint and the `cluster:`
-/// section (the same for every bundle of a plan, see [`crate::domain::bundle::NodeAnswers`]) are made once, so a
-/// bundle costs its certificates, its own few lines and the signature, not a serialization of
-/// every node of the cluster.
-pub struct BundleWriter<'a> {
-    signer: &'a CaSigner,
-    ca_fingerprint: String,
-    cluster: Option<(Arc<RawAnswers>, String)>,
-}
-
-impl<'a> BundleWriter<'a> {
-    pub fn new(signer: &'a CaSigner) -> Self {
-        Self {
-            signer,
-            ca_fingerprint: signer.fingerprint_sha256(),
-            cluster: None,
-        }
-    }
-
-    /// The bundle text for `node`: the certificates the plan lists in `contents`, issued now
-    /// with fresh keys, the CA certificate (never its key) and the planned answers, signed.
-    pub fn text_for(
-        &mut self,
-        node: &str,
-        contents: &BundleContents,
-    ) -> anyhow::Result<Zeroizing<String>> {
-        let signer = self.signer;
-        let mut certs = BTreeMap::new();
-        for spec in &contents.certs {
-            let purpose = spec.purpose.with_context(|| {
-                format!("the bundle for {node} lists a CA certificate to issue")
-            })?;
-            let issued = signer.issue(spec)?;
-            let mut cert = String::with_capacity(issued.cert_pem.len() + signer.cert_pem().len());
-            cert.push_str(&issued.cert_pem);
-            cert.push_str(signer.cert_pem());
-            certs.insert(
-                crate::domain::planner::bundle_cert_name(purpose).to_string(),
-                BundleCert {
-                    cert,
-                    key: issued.key_pem.to_string(),
-                },
-            );
-        }
-        if contents.answers.this_node() != node {
-            bail!("internal: the bundle for {node} holds the answers of another node");
-        }
-        let shared = contents.answers.shared();
-        let cluster = match &self.cluster {
-            Some((cached, text)) if Arc::ptr_eq(cached, shared) => text,
-            _ => {
-                let text = cluster_yaml(shared)?;
-                &self.cluster.insert((Arc::clone(shared), text)).1
-            }
-        };
-        let mut text = Zeroizing::new(body(
-            &Head {
-                version: VERSION,
-                node,
-                cluster_name: contents.cluster_name.as_deref(),
-                ca_cert: signer.cert_pem(),
-                ca_fingerprint: &self.ca_fingerprint,
-                certs: &certs,
-            },
-            cluster,
-        )?);
-        bundle_sig::append_signature(signer, &mut text)?;
-        Ok(text)
-    }
-}
+pub use crate::shell::bundle_format::{
+    Bundle, BundleCert, BundleWriter, CLUSTER_FILE, ClusterFile, NodeFile, VERSION, sha256_hex,
+};
 
 /// What the operator does with a bundle written here: the exact command for its node, with
-/// the CA fingerprint that node must trust.
+/// the CA fingerprint that node must trust, and the cluster file that travels with it.
 pub fn copy_instruction(node: &str, path: &Path, ca_fingerprint: Option<&str>) -> String {
     let file = path.file_name().map_or_else(
         || path.display().to_string(),
         |f| f.to_string_lossy().into_owned(),
     );
+    let cluster = path.with_file_name(CLUSTER_FILE);
     format!(
-        "copy {} to node {node} (keep it 0600) and run there: es-secure apply --bundle {file} --ca-fingerprint {} --yes",
+        "copy {} and {} to node {node}, into one directory (keep the bundle 0600), and run there: es-secure apply --bundle {file} --ca-fingerprint {} --yes",
         path.display(),
+        cluster.display(),
         ca_fingerprint.unwrap_or("SHA256")
     )
 }
@@ -317,6 +64,8 @@ fn cert_files(name: &str) -> Option<(&'static str, &'static str)> {
 /// this host).
 pub struct Prepared {
     pub path: PathBuf,
+    /// The cluster file read with it.
+    pub cluster_path: PathBuf,
     pub bundle: Bundle,
     pub answers: Answers,
     /// SHA-256 of the bundle's CA certificate, computed here (`AA:BB:…`).
@@ -350,10 +99,28 @@ fn refused(file: &str, what: impl std::fmt::Display, help: &str) -> BundleError 
 
 const RECOPY: &str = "copy the bundle again from the CA host (the host that wrote it, under <state>/bundles/), or re-run the apply there to write it anew";
 
-/// Read, authenticate and check a bundle. `expected_ca` is the operator's `--ca-fingerprint`
-/// (any case, colons optional); without it the bundle is checked to be intact and signed by its
-/// own CA, and [`Prepared::ca_pinned`] is `false`. Nothing is changed.
-pub fn prepare(path: &Path, expected_ca: Option<&str>) -> Result<Prepared, BundleError> {
+/// Where the cluster file of the bundle `path` is: `explicit` (`--cluster-file`), else
+/// [`CLUSTER_FILE`] in the bundle's directory.
+pub fn cluster_path(path: &Path, explicit: Option<&Path>) -> PathBuf {
+    explicit.map_or_else(|| path.with_file_name(CLUSTER_FILE), Path::to_path_buf)
+}
+
+fn read_text(path: &Path, what: &str) -> anyhow::Result<Zeroizing<String>> {
+    Ok(Zeroizing::new(
+        crate::shell::safe_fs::read_input_text(path, crate::shell::safe_fs::SMALL_CAP, "bundles")
+            .with_context(|| format!("reading {what} {}", path.display()))?,
+    ))
+}
+
+/// Read, authenticate and check a bundle and its cluster file (`cluster`, see
+/// [`cluster_path`]). `expected_ca` is the operator's `--ca-fingerprint` (any case, colons
+/// optional); without it the bundle is checked to be intact and signed by its own CA, and
+/// [`Prepared::ca_pinned`] is `false`. Nothing is changed.
+pub fn prepare(
+    path: &Path,
+    cluster: &Path,
+    expected_ca: Option<&str>,
+) -> Result<Prepared, BundleError> {
     use std::os::unix::fs::MetadataExt as _;
     let file = path.display().to_string();
     let invalid = |e: anyhow::Error| BundleError::Invalid(e);
@@ -361,11 +128,7 @@ pub fn prepare(path: &Path, expected_ca: Option<&str>) -> Result<Prepared, Bundl
         .map(bundle_sig::parse_fingerprint)
         .transpose()
         .map_err(|e| invalid(anyhow::anyhow!("--ca-fingerprint: {e}")))?;
-    let text = Zeroizing::new(
-        crate::shell::safe_fs::read_input_text(path, crate::shell::safe_fs::SMALL_CAP, "bundles")
-            .with_context(|| format!("reading bundle {file}"))
-            .map_err(invalid)?,
-    );
+    let text = read_text(path, "bundle").map_err(invalid)?;
     // Authenticity before anything else is believed: the version, then the CA certificate
     // (read leniently), the fingerprint the operator trusts, and the signature over the body.
     #[derive(Deserialize)]
@@ -377,17 +140,18 @@ pub fn prepare(path: &Path, expected_ca: Option<&str>) -> Result<Prepared, Bundl
     let header: Header = serde_saphyr::from_str(&text)
         .map_err(|e| invalid(anyhow::anyhow!("{file}: not an es-secure bundle: {e}")))?;
     if header.version != VERSION {
-        // Bundle::parse gives the message for old and unknown versions.
-        return Err(invalid(Bundle::parse(&file, &text).err().unwrap_or_else(
+        // NodeFile::parse gives the message for old and unknown versions.
+        return Err(invalid(NodeFile::parse(&file, &text).err().unwrap_or_else(
             || anyhow::anyhow!("{file}: bundle version {} is not supported", header.version),
         )));
     }
     let signed = bundle_sig::split(&text).map_err(|why| refused(&file, why, RECOPY))?;
-    let ca_pem = header.ca_cert.ok_or_else(|| {
-        invalid(anyhow::anyhow!(
-            "{file}: not an es-secure bundle: no `ca_cert`"
-        ))
-    })?;
+    let ca_pem =
+        header.ca_cert.ok_or_else(|| {
+            invalid(NodeFile::parse(&file, &text).err().unwrap_or_else(|| {
+                anyhow::anyhow!("{file}: not an es-secure bundle: no `ca_cert`")
+            }))
+        })?;
     let ca = crate::shell::certinfo::inspect_pem(&ca_pem)
         .map_err(|e| invalid(anyhow::anyhow!("{file}: the bundle's CA certificate: {e}")))?;
     if !ca.is_ca {
@@ -415,14 +179,53 @@ pub fn prepare(path: &Path, expected_ca: Option<&str>) -> Result<Prepared, Bundl
     signed
         .verify(&ca_der)
         .map_err(|why| refused(&file, why, RECOPY))?;
-    // Authentic from here on; now strict about its form and what it may ask for.
-    let bundle = Bundle::parse(&file, signed.body).map_err(invalid)?;
+    // Authentic from here on; now strict about its form.
+    let node = NodeFile::parse(&file, signed.body).map_err(invalid)?;
+    // The cluster file: the one this bundle names (its SHA-256, under the bundle's signature),
+    // and signed by the same CA.
+    let cluster_file = cluster.display().to_string();
+    let cluster_text = match read_text(cluster, "the bundle's cluster file") {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(invalid(anyhow::anyhow!(
+                "{file}: its cluster file {cluster_file} cannot be read ({e:#}); nothing was changed\nhelp: copy {CLUSTER_FILE} from the directory the CA host wrote the bundles to (<state>/bundles/ there) into the bundle's directory, or name it with --cluster-file FILE"
+            )));
+        }
+    };
+    let got = sha256_hex(cluster_text.as_bytes());
+    if got != node.cluster_sha256 {
+        return Err(refused(
+            &cluster_file,
+            format_args!(
+                "it is not the cluster file {file} was written with (its SHA-256 is {got}; the bundle names {}): the two files come from different applies, or the cluster file was edited",
+                node.cluster_sha256
+            ),
+            &format!(
+                "copy the bundle and the {CLUSTER_FILE} written next to it by the same apply (both from <state>/bundles/ on the CA host), or re-run the apply there to write both anew"
+            ),
+        ));
+    }
+    bundle_sig::split(&cluster_text)
+        .and_then(|s| s.verify(&ca_der))
+        .map_err(|why| refused(&cluster_file, why, RECOPY))?;
+    let shared = ClusterFile::parse(&cluster_file, &cluster_text).map_err(invalid)?;
+    if shared.ca_fingerprint != node.ca_fingerprint {
+        return Err(refused(
+            &cluster_file,
+            format_args!(
+                "it names the CA {}, the bundle {file} the CA {}",
+                shared.ca_fingerprint, node.ca_fingerprint
+            ),
+            RECOPY,
+        ));
+    }
+    let bundle = Bundle::join(node, shared);
     let unexpected = crate::domain::bundle::unexpected_answer_keys(&bundle.answers);
     if !unexpected.is_empty() {
         return Err(refused(
             &file,
             format_args!(
-                "its answers set {}, which es-secure never writes into a bundle (a bundle may carry only the cluster's tier, nodes, this_node, key type, validity and transport verification, with every password `keep`)",
+                "its answers (in {cluster_file}) set {}, which es-secure never writes into a bundle (a bundle may carry only the cluster's tier, nodes, this_node, key type, validity and transport verification, with every password `keep`)",
                 unexpected
                     .iter()
                     .map(|k| format!("`answers.{k}`"))
@@ -432,20 +235,9 @@ pub fn prepare(path: &Path, expected_ca: Option<&str>) -> Result<Prepared, Bundl
             RECOPY,
         ));
     }
-    if bundle.answers.this_node.as_deref() != Some(bundle.node.as_str()) {
-        return Err(refused(
-            &file,
-            format_args!(
-                "the bundle is for node `{}` but its answers name `this_node: {}`",
-                bundle.node,
-                bundle.answers.this_node.as_deref().unwrap_or("(none)")
-            ),
-            RECOPY,
-        ));
-    }
     let answers = Answers::from_raw(&bundle.answers).map_err(|errs| {
         invalid(anyhow::anyhow!(
-            "{file}: the answers inside the bundle are invalid: {}",
+            "{file}: the answers inside the bundle ({cluster_file}) are invalid: {}",
             errs.iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
@@ -469,6 +261,7 @@ pub fn prepare(path: &Path, expected_ca: Option<&str>) -> Result<Prepared, Bundl
     });
     Ok(Prepared {
         path: path.to_path_buf(),
+        cluster_path: cluster.to_path_buf(),
         ca_fingerprint: ca.fingerprint_sha256,
         ca_subject: ca.subject,
         ca_pinned: expected_ca.is_some(),
@@ -528,14 +321,7 @@ pub fn read_certs(
     expected: &BundleFacts,
 ) -> anyhow::Result<BTreeMap<String, (String, Zeroizing<String>)>> {
     let file = expected.path.display().to_string();
-    let text = Zeroizing::new(
-        crate::shell::safe_fs::read_input_text(
-            &expected.path,
-            crate::shell::safe_fs::SMALL_CAP,
-            "bundles",
-        )
-        .with_context(|| format!("reading bundle {file}"))?,
-    );
+    let text = read_text(&expected.path, "bundle")?;
     // The file is read again: it must still carry a valid signature by the CA the plan
     // trusted, so a key swapped in since then is refused like any other edit.
     let signed = bundle_sig::split(&text).map_err(|why| anyhow::anyhow!("{file}: {why}"))?;
@@ -543,7 +329,7 @@ pub fn read_certs(
     signed
         .verify(&ca_der)
         .map_err(|why| anyhow::anyhow!("{file} changed since the plan was made: {why}"))?;
-    let bundle = Bundle::parse(&file, signed.body)?;
+    let bundle = NodeFile::parse(&file, signed.body)?;
     let same = bundle.node == expected.node
         && bundle.ca_cert == expected.ca_cert_pem
         && bundle.certs.len() == expected.certs.len()

@@ -5,7 +5,8 @@
 //! of that name: with transport TLS (`verification_mode: full`) a node can only join with a
 //! certificate from our CA, i.e. after its bundle was applied. Must not write or edit files
 //! (it only unlinks bundles in the root-only state directory through `safe_fs`, holding the
-//! state lock), and must not decide what goes into a bundle.
+//! state lock; the bundles' `cluster.yml` goes with the last of them), and must not decide
+//! what goes into a bundle.
 
 use std::path::{Path, PathBuf};
 
@@ -63,7 +64,17 @@ pub fn prune(facts: &Facts, answers: &Answers, mode: PruneMode) -> anyhow::Resul
         }
     }
     if !report.deleted.is_empty() {
-        crate::shell::safe_fs::open_dir(&facts.state.state_dir.join("bundles"))?.sync()?;
+        let dir = facts.state.state_dir.join("bundles");
+        if report.kept.is_empty() {
+            // The cluster file serves only the bundles written with it: gone with the last.
+            let cluster = dir.join(crate::shell::bundle::CLUSTER_FILE);
+            if std::fs::symlink_metadata(&cluster).is_ok() {
+                crate::shell::safe_fs::entry(&cluster)
+                    .and_then(|t| t.remove())
+                    .with_context(|| format!("deleting {}", cluster.display()))?;
+            }
+        }
+        crate::shell::safe_fs::open_dir(&dir)?.sync()?;
     }
     Ok(report)
 }

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod apply;
 pub mod bundle;
+pub mod bundle_format;
 pub mod bundle_prune;
 pub mod bundle_sig;
 pub mod certgen;

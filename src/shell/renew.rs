@@ -171,10 +171,17 @@ struct Bundle {
     text: Zeroizing<String>,
 }
 
+/// The new bundles of the plan and the cluster file they share (empty without `--all`).
+#[derive(Default)]
+struct Bundles {
+    cluster: String,
+    list: Vec<Bundle>,
+}
+
 /// Every bundle of the plan, signed (their certificates issued) before anything is written.
-fn bundles_of(signer: &certgen::CaSigner, plan: &Plan) -> anyhow::Result<Vec<Bundle>> {
-    let mut out = Vec::new();
-    let mut writer = crate::shell::bundle::BundleWriter::new(signer);
+fn bundles_of(signer: &certgen::CaSigner, plan: &Plan) -> anyhow::Result<Bundles> {
+    let mut out = Bundles::default();
+    let mut writer = None;
     for step in &plan.steps {
         if let Step::WriteBundle {
             node,
@@ -182,7 +189,15 @@ fn bundles_of(signer: &certgen::CaSigner, plan: &Plan) -> anyhow::Result<Vec<Bun
             contents,
         } = step
         {
-            out.push(Bundle {
+            let writer = match &mut writer {
+                Some(w) => w,
+                None => {
+                    let w = crate::shell::bundle::BundleWriter::new(signer, contents)?;
+                    out.cluster = w.cluster_text().to_string();
+                    writer.insert(w)
+                }
+            };
+            out.list.push(Bundle {
                 node: node.clone(),
                 path: path.clone(),
                 text: writer.text_for(node, contents)?,
@@ -223,32 +238,46 @@ fn issue_all(facts: &Facts, plan: &Plan) -> anyhow::Result<Vec<Issued>> {
     Ok(out)
 }
 
-/// Write the new bundles into `<state>/bundles/` (0600, root only: they hold private keys),
-/// journaled like the certificates.
+/// Write the new bundles and their cluster file into `<state>/bundles/` (0600, root only:
+/// they hold private keys) as one unit of the transaction: one barrier for all of them, and
+/// the directory is the old set or the new one after a crash.
 fn write_bundles(
-    bundles: &[Bundle],
+    bundles: &Bundles,
     fingerprint: &str,
     txn: &mut Txn,
     report: &mut RenewReport,
     say: &dyn Fn(&str),
 ) -> anyhow::Result<()> {
-    let me = crate::shell::txn::Perms {
-        mode: Some(0o600),
+    let Some(dir) = bundles.list.first().and_then(|b| b.path.parent()) else {
+        return Ok(());
+    };
+    let private = crate::shell::txn::Perms {
+        mode: Some(0o700),
         owner: None,
     };
-    for b in bundles {
-        if let Some(dir) = b.path.parent()
-            && !dir.exists()
-        {
-            txn.create_dir_all(
-                dir,
-                crate::shell::txn::Perms {
-                    mode: Some(0o700),
-                    owner: None,
-                },
-            )?;
+    txn.write_files_as_unit(dir, 0o600, None, private, |unit| {
+        unit.add(
+            crate::shell::bundle::CLUSTER_FILE,
+            bundles.cluster.as_bytes(),
+        )?;
+        for b in &bundles.list {
+            let name = b
+                .path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .filter(|_| b.path.parent() == Some(dir))
+                .with_context(|| {
+                    format!(
+                        "internal: the bundles are not all in {} ({})",
+                        dir.display(),
+                        b.path.display()
+                    )
+                })?;
+            unit.add(name, b.text.as_bytes())?;
         }
-        txn.write_file(&b.path, b.text.as_bytes(), me.clone())?;
+        Ok(())
+    })?;
+    for b in &bundles.list {
         say(&format!(
             "wrote the bundle for {}: {}",
             b.node,

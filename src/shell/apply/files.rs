@@ -596,7 +596,8 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
         let mut last_started = Instant::now();
         let this = &*self;
         txn.write_files_as_unit(&dir, 0o600, mine.owner, mine.clone(), |unit| {
-            // One writer for all the bundles: the shared parts are serialized once.
+            // One writer for all the bundles: the cluster file (every node's answers) is
+            // serialized, signed and written once, first; each bundle names it by SHA-256.
             let mut writer = None;
             for (k, step) in steps.iter().enumerate() {
                 at = first + k;
@@ -632,7 +633,14 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
                     })?;
                 let writer = match &mut writer {
                     Some(w) => w,
-                    None => writer.insert(crate::shell::bundle::BundleWriter::new(this.signer()?)),
+                    None => {
+                        let w = crate::shell::bundle::BundleWriter::new(this.signer()?, contents)?;
+                        unit.add(
+                            crate::shell::bundle::CLUSTER_FILE,
+                            w.cluster_text().as_bytes(),
+                        )?;
+                        writer.insert(w)
+                    }
                 };
                 let text = writer.text_for(node, contents)?;
                 unit.add(name, text.as_bytes())?;

@@ -78,6 +78,8 @@ pub struct ApplyOptions {
     pub overrides: Vec<String>,
     /// The node bundle being applied (`apply --bundle`), to tell the operator what to re-run.
     pub bundle_path: Option<PathBuf>,
+    /// The bundle's cluster file when given with `--cluster-file` (not the one next to it).
+    pub cluster_file: Option<PathBuf>,
     /// The flags that give this run's context (` --sandbox --state-dir …`, each with a
     /// leading space), appended to the printed re-run command so it works when pasted.
     pub context_flags: String,
@@ -348,15 +350,27 @@ impl Run<'_> {
                 "es-secure apply --answers {}{flags}",
                 crate::shell::quote(p)
             ),
-            (None, Some(b)) => match &self.facts.bundle {
-                // The same CA again: the re-run authenticates the bundle like the first run.
-                Some(f) => format!(
-                    "es-secure apply --bundle {} --ca-fingerprint {}{flags}",
-                    crate::shell::quote(b),
-                    f.ca_fingerprint
-                ),
-                None => format!("es-secure apply --bundle {}{flags}", crate::shell::quote(b)),
-            },
+            (None, Some(b)) => {
+                let cluster = self
+                    .opts
+                    .cluster_file
+                    .as_ref()
+                    .map_or_else(String::new, |c| {
+                        format!(" --cluster-file {}", crate::shell::quote(c))
+                    });
+                match &self.facts.bundle {
+                    // The same CA again: the re-run authenticates the bundle like the first run.
+                    Some(f) => format!(
+                        "es-secure apply --bundle {}{cluster} --ca-fingerprint {}{flags}",
+                        crate::shell::quote(b),
+                        f.ca_fingerprint
+                    ),
+                    None => format!(
+                        "es-secure apply --bundle {}{cluster}{flags}",
+                        crate::shell::quote(b)
+                    ),
+                }
+            }
             (None, None) => format!("es-secure apply{flags} (with the same answers)"),
         }
     }

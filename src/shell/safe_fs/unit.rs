@@ -102,14 +102,16 @@ impl Dir {
     }
 
     /// Create the new file `name` here with `bytes`, then its owner and `mode`, without an
-    /// fsync: [`Dir::sync_files`] makes a whole unit durable at once.
+    /// fsync: [`Dir::sync_files`] makes a whole unit durable at once. Returns the file's mode
+    /// and owner as created (a set-group-ID directory may choose the group), so the caller
+    /// can record the file without reading it back.
     pub fn create_file_unsynced(
         &self,
         name: &OsStr,
         bytes: &[u8],
         mode: u32,
         owner: Option<(u32, u32)>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Meta> {
         let path = self.path.join(name);
         let flags =
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
@@ -125,7 +127,11 @@ impl Dir {
         // After chown, which clears set-id bits.
         fchmod(f.as_fd(), Mode::from_bits_truncate(mode))
             .map_err(io_err)
-            .with_context(|| format!("setting mode {mode:o} on {}", path.display()))
+            .with_context(|| format!("setting mode {mode:o} on {}", path.display()))?;
+        let st = fstat(f.as_fd())
+            .map_err(io_err)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Ok(Meta::of(&st))
     }
 
     /// Hard-link the regular file `name` of `from` into this directory under the same name

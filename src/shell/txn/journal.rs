@@ -93,8 +93,9 @@ pub(super) enum Entry {
         staging: String,
         /// The directory at `path` before (`None`: there was none).
         original: Option<DirOriginal>,
-        /// Recorded at commit: a hash of every file in the new directory (names, contents,
-        /// modes, owners), to detect later changes before a `rollback_committed`.
+        /// A hash of every file in the new directory (names, contents, modes, owners), to
+        /// detect later changes before a `rollback_committed`: made from the written bytes
+        /// once the swap is done, saved with the commit, read only in committed journals.
         #[serde(default)]
         after: Option<String>,
     },

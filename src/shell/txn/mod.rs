@@ -620,7 +620,14 @@ impl Txn {
                     .with_context(|| format!("{} disappeared before the commit", path.display()))?;
                 *after = Some(stamp);
             }
-            if let Entry::DirUnit { path, after, .. } = entry {
+            // A unit's digest was made from the bytes it wrote (`write_files_as_unit`); read
+            // the directory only when it was not.
+            if let Entry::DirUnit {
+                path,
+                after: after @ None,
+                ..
+            } = entry
+            {
                 *after = Some(unit::unit_digest(path)?.with_context(|| {
                     format!("{} disappeared before the commit", path.display())
                 })?);

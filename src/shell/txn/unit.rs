@@ -3,7 +3,9 @@
 //! barrier and swaps it with the live directory in one `renameat2`; the swapped-out original
 //! then *is* the backup. The cost is one journal record and one barrier for the whole set
 //! instead of a backup, a journal record and two fsyncs per file, and the crash guarantee
-//! is the same: the directory is the old one or the new one, never a mix.
+//! is the same: the directory is the old one or the new one, never a mix. The digest the
+//! commit records (to detect later edits) is made from the bytes as they are written, so the
+//! new files are never read back.
 //!
 //! What it must not do: replace anything but a flat directory of regular files (a symlink or
 //! a subdirectory in it is refused before anything changes), drop a file of the old
@@ -20,7 +22,7 @@ use sha2::{Digest as _, Sha256};
 use super::fault::Phase;
 use super::journal::{DirOriginal, Entry};
 use super::{BACKUP_DIR, DEFAULT_DIR_MODE, Perms, RollbackAction, Txn, sha256_hex};
-use crate::shell::safe_fs::{self, DirId, RemovedDir};
+use crate::shell::safe_fs::{self, DirId, Meta, RemovedDir};
 
 fn split(path: &Path) -> anyhow::Result<(&Path, &OsStr)> {
     let name = path
@@ -53,6 +55,9 @@ pub struct UnitWriter<'a> {
     owner: Option<(u32, u32)>,
     written: Vec<OsString>,
     names: BTreeSet<String>,
+    /// Per written file: its name, the SHA-256 of its bytes and its mode and owner, for
+    /// [`digest_of`] (no read-back at commit).
+    stamps: Vec<(OsString, String, Meta)>,
 }
 
 impl UnitWriter<'_> {
@@ -61,9 +66,11 @@ impl UnitWriter<'_> {
         if !valid_name(name) || !self.names.insert(name.to_string()) {
             bail!("internal: `{name}` cannot be a file name in a unit (empty, a path or repeated)");
         }
-        self.dir
+        let meta = self
+            .dir
             .create_file_unsynced(OsStr::new(name), bytes, self.mode, self.owner)?;
         self.written.push(name.into());
+        self.stamps.push((name.into(), sha256_hex(bytes), meta));
         Ok(())
     }
 }
@@ -96,6 +103,7 @@ impl Txn {
         }
         let original = parent.child_dir_id(name)?;
         let staging = format!("{:04}.dir", self.journal.entries.len());
+        let entry = self.journal.entries.len();
         self.journal.entries.push(Entry::DirUnit {
             path: target.clone(),
             staging: staging.clone(),
@@ -144,17 +152,26 @@ impl Txn {
             owner,
             written: Vec::new(),
             names: BTreeSet::new(),
+            stamps: Vec::new(),
         };
         fill(&mut writer)?;
-        let UnitWriter { written, names, .. } = writer;
+        let UnitWriter {
+            written,
+            names,
+            mut stamps,
+            ..
+        } = writer;
         if let Some(old) = &old {
-            for entry in carried
+            for name in carried
                 .iter()
                 .filter(|e| !e.to_str().is_some_and(|e| names.contains(e)))
             {
-                built.link_from(old, entry)?;
+                built.link_from(old, name)?;
+                // Carried files were not written here: the digest reads them (usually none).
+                stamps.push(stamp_in(&built, name)?);
             }
         }
+        let digest = digest_of(stamps);
         // The one barrier: every new file, then the directory's entries (links included;
         // the linked files were durable already).
         built.sync_files(&written)?;
@@ -168,6 +185,10 @@ impl Txn {
                 "{} changed while es-secure replaced it; the rollback restores the original",
                 target.display()
             );
+        }
+        // What the commit records for the unit: the directory as just built and swapped in.
+        if let Some(Entry::DirUnit { after, .. }) = self.journal.entries.get_mut(entry) {
+            *after = Some(digest);
         }
         self.kill_point(n, Phase::AfterWrite);
         Ok(())
@@ -233,27 +254,33 @@ pub(super) fn unit_digest(path: &Path) -> anyhow::Result<Option<String>> {
         Err(e) if safe_fs::is_not_found(&e) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let mut names = dir.regular_entries()?;
-    names.sort();
+    let stamps = dir
+        .regular_entries()?
+        .iter()
+        .map(|name| stamp_in(&dir, name))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Some(digest_of(stamps)))
+}
+
+/// The file `name` of `dir` as [`digest_of`] takes it, read from disk.
+fn stamp_in(dir: &safe_fs::Dir, name: &OsStr) -> anyhow::Result<(OsString, String, Meta)> {
+    let (bytes, meta) = dir
+        .file(name)?
+        .read(safe_fs::CONFIG_CAP)?
+        .with_context(|| format!("{} disappeared", dir.path().join(name).display()))?;
+    Ok((name.to_os_string(), sha256_hex(&bytes), meta))
+}
+
+/// The digest of a directory's files given (name, SHA-256 of the contents, mode and owner)
+/// for each, in any order: the same whether the files were just written or read back.
+fn digest_of(mut stamps: Vec<(OsString, String, Meta)>) -> String {
+    stamps.sort_by(|a, b| a.0.cmp(&b.0));
     let mut h = Sha256::new();
-    for name in names {
-        let (bytes, meta) = dir
-            .file(&name)?
-            .read(safe_fs::CONFIG_CAP)?
-            .with_context(|| format!("{} disappeared", path.join(&name).display()))?;
+    for (name, sha, meta) in stamps {
         h.update(name.as_encoded_bytes());
-        h.update(
-            format!(
-                "\0{} {:o} {} {}\n",
-                sha256_hex(&bytes),
-                meta.mode,
-                meta.uid,
-                meta.gid
-            )
-            .as_bytes(),
-        );
+        h.update(format!("\0{sha} {:o} {} {}\n", meta.mode, meta.uid, meta.gid).as_bytes());
     }
-    Ok(Some(hex::encode(h.finalize())))
+    hex::encode(h.finalize())
 }
 
 /// Remove a unit directory left in a finished transaction's backups.
@@ -365,6 +392,43 @@ mod tests {
         t.rollback().unwrap();
         assert!(!live.join("a").exists());
         assert!(fs::symlink_metadata(live.join("l")).unwrap().is_symlink());
+    }
+
+    /// The digest the commit records is made from the bytes written (and the carried files),
+    /// never by reading the new files back; it must be exactly the one a later read of the
+    /// directory gives, or `rollback_committed` would take every unit for edited.
+    #[test]
+    fn the_digest_made_while_writing_is_the_one_read_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&tmp.path().join("state")).unwrap();
+        let _lock = state.lock("test").unwrap();
+        let live = tmp.path().join("bundles");
+        fs::create_dir(&live).unwrap();
+        fs::write(live.join("carried"), b"kept from before").unwrap();
+        fs::write(live.join("b"), b"replaced").unwrap();
+        let mut t = Txn::begin(&state, "t").unwrap();
+        t.write_files_as_unit(&live, 0o640, None, Perms::default(), |w| {
+            w.add("b", b"new b")?;
+            w.add("a", b"new a")
+        })
+        .unwrap();
+        let Some(Entry::DirUnit {
+            after: Some(made), ..
+        }) = t.journal.entries.first().cloned()
+        else {
+            panic!("no digest recorded for the unit: {:?}", t.journal.entries);
+        };
+        assert_eq!(Some(made.clone()), unit_digest(&live).unwrap());
+        let id = t.commit().unwrap();
+        let j = read_journal(&state.txn_root().join(&id)).unwrap();
+        assert!(
+            matches!(&j.entries[0], Entry::DirUnit { after: Some(a), .. } if *a == made),
+            "{:?}",
+            j.entries
+        );
+        // Any later change gives another digest.
+        fs::write(live.join("a"), b"edited").unwrap();
+        assert_ne!(Some(made), unit_digest(&live).unwrap());
     }
 
     fn journal_json(t: &Txn) -> serde_json::Value {
