@@ -349,13 +349,22 @@ fn interrupts_in_the_password_phase_keep_every_accepted_password() {
             assert!(Instant::now() < deadline, "{name}: {}", run.stderr());
             std::thread::sleep(Duration::from_millis(20));
         }
-        for sig in signals {
+        for (i, sig) in signals.iter().enumerate() {
             nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(i32::try_from(run.child.id()).unwrap()),
                 *sig,
             )
             .unwrap();
-            std::thread::sleep(Duration::from_millis(50));
+            if i + 1 < signals.len() {
+                // The next signal as soon as the first is announced: a fixed pause could
+                // outlast the stop itself (the current password call takes milliseconds now),
+                // and then the second signal would find nothing to interrupt.
+                let until = Instant::now() + Duration::from_secs(10);
+                while !run.stderr().contains("stopping after the current step") {
+                    assert!(Instant::now() < until, "{name}: {}", run.stderr());
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
         }
         let code = run.finish(Duration::from_secs(300));
         let stderr = run.stderr();
