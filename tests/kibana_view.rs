@@ -868,16 +868,11 @@ fn service_token_case(
 
 /// `es-secure verify` with the answers of the last https apply ([`apply_output_env`] wrote them).
 fn verify_output(node: &Node, state: &Path) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_es-secure"));
-    cmd.args(["verify", "--answers"])
-        .arg(state.join("answers-https.yml"))
-        .arg("--es-home")
-        .arg(node.home())
-        .arg("--es-config")
-        .arg(node.config_dir())
-        .arg("--state-dir")
-        .arg(state)
-        .args(["--es-user", &es::test_user()])
-        .env("NO_COLOR", "1");
+    let answers = state.join("answers-https.yml");
+    let mut cmd = es_secure::command(
+        node,
+        state,
+        &["verify", "--answers", answers.to_str().unwrap()],
+    );
     support::run::output_within(&mut cmd, Duration::from_secs(300))
 }
