@@ -48,21 +48,40 @@ pub(super) fn check_findings(facts: &Facts, opts: &ApplyOptions) -> anyhow::Resu
     Ok(())
 }
 
+/// Whether this apply reaches its REST phase in this process: not when the files phase hands a
+/// manual restart over to the operator first (the re-run sets the passwords).
+fn rest_phase_runs_now(steps: &[Step]) -> bool {
+    !steps.iter().any(|s| {
+        matches!(
+            s,
+            Step::Restart {
+                how: crate::domain::answers::Restart::Manual,
+                ..
+            }
+        )
+    })
+}
+
 impl Run<'_> {
     /// Everything that can fail before the first write.
     pub(super) fn prepare(&mut self, plan: &Plan) -> anyhow::Result<()> {
+        let rest_phase_runs = rest_phase_runs_now(&plan.steps);
         for step in &plan.steps {
             match step {
                 Step::ResetPassword { user, secret } => {
                     let value =
                         crate::shell::secrets::resolve(&format!("passwords.{user}"), secret)?;
                     // bcrypt is slow on purpose: hash now, in the background, so the REST
-                    // phase finds the state file's hash ready (see `Run::hashes`).
-                    let copy = value.clone();
-                    self.hashes.insert(
-                        user.clone(),
-                        std::thread::spawn(move || crate::shell::state::password_hash(&copy)),
-                    );
+                    // phase finds the state file's hash ready (see `Run::hashes`). Only when
+                    // that phase runs in this process: a hand-over would burn the CPU
+                    // (6 × bcrypt) for hashes nobody reads.
+                    if rest_phase_runs {
+                        let copy = value.clone();
+                        self.hashes.insert(
+                            user.clone(),
+                            std::thread::spawn(move || crate::shell::state::password_hash(&copy)),
+                        );
+                    }
                     self.passwords.insert(user.clone(), value);
                 }
                 Step::ImportCa {
@@ -175,5 +194,29 @@ impl Run<'_> {
             self.own_certs.insert(cert_path.clone(), (cert, key));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::answers::Restart;
+
+    fn restart(how: Restart) -> Step {
+        Step::Restart {
+            how,
+            reason: "tls".to_string(),
+        }
+    }
+
+    #[test]
+    fn a_manual_restart_defers_the_rest_phase_and_its_hashes() {
+        assert!(!rest_phase_runs_now(&[restart(Restart::Manual)]));
+        assert!(rest_phase_runs_now(&[restart(Restart::Systemd)]));
+        assert!(rest_phase_runs_now(&[restart(Restart::Command(
+            "true".into()
+        ))]));
+        // No restart at all (passwords only): the REST phase runs now.
+        assert!(rest_phase_runs_now(&[]));
     }
 }
