@@ -425,4 +425,112 @@ impl<'a> BundleWriter<'a> {
             signer,
         )
     }
+
+    /// [`BundleWriter::text_for`] for each `(node, contents)` of `jobs`, in their order,
+    /// built on every core: issuing the two certificates (key generation) and signing are
+    /// most of a bundle's cost, and the bundles are independent. The caller bounds `jobs`
+    /// (the texts hold private keys and are all in memory until written).
+    pub fn texts_for(
+        &self,
+        jobs: &[(&str, &BundleContents)],
+    ) -> Vec<anyhow::Result<Zeroizing<String>>> {
+        let build = |part: &[(&str, &BundleContents)]| -> Vec<_> {
+            part.iter()
+                .map(|(node, contents)| self.text_for(node, contents))
+                .collect()
+        };
+        let threads = std::thread::available_parallelism()
+            .map(std::num::NonZero::get)
+            .unwrap_or(1)
+            .min(jobs.len());
+        if threads <= 1 {
+            return build(jobs);
+        }
+        let chunk = jobs.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let mut parts = jobs.chunks(chunk);
+            // This thread builds the first part while the others build the rest.
+            let mine = parts.next().unwrap_or_default();
+            let handles: Vec<_> = parts
+                .map(|part| (part.len(), scope.spawn(move || build(part))))
+                .collect();
+            let mut out = build(mine);
+            for (len, handle) in handles {
+                match handle.join() {
+                    Ok(texts) => out.extend(texts),
+                    Err(_) => out.extend(
+                        (0..len).map(|_| Err(anyhow::anyhow!("a bundle-building thread panicked"))),
+                    ),
+                }
+            }
+            out
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::domain::answers::{Answers, parse_raw};
+    use crate::domain::bundle::{contents_for, shared_answers};
+    use crate::domain::certspec::{CertSpec, KeyType};
+
+    /// Bundles built on several threads come back in the order asked, each for its node and
+    /// signed, and a bundle that cannot be built fails in its own place, not another's.
+    #[test]
+    fn bundles_built_on_every_core_keep_their_order_and_their_errors() {
+        let mut yaml = String::from("version: 1\ntier: https\nnodes:\n");
+        for i in 1..=7 {
+            yaml.push_str(&format!("  - {{name: node-{i}, ip: [10.0.0.{i}]}}\n"));
+        }
+        yaml.push_str("this_node: node-1\n");
+        let answers = Answers::from_raw(&parse_raw(&yaml).unwrap()).unwrap();
+        let shared = shared_answers(&answers);
+        let contents: Vec<BundleContents> = answers
+            .nodes
+            .iter()
+            .map(|n| contents_for(&answers, &shared, n, None))
+            .collect();
+        let (ca, _) = crate::shell::certgen::generate_ca(&CertSpec {
+            common_name: "es-secure test CA".into(),
+            purpose: None,
+            dns: vec![],
+            ip: vec![],
+            key_type: KeyType::EcdsaP256,
+            validity_days: 30,
+        })
+        .unwrap();
+        let writer = BundleWriter::new(&ca, &contents[0]).unwrap();
+        let mut jobs: Vec<(&str, &BundleContents)> = answers
+            .nodes
+            .iter()
+            .zip(&contents)
+            .map(|(n, c)| (n.name.as_str(), c))
+            .collect();
+        // node-5's contents asked for under another node's name.
+        jobs[4].0 = "node-1";
+        let texts = writer.texts_for(&jobs);
+        assert_eq!(texts.len(), jobs.len());
+        for (i, text) in texts.iter().enumerate() {
+            if i == 4 {
+                let err = format!("{:#}", text.as_ref().unwrap_err());
+                assert!(err.contains("answers of another node"), "{err}");
+                continue;
+            }
+            let text = text.as_ref().unwrap();
+            assert!(
+                text.contains(&format!("node bundle for node-{}.", i + 1)),
+                "bundle {i} is not node-{}'s:\n{}",
+                i + 1,
+                text.as_str()
+            );
+            assert_eq!(
+                text.matches("-----BEGIN PRIVATE KEY-----").count(),
+                2,
+                "transport and http keys"
+            );
+        }
+    }
 }

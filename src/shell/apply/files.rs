@@ -21,6 +21,10 @@ use crate::shell::txn::{Perms, Txn};
 
 use super::Run;
 
+/// Node bundles built at once (on every core) before they are written: bounds the texts,
+/// which hold private keys, kept in memory at a time.
+const BUNDLE_CHUNK: usize = 64;
+
 /// How the files phase ended when nothing failed.
 pub(super) enum FilesOutcome {
     /// Every file step ran, and the node (if restarted) answered healthy: commit, then run
@@ -554,10 +558,11 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
     }
 
     /// The consecutive [`Step::WriteBundle`] steps `steps` (plan indexes from `first`),
-    /// written to their directory as one unit of the transaction: each bundle is built and
-    /// handed to the unit as it comes (never all in memory), and the unit costs one
-    /// durability barrier and one swap instead of a backup, a journal record and two fsyncs
-    /// per bundle; still old-or-new after a crash. A failure names the step.
+    /// written to their directory as one unit of the transaction: the bundles are built
+    /// [`BUNDLE_CHUNK`] at a time on every core and handed to the unit in plan order (never
+    /// all in memory), and the unit costs one durability barrier and one swap instead of a
+    /// backup, a journal record and two fsyncs per bundle; still old-or-new after a crash. A
+    /// failure names the step.
     fn write_bundles(
         &mut self,
         steps: &[Step],
@@ -599,41 +604,45 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
             // One writer for all the bundles: the cluster file (every node's answers) is
             // serialized, signed and written once, first; each bundle names it by SHA-256.
             let mut writer = None;
-            for (k, step) in steps.iter().enumerate() {
-                at = first + k;
+            // Bundles are built a chunk at a time on every core, then written in plan order:
+            // never more than a chunk of key-bearing texts in memory.
+            for (c, chunk) in steps.chunks(BUNDLE_CHUNK).enumerate() {
+                let base = first + c * BUNDLE_CHUNK;
+                at = base;
                 if this.interrupts.requested() {
                     bail!(
                         "interrupted (SIGINT, SIGTERM, SIGHUP or abort) before step {}",
                         at + 1
                     );
                 }
-                let Step::WriteBundle {
-                    node,
-                    path,
-                    contents,
-                } = step
-                else {
-                    bail!("internal: step {} is not a bundle", at + 1);
-                };
-                this.event(ApplyEvent::StepStarted {
-                    index: at,
-                    line: crate::domain::render::step_line(step),
-                });
-                last_started = Instant::now();
-                let name = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .filter(|_| path.parent() == Some(dir.as_path()))
-                    .with_context(|| {
-                        format!(
-                            "internal: the bundles are not all in {} ({})",
-                            dir.display(),
-                            path.display()
-                        )
-                    })?;
-                let writer = match &mut writer {
-                    Some(w) => w,
-                    None => {
+                let mut jobs = Vec::with_capacity(chunk.len());
+                for (k, step) in chunk.iter().enumerate() {
+                    at = base + k;
+                    let Step::WriteBundle {
+                        node,
+                        path,
+                        contents,
+                    } = step
+                    else {
+                        bail!("internal: step {} is not a bundle", at + 1);
+                    };
+                    let name = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .filter(|_| path.parent() == Some(dir.as_path()))
+                        .with_context(|| {
+                            format!(
+                                "internal: the bundles are not all in {} ({})",
+                                dir.display(),
+                                path.display()
+                            )
+                        })?;
+                    jobs.push((step, node.as_str(), name, &**contents));
+                }
+                let writer = match (&mut writer, jobs.first()) {
+                    (Some(w), _) => w,
+                    (None, Some((_, _, _, contents))) => {
+                        at = base;
                         let w = crate::shell::bundle::BundleWriter::new(this.signer()?, contents)?;
                         unit.add(
                             crate::shell::bundle::CLUSTER_FILE,
@@ -641,14 +650,28 @@ help: Kibana reads its files as `{}`; give that user (or its group) read access 
                         )?;
                         writer.insert(w)
                     }
+                    (None, None) => break,
                 };
-                let text = writer.text_for(node, contents)?;
-                unit.add(name, text.as_bytes())?;
-                if at != last {
-                    this.event(ApplyEvent::StepDone {
+                let built = writer.texts_for(
+                    &jobs
+                        .iter()
+                        .map(|(_, node, _, contents)| (*node, *contents))
+                        .collect::<Vec<_>>(),
+                );
+                for (k, ((step, _, name, _), text)) in jobs.iter().zip(built).enumerate() {
+                    at = base + k;
+                    this.event(ApplyEvent::StepStarted {
                         index: at,
-                        elapsed: last_started.elapsed(),
+                        line: crate::domain::render::step_line(step),
                     });
+                    last_started = Instant::now();
+                    unit.add(name, text?.as_bytes())?;
+                    if at != last {
+                        this.event(ApplyEvent::StepDone {
+                            index: at,
+                            elapsed: last_started.elapsed(),
+                        });
+                    }
                 }
             }
             Ok(())
