@@ -437,11 +437,11 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
         let yml = node.read_config().unwrap();
         assert!(yml.contains("xpack.security.transport.ssl.verification_mode: full"));
         let crt = node.config_dir().join("certs/transport.crt");
-        let text = Command::new("openssl")
-            .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
-            .arg(&crt)
-            .output()
-            .unwrap();
+        let text = support::run::output(
+            Command::new("openssl")
+                .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+                .arg(&crt),
+        );
         let sans = String::from_utf8_lossy(&text.stdout);
         assert!(
             sans.contains(&format!("IP Address:{}", node.host())),
@@ -749,10 +749,8 @@ fn openssl_ca(dir: &Path, cn: &str) {
 
 fn sh(script: &str) {
     assert!(
-        Command::new("sh")
-            .args(["-c", script])
-            .status()
-            .unwrap()
+        support::run::output(Command::new("sh").args(["-c", script]))
+            .status
             .success(),
         "{script}"
     );

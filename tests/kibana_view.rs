@@ -35,11 +35,7 @@ impl KibanaView {
     fn find(major: u32) -> Option<Self> {
         let user = std::env::var("ES_SECURE_TEST_KIBANA_USER").unwrap_or_else(|_| "kbtest".into());
         let modules = std::env::var("ES_SECURE_TEST_KIBANA_VIEW_MODULES").map(PathBuf::from);
-        let problem = if !Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
+        let problem = if !support::run::succeeds(Command::new("node").arg("--version")) {
             Some("node is not installed".to_string())
         } else if let Err(e) = &modules {
             Some(format!(
@@ -204,10 +200,7 @@ fn chromium(home: &Path, url: &str, map: Option<&str>) -> Output {
 
 fn chromium_available() -> bool {
     let ok = ["chromium-headless-shell", "certutil"].iter().all(|c| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {c}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
+        support::run::succeeds(Command::new("sh").args(["-c", &format!("command -v {c}")]))
     });
     if !ok {
         support::skip(
