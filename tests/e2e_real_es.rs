@@ -592,6 +592,16 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
         );
         assert!(run.stdout.contains("with 3 node(s)"), "{run:?}");
         green(&cluster, &format!("node-1 {phase}"));
+        // Between (b) and (c) the leaves are the new CA's while the state directory's CA is
+        // still the old one: status must say so, not call them foreign.
+        let st = es_secure(&cluster.nodes[0], state.path(), &["status"], &[]);
+        assert!(!st.stdout.contains("NOT signed"), "node-1 {phase}: {st:?}");
+        assert_eq!(
+            st.stdout
+                .contains("signed by the new CA of the CA rotation"),
+            phase.starts_with("(b)"),
+            "node-1 {phase}: {st:?}"
+        );
         for (node, own) in cluster.nodes[1..].iter().zip(&node_states) {
             let bundle = state
                 .path()
@@ -628,6 +638,11 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
             );
             let st = es_secure(node, own.path(), &["status"], &[]);
             assert!(st.stdout.contains("CA rotation:   "), "{st:?}");
+            assert!(
+                !st.stdout.contains("NOT signed"),
+                "{} {phase}: {st:?}",
+                node.name()
+            );
             green(&cluster, &format!("{} {phase}", node.name()));
         }
     }

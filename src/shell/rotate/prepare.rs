@@ -194,23 +194,6 @@ pub(super) fn prepare_ca_host(
     })
 }
 
-/// The `CERTIFICATE` blocks of a PEM text, each with its BEGIN and END lines.
-pub(super) fn pem_blocks(pem: &str) -> Vec<String> {
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    let mut out = Vec::new();
-    let mut rest = pem;
-    while let Some(start) = rest.find(BEGIN) {
-        let Some(len) = rest[start..].find(END) else {
-            break;
-        };
-        let stop = start + len + END.len();
-        out.push(format!("{}\n", &rest[start..stop]));
-        rest = &rest[stop..];
-    }
-    out
-}
-
 pub(super) fn bytes(s: &str) -> Zeroizing<Vec<u8>> {
     Zeroizing::new(s.as_bytes().to_vec())
 }
@@ -263,10 +246,7 @@ pub(super) fn prepare_bundle(
             }
         }
         RotationPhase::NewLeaves => {
-            let new_pem = pem_blocks(&installed).into_iter().find(|pem| {
-                crate::shell::certinfo::inspect_pem(pem)
-                    .is_ok_and(|i| i.fingerprint_sha256 == b.new_ca)
-            });
+            let new_pem = crate::shell::certinfo::block_with_fingerprint(&installed, &b.new_ca);
             let Some(new_pem) = new_pem else {
                 bail!(
                     "this node does not trust the new CA {} yet; apply the phase (a) bundle first",

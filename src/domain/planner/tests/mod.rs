@@ -85,6 +85,7 @@ fn node2_cert(dns: &[&str], ip: &[&str]) -> ExistingCert {
         key_type: Some(crate::domain::certspec::KeyType::EcdsaP256),
         key_matches: true,
         signed_by_ca: true,
+        signed_by_trusted_ca: false,
         has_chain: true,
     }
 }
