@@ -55,32 +55,14 @@ fn count(var: &str, default: usize) -> usize {
 }
 
 fn answers(node: &Node, state: &Path, rotate: bool) -> PathBuf {
-    let text = format!(
-        "version: 1
-tier: minimal
-elasticsearch:
-  url: http://{host}:{port}
-  restart: command
-  restart_command: {restart}
-  health_timeout_secs: 400
-nodes:
-  - name: {name}
-    dns: [localhost]
-    ip: [{host}]
-this_node: {name}
-passwords:
-  output_file: {state}/passwords.txt
-  rotate: {rotate}
-",
-        host = node.host(),
-        port = node.http_port(),
-        restart = node.restart_command(),
-        name = node.name(),
-        state = state.display(),
-    );
-    let path = state.join(format!("answers-{rotate}.yml"));
-    std::fs::write(&path, text).unwrap();
-    path
+    support::es_secure::answers_file(
+        node,
+        &[node],
+        "minimal",
+        state,
+        &format!("  rotate: {rotate}\n"),
+        &format!("answers-{rotate}.yml"),
+    )
 }
 
 /// One apply with `bin`; prints its BENCH line and trace lines; panics when it fails.

@@ -20,37 +20,8 @@ use support::run::curl;
 /// Answers for a single node (or `node` of `all` in a cluster), restarted through the
 /// harness's restart script.
 fn answers(node: &Node, all: &[&Node], tier: &str, state: &Path, extra: &str) -> PathBuf {
-    let scheme = if tier == "https" { "https" } else { "http" };
-    let mut nodes = String::new();
-    for n in all {
-        nodes.push_str(&format!(
-            "  - name: {}\n    dns: [localhost]\n    ip: [{}]\n",
-            n.name(),
-            n.host()
-        ));
-    }
-    let text = format!(
-        "version: 1
-tier: {tier}
-elasticsearch:
-  url: {scheme}://{host}:{port}
-  restart: command
-  restart_command: {restart}
-  health_timeout_secs: 400
-nodes:
-{nodes}this_node: {name}
-passwords:
-  output_file: {state}/passwords.txt
-{extra}",
-        host = node.host(),
-        port = node.http_port(),
-        restart = node.restart_command(),
-        name = node.name(),
-        state = state.display(),
-    );
-    let path = state.join(format!("answers-{}-{tier}.yml", node.name()));
-    std::fs::write(&path, text).unwrap();
-    path
+    let file = format!("answers-{}-{tier}.yml", node.name());
+    support::es_secure::answers_file(node, all, tier, state, extra, &file)
 }
 
 fn apply(node: &Node, state: &Path, answers: &Path) -> Run {

@@ -361,35 +361,18 @@ fn apply_output_env(
     kibana_extra: &str,
     env: &[(&str, &str)],
 ) -> Output {
-    let scheme = if tier == "https" { "https" } else { "http" };
-    let answers = format!(
-        "version: 1
-tier: {tier}
-elasticsearch:
-  url: {scheme}://{host}:{port}
-  restart: command
-  restart_command: {restart}
-  health_timeout_secs: 400
-nodes:
-  - name: {name}
-    dns: [localhost]
-    ip: [{host}]
-this_node: {name}
-kibana:
-  config_dir: {kconf}
-  public_url: {public_url}
-{kibana_extra}passwords:
-  output_file: {state}/passwords.txt
-{extra}",
-        host = node.host(),
-        port = node.http_port(),
-        restart = node.restart_command(),
-        name = node.name(),
-        kconf = kibana_config.display(),
-        state = state.display(),
+    let extra = format!(
+        "{extra}kibana:\n  config_dir: {}\n  public_url: {public_url}\n{kibana_extra}",
+        kibana_config.display()
     );
-    let path = state.join(format!("answers-{tier}.yml"));
-    std::fs::write(&path, answers).unwrap();
+    let path = es_secure::answers_file(
+        node,
+        &[node],
+        tier,
+        state,
+        &extra,
+        &format!("answers-{tier}.yml"),
+    );
     let args = ["apply", "--yes", "--answers", path.to_str().unwrap()];
     es_secure::output(node, state, &args, env).0
 }
