@@ -814,6 +814,12 @@ impl<'a> Planner<'a> {
         if only_bundles {
             // Nothing changes on this host: the bundles from the last run are still valid.
             self.steps.clear();
+        } else if self
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::WriteBundle { .. }))
+        {
+            self.note(crate::domain::bundle::cluster_file_note(&dir));
         }
     }
 }

@@ -189,6 +189,11 @@ pub fn build_renew_plan(
                 )),
             });
         }
+        if steps.iter().any(|s| matches!(s, Step::WriteBundle { .. })) {
+            notes.push(Note {
+                text: crate::domain::bundle::cluster_file_note(&dir),
+            });
+        }
     }
     let tier = facts.es.tier.tier;
     Ok(Plan {

@@ -100,3 +100,21 @@ fn rerun_after_a_prepared_restart_waits_for_the_cluster_then_enables_allocation(
             .any(|s| matches!(s, Step::WaitCluster { .. } | Step::FinishRestart { .. }))
     );
 }
+
+/// The cluster file is written with the bundles but is no step of its own: the plan names it.
+#[test]
+fn a_plan_that_writes_bundles_names_the_cluster_file() {
+    let plan = ca_host_plan("manual", StateFacts::default());
+    assert!(
+        plan.steps
+            .iter()
+            .any(|s| matches!(s, Step::WriteBundle { node, .. } if node == "node-2"))
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.text.contains("bundles/cluster.yml") && n.text.contains("no keys")),
+        "{:?}",
+        plan.notes
+    );
+}
