@@ -5,6 +5,20 @@
 
 use std::sync::Arc;
 
+/// The name of the cluster file next to the node bundles it belongs with (a node bundle is
+/// `<node>.bundle.yml`, so no node's bundle can have this name).
+pub const CLUSTER_FILE: &str = "cluster.yml";
+
+/// The plan note for an apply or renewal that writes node bundles into `bundles_dir`: the
+/// cluster file is written in the same unit but is no step of its own, and the plan must name
+/// every file it writes.
+pub fn cluster_file_note(bundles_dir: &std::path::Path) -> String {
+    format!(
+        "the bundles are written together with {} (the cluster's answers and node list, signed, no keys); each other node needs it next to its bundle",
+        bundles_dir.join(CLUSTER_FILE).display()
+    )
+}
+
 use serde::Serialize;
 
 use crate::domain::answers::{

@@ -29,9 +29,7 @@ use crate::shell::certgen::CaSigner;
 /// and version 1 (unsigned) are refused with a message saying to write the bundles anew.
 pub const VERSION: u32 = 4;
 
-/// The name of the cluster file next to the node bundles it belongs with (a node bundle is
-/// `<node>.bundle.yml`, so no node's bundle can have this name).
-pub const CLUSTER_FILE: &str = "cluster.yml";
+pub use crate::domain::bundle::CLUSTER_FILE;
 
 /// `kind` of a node bundle file.
 const NODE_KIND: &str = "es-secure-node-bundle";

@@ -189,6 +189,11 @@ pub fn build_renew_plan(
                 )),
             });
         }
+        if steps.iter().any(|s| matches!(s, Step::WriteBundle { .. })) {
+            notes.push(Note {
+                text: crate::domain::bundle::cluster_file_note(&dir),
+            });
+        }
     }
     let tier = facts.es.tier.tier;
     Ok(Plan {
@@ -238,6 +243,7 @@ mod tests {
             key_type: Some(KeyType::Rsa3072),
             key_matches: true,
             signed_by_ca: signed,
+            signed_by_trusted_ca: false,
             has_chain: true,
         }
     }
