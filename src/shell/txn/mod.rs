@@ -755,7 +755,7 @@ fn undo(dir: &Path, entry: &Entry, rest: Option<&EsClient>) -> anyhow::Result<Ro
             ..
         } => unit::undo_unit(dir, path, staging, *original),
         Entry::Restart { .. } => Ok(RollbackAction::WasRestarted),
-        Entry::Allocation { url, .. } => Ok(enable_allocation(url)),
+        Entry::Allocation { url, .. } => Ok(enable_allocation(rest, url)),
         Entry::ServiceToken { name, .. } => Ok(delete_service_token(rest, name)),
         Entry::TempUser {
             path,
@@ -778,13 +778,20 @@ fn undo(dir: &Path, entry: &Entry, rest: Option<&EsClient>) -> anyhow::Result<Ro
     }
 }
 
-/// Set `cluster.routing.allocation.enable` back to its default on the open cluster at `url`.
-/// Best effort, bounded by the client's timeouts: see [`RollbackAction::AllocationLeftDisabled`].
-fn enable_allocation(url: &str) -> RollbackAction {
+/// Set `cluster.routing.allocation.enable` back to its default on the cluster at `url`: with
+/// `rest` when it is a client for that same URL (a secured cluster: `rolling-restart before`
+/// rolls back with its own authenticated client), else credential-less over plain HTTP (the
+/// open cluster a full-cluster restart prepares; a recovery has no credentials). Best effort,
+/// bounded by the client's timeouts: see [`RollbackAction::AllocationLeftDisabled`].
+fn enable_allocation(rest: Option<&EsClient>, url: &str) -> RollbackAction {
     use crate::shell::es_client::Trust;
-    let enabled = EsClient::new(url, Trust::PlainHttp)
-        .ok()
-        .is_some_and(|c| c.set_allocation(None).is_ok());
+    let same = |c: &&EsClient| c.base_url().trim_end_matches('/') == url.trim_end_matches('/');
+    let enabled = match rest.filter(same) {
+        Some(client) => client.set_allocation(None).is_ok(),
+        None => EsClient::new(url, Trust::PlainHttp)
+            .ok()
+            .is_some_and(|c| c.set_allocation(None).is_ok()),
+    };
     if enabled {
         RollbackAction::AllocationEnabled
     } else {
@@ -804,9 +811,13 @@ fn delete_service_token(rest: Option<&EsClient>, name: &str) -> RollbackAction {
 }
 
 /// Delete finished transactions beyond the newest `keep` under the transaction root `root`
-/// (an incomplete one is never touched). Returns the ids deleted.
+/// (an incomplete one is never touched). Returns the ids deleted. A journal that holds only
+/// shard allocation changes (`rolling-restart before`, one per node of a rolling restart) has
+/// no backups: it does not count towards `keep`, so a rolling restart of a large cluster does
+/// not push the applies' backups out; only the newest of them is kept.
 fn prune_finished(root: &Path, keep: usize) -> anyhow::Result<Vec<String>> {
     let mut kept = 0;
+    let mut kept_allocation_only = false;
     let mut removed = Vec::new();
     for (dir, journal) in lock::journals_in(root)? {
         let Some(j) = journal else { continue };
@@ -816,7 +827,15 @@ fn prune_finished(root: &Path, keep: usize) -> anyhow::Result<Vec<String>> {
         ) {
             continue;
         }
-        if kept < keep {
+        let allocation_only = !j.entries.is_empty()
+            && j.entries
+                .iter()
+                .all(|e| matches!(e, Entry::Allocation { .. }));
+        if allocation_only && !kept_allocation_only {
+            kept_allocation_only = true;
+            continue;
+        }
+        if !allocation_only && kept < keep {
             kept += 1;
             continue;
         }
@@ -997,6 +1016,38 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let state = StateDir::open(&tmp.path().join("state")).unwrap();
         (tmp, state)
+    }
+
+    /// A rolling restart commits one allocation-only journal per node: they must not push the
+    /// applies' backups out of the kept transactions, and only the newest of them stays.
+    #[test]
+    fn allocation_only_journals_do_not_count_towards_the_kept_transactions() {
+        let (tmp, state) = private_tmp();
+        let _lock = state.lock("test").unwrap();
+        let f = tmp.path().join("f");
+        let mut applies = Vec::new();
+        for i in 0..DEFAULT_KEEP {
+            let mut t = Txn::begin(&state, "apply").unwrap();
+            t.write_file(&f, format!("{i}").as_bytes(), Perms::default())
+                .unwrap();
+            applies.push(t.commit().unwrap());
+        }
+        let mut rolling = Vec::new();
+        for _ in 0..3 {
+            let mut t = Txn::begin(&state, "rolling-restart").unwrap();
+            t.record_allocation(tmp.path(), "https://127.0.0.1:9200")
+                .unwrap();
+            rolling.push(t.commit().unwrap());
+        }
+        let left: Vec<String> = list(&state).unwrap().into_iter().map(|s| s.id).collect();
+        for id in &applies {
+            assert!(left.contains(id), "apply {id} pruned: {left:?}");
+        }
+        assert!(left.contains(&rolling[2]), "{left:?}");
+        assert!(
+            !left.contains(&rolling[0]) && !left.contains(&rolling[1]),
+            "{left:?}"
+        );
     }
 
     #[test]
