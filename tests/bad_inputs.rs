@@ -351,15 +351,11 @@ fn failed_writes_roll_back_everything() {
     // kibana.yml immutable: the ES side is written first, then the Kibana write fails.
     let install = Install::new();
     let kyml = install.path("kibana/kibana.yml");
-    let chattr_ok = Command::new("chattr")
-        .arg("+i")
-        .arg(&kyml)
-        .status()
-        .is_ok_and(|s| s.success());
+    let chattr_ok = support::run::succeeds(Command::new("chattr").arg("+i").arg(&kyml));
     if chattr_ok {
         let case = special("read-only-kibana-yml", 4, &["kibana.yml", "Rolled back"]);
         failures.extend(check(&install, &case, &install.base_answers(), &[]));
-        let _ = Command::new("chattr").arg("-i").arg(&kyml).status();
+        let _ = support::run::output(Command::new("chattr").arg("-i").arg(&kyml)).status;
     } else {
         support::skip("read-only case (chattr +i not supported on this filesystem)");
     }
@@ -368,11 +364,11 @@ fn failed_writes_roll_back_everything() {
     let install = Install::new();
     let es = install.path("elasticsearch");
     let saved = std::fs::read(es.join("elasticsearch.yml")).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-        .arg(&es)
-        .status()
-        .is_ok_and(|s| s.success());
+    let mounted = support::run::succeeds(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&es),
+    );
     if mounted {
         std::fs::write(es.join("elasticsearch.yml"), &saved).unwrap();
         // Fill the rest so the certificate writes fail with ENOSPC.
@@ -380,7 +376,7 @@ fn failed_writes_roll_back_everything() {
         let _ = std::fs::write(es.join("filler"), &filler);
         let case = special("disk-full", 4, &["No space left", "Rolled back"]);
         failures.extend(check(&install, &case, &install.base_answers(), &[]));
-        let _ = Command::new("umount").arg(&es).status();
+        let _ = support::run::output(Command::new("umount").arg(&es)).status;
     } else {
         support::skip("disk-full case (cannot mount a tmpfs here)");
     }

@@ -19,12 +19,12 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::es::{self, EsVersion, Node, Security, say};
+use support::es_secure::{on_node, state_dir};
 
 struct Bin {
     label: String,
@@ -54,39 +54,15 @@ fn count(var: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn state_dir() -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    d
-}
-
 fn answers(node: &Node, state: &Path, rotate: bool) -> PathBuf {
-    let text = format!(
-        "version: 1
-tier: minimal
-elasticsearch:
-  url: http://{host}:{port}
-  restart: command
-  restart_command: {restart}
-  health_timeout_secs: 400
-nodes:
-  - name: {name}
-    dns: [localhost]
-    ip: [{host}]
-this_node: {name}
-passwords:
-  output_file: {state}/passwords.txt
-  rotate: {rotate}
-",
-        host = node.host(),
-        port = node.http_port(),
-        restart = node.restart_command(),
-        name = node.name(),
-        state = state.display(),
-    );
-    let path = state.join(format!("answers-{rotate}.yml"));
-    std::fs::write(&path, text).unwrap();
-    path
+    support::es_secure::answers_file(
+        node,
+        &[node],
+        "minimal",
+        state,
+        &format!("  rotate: {rotate}\n"),
+        &format!("answers-{rotate}.yml"),
+    )
 }
 
 /// One apply with `bin`; prints its BENCH line and trace lines; panics when it fails.
@@ -95,17 +71,8 @@ fn apply(bin: &Bin, kind: &str, run: usize, node: &Node, state: &Path, answers: 
     let load = load.split_whitespace().next().unwrap_or("?").to_string();
     let started = Instant::now();
     let mut cmd = Command::new(&bin.path);
-    cmd.args(["apply", "--yes", "--answers"])
-        .arg(answers)
-        .arg("--es-home")
-        .arg(node.home())
-        .arg("--es-config")
-        .arg(node.config_dir())
-        .arg("--state-dir")
-        .arg(state)
-        .args(["--es-user", &es::test_user()])
-        .env("NO_COLOR", "1")
-        .env("ES_SECURE_TEST_RESTART_TIMEOUT", "400");
+    cmd.args(["apply", "--yes", "--answers"]).arg(answers);
+    on_node(&mut cmd, node, state).env("ES_SECURE_TEST_RESTART_TIMEOUT", "400");
     let out = support::run::output_within(&mut cmd, Duration::from_secs(900));
     let wall = started.elapsed().as_secs_f64();
     let stdout = String::from_utf8_lossy(&out.stdout);

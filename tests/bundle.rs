@@ -196,10 +196,7 @@ fn write_pair(dir: &Path, name: &str, node: &str, cluster: &str) -> PathBuf {
 }
 
 fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("the `openssl` command line is needed for these tests (apt install openssl)");
+    let out = support::run::output(Command::new("openssl").args(args));
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)

@@ -17,11 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn openssl(args: &[&str], dir: &Path) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the `openssl` command line is needed for these tests (apt install openssl)");
+    let out = support::run::output(Command::new("openssl").args(args).current_dir(dir));
     assert!(
         out.status.success(),
         "openssl {args:?} failed:\n{}{}",

@@ -4,6 +4,8 @@
 //! openssl (PKCS#1 RSA, SEC1 EC keys) and checks each `CertError` on openssl-made inputs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -12,11 +14,7 @@ use es_secure::shell::certgen::{self, CaSigner};
 use es_secure::shell::certinfo::{self, CertError};
 
 fn openssl(args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the `openssl` command line is needed for these tests (apt install openssl)");
+    let out = support::run::output(Command::new("openssl").args(args).current_dir(dir));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -196,11 +196,7 @@ fn live_without_shim_change_password_error_is_clear() {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
+    let out = support::run::output(Command::new("openssl").args(args).current_dir(dir));
     assert!(
         out.status.success(),
         "openssl {args:?}: {}",

@@ -4,6 +4,8 @@
 //! comes out as an error an operator can act on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -34,11 +36,7 @@ impl Pki {
     }
 
     fn openssl(&self, args: &[&str]) {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(&self.dir)
-            .output()
-            .expect("openssl CLI");
+        let out = support::run::output(Command::new("openssl").args(args).current_dir(&self.dir));
         assert!(
             out.status.success(),
             "openssl {args:?}: {}",
@@ -262,11 +260,11 @@ fn pin_of_the_ca_is_accepted_from_config_or_chain() {
     let (pki, ca, port) = standard();
     let url = format!("https://localhost:{port}");
     // openssl's colon-separated upper-case form, with the CA file.
-    let out = Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(pki.path("ca.crt"))
-        .output()
-        .unwrap();
+    let out = support::run::output(
+        Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+            .arg(pki.path("ca.crt")),
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let colon_pin = text.trim().split_once('=').unwrap().1.to_string();
     let c = EsClient::new(&url, ca_trust(&ca, Some(colon_pin))).unwrap();

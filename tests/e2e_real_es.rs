@@ -20,37 +20,8 @@ use support::run::curl;
 /// Answers for a single node (or `node` of `all` in a cluster), restarted through the
 /// harness's restart script.
 fn answers(node: &Node, all: &[&Node], tier: &str, state: &Path, extra: &str) -> PathBuf {
-    let scheme = if tier == "https" { "https" } else { "http" };
-    let mut nodes = String::new();
-    for n in all {
-        nodes.push_str(&format!(
-            "  - name: {}\n    dns: [localhost]\n    ip: [{}]\n",
-            n.name(),
-            n.host()
-        ));
-    }
-    let text = format!(
-        "version: 1
-tier: {tier}
-elasticsearch:
-  url: {scheme}://{host}:{port}
-  restart: command
-  restart_command: {restart}
-  health_timeout_secs: 400
-nodes:
-{nodes}this_node: {name}
-passwords:
-  output_file: {state}/passwords.txt
-{extra}",
-        host = node.host(),
-        port = node.http_port(),
-        restart = node.restart_command(),
-        name = node.name(),
-        state = state.display(),
-    );
-    let path = state.join(format!("answers-{}-{tier}.yml", node.name()));
-    std::fs::write(&path, text).unwrap();
-    path
+    let file = format!("answers-{}-{tier}.yml", node.name());
+    support::es_secure::answers_file(node, all, tier, state, extra, &file)
 }
 
 fn apply(node: &Node, state: &Path, answers: &Path) -> Run {
@@ -437,11 +408,11 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
         let yml = node.read_config().unwrap();
         assert!(yml.contains("xpack.security.transport.ssl.verification_mode: full"));
         let crt = node.config_dir().join("certs/transport.crt");
-        let text = Command::new("openssl")
-            .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
-            .arg(&crt)
-            .output()
-            .unwrap();
+        let text = support::run::output(
+            Command::new("openssl")
+                .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+                .arg(&crt),
+        );
         let sans = String::from_utf8_lossy(&text.stdout);
         assert!(
             sans.contains(&format!("IP Address:{}", node.host())),
@@ -592,6 +563,16 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
         );
         assert!(run.stdout.contains("with 3 node(s)"), "{run:?}");
         green(&cluster, &format!("node-1 {phase}"));
+        // Between (b) and (c) the leaves are the new CA's while the state directory's CA is
+        // still the old one: status must say so, not call them foreign.
+        let st = es_secure(&cluster.nodes[0], state.path(), &["status"], &[]);
+        assert!(!st.stdout.contains("NOT signed"), "node-1 {phase}: {st:?}");
+        assert_eq!(
+            st.stdout
+                .contains("signed by the new CA of the CA rotation"),
+            phase.starts_with("(b)"),
+            "node-1 {phase}: {st:?}"
+        );
         for (node, own) in cluster.nodes[1..].iter().zip(&node_states) {
             let bundle = state
                 .path()
@@ -628,6 +609,11 @@ fn basic_three_node_cluster_and_foreign_ca_is_refused() {
             );
             let st = es_secure(node, own.path(), &["status"], &[]);
             assert!(st.stdout.contains("CA rotation:   "), "{st:?}");
+            assert!(
+                !st.stdout.contains("NOT signed"),
+                "{} {phase}: {st:?}",
+                node.name()
+            );
             green(&cluster, &format!("{} {phase}", node.name()));
         }
     }
@@ -749,10 +735,8 @@ fn openssl_ca(dir: &Path, cn: &str) {
 
 fn sh(script: &str) {
     assert!(
-        Command::new("sh")
-            .args(["-c", script])
-            .status()
-            .unwrap()
+        support::run::output(Command::new("sh").args(["-c", script]))
+            .status
             .success(),
         "{script}"
     );

@@ -27,37 +27,20 @@ use support::es_secure::{self, apply, elastic_password, tree};
 
 /// https-tier answers for the single node, with every Gold hardening layer and TLS versions.
 fn hardened_answers(node: &Node, state: &Path) -> PathBuf {
-    let text = format!(
-        "version: 1
-tier: https
-elasticsearch:
-  url: https://{host}:{port}
-  restart: command
-  restart_command: {restart}
-  health_timeout_secs: 400
-nodes:
-  - name: {name}
-    dns: [localhost]
-    ip: [{host}]
-this_node: {name}
-passwords:
-  output_file: {state}/passwords.txt
-hardening:
-  audit: {{}}
+    support::es_secure::answers_file(
+        node,
+        &[node],
+        "https",
+        state,
+        "hardening:
+  audit: {}
   tls_protocols: [TLSv1.3, TLSv1.2]
   tls_cipher_suites: [TLS_AES_256_GCM_SHA384, TLS_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]
   ip_filter:
     http_allow: [127.0.0.1]
 ",
-        host = node.host(),
-        port = node.http_port(),
-        restart = node.restart_command(),
-        name = node.name(),
-        state = state.display(),
-    );
-    let path = state.join("answers-hardened.yml");
-    std::fs::write(&path, text).unwrap();
-    path
+        "answers-hardened.yml",
+    )
 }
 
 /// `status --json --answers` on the node: the posture's license and the row of `layer`.

@@ -122,12 +122,13 @@ fn text(out: &std::process::Output) -> String {
 
 /// Can `user` read `path`, as the kernel decides (the whole path, groups, modes)?
 fn can_read_as(user: &str, path: &Path) -> bool {
-    Command::new("runuser")
-        .args(["-u", user, "--", "test", "-r"])
-        .arg(path)
-        .status()
-        .unwrap()
-        .success()
+    support::run::output(
+        Command::new("runuser")
+            .args(["-u", user, "--", "test", "-r"])
+            .arg(path),
+    )
+    .status
+    .success()
 }
 
 fn chown(path: &Path, user: &str) {

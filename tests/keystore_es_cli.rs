@@ -20,9 +20,8 @@
 
 mod support;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use es_secure::shell::keystore::es::{EsKeystore, KeystoreError, format_for_version};
 
@@ -79,13 +78,9 @@ fn extract(zip: &Path) -> PathBuf {
         ));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).unwrap();
-        let status = Command::new("unzip")
-            .arg("-q")
-            .arg(zip)
-            .arg("-d")
-            .arg(&tmp)
-            .status()
-            .unwrap();
+        let status =
+            support::run::output(Command::new("unzip").arg("-q").arg(zip).arg("-d").arg(&tmp))
+                .status;
         assert!(status.success(), "unzip {} failed", zip.display());
         if std::fs::rename(&tmp, &target).is_err() {
             // Another run won the race; use its copy.
@@ -109,23 +104,15 @@ impl Distro {
 
     /// Runs `elasticsearch-keystore <args>` on config dir `conf` with `stdin` lines.
     fn try_run(&self, conf: &Path, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new(self.home.join("bin/elasticsearch-keystore"))
-            .args(args)
-            .env("ES_JAVA_HOME", &self.java)
-            .env_remove("JAVA_HOME")
-            .env("ES_PATH_CONF", conf)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        support::run::output_with_stdin(
+            Command::new(self.home.join("bin/elasticsearch-keystore"))
+                .args(args)
+                .env("ES_JAVA_HOME", &self.java)
+                .env_remove("JAVA_HOME")
+                .env("ES_PATH_CONF", conf),
+            stdin.as_bytes(),
+            support::run::LIMIT,
+        )
     }
 
     fn run(&self, conf: &Path, args: &[&str], stdin: &str) -> Vec<u8> {

@@ -5,9 +5,8 @@
 
 mod support;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use es_secure::shell::keystore::es::KeystoreError;
 use es_secure::shell::keystore::kibana::KibanaKeystore;
@@ -20,9 +19,9 @@ fn script() -> PathBuf {
 
 /// `None` (after a loud SKIPPED line) when node is not installed.
 fn node() -> Option<&'static str> {
-    match Command::new("node").arg("--version").output() {
-        Ok(o) if o.status.success() => Some("node"),
-        _ => {
+    match support::run::succeeds(Command::new("node").arg("--version")) {
+        true => Some("node"),
+        false => {
             support::skip("node is not installed; the Kibana keystore cross-check did not run");
             None
         }
@@ -30,13 +29,13 @@ fn node() -> Option<&'static str> {
 }
 
 fn node_decrypt(node: &str, file: &Path, password: &str) -> serde_json::Value {
-    let out = Command::new(node)
-        .arg(script())
-        .arg("decrypt")
-        .arg(file)
-        .env("KEYSTORE_TEST_PASSWORD", password)
-        .output()
-        .unwrap();
+    let out = support::run::output(
+        Command::new(node)
+            .arg(script())
+            .arg("decrypt")
+            .arg(file)
+            .env("KEYSTORE_TEST_PASSWORD", password),
+    );
     assert!(
         out.status.success(),
         "node decrypt failed: {}",
@@ -46,22 +45,15 @@ fn node_decrypt(node: &str, file: &Path, password: &str) -> serde_json::Value {
 }
 
 fn node_encrypt(node: &str, file: &Path, password: &str, json: &str) {
-    let mut child = Command::new(node)
-        .arg(script())
-        .arg("encrypt")
-        .arg(file)
-        .env("KEYSTORE_TEST_PASSWORD", password)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(json.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = support::run::output_with_stdin(
+        Command::new(node)
+            .arg(script())
+            .arg("encrypt")
+            .arg(file)
+            .env("KEYSTORE_TEST_PASSWORD", password),
+        json.as_bytes(),
+        support::run::LIMIT,
+    );
     assert!(
         out.status.success(),
         "node encrypt failed: {}",

@@ -35,11 +35,7 @@ impl KibanaView {
     fn find(major: u32) -> Option<Self> {
         let user = std::env::var("ES_SECURE_TEST_KIBANA_USER").unwrap_or_else(|_| "kbtest".into());
         let modules = std::env::var("ES_SECURE_TEST_KIBANA_VIEW_MODULES").map(PathBuf::from);
-        let problem = if !Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
+        let problem = if !support::run::succeeds(Command::new("node").arg("--version")) {
             Some("node is not installed".to_string())
         } else if let Err(e) = &modules {
             Some(format!(
@@ -204,10 +200,7 @@ fn chromium(home: &Path, url: &str, map: Option<&str>) -> Output {
 
 fn chromium_available() -> bool {
     let ok = ["chromium-headless-shell", "certutil"].iter().all(|c| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {c}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
+        support::run::succeeds(Command::new("sh").args(["-c", &format!("command -v {c}")]))
     });
     if !ok {
         support::skip(
@@ -368,35 +361,18 @@ fn apply_output_env(
     kibana_extra: &str,
     env: &[(&str, &str)],
 ) -> Output {
-    let scheme = if tier == "https" { "https" } else { "http" };
-    let answers = format!(
-        "version: 1
-tier: {tier}
-elasticsearch:
-  url: {scheme}://{host}:{port}
-  restart: command
-  restart_command: {restart}
-  health_timeout_secs: 400
-nodes:
-  - name: {name}
-    dns: [localhost]
-    ip: [{host}]
-this_node: {name}
-kibana:
-  config_dir: {kconf}
-  public_url: {public_url}
-{kibana_extra}passwords:
-  output_file: {state}/passwords.txt
-{extra}",
-        host = node.host(),
-        port = node.http_port(),
-        restart = node.restart_command(),
-        name = node.name(),
-        kconf = kibana_config.display(),
-        state = state.display(),
+    let extra = format!(
+        "{extra}kibana:\n  config_dir: {}\n  public_url: {public_url}\n{kibana_extra}",
+        kibana_config.display()
     );
-    let path = state.join(format!("answers-{tier}.yml"));
-    std::fs::write(&path, answers).unwrap();
+    let path = es_secure::answers_file(
+        node,
+        &[node],
+        tier,
+        state,
+        &extra,
+        &format!("answers-{tier}.yml"),
+    );
     let args = ["apply", "--yes", "--answers", path.to_str().unwrap()];
     es_secure::output(node, state, &args, env).0
 }

@@ -37,31 +37,7 @@ fn expected_keystore_format(version: &str) -> u32 {
 }
 
 fn https_answers(node: &Node, state: &Path) -> PathBuf {
-    let text = format!(
-        "version: 1
-tier: https
-elasticsearch:
-  url: https://{host}:{port}
-  restart: command
-  restart_command: {restart}
-  health_timeout_secs: 400
-nodes:
-  - name: {name}
-    dns: [localhost]
-    ip: [{host}]
-this_node: {name}
-passwords:
-  output_file: {state}/passwords.txt
-",
-        host = node.host(),
-        port = node.http_port(),
-        restart = node.restart_command(),
-        name = node.name(),
-        state = state.display(),
-    );
-    let path = state.join("answers-https.yml");
-    std::fs::write(&path, text).unwrap();
-    path
+    support::es_secure::answers_file(node, &[node], "https", state, "", "answers-https.yml")
 }
 
 /// The whole scenario on one node of version `v`.

@@ -240,10 +240,9 @@ fn v8_security_with_shim_changes_passwords() {
 
     // restart_command() is what es-secure's `restart: command` answer runs.
     let t = Instant::now();
-    let out = std::process::Command::new("sh")
-        .args(["-c", &node.restart_command()])
-        .output()
-        .unwrap();
+    let out = support::run::output(
+        std::process::Command::new("sh").args(["-c", &node.restart_command()]),
+    );
     assert!(out.status.success(), "restart: {out:?}");
     node.wait_ready(es::ready_timeout()).unwrap();
     say(&format!(

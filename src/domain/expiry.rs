@@ -140,6 +140,7 @@ mod tests {
             key_type: None,
             key_matches: true,
             signed_by_ca: true,
+            signed_by_trusted_ca: false,
             has_chain: true,
             common_name: None,
             serial: String::new(),

@@ -71,6 +71,10 @@ pub struct ExistingCert {
     pub key_matches: bool,
     /// Signed by the CA es-secure uses (the one in `Facts::ca`).
     pub signed_by_ca: bool,
+    /// Signed by one of the CAs of the trust list next to it (`ca.crt`, which es-secure
+    /// writes): what `status` can check on a node without the CA (a bundle node) and during a
+    /// CA rotation, when the leaves are the new CA's until phase (c). Only `status` reads it.
+    pub signed_by_trusted_ca: bool,
     /// Whether the file also carries the CA certificate after the leaf.
     pub has_chain: bool,
 }

@@ -362,6 +362,31 @@ pub fn key_matches_cert(cert_pem: &str, key_pem: &str) -> Result<bool, CertError
     Ok(cert.public_key().subject_public_key.data.as_ref() == public.as_slice())
 }
 
+/// The `CERTIFICATE` blocks of a PEM text, each with its BEGIN and END lines.
+pub fn certificate_blocks(pem: &str) -> Vec<String> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = pem;
+    while let Some(start) = rest.find(BEGIN) {
+        let Some(len) = rest[start..].find(END) else {
+            break;
+        };
+        let stop = start + len + END.len();
+        out.push(format!("{}\n", &rest[start..stop]));
+        rest = &rest[stop..];
+    }
+    out
+}
+
+/// The certificate of a trust list (several PEM blocks) whose SHA-256 fingerprint is
+/// `fingerprint` (uppercase hex with colons, as [`CertInfo::fingerprint_sha256`]).
+pub fn block_with_fingerprint(trust_pem: &str, fingerprint: &str) -> Option<String> {
+    certificate_blocks(trust_pem)
+        .into_iter()
+        .find(|pem| inspect_pem(pem).is_ok_and(|i| i.fingerprint_sha256 == fingerprint))
+}
+
 /// Check that the CA in `ca_pem` signed the first certificate of `leaf_pem`: the leaf's
 /// issuer is the CA's subject and the signature verifies with the CA's public key.
 pub fn verify_issued_by(leaf_pem: &str, ca_pem: &str) -> Result<(), CertError> {
@@ -503,6 +528,7 @@ pub fn existing_cert(
         key_type: info.key_type,
         key_matches: key_pem.is_some_and(|k| key_matches_cert(cert_pem, k).unwrap_or(false)),
         signed_by_ca: ca_pem.is_some_and(|ca| verify_issued_by(cert_pem, ca).is_ok()),
+        signed_by_trusted_ca: false,
         has_chain: ders.len() > 1,
     })
 }
@@ -649,6 +675,22 @@ mod tests {
         );
         let err = validate_leaf(ca.cert_pem(), &key, ca.cert_pem(), &[], &[], now()).unwrap_err();
         assert!(matches!(err, CertError::LeafIsCa { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_trust_list_block_is_found_by_its_fingerprint() {
+        let first = ca(30).0.cert_pem().to_string();
+        let second = ca(30).0.cert_pem().to_string();
+        let trust = format!("# comment\n{first}{second}");
+        assert_eq!(certificate_blocks(&trust).len(), 2);
+        let fp = inspect_pem(&second).unwrap().fingerprint_sha256;
+        assert_eq!(
+            block_with_fingerprint(&trust, &fp)
+                .as_deref()
+                .map(str::trim_end),
+            Some(second.trim_end())
+        );
+        assert_eq!(block_with_fingerprint(&trust, "AA:BB"), None);
     }
 
     #[test]

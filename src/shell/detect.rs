@@ -217,12 +217,15 @@ fn group_of(path: &Path) -> Option<String> {
         .map(|g| g.name)
 }
 
-/// Inspect our certificate files in `certs_dir` against the CA (if any).
+/// Inspect our certificate files in `certs_dir` against the CA (if any) and the trust list
+/// `trust` next to them (`ca.crt`, if any).
 fn existing_certs(
     certs_dir: &Path,
     pairs: &[(&str, &str)],
     ca: Option<&CaFacts>,
+    trust: Option<&String>,
 ) -> BTreeMap<String, ExistingCert> {
+    let trusted = trust.map_or_else(Vec::new, |t| crate::shell::certinfo::certificate_blocks(t));
     let mut out = BTreeMap::new();
     for (cert, key) in pairs {
         // Through safe_fs: certs/ may be the service user's, so a FIFO or a planted link
@@ -232,11 +235,14 @@ fn existing_certs(
             continue;
         };
         let key_pem = safe_fs::read_file_text(&certs_dir.join(key), safe_fs::SMALL_CAP).ok();
-        if let Some(found) = crate::shell::inspect::existing_cert(
+        if let Some(mut found) = crate::shell::inspect::existing_cert(
             &cert_pem,
             key_pem.as_deref(),
             ca.map(|c| c.cert_pem.as_str()),
         ) {
+            found.signed_by_trusted_ca = trusted
+                .iter()
+                .any(|ca| crate::shell::certinfo::verify_issued_by(&cert_pem, ca).is_ok());
             out.insert((*cert).to_string(), found);
         }
     }
@@ -312,6 +318,7 @@ pub fn detect(loc: &Locate, answers: Option<&Answers>, now: i64) -> anyhow::Resu
     };
 
     let es_certs_dir = config_dir.join("certs");
+    let es_ca_copies = ca_copies(&es_certs_dir);
     let own_certs_installed = own_certs_installed(answers, &es_certs_dir);
     let cluster_formed = data_dirs(&parsed.settings, layout, home.as_deref())
         .iter()
@@ -330,8 +337,9 @@ pub fn detect(loc: &Locate, answers: Option<&Answers>, now: i64) -> anyhow::Resu
                 (files::HTTP_CERT, files::HTTP_KEY),
             ],
             ca.as_ref(),
+            es_ca_copies.get(files::CA_CERT),
         ),
-        ca_copies: ca_copies(&es_certs_dir),
+        ca_copies: es_ca_copies,
         config_group: group_of(&config_dir),
         autoconfig_files: AUTOCONFIG_FILES
             .iter()
@@ -439,13 +447,19 @@ fn detect_kibana(dir: &Path, ca: Option<&CaFacts>) -> anyhow::Result<KibanaFacts
     let yml_text = read_settings_file(&yml_path)?;
     let parsed = settings::parse(&yml_path.display().to_string(), &yml_text)?;
     let certs_dir = dir.join("certs");
+    let copies = ca_copies(&certs_dir);
     Ok(KibanaFacts {
         config_dir: dir.to_path_buf(),
         yml_path,
         keystore: keystore_facts(&kibana_keystore_path(dir), true),
         certs_dir_exists: certs_dir.is_dir(),
-        certs: existing_certs(&certs_dir, &[(files::KIBANA_CERT, files::KIBANA_KEY)], ca),
-        ca_copies: ca_copies(&certs_dir),
+        certs: existing_certs(
+            &certs_dir,
+            &[(files::KIBANA_CERT, files::KIBANA_KEY)],
+            ca,
+            copies.get(files::CA_CERT),
+        ),
+        ca_copies: copies,
         config_group: group_of(dir),
         yml_text,
         parsed,

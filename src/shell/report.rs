@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::domain::facts::{Facts, Severity};
+use crate::domain::facts::{ExistingCert, Facts, Severity};
 
 /// Render the detected installation: paths, version, tier with evidence, certificates,
 /// keystores and findings.
@@ -69,11 +69,7 @@ pub fn status_text(facts: &Facts) -> String {
                 .chain(c.ip.iter().map(|ip| format!("IP:{ip}")))
                 .collect::<Vec<_>>()
                 .join(", "),
-            if c.signed_by_ca {
-                ""
-            } else {
-                " (NOT signed by es-secure's CA)"
-            }
+            issuer_note(c, facts)
         );
     }
     if let Some(ca) = &facts.ca {
@@ -203,5 +199,86 @@ fn attention(out: &mut String, facts: &Facts) {
                 "  could not check the file realm for leftover users: {e:#}"
             );
         }
+    }
+}
+
+/// What `status` says about a certificate's issuer. The CA in the state directory decides
+/// where there is one; a node without it (a bundle node) and a CA rotation between its
+/// phases (b) and (c) are judged by the trust list es-secure wrote next to the certificate.
+fn issuer_note(c: &ExistingCert, facts: &Facts) -> &'static str {
+    let rotating = facts
+        .state
+        .ca_rotation
+        .as_ref()
+        .is_some_and(|r| r.phase == crate::domain::rotation::RotationPhase::NewLeaves);
+    match (c.signed_by_ca, c.signed_by_trusted_ca, &facts.ca) {
+        (true, _, _) => "",
+        (false, true, _) if rotating => {
+            " (signed by the new CA of the CA rotation; phase (c) makes it the only CA)"
+        }
+        (false, true, None) => " (signed by a CA of the trust list ca.crt next to it)",
+        (false, _, Some(_)) => " (NOT signed by es-secure's CA)",
+        (false, false, None) => " (NOT signed by a CA of the trust list ca.crt next to it)",
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::domain::facts::{CaFacts, sample_facts};
+    use crate::domain::rotation::{CaRotation, RotationPhase};
+
+    fn cert(ours: bool, trusted: bool) -> ExistingCert {
+        ExistingCert {
+            dns: vec![],
+            ip: vec![],
+            not_after: 0,
+            not_before: 0,
+            common_name: None,
+            serial: String::new(),
+            key_type: None,
+            key_matches: true,
+            signed_by_ca: ours,
+            signed_by_trusted_ca: trusted,
+            has_chain: false,
+        }
+    }
+
+    fn with_ca(mut f: Facts) -> Facts {
+        f.ca = Some(CaFacts {
+            cert_path: "/var/lib/es-secure/ca/ca.crt".into(),
+            key_path: "/var/lib/es-secure/ca/ca.key".into(),
+            fingerprint: "AA".into(),
+            not_after: 0,
+            subject: "CN=es-secure CA".into(),
+            cert_pem: String::new(),
+        });
+        f
+    }
+
+    #[test]
+    fn issuer_is_judged_by_the_ca_then_the_trust_list_and_the_rotation() {
+        let plain = sample_facts("node.name: n1\n", 0);
+        // The CA host: ours, or not.
+        let host = with_ca(plain.clone());
+        assert_eq!(issuer_note(&cert(true, true), &host), "");
+        assert!(issuer_note(&cert(false, true), &host).contains("NOT signed by es-secure's CA"));
+        // A bundle node has no CA: the trust list next to the certificate decides.
+        assert!(!issuer_note(&cert(false, true), &plain).contains("NOT"));
+        assert!(
+            issuer_note(&cert(false, false), &plain)
+                .contains("NOT signed by a CA of the trust list")
+        );
+        // Between rotation phases (b) and (c): the new CA's leaves are not foreign.
+        let mut rotating = host.clone();
+        rotating.state.ca_rotation = Some(CaRotation {
+            phase: RotationPhase::NewLeaves,
+            old_ca: "AA".into(),
+            new_ca: "BB".into(),
+            at: 0,
+        });
+        assert!(issuer_note(&cert(false, true), &rotating).contains("new CA of the CA rotation"));
+        assert!(issuer_note(&cert(false, false), &rotating).contains("NOT signed"));
     }
 }

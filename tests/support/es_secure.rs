@@ -61,6 +61,51 @@ pub fn command(node: &Node, state: &Path, args: &[&str]) -> Command {
 
 pub use super::run::Run;
 
+/// The answers file of a harness node: `node` of the cluster `all` (`&[node]` for a single
+/// node), restarted through the harness's restart script, its passwords written to
+/// `state/passwords.txt`. `extra` follows the `passwords:` block (indented lines continue
+/// it, others add top-level keys). Written to `state/file`.
+pub fn answers_file(
+    node: &Node,
+    all: &[&Node],
+    tier: &str,
+    state: &Path,
+    extra: &str,
+    file: &str,
+) -> PathBuf {
+    let scheme = if tier == "https" { "https" } else { "http" };
+    let mut nodes = String::new();
+    for n in all {
+        nodes.push_str(&format!(
+            "  - name: {}\n    dns: [localhost]\n    ip: [{}]\n",
+            n.name(),
+            n.host()
+        ));
+    }
+    let text = format!(
+        "version: 1
+tier: {tier}
+elasticsearch:
+  url: {scheme}://{host}:{port}
+  restart: command
+  restart_command: {restart}
+  health_timeout_secs: 400
+nodes:
+{nodes}this_node: {name}
+passwords:
+  output_file: {state}/passwords.txt
+{extra}",
+        host = node.host(),
+        port = node.http_port(),
+        restart = node.restart_command(),
+        name = node.name(),
+        state = state.display(),
+    );
+    let path = state.join(file);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// Run es-secure `args` on `node` with the restart timeout the harness nodes need and the
 /// extra environment `env`, within [`LIMIT`]; one progress line names the run and its time.
 pub fn output(

@@ -68,6 +68,46 @@ pub fn wait_output_within(mut child: Child, limit: Duration, what: &str) -> Outp
     }
 }
 
+/// [`output_within`] with `input` on the child's stdin, written from a thread (a child that
+/// does not read it cannot block the test) and closed after.
+pub fn output_with_stdin(cmd: &mut Command, input: &[u8], limit: Duration) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let writer = child.stdin.take().map(|mut stdin| {
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            use std::io::Write as _;
+            // A child that exits without reading closes the pipe: not this helper's error.
+            let _ = stdin.write_all(&input);
+        })
+    });
+    let out = wait_output_within(child, limit, &format!("{cmd:?}"));
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    out
+}
+
+/// For probes such as `node --version`: true when `cmd` starts and exits 0 within [`LIMIT`];
+/// a program that is not installed is `false`, not a panic.
+pub fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    match cmd.spawn() {
+        Ok(child) => wait_output_within(child, LIMIT, &format!("{cmd:?}"))
+            .status
+            .success(),
+        Err(_) => false,
+    }
+}
+
 /// SIGKILL the child's process group if it leads one, else the child alone; then reap it.
 fn kill_group(child: &mut Child) {
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));

@@ -238,6 +238,7 @@ mod tests {
             key_type: Some(KeyType::Rsa3072),
             key_matches: true,
             signed_by_ca: signed,
+            signed_by_trusted_ca: false,
             has_chain: true,
         }
     }

@@ -275,6 +275,7 @@ mod tests {
                 key_type: Some(KeyType::EcdsaP256),
                 key_matches: true,
                 signed_by_ca: true,
+                signed_by_trusted_ca: false,
                 has_chain: true,
             },
         );
