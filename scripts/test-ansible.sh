@@ -146,7 +146,8 @@ find_leader() {
     local n=$1 nspawn child
     for _ in $(seq 1 120); do
         for nspawn in $(pgrep -P "${NSPAWN[$n]}"); do
-            child=$(pgrep -P "$nspawn" | head -n 1)
+            # No child yet: pgrep fails, which must not end the script (set -e, pipefail).
+            child=$(pgrep -P "$nspawn" | head -n 1 || true)
             if [ -n "$child" ]; then
                 REAL[$n]=$nspawn
                 LEADER[$n]=$child

@@ -54,9 +54,16 @@ pub(super) fn rollback_cmd(global: &Global, list: bool, id: Option<&str>) -> Res
     if id.is_none() && !recovered.is_empty() {
         return Ok(());
     }
+    // `rolling-restart before` journals its allocation change too; without an id, `rollback`
+    // means the newest apply (its `after` has already enabled allocation again).
+    let rolling = crate::shell::rolling_restart::LABEL;
+    let newest_apply = || {
+        all.iter()
+            .find(|t| t.status == txn::TxnStatus::Committed && t.label != rolling)
+    };
     let target = match id {
         Some(id) => id.to_string(),
-        None => match all.iter().find(|t| t.status == txn::TxnStatus::Committed) {
+        None => match newest_apply() {
             Some(t) => t.id.clone(),
             None => {
                 return fail(
@@ -66,14 +73,22 @@ pub(super) fn rollback_cmd(global: &Global, list: bool, id: Option<&str>) -> Res
             }
         },
     };
-    let newest = all
-        .iter()
-        .find(|t| t.status == txn::TxnStatus::Committed)
-        .is_some_and(|t| t.id == target);
+    let newest = newest_apply().is_some_and(|t| t.id == target);
     let report = txn::rollback_committed(&session.state, &target)
         .map_err(|e| Failure::new(Exit::Refused, e))?;
     let rotation = all.iter().any(|t| t.id == target && t.label == "rotate-ca");
-    if rotation {
+    if all.iter().any(|t| t.id == target && t.label == rolling) {
+        // Only the allocation change: no files, and no restart to note.
+        if report
+            .items
+            .iter()
+            .any(|i| i.action == txn::RollbackAction::AllocationEnabled)
+            && let Ok(mut state) = crate::shell::state::State::load(&dir)
+        {
+            state.allocation_disabled = false;
+            let _ = state.save(&dir);
+        }
+    } else if rotation {
         // A CA-rotation phase: nothing was restarted (Elasticsearch reloads the restored
         // files); the phase before it is this node's phase again. Phases journal their record
         // in state.json, so the rollback has already restored it; older journals did not.

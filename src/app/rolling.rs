@@ -30,7 +30,7 @@ pub(super) fn rolling_restart_cmd(
         RollingStep::Before => Side::Before,
         RollingStep::After => Side::After,
     };
-    rolling_restart::run(&facts, &answers, side, &session.interrupts, &mut |line| {
+    rolling_restart::run(&facts, &answers, side, &session, &mut |line| {
         say(&format!("rolling restart: {line}"));
     })
     // The cluster did not do what the step needs (unreachable, not back in time): nothing

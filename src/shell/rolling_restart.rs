@@ -7,6 +7,14 @@
 //! calls around each node's `systemctl restart`). Authenticates as `verify` does: elastic's
 //! password with `auth.method: elastic-password`, else a temporary file-realm superuser on
 //! this host, removed again. Must not write configuration or restart anything.
+//!
+//! The allocation change is journaled as the apply's is (`Txn::record_allocation`, fsynced
+//! before the request, one transaction labelled [`LABEL`]): a failed or interrupted `before`
+//! rolls back, which enables allocation again with this command's client. It is also recorded
+//! in state.json (`allocation_disabled`, before the request) for the run that follows: `after`
+//! clears it once allocation is enabled again, and while it is set, the apply that finishes a
+//! pending restart waits for the cluster and enables allocation itself, as after a full-cluster
+//! restart.
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +24,14 @@ use crate::domain::answers::{Answers, AuthMethod};
 use crate::domain::facts::Facts;
 use crate::domain::planner;
 use crate::shell::es_client::{Credentials, EsClient};
+use crate::shell::recovery::Session;
 use crate::shell::signals::Interrupts;
+use crate::shell::state::State;
+use crate::shell::txn::{RollbackAction, Txn};
+
+/// The label of a `rolling-restart before` transaction (`rollback --list`); `rollback`
+/// without an id passes over it to the newest apply.
+pub const LABEL: &str = "rolling-restart";
 
 /// Which side of the node's restart.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -34,9 +49,10 @@ pub fn run(
     facts: &Facts,
     answers: &Answers,
     side: Side,
-    interrupts: &Interrupts,
+    session: &Session,
     say: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
+    let interrupts = &session.interrupts;
     let url = planner::es_url(facts, answers);
     let trust =
         crate::shell::verify::trust_for(&url, facts.ca.as_ref().map(|c| c.cert_pem.as_str()))?;
@@ -54,8 +70,8 @@ pub fn run(
         // to load; a wrong password stays a 401 and fails below.
         let _ = client.authenticate_retrying(Duration::from_secs(30));
         match side {
-            Side::Before => before(&client, say),
-            Side::After => after(&client, nodes, timeout, interrupts, say),
+            Side::Before => before(&client, facts, session, say),
+            Side::After => after(&client, facts, nodes, timeout, interrupts, say),
         }
     };
     let done = match &answers.auth {
@@ -72,32 +88,71 @@ pub fn run(
     done.with_context(|| what.replace("{url}", &url))
 }
 
-/// Allocation down to primaries, then a flush. A failed flush enables allocation again: the
-/// node is not restarted then, so nothing must stay limited.
-fn before(client: &EsClient, say: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
-    client
+/// Allocation down to primaries, then a flush, journaled first (see the module doc). A failed
+/// or interrupted step rolls the transaction back, which enables allocation again: the node
+/// is not restarted then, so nothing must stay limited.
+fn before(
+    client: &EsClient,
+    facts: &Facts,
+    session: &Session,
+    say: &mut dyn FnMut(&str),
+) -> anyhow::Result<()> {
+    let url = client.base_url().to_string();
+    let mut txn = Txn::begin(&session.state, LABEL)?;
+    txn.record_allocation(&facts.es.config_dir, &url)?;
+    note_allocation(facts, true)?;
+    let changed = client
         .set_allocation(Some("primaries"))
         .map_err(|e| anyhow!(e))
-        .context("limiting shard allocation to primaries")?;
-    say("shard allocation: primaries only");
-    if let Err(e) = client.flush() {
-        let undone = client.set_allocation(None);
-        let e = anyhow!(e).context("flushing before the restart");
-        return Err(match undone {
-            Ok(()) => e.context("shard allocation enabled again; nothing was restarted"),
-            Err(u) => e.context(format!(
-                "shard allocation could NOT be enabled again ({}); run `PUT _cluster/settings {{\"persistent\":{{\"cluster.routing.allocation.enable\":null}}}}`",
-                u.short()
-            )),
+        .context("limiting shard allocation to primaries")
+        .and_then(|()| {
+            say("shard allocation: primaries only");
+            client
+                .flush()
+                .map_err(|e| anyhow!(e))
+                .context("flushing before the restart")
         });
+    let e = match changed {
+        Ok(()) => {
+            txn.commit()?;
+            say("flushed");
+            return Ok(());
+        }
+        Err(e) => e,
+    };
+    let enabled = match txn.rollback_with(Some(client)) {
+        Ok(report) => report
+            .items
+            .iter()
+            .any(|i| i.action == RollbackAction::AllocationEnabled),
+        Err(r) => return Err(e.context(format!("also, rolling back: {r:#}"))),
+    };
+    if !enabled {
+        return Err(e.context(
+            "shard allocation could NOT be enabled again; run `PUT _cluster/settings {\"persistent\":{\"cluster.routing.allocation.enable\":null}}`",
+        ));
     }
-    say("flushed");
+    note_allocation(facts, false)?;
+    Err(e.context("shard allocation enabled again; nothing was restarted"))
+}
+
+/// Record in state.json whether this host's rolling restart left allocation limited.
+fn note_allocation(facts: &Facts, disabled: bool) -> anyhow::Result<()> {
+    let dir = &facts.state.state_dir;
+    let mut state = State::load(dir)?;
+    if state.allocation_disabled != disabled {
+        state.allocation_disabled = disabled;
+        state
+            .save(dir)
+            .context("recording the shard allocation change in state.json")?;
+    }
     Ok(())
 }
 
 /// Every node back and yellow or green, allocation enabled again, then green.
 fn after(
     client: &EsClient,
+    facts: &Facts,
     nodes: usize,
     timeout: Duration,
     interrupts: &Interrupts,
@@ -113,6 +168,7 @@ fn after(
         .set_allocation(None)
         .map_err(|e| anyhow!(e))
         .context("enabling shard allocation again")?;
+    note_allocation(facts, false)?;
     say("shard allocation enabled again");
     loop {
         let last = match client.health() {

@@ -28,26 +28,35 @@ pub struct FakeEs {
 
 impl FakeEs {
     pub fn start() -> Self {
-        Self::serving(None)
+        Self::serving(None, None)
+    }
+
+    /// A fake that answers `path` with a 500 (to make one step of a command fail).
+    pub fn failing(path: &str) -> Self {
+        Self::serving(None, Some(path.to_string()))
     }
 
     /// A fake whose `GET /_license` answers with this license type (status `active`), to
     /// anyone: like a node with security off, or a caller with credentials.
     pub fn with_license(kind: &str) -> Self {
-        Self::serving(Some(kind.to_string()))
+        Self::serving(Some(kind.to_string()), None)
     }
 
-    fn serving(license: Option<String>) -> Self {
+    fn serving(license: Option<String>, failing: Option<String>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
         let shared = Arc::clone(&log);
         let license = Arc::new(license);
+        let failing = Arc::new(failing);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let shared = Arc::clone(&shared);
                 let license = Arc::clone(&license);
-                std::thread::spawn(move || serve(stream, &shared, license.as_deref()));
+                let failing = Arc::clone(&failing);
+                std::thread::spawn(move || {
+                    serve(stream, &shared, license.as_deref(), failing.as_deref());
+                });
             }
         });
         Self { port, log }
@@ -63,7 +72,12 @@ impl FakeEs {
     }
 }
 
-fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>, license: Option<&str>) {
+fn serve(
+    stream: TcpStream,
+    log: &Mutex<Vec<Request>>,
+    license: Option<&str>,
+    failing: Option<&str>,
+) {
     let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     // One request per connection (the answer says `Connection: close`).
@@ -104,6 +118,11 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>, license: Option<&str>) {
         user: user.clone(),
     });
     let (status, json) = match (&user, path.as_str()) {
+        (Some(_), p) if Some(p) == failing => (
+            "500 Internal Server Error",
+            r#"{"error":{"type":"fake_failure","reason":"failing on purpose"},"status":500}"#
+                .to_string(),
+        ),
         (_, "/_license") if license.is_some() => (
             "200 OK",
             format!(

@@ -103,10 +103,12 @@ pub(super) enum Entry {
     /// recorded before the restart command runs, so a recovery knows the node may run on
     /// the files it restores and says so. Nothing to undo on disk.
     Restart { path: PathBuf },
-    /// Shard allocation of the cluster at `url` was about to be limited to primaries before a
-    /// full-cluster restart (recorded before the request is sent). Undone by setting it back
-    /// to the default (`null`) over the same, credential-less URL: es-secure disables it only
-    /// on an open cluster (tier none). `path` is the Elasticsearch config directory.
+    /// Shard allocation of the cluster at `url` was about to be limited to primaries (recorded
+    /// before the request is sent): before a full-cluster restart of an open cluster (tier
+    /// none; undone credential-less over the same URL), or by `rolling-restart before` on a
+    /// secured one (undone with that command's authenticated client; a recovery without it
+    /// reports the allocation left limited). Undone by setting it back to the default
+    /// (`null`). `path` is the Elasticsearch config directory.
     Allocation { path: PathBuf, url: String },
     /// A token `name` of the service account `elastic/kibana` on the cluster at `url` was
     /// about to be created for the Kibana whose keystore is `path` (recorded, fsynced, before

@@ -560,9 +560,13 @@ impl Txn {
 }
 
 /// Delete finished transactions beyond the newest `keep` under the transaction root `root`
-/// (an incomplete one is never touched). Returns the ids deleted.
+/// (an incomplete one is never touched). Returns the ids deleted. A journal that holds only
+/// shard allocation changes (`rolling-restart before`, one per node of a rolling restart) has
+/// no backups: it does not count towards `keep`, so a rolling restart of a large cluster does
+/// not push the applies' backups out; only the newest of them is kept.
 fn prune_finished(root: &Path, keep: usize) -> anyhow::Result<Vec<String>> {
     let mut kept = 0;
+    let mut kept_allocation_only = false;
     let mut removed = Vec::new();
     for (dir, journal) in lock::journals_in(root)? {
         let Some(j) = journal else { continue };
@@ -572,7 +576,15 @@ fn prune_finished(root: &Path, keep: usize) -> anyhow::Result<Vec<String>> {
         ) {
             continue;
         }
-        if kept < keep {
+        let allocation_only = !j.entries.is_empty()
+            && j.entries
+                .iter()
+                .all(|e| matches!(e, Entry::Allocation { .. }));
+        if allocation_only && !kept_allocation_only {
+            kept_allocation_only = true;
+            continue;
+        }
+        if !allocation_only && kept < keep {
             kept += 1;
             continue;
         }

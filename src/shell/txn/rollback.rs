@@ -210,7 +210,7 @@ pub(super) fn undo(
             ..
         } => unit::undo_unit(dir, path, staging, *original),
         Entry::Restart { .. } => Ok(RollbackAction::WasRestarted),
-        Entry::Allocation { url, .. } => Ok(enable_allocation(url)),
+        Entry::Allocation { url, .. } => Ok(enable_allocation(rest, url)),
         Entry::ServiceToken { name, .. } => Ok(delete_service_token(rest, name)),
         Entry::TempUser {
             path,
@@ -233,13 +233,20 @@ pub(super) fn undo(
     }
 }
 
-/// Set `cluster.routing.allocation.enable` back to its default on the open cluster at `url`.
-/// Best effort, bounded by the client's timeouts: see [`RollbackAction::AllocationLeftDisabled`].
-pub(super) fn enable_allocation(url: &str) -> RollbackAction {
+/// Set `cluster.routing.allocation.enable` back to its default on the cluster at `url`: with
+/// `rest` when it is a client for that same URL (a secured cluster: `rolling-restart before`
+/// rolls back with its own authenticated client), else credential-less over plain HTTP (the
+/// open cluster a full-cluster restart prepares; a recovery has no credentials). Best effort,
+/// bounded by the client's timeouts: see [`RollbackAction::AllocationLeftDisabled`].
+pub(super) fn enable_allocation(rest: Option<&EsClient>, url: &str) -> RollbackAction {
     use crate::shell::es_client::Trust;
-    let enabled = EsClient::new(url, Trust::PlainHttp)
-        .ok()
-        .is_some_and(|c| c.set_allocation(None).is_ok());
+    let same = |c: &&EsClient| c.base_url().trim_end_matches('/') == url.trim_end_matches('/');
+    let enabled = match rest.filter(same) {
+        Some(client) => client.set_allocation(None).is_ok(),
+        None => EsClient::new(url, Trust::PlainHttp)
+            .ok()
+            .is_some_and(|c| c.set_allocation(None).is_ok()),
+    };
     if enabled {
         RollbackAction::AllocationEnabled
     } else {

@@ -11,6 +11,38 @@ fn private_tmp() -> (tempfile::TempDir, StateDir) {
     (tmp, state)
 }
 
+/// A rolling restart commits one allocation-only journal per node: they must not push the
+/// applies' backups out of the kept transactions, and only the newest of them stays.
+#[test]
+fn allocation_only_journals_do_not_count_towards_the_kept_transactions() {
+    let (tmp, state) = private_tmp();
+    let _lock = state.lock("test").unwrap();
+    let f = tmp.path().join("f");
+    let mut applies = Vec::new();
+    for i in 0..DEFAULT_KEEP {
+        let mut t = Txn::begin(&state, "apply").unwrap();
+        t.write_file(&f, format!("{i}").as_bytes(), Perms::default())
+            .unwrap();
+        applies.push(t.commit().unwrap());
+    }
+    let mut rolling = Vec::new();
+    for _ in 0..3 {
+        let mut t = Txn::begin(&state, "rolling-restart").unwrap();
+        t.record_allocation(tmp.path(), "https://127.0.0.1:9200")
+            .unwrap();
+        rolling.push(t.commit().unwrap());
+    }
+    let left: Vec<String> = list(&state).unwrap().into_iter().map(|s| s.id).collect();
+    for id in &applies {
+        assert!(left.contains(id), "apply {id} pruned: {left:?}");
+    }
+    assert!(left.contains(&rolling[2]), "{left:?}");
+    assert!(
+        !left.contains(&rolling[0]) && !left.contains(&rolling[1]),
+        "{left:?}"
+    );
+}
+
 #[test]
 fn commit_keeps_only_the_last_finished_transactions() {
     let (tmp, state) = private_tmp();
