@@ -94,8 +94,11 @@ for fs in "${filesystems[@]}"; do
         for n in "${counts[@]}"; do
             for b in "${!bins[@]}"; do
                 run="$w/run"
-                # hyperfine -N runs the preparation without a shell too: a script file.
-                printf 'rm -rf %s && cp -a %s %s\n' "$run" "$w/template" "$run" >"$w/prep.sh"
+                # hyperfine -N runs the preparation without a shell too: a script file. The
+                # `sync` starts every run with no dirty data of the previous run or the copy
+                # (on ext4 that writeback otherwise lands on whichever binary runs next, and
+                # the binary measured first in a row looked fastest).
+                printf 'rm -rf %s && cp -a %s %s && sync\n' "$run" "$w/template" "$run" >"$w/prep.sh"
                 prep="bash $w/prep.sh"
                 if [ "$cmd" = apply ]; then
                     line="$(es "${bins[b]}" "$run") apply --yes --answers $w/answers-$n.yml"
