@@ -1,8 +1,7 @@
 //! Many files as one unit (node bundles): a fresh directory is filled without a durability
-//! barrier per file, made durable with one barrier (one `syncfs` for a large unit, or every
-//! new file fsynced after all are written for a small one, then the directory once), and
-//! swapped into place with one `renameat2`, so a reader, and a crash, sees the whole old
-//! directory or the whole new one, never a mix. The
+//! barrier per file, made durable with one barrier (every new file fsynced after all are
+//! written, then the directory once), and swapped into place with one `renameat2`, so a
+//! reader, and a crash, sees the whole old directory or the whole new one, never a mix. The
 //! transaction (`shell::txn::unit`) journals the swap and undoes it; this file only does the
 //! file-system operations, through directory descriptors like the rest of `safe_fs`.
 //!
@@ -21,7 +20,7 @@ use anyhow::{Context, bail};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, RenameFlags, openat, renameat2};
 use nix::sys::stat::{Mode, SFlag, fchmod, fstat, fstatat};
-use nix::unistd::{UnlinkatFlags, fsync, linkat, syncfs, unlinkat};
+use nix::unistd::{UnlinkatFlags, fsync, linkat, unlinkat};
 
 use super::{Dir, Meta, RemovedDir, dir_flags, io_err, kind, set_owner};
 
@@ -32,60 +31,9 @@ pub struct DirId {
     pub ino: u64,
 }
 
-/// New files of a small unit are fsynced by this many threads at once: the file system
-/// batches concurrent flushes into few journal commits, where one thread waits for one
-/// commit per file.
+/// New files are fsynced by this many threads at once: the file system batches concurrent
+/// flushes into few journal commits, where one thread waits for one commit per file.
 const SYNC_THREADS: usize = 8;
-
-/// From this many new files on, a unit is made durable with one `syncfs` instead of an fsync
-/// per file. On ext4 each fsync still costs a journal commit even when eight run at once:
-/// 999 node bundles took seconds of barriers, one `syncfs` is one commit (issue 21). But
-/// `syncfs` flushes everything dirty on the file system, not only this unit, so on a file
-/// system that also holds a busy Elasticsearch data path it may wait for unrelated
-/// writeback; a small unit (the bundles of a usual cluster) keeps the per-file fsyncs, whose
-/// cost does not depend on what others write.
-const SYNCFS_MIN_FILES: usize = 16;
-
-/// How a unit's new files are made durable (before the directory's own fsync).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Barrier {
-    /// `fsync` each new file, on [`SYNC_THREADS`] threads.
-    EachFile,
-    /// One `syncfs` of the file system holding the directory.
-    SyncFs,
-}
-
-/// The barrier for a unit of `files` new files on a kernel of release `release` (`uname -r`).
-/// `syncfs` reports writeback errors (an I/O error while writing a bundle) only since Linux
-/// 5.8; before, it returns success regardless, and a failed write must never be swapped in,
-/// so an older (or unreadable) release keeps the per-file fsyncs, which report them.
-fn barrier_for(files: usize, release: &str) -> Barrier {
-    if files >= SYNCFS_MIN_FILES && release_at_least(release, (5, 8)) {
-        Barrier::SyncFs
-    } else {
-        Barrier::EachFile
-    }
-}
-
-/// Whether the kernel release `release` ("6.1.0-13-amd64") is at least `min` (major, minor).
-fn release_at_least(release: &str, min: (u32, u32)) -> bool {
-    let mut parts = release.split(|c: char| !c.is_ascii_digit());
-    let mut number = || parts.next().and_then(|p| p.parse::<u32>().ok());
-    match (number(), number()) {
-        (Some(major), Some(minor)) => (major, minor) >= min,
-        _ => false,
-    }
-}
-
-/// This kernel's release, read once.
-fn kernel_release() -> &'static str {
-    static RELEASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    RELEASE.get_or_init(|| {
-        nix::sys::utsname::uname()
-            .map(|u| u.release().to_string_lossy().into_owned())
-            .unwrap_or_default()
-    })
-}
 
 impl Dir {
     /// Device and inode of this directory.
@@ -202,22 +150,9 @@ impl Dir {
             })
     }
 
-    /// Make `names` (the files created in this directory) and then the directory itself
-    /// durable: the one barrier of a unit (see [`barrier_for`]). The directory's descriptor
-    /// was opened before the files were written, so `syncfs` on it reports a writeback error
-    /// of any of them.
+    /// Make `names` (files in this directory) and then the directory itself durable: the one
+    /// barrier of a unit. The fsyncs run on a few threads at once.
     pub fn sync_files(&self, names: &[OsString]) -> anyhow::Result<()> {
-        match barrier_for(names.len(), kernel_release()) {
-            Barrier::SyncFs => syncfs(self.fd())
-                .map_err(io_err)
-                .with_context(|| format!("syncing the file system of {}", self.path.display()))?,
-            Barrier::EachFile => self.sync_each(names)?,
-        }
-        self.sync()
-    }
-
-    /// Fsync each of `names`, on a few threads at once.
-    fn sync_each(&self, names: &[OsString]) -> anyhow::Result<()> {
         let chunk = names.len().div_ceil(SYNC_THREADS).max(1);
         std::thread::scope(|s| -> anyhow::Result<()> {
             let handles: Vec<_> = names
@@ -229,7 +164,8 @@ impl Dir {
                     .map_err(|_| anyhow::anyhow!("a file-sync thread panicked"))??;
             }
             Ok(())
-        })
+        })?;
+        self.sync()
     }
 
     fn sync_file(&self, name: &OsStr) -> anyhow::Result<()> {
@@ -355,56 +291,6 @@ mod tests {
             top.swap_dir(OsStr::new("other"), &top, OsStr::new("live"), false)
                 .is_err()
         );
-    }
-
-    #[test]
-    fn a_large_unit_takes_one_syncfs_and_a_small_one_an_fsync_per_file() {
-        assert_eq!(barrier_for(999, "6.1.0-13-amd64"), Barrier::SyncFs);
-        assert_eq!(barrier_for(SYNCFS_MIN_FILES, "5.8.0"), Barrier::SyncFs);
-        assert_eq!(
-            barrier_for(SYNCFS_MIN_FILES - 1, "6.18.44"),
-            Barrier::EachFile
-        );
-        // Kernels whose syncfs does not report writeback errors, or an unknown one.
-        assert_eq!(barrier_for(999, "5.4.0-150-generic"), Barrier::EachFile);
-        assert_eq!(
-            barrier_for(999, "4.18.0-553.el8_10.x86_64"),
-            Barrier::EachFile
-        );
-        assert_eq!(barrier_for(999, ""), Barrier::EachFile);
-        assert_eq!(barrier_for(999, "6"), Barrier::EachFile);
-        assert!(release_at_least("10.0", (5, 8)));
-        assert!(!release_at_least("5.7.19", (5, 8)));
-    }
-
-    /// Both barriers on this machine's file system: every file of the unit is there, whole,
-    /// after the swap; the per-file barrier names a file that is not there.
-    #[test]
-    fn both_barriers_leave_every_file_of_the_unit() {
-        for count in [SYNCFS_MIN_FILES - 1, SYNCFS_MIN_FILES + 50] {
-            let tmp = tempfile::tempdir().unwrap();
-            let top = super::super::open_dir(tmp.path()).unwrap();
-            let staging = top.create_dir(OsStr::new("new"), 0o700, None).unwrap();
-            let names: Vec<OsString> = (0..count).map(|i| format!("node-{i}").into()).collect();
-            for (i, name) in names.iter().enumerate() {
-                staging
-                    .create_file_unsynced(name, format!("bundle {i}").as_bytes(), 0o600, None)
-                    .unwrap();
-            }
-            staging.sync_files(&names).unwrap();
-            top.swap_dir(OsStr::new("new"), &top, OsStr::new("live"), false)
-                .unwrap();
-            for (i, name) in names.iter().enumerate() {
-                assert_eq!(
-                    std::fs::read(tmp.path().join("live").join(name)).unwrap(),
-                    format!("bundle {i}").as_bytes()
-                );
-            }
-        }
-        let tmp = tempfile::tempdir().unwrap();
-        let top = super::super::open_dir(tmp.path()).unwrap();
-        let err = top.sync_files(&[OsString::from("missing")]).unwrap_err();
-        assert!(format!("{err:#}").contains("missing"), "{err:#}");
     }
 
     #[test]
