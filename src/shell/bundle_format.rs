@@ -432,37 +432,11 @@ impl<'a> BundleWriter<'a> {
         &self,
         jobs: &[(&str, &BundleContents)],
     ) -> Vec<anyhow::Result<Zeroizing<String>>> {
-        let build = |part: &[(&str, &BundleContents)]| -> Vec<_> {
-            part.iter()
-                .map(|(node, contents)| self.text_for(node, contents))
-                .collect()
-        };
-        let threads = std::thread::available_parallelism()
-            .map(std::num::NonZero::get)
-            .unwrap_or(1)
-            .min(jobs.len());
-        if threads <= 1 {
-            return build(jobs);
-        }
-        let chunk = jobs.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let mut parts = jobs.chunks(chunk);
-            // This thread builds the first part while the others build the rest.
-            let mine = parts.next().unwrap_or_default();
-            let handles: Vec<_> = parts
-                .map(|part| (part.len(), scope.spawn(move || build(part))))
-                .collect();
-            let mut out = build(mine);
-            for (len, handle) in handles {
-                match handle.join() {
-                    Ok(texts) => out.extend(texts),
-                    Err(_) => out.extend(
-                        (0..len).map(|_| Err(anyhow::anyhow!("a bundle-building thread panicked"))),
-                    ),
-                }
-            }
-            out
-        })
+        crate::shell::cores::map_ordered(
+            jobs,
+            |(node, contents)| self.text_for(node, contents),
+            || Err(anyhow::anyhow!("a bundle-building thread panicked")),
+        )
     }
 }
 

@@ -303,30 +303,13 @@ impl CaSigner {
 /// Issue many leaves, spreading key generation (the expensive part, above all for RSA) over
 /// the available cores. The result is in the order of `specs`; the first error wins.
 pub fn issue_many(ca: &CaSigner, specs: &[CertSpec]) -> Result<Vec<Issued>> {
-    let threads = std::thread::available_parallelism()
-        .map(std::num::NonZero::get)
-        .unwrap_or(1)
-        .min(specs.len());
-    if threads <= 1 {
-        return specs.iter().map(|s| ca.issue(s)).collect();
-    }
-    let chunk = specs.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = specs
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|s| ca.issue(s)).collect::<Vec<_>>()))
-            .collect();
-        let mut out = Vec::with_capacity(specs.len());
-        for handle in handles {
-            let part = handle
-                .join()
-                .map_err(|_| anyhow::anyhow!("a certificate worker thread panicked"))?;
-            for issued in part {
-                out.push(issued?);
-            }
-        }
-        Ok(out)
-    })
+    crate::shell::cores::map_ordered(
+        specs,
+        |s| ca.issue(s),
+        || Err(anyhow::anyhow!("a certificate worker thread panicked")),
+    )
+    .into_iter()
+    .collect()
 }
 
 #[cfg(test)]

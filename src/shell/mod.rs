@@ -9,6 +9,7 @@ pub mod bundle_sig;
 pub mod certgen;
 pub mod certinfo;
 pub mod child;
+pub mod cores;
 pub mod detect;
 pub mod es_client;
 pub mod file_realm;
