@@ -83,10 +83,10 @@ pub(super) fn rollback_cmd(global: &Global, list: bool, id: Option<&str>) -> Res
             .items
             .iter()
             .any(|i| i.action == txn::RollbackAction::AllocationEnabled)
-            && let Ok(mut state) = crate::shell::state::State::load(&dir)
         {
-            state.allocation_disabled = false;
-            let _ = state.save(&dir);
+            // The rollback is done either way; a stale flag only makes the next finishing
+            // apply wait for the cluster and enable allocation (already enabled) again.
+            let _ = crate::shell::rolling_restart::note_allocation(&dir, false);
         }
     } else if rotation {
         // A CA-rotation phase: nothing was restarted (Elasticsearch reloads the restored

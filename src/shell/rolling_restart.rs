@@ -100,7 +100,7 @@ fn before(
     let url = client.base_url().to_string();
     let mut txn = Txn::begin(&session.state, LABEL)?;
     txn.record_allocation(&facts.es.config_dir, &url)?;
-    note_allocation(facts, true)?;
+    note_allocation(&facts.state.state_dir, true)?;
     let changed = client
         .set_allocation(Some("primaries"))
         .map_err(|e| anyhow!(e))
@@ -132,13 +132,13 @@ fn before(
             "shard allocation could NOT be enabled again; run `PUT _cluster/settings {\"persistent\":{\"cluster.routing.allocation.enable\":null}}`",
         ));
     }
-    note_allocation(facts, false)?;
+    note_allocation(&facts.state.state_dir, false)?;
     Err(e.context("shard allocation enabled again; nothing was restarted"))
 }
 
-/// Record in state.json whether this host's rolling restart left allocation limited.
-fn note_allocation(facts: &Facts, disabled: bool) -> anyhow::Result<()> {
-    let dir = &facts.state.state_dir;
+/// Record in the state directory's state.json whether this host's rolling restart left
+/// allocation limited (also what `rollback` of a rolling-restart transaction clears).
+pub fn note_allocation(dir: &std::path::Path, disabled: bool) -> anyhow::Result<()> {
     let mut state = State::load(dir)?;
     if state.allocation_disabled != disabled {
         state.allocation_disabled = disabled;
@@ -168,7 +168,7 @@ fn after(
         .set_allocation(None)
         .map_err(|e| anyhow!(e))
         .context("enabling shard allocation again")?;
-    note_allocation(facts, false)?;
+    note_allocation(&facts.state.state_dir, false)?;
     say("shard allocation enabled again");
     loop {
         let last = match client.health() {
