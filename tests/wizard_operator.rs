@@ -351,6 +351,10 @@ fn plain_a_signal_while_asking_cancels_and_never_reaches_the_apply() {
     // Raw mode is on at a prompt, so this is what a signal between prompts looks like to the
     // wizard: a request that used to linger and stop the apply approved later.
     kill(&s, "-TERM");
+    // Wait for the wizard's own announcement before pressing Enter: the key must reach a
+    // wizard that has seen the signal, or the test measures thread scheduling, not the wizard
+    // (a loaded CI machine let Enter win once).
+    s.expect("SIGTERM received").unwrap();
     s.send("\r").unwrap();
     s.expect("cancelled; nothing was changed").unwrap();
     assert_eq!(exit_code(&mut s), 3);

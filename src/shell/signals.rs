@@ -46,6 +46,10 @@ struct Inner {
     phase: AtomicU8,
     /// The full-screen wizard shows interrupts itself; printing would garble its screen.
     quiet: AtomicBool,
+    /// Set inside the signal handler itself, so a signal is seen the moment it is delivered;
+    /// `count` is raised by the signal thread, which may run later on a loaded machine (a key
+    /// pressed right after the signal could otherwise be acted on first).
+    raised: Arc<AtomicBool>,
 }
 
 /// The shared interrupt request. Cheap to clone; every clone sees the same request.
@@ -75,6 +79,10 @@ pub fn install() -> anyhow::Result<Interrupts> {
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .context("installing the signal handlers")?;
     let interrupts = INSTALLED.get_or_init(Interrupts::default).clone();
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register(sig, Arc::clone(&interrupts.inner.raised))
+            .context("installing the signal handlers")?;
+    }
     let seen = interrupts.clone();
     std::thread::Builder::new()
         .name("es-secure-signals".to_string())
@@ -100,12 +108,13 @@ impl Interrupts {
 
     /// Whether an interrupt was requested.
     pub fn requested(&self) -> bool {
-        self.inner.count.load(Ordering::SeqCst) > 0
+        self.inner.count.load(Ordering::SeqCst) > 0 || self.inner.raised.load(Ordering::SeqCst)
     }
 
     /// Start a new run with no request pending.
     pub fn reset(&self) {
         self.inner.count.store(0, Ordering::SeqCst);
+        self.inner.raised.store(false, Ordering::SeqCst);
         self.set_phase(Phase::Idle);
     }
 
