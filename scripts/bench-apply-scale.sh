@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # How `apply` and `plan` scale with the number of nodes (issue 21): an https answers file for
 # 1, 10, 100 and 1000 nodes (restart: manual, so no node is needed; the other nodes' bundles
-# are written to the state directory), on a scratch copy of the deb fixture install, once on
-# the file system of the checkout (ext4 here) and once on tmpfs (/dev/shm). Every apply runs
+# are written to the state directory), on a scratch copy of the deb fixture install, on the
+# file system of the checkout (`ext4` here; the line before the table says whether it has a
+# journal: this VM's root has none, and ext4 without a journal spends most of a 1000-file
+# apply in its inode allocator's `recently_deleted` scan), on a fresh journaled ext4 (`ext4j`:
+# a 1 GiB image made with mkfs.ext4's defaults, as a distribution installs, loop-mounted;
+# needs root) and on tmpfs (/dev/shm). Every apply runs
 # on a fresh copy (hyperfine --prepare), with RELEASE binaries. Several binaries (e.g. main
 # and a branch) are measured in the same run, alternating per row, so load hits them alike.
 #
@@ -18,7 +22,8 @@
 #   BIN defaults to target/release/es-secure (built); e.g. compare two builds:
 #   scripts/bench-apply-scale.sh /tmp/es-secure-base target/release/es-secure
 # Environment: RUNS (hyperfine runs per row, default 10), NODES (default "1 10 100 1000";
-# the slope uses the last two), FS (default "ext4 tmpfs").
+# the slope uses the last two), FS (default "ext4 ext4j tmpfs").
+# Needs mkfs.ext4, losetup and root for ext4j.
 # Needs hyperfine (installed from Debian's packages when missing) and GNU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,11 +43,27 @@ cargo build --release -q --example gen_certs
 gen_certs=$PWD/target/release/examples/gen_certs
 runs=${RUNS:-10}
 read -r -a counts <<<"${NODES:-1 10 100 1000}"
-read -r -a filesystems <<<"${FS:-ext4 tmpfs}"
+read -r -a filesystems <<<"${FS:-ext4 ext4j tmpfs}"
 fixture=$PWD/tests/fixtures/installs/deb
 ext4_work=$(mktemp -d "$PWD/target/bench-scale.XXXXXX")
 shm_work=$(mktemp -d /dev/shm/es-secure-bench-scale.XXXXXX)
-trap 'rm -rf "$ext4_work" "$shm_work"' EXIT
+ext4j_mnt=
+cleanup() {
+    rm -rf "$ext4_work" "$shm_work"
+    if [ -n "$ext4j_mnt" ]; then
+        umount "$ext4j_mnt" 2>/dev/null || true
+        rm -rf "$ext4j_mnt" "$ext4j_mnt.img"
+    fi
+}
+trap cleanup EXIT
+if [[ " ${filesystems[*]} " == *" ext4j "* ]]; then
+    ext4j_mnt=$(mktemp -d "$PWD/target/bench-ext4j.XXXXXX")
+    truncate -s 1G "$ext4j_mnt.img"
+    mkfs.ext4 -q -F "$ext4j_mnt.img"
+    mount -o loop "$ext4j_mnt.img" "$ext4j_mnt" || { echo "ext4j needs root and a loop device (or FS=\"ext4 tmpfs\")" >&2; exit 1; }
+    ext4j_work=$ext4j_mnt/work
+    mkdir "$ext4j_work"
+fi
 
 # A pristine install in $1/template, answers for each node count in $1/answers-N.yml.
 make_template() {
@@ -81,6 +102,10 @@ cpu_rss() {
     echo "$(python3 -c "print(f'{$user + $sys:.3f}')") $rss"
 }
 
+# Whether the checkout's ext4 has a journal: jbd2's task is named in sysfs when it does.
+src=$(findmnt -no SOURCE -T "$PWD" || true)
+journal=$(cat "/sys/fs/ext4/$(basename "$src")/journal_task" 2>/dev/null || echo "?")
+echo "checkout's file system: $(findmnt -no FSTYPE -T "$PWD" || true) on $src, journal task: $journal ('<none>': no journal)"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in "${!bins[@]}"; do echo "binary $((i + 1)): ${bins[i]}"; done
 echo
@@ -88,7 +113,11 @@ echo "| fs | command | nodes | binary | wall (mean ± σ) | CPU user+sys | peak 
 echo "|---|---|---:|---:|---:|---:|---:|"
 declare -A wall cpu
 for fs in "${filesystems[@]}"; do
-    if [ "$fs" = ext4 ]; then w=$ext4_work; else w=$shm_work; fi
+    case $fs in
+    ext4) w=$ext4_work ;;
+    ext4j) w=$ext4j_work ;;
+    *) w=$shm_work ;;
+    esac
     make_template "$w"
     for cmd in plan apply; do
         for n in "${counts[@]}"; do
