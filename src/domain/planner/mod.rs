@@ -13,10 +13,9 @@ mod renew;
 mod restart;
 mod rotate;
 mod shape;
+mod url;
 
 pub use kibana::{TOKEN_ENTRY, service_token_name};
-
-use std::net::IpAddr;
 
 use thiserror::Error;
 
@@ -30,6 +29,8 @@ use crate::domain::yaml_edit::{self, Edit, EditError, EditOptions};
 pub use certs::{bundle_cert_name, http_spec, transport_spec};
 pub use renew::{RenewError, build_renew_plan};
 pub use rotate::{NEXT_CA_CERT, NEXT_CA_KEY, RotateError, build_rotate_plan, next_ca_paths};
+pub use url::{es_url, es_url_current, es_url_detected};
+use url::{es_url_at, http_listens_on_loopback, is_loopback_bind, url_is_loopback};
 
 /// Certificates expiring within this many days are re-issued.
 pub const RENEW_WITHIN_DAYS: i64 = 30;
@@ -175,124 +176,6 @@ pub fn build_plan(facts: &Facts, answers: &Answers) -> Result<Plan, PlanError> {
         steps: p.steps,
         notes: p.notes,
     })
-}
-
-/// The URL es-secure uses to reach this node's REST API after the apply.
-pub fn es_url(facts: &Facts, answers: &Answers) -> String {
-    es_url_at(facts, answers, answers.tier)
-}
-
-/// The URL of this node's REST API at `tier`: before the apply (the current tier) it is plain
-/// HTTP unless the node already serves HTTPS, even when the answers' URL says `https`.
-fn es_url_at(facts: &Facts, answers: &Answers, tier: Tier) -> String {
-    if let Some(url) = &answers.es.url {
-        return match url.strip_prefix("https://") {
-            Some(rest) if tier < Tier::Https => format!("http://{rest}"),
-            _ => url.clone(),
-        };
-    }
-    es_url_for_tier(facts, tier)
-}
-
-/// The URL of this node's REST API now, before any apply: at the tier detected, from the
-/// answers' URL when there are answers (`status --answers`).
-pub fn es_url_current(facts: &Facts, answers: Option<&Answers>) -> String {
-    match answers {
-        Some(a) => es_url_at(facts, a, facts.es.tier.tier),
-        None => es_url_detected(facts),
-    }
-}
-
-/// The URL of this node's REST API at the tier detected (no answers: `renew`, `status`).
-pub fn es_url_detected(facts: &Facts) -> String {
-    es_url_for_tier(facts, facts.es.tier.tier)
-}
-
-fn es_url_for_tier(facts: &Facts, tier: Tier) -> String {
-    let scheme = if tier == Tier::Https { "https" } else { "http" };
-    let settings = &facts.es.parsed.settings;
-    // Plain HTTP carries the temporary superuser's and the new built-in passwords: keep it on
-    // the loopback interface whenever Elasticsearch listens there.
-    let host = if scheme == "http" && http_listens_on_loopback(settings) {
-        // The loopback address it binds (a second node on one host binds 127.0.0.2), else
-        // 127.0.0.1.
-        http_bind_hosts(settings)
-            .and_then(|hosts| {
-                hosts
-                    .into_iter()
-                    .map(|h| h.trim().to_string())
-                    .find(|h| h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()))
-            })
-            .unwrap_or_else(|| "127.0.0.1".to_string())
-    } else {
-        ["http.publish_host", "http.host", "network.host"]
-            .iter()
-            .find_map(|k| settings.value(k).and_then(first_concrete_host))
-            .unwrap_or_else(|| "localhost".to_string())
-    };
-    let port = settings
-        .value("http.port")
-        .map(SettingValue::as_plain)
-        .and_then(|p| p.split('-').next().map(str::to_string))
-        .filter(|p| p.parse::<u16>().is_ok())
-        .unwrap_or_else(|| "9200".to_string());
-    let host = match host.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
-        _ => host,
-    };
-    format!("{scheme}://{host}:{port}")
-}
-
-/// The HTTP layer's bind addresses (`http.bind_host`, `http.host`, `network.bind_host`,
-/// `network.host`, first set wins), as written; `None` when none is set.
-fn http_bind_hosts(settings: &Settings) -> Option<Vec<String>> {
-    [
-        "http.bind_host",
-        "http.host",
-        "network.bind_host",
-        "network.host",
-    ]
-    .iter()
-    .find_map(|k| settings.value(k))
-    .map(|v| match v {
-        SettingValue::List(items) => items.iter().map(SettingValue::as_plain).collect(),
-        other => vec![other.as_plain()],
-    })
-}
-
-/// Whether Elasticsearch's HTTP layer listens on a loopback address: its default (`_local_`),
-/// a loopback name or address, or a wildcard (`0.0.0.0`, `::`).
-fn http_listens_on_loopback(settings: &Settings) -> bool {
-    http_bind_hosts(settings).is_none_or(|hosts| {
-        hosts.iter().any(|h| {
-            let h = h.trim();
-            is_loopback_bind(h) || h == "0.0.0.0" || h == "::" || h == "[::]"
-        })
-    })
-}
-
-/// Whether a URL's host is a loopback name or address.
-fn url_is_loopback(url: &str) -> bool {
-    crate::domain::answers::url_host(url).is_some_and(|h| is_loopback_bind(&h))
-}
-
-/// A host a client can connect to, from a bind setting: special values (`_local_`,
-/// `0.0.0.0`, `_site_`) mean "use localhost".
-fn first_concrete_host(value: &SettingValue) -> Option<String> {
-    let first = match value {
-        SettingValue::List(items) => items.first()?.as_plain(),
-        other => other.as_plain(),
-    };
-    let first = first.trim().to_string();
-    if first.is_empty()
-        || first.starts_with('_')
-        || first.starts_with("${")
-        || first == "0.0.0.0"
-        || first == "::"
-    {
-        return None;
-    }
-    Some(first)
 }
 
 struct Planner<'a> {
@@ -892,14 +775,6 @@ fn keystore_has(ks: &KeystoreFacts, entry: &str) -> bool {
     ks.entries
         .as_ref()
         .is_some_and(|e| e.iter().any(|n| n == entry))
-}
-
-fn is_loopback_bind(host: &str) -> bool {
-    let h = host.trim();
-    h == "localhost"
-        || h == "_local_"
-        || h.starts_with("_local")
-        || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
