@@ -17,11 +17,12 @@ use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use zeroize::Zeroizing;
 
-use super::es::{KeystoreError, derive_key, fill_random, gcm_decrypt, gcm_encrypt};
+use super::es::{KeystoreError, derive_key, fill_random, gcm_decrypt, gcm_encrypt, rounds};
+use std::num::NonZeroU32;
 
 const KS: &str = "kibana.keystore";
 const VERSION: &str = "1";
-const ITERATIONS: u32 = 10_000;
+const ITERATIONS: NonZeroU32 = rounds(10_000);
 const SALT_LEN: usize = 64;
 const IV_LEN: usize = 12;
 const TAG_LEN: usize = 16;
